@@ -1,0 +1,160 @@
+"""Papelera: a self-hosted image library with a safe deletion lifecycle."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from flask import Flask
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+ROOT = Path(__file__).resolve().parent.parent
+log = logging.getLogger(__name__)
+
+
+def create_app(config: dict | None = None) -> Flask:
+    from app.config import load_settings
+
+    settings = load_settings()
+    app = Flask(__name__, template_folder=str(ROOT / "templates"),
+                static_folder=str(ROOT / "static"), instance_path=settings["INSTANCE_DIR"],
+                instance_relative_config=True)
+    app.config.update(settings)
+    app.config.from_pyfile("config.py", silent=True)
+    app.config.update(config or {})
+    from app.security import content_security_policy
+
+    app.config.setdefault("CSP", content_security_policy(app.config))
+
+    from app.logs import configure_logging
+
+    if not app.testing:
+        configure_logging()
+    if app.config.get("TRUSTED_PROXIES"):
+        n = app.config["TRUSTED_PROXIES"]
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n)
+
+    _init_extensions(app)
+    _register_blueprints(app)
+    _register_hooks(app)
+    _register_cli(app)
+    if app.config.get("BOOTSTRAP_ADMIN", True):
+        _bootstrap_founder(app)
+    return app
+
+
+def _init_extensions(app: Flask) -> None:
+    from app import storage
+    from app.db import configure_engine
+    from app.extensions import csrf, db, limiter, login_manager, migrate
+    from app.users.mongo import MongoProvider
+    from app.users.repository import UserRepository
+
+    db.init_app(app)
+    migrate.init_app(app, db, directory=str(ROOT / "migrations"))
+    with app.app_context():
+        configure_engine(db.engine)
+    login_manager.init_app(app)
+    login_manager.login_view = "auth.login"
+    csrf.init_app(app)
+    app.config.setdefault("RATELIMIT_STORAGE_URI", app.config.get("REDIS_URL") or "memory://")
+    app.config.setdefault("RATELIMIT_HEADERS_ENABLED", True)
+    limiter.init_app(app)
+
+    provider = MongoProvider(app.config["MONGO_URI"])
+    app.extensions["papelera.mongo"] = provider
+    users = UserRepository(provider)
+    app.extensions["papelera.users"] = users
+    try:
+        users.ensure_indexes()
+    except Exception as exc:  # Mongo down at start: /readyz says so, requests answer 503
+        log.error("could not reach the user store: %s", exc)
+    storage.init_app(app)
+
+    import app.auth.login  # noqa: F401  (registers the Flask-Login loaders)
+
+
+def _register_blueprints(app: Flask) -> None:
+    from app.api.openapi import bp as openapi_bp
+    from app.audit.api import bp as audit_api
+    from app.audit.views import bp as audit_pages
+    from app.auth.api import bp as auth_api
+    from app.auth.views import bp as auth_pages
+    from app.deletion.views import bp as deletion_pages
+    from app.health import bp as health_bp
+    from app.images.api import bp as images_api
+    from app.images.views import bp as images_pages
+    from app.trash.api import bp as trash_api
+    from app.trash.views import bp as trash_pages
+    from app.users.api import bp as users_api
+
+    for blueprint in (health_bp, auth_pages, images_pages, trash_pages, audit_pages,
+                      deletion_pages, openapi_bp, auth_api, images_api, trash_api, users_api,
+                      audit_api):
+        app.register_blueprint(blueprint)
+
+
+def _register_hooks(app: Flask) -> None:
+    from flask_login import current_user
+
+    from app.auth.login import csrf_gate
+    from app.errors import register_error_handlers
+    from app.htmx import add_vary
+    from app.logs import assign_request_id, log_request
+    from app.security import add_security_headers
+
+    app.before_request(assign_request_id)
+    app.before_request(csrf_gate)
+    app.after_request(add_vary)
+    app.after_request(add_security_headers)
+    app.after_request(log_request)
+    register_error_handlers(app)
+
+    htmx_files = sorted((ROOT / "static" / "vendor").glob("htmx-*.min.js"))
+    htmx_js = f"vendor/{htmx_files[-1].name}" if htmx_files else "vendor/htmx.min.js"
+
+    @app.context_processor
+    def _globals():
+        return {"current_user": current_user, "htmx_js": htmx_js, "nav_links": _nav_links()}
+
+    def _nav_links():
+        links = [("images_pages.gallery", "Gallery", False),
+                 ("trash_pages.index", "Trash", False),
+                 ("users_pages.index", "Users", True),
+                 ("purge_pages.index", "Purge", True),
+                 ("audit_pages.index", "Audit", True),
+                 ("deletion_pages.endpoints", "Endpoints", True),
+                 ("account_pages.index", "Account", False)]
+        is_admin = current_user.is_authenticated and current_user.is_admin
+        return [(endpoint, label) for endpoint, label, admin_only in links
+                if endpoint in app.view_functions and (is_admin or not admin_only)]
+
+    app.add_template_filter(_filesize, "filesize")
+
+
+def _filesize(value) -> str:
+    size = float(value or 0)
+    for unit in ("B", "KB", "MB", "GB"):
+        if size < 1024 or unit == "GB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    return f"{size:.1f} TB"
+
+
+def _register_cli(app: Flask) -> None:
+    from app.audit.cli import audit_cli
+    from app.cli import demo_cli, users_cli
+
+    app.cli.add_command(audit_cli)
+    app.cli.add_command(users_cli)
+    app.cli.add_command(demo_cli)
+
+
+def _bootstrap_founder(app: Flask) -> None:
+    from app.cli import ensure_founder
+
+    with app.app_context():
+        try:
+            ensure_founder(app)
+        except Exception as exc:
+            log.error("could not create the first admin: %s", exc)

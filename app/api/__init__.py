@@ -1,0 +1,30 @@
+"""Helpers every JSON blueprint shares, and the OpenAPI document."""
+
+from __future__ import annotations
+
+from flask import current_app, jsonify, request
+
+from app.errors import BadRequest
+from app.pagination import Page, parse_limit
+
+API_PREFIX = "/api/v1"
+
+
+def json_body() -> dict:
+    data = request.get_json(silent=True)
+    if not isinstance(data, dict):
+        raise BadRequest("Send a JSON object in the request body.", code="invalid_json")
+    return data
+
+
+def list_response(page: Page, render) -> object:
+    return jsonify({"items": [render(item) for item in page.items],
+                    "next_cursor": page.next_cursor})
+
+
+def page_args() -> tuple[int, str | None]:
+    return parse_limit(request.args.get("limit")), request.args.get("cursor") or None
+
+
+def ttl() -> int:
+    return current_app.config["SIGNED_URL_TTL_S"]

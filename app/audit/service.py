@@ -1,0 +1,138 @@
+"""Writing and verifying the audit hash chain (SPEC section 3).
+
+``hash = sha256(prev_hash + canonical_json(event))``. Writers are serialised so that two
+events never claim the same ``prev_hash``: ``BEGIN IMMEDIATE`` on SQLite (every
+transaction there, see app.db) and ``pg_advisory_xact_lock`` on PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from sqlalchemy import select, text
+
+from app.audit.models import AuditEvent
+from app.db import utcnow
+from app.extensions import db
+
+log = logging.getLogger(__name__)
+
+GENESIS = "0" * 64
+# An arbitrary constant: the advisory lock key for the audit chain on PostgreSQL.
+CHAIN_LOCK_KEY = 0x5A1E_A0D1
+HASHED_FIELDS = (
+    "id", "at", "actor_id", "actor_role", "action", "outcome", "target_type", "target_id",
+    "ip", "user_agent", "request_id", "details",
+)
+
+
+@dataclass(frozen=True)
+class Context:
+    """Who asked, from where: what a request (or the CLI, or the scheduler) knows."""
+
+    actor_id: str | None = None
+    actor_role: str | None = None
+    ip: str | None = None
+    user_agent: str | None = None
+    request_id: str | None = None
+
+
+SYSTEM = Context(actor_id="system", actor_role="system")
+
+
+def format_time(value: datetime) -> str:
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def canonical(event: AuditEvent) -> str:
+    payload = {}
+    for name in HASHED_FIELDS:
+        value = getattr(event, name)
+        payload[name] = format_time(value) if isinstance(value, datetime) else value
+    return json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def compute_hash(prev_hash: str, event: AuditEvent) -> str:
+    return hashlib.sha256((prev_hash + canonical(event)).encode()).hexdigest()
+
+
+def _lock_chain(session) -> None:
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": CHAIN_LOCK_KEY})
+
+
+def record(action: str, outcome: str, ctx: Context, *, target_type: str | None = None,
+           target_id=None, details: dict | None = None, now: datetime | None = None) -> AuditEvent:
+    """Append one event to the chain in a transaction of its own, and commit it.
+
+    The caller's pending work is committed first: the audit lock must not be held
+    while waiting on anything else.
+    """
+    session = db.session
+    session.commit()
+    at = now or utcnow()
+    _lock_chain(session)
+    last = session.execute(
+        select(AuditEvent.id, AuditEvent.hash).order_by(AuditEvent.id.desc()).limit(1)
+    ).first()
+    event = AuditEvent(
+        id=(last.id + 1) if last else 1,
+        at=at,
+        actor_id=ctx.actor_id,
+        actor_role=ctx.actor_role,
+        action=action,
+        outcome=outcome,
+        target_type=target_type,
+        target_id=str(target_id) if target_id is not None else None,
+        ip=ctx.ip,
+        user_agent=(ctx.user_agent or None) and ctx.user_agent[:512],
+        request_id=ctx.request_id,
+        details=_jsonable(details or {}),
+        prev_hash=last.hash if last else GENESIS,
+    )
+    event.hash = compute_hash(event.prev_hash, event)
+    session.add(event)
+    session.commit()
+    log.info("audit", extra={"action": action, "outcome": outcome, "target_id": event.target_id})
+    return event
+
+
+def _jsonable(value):
+    """Round-trip through JSON so the stored value equals the hashed one."""
+    return json.loads(json.dumps(value, default=str))
+
+
+@dataclass
+class VerifyResult:
+    ok: bool
+    checked: int
+    problems: list[str]
+
+
+def verify_chain(batch_size: int = 1000) -> VerifyResult:
+    """Walk the chain in id order and report every break, reading in batches."""
+    problems: list[str] = []
+    prev_hash, expected_id, checked = GENESIS, 1, 0
+    last_id = 0
+    while True:
+        rows = db.session.execute(
+            select(AuditEvent).where(AuditEvent.id > last_id).order_by(AuditEvent.id)
+            .limit(batch_size)
+        ).scalars().all()
+        if not rows:
+            break
+        for event in rows:
+            if event.id != expected_id:
+                problems.append(f"events {expected_id}..{event.id - 1} are missing")
+            if event.prev_hash != prev_hash:
+                problems.append(f"event {event.id}: prev_hash does not match event {event.id - 1}")
+            if compute_hash(event.prev_hash, event) != event.hash:
+                problems.append(f"event {event.id}: contents do not match its hash")
+            prev_hash, expected_id, last_id = event.hash, event.id + 1, event.id
+            checked += 1
+        db.session.expunge_all()
+    return VerifyResult(ok=not problems, checked=checked, problems=problems)

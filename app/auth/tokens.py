@@ -1,0 +1,54 @@
+"""API tokens: random, shown once, stored as SHA-256, expiring, revocable.
+
+A token remembers the user's ``auth_epoch`` when it was issued; when the epoch moves
+(deactivation, password change) the token is dead for good, even after a reactivation.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from datetime import datetime, timedelta
+
+from sqlalchemy import select, update
+
+from app.auth.models import ApiToken
+from app.extensions import db
+
+PREFIX = "pap_"
+
+
+def digest(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def issue_token(user, *, ttl_hours: int, now: datetime) -> tuple[str, ApiToken]:
+    token = PREFIX + secrets.token_urlsafe(32)
+    row = ApiToken(user_id=user.id, digest=digest(token), auth_epoch=user.auth_epoch,
+                   created_at=now, expires_at=now + timedelta(hours=ttl_hours))
+    db.session.add(row)
+    db.session.commit()
+    return token, row
+
+
+def find_live_token(token: str, now: datetime) -> ApiToken | None:
+    row = db.session.execute(
+        select(ApiToken).where(ApiToken.digest == digest(token))
+    ).scalar_one_or_none()
+    if row is None or row.revoked_at is not None or row.expires_at <= now:
+        return None
+    return row
+
+
+def revoke_token(token: str, now: datetime) -> bool:
+    result = db.session.execute(
+        update(ApiToken).where(ApiToken.digest == digest(token), ApiToken.revoked_at.is_(None))
+        .values(revoked_at=now)
+    )
+    db.session.commit()
+    return result.rowcount == 1
+
+
+def delete_tokens_of(user_id: str) -> None:
+    db.session.execute(ApiToken.__table__.delete().where(ApiToken.user_id == user_id))
+    db.session.commit()

@@ -1,0 +1,62 @@
+"""Page face of authentication: /login, /logout."""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+from flask import Blueprint, redirect, render_template, request, session, url_for
+from flask_login import current_user, login_user, logout_user
+from flask_wtf import FlaskForm
+from wtforms import PasswordField, StringField
+from wtforms.validators import DataRequired, Length
+
+from app.auth.login import public
+from app.auth.throttle import count_failed_login, login_limit
+from app.users.repository import get_users
+from app.users.service import LoginRefused, authenticate
+
+bp = Blueprint("auth", __name__)
+
+
+class LoginForm(FlaskForm):
+    username = StringField("Username", validators=[DataRequired(), Length(max=64)])
+    password = PasswordField("Password", validators=[DataRequired(), Length(max=1024)])
+
+
+def _safe_next(target: str | None) -> str:
+    """Only same-site paths: never an open redirect."""
+    if target and target.startswith("/") and not target.startswith("//") \
+            and not urlsplit(target).netloc:
+        return target
+    return url_for("images_pages.gallery")
+
+
+@bp.route("/login", methods=["GET", "POST"])
+@public
+@login_limit
+def login():
+    if current_user.is_authenticated and request.method == "GET":
+        return redirect(_safe_next(request.args.get("next")))
+    form = LoginForm()
+    error = None
+    status = 200
+    if form.validate_on_submit():
+        try:
+            user = authenticate(get_users(), form.username.data, form.password.data)
+        except LoginRefused as refused:
+            count_failed_login(form.username.data)
+            error, status = refused.message, 401
+        else:
+            session.clear()  # a fresh session on login: no fixation
+            login_user(user)
+            return redirect(_safe_next(request.args.get("next")), code=303)
+    elif request.method == "POST":
+        error, status = "Enter your username and password.", 400
+    return render_template("auth/login.html", form=form, error=error), status
+
+
+@bp.route("/logout", methods=["GET", "POST"])
+def logout():
+    logout_user()
+    session.clear()
+    return redirect(url_for("auth.login"), code=303)

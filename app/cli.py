@@ -1,0 +1,110 @@
+"""CLI: ``flask users bootstrap|create`` and ``flask demo seed``."""
+
+from __future__ import annotations
+
+import io
+import logging
+import random
+
+import click
+from flask import current_app
+from flask.cli import AppGroup
+
+from app.db import utcnow
+from app.errors import Conflict, DomainError
+from app.users.repository import get_users
+from app.users.service import bootstrap_founder, create_user
+
+log = logging.getLogger(__name__)
+
+users_cli = AppGroup("users", help="Manage users.")
+demo_cli = AppGroup("demo", help="Demo data for a first look.")
+
+
+def ensure_founder(app) -> None:
+    """Create the founder from ADMIN_USERNAME/ADMIN_PASSWORD when no admin exists."""
+    try:
+        created = bootstrap_founder(get_users(), username=app.config["ADMIN_USERNAME"],
+                                    password=app.config.get("ADMIN_PASSWORD"),
+                                    email=app.config.get("ADMIN_EMAIL"), now=utcnow())
+    except Conflict:
+        return  # another worker created it a moment ago
+    if created is None:
+        return
+    user, generated = created
+    if generated:
+        # Printed once: it is not stored anywhere in clear.
+        click.echo(
+            f"\n  Papelera created the first admin '{user.username}' with the password: "
+            f"{generated}\n  Sign in and change it on the account page.\n", err=True)
+    log.info("founder created", extra={"username": user.username})
+
+
+@users_cli.command("bootstrap")
+def bootstrap_command():
+    """Create the first admin if none exists (used once by the container entrypoint)."""
+    ensure_founder(current_app)
+    click.echo("first admin present")
+
+
+@users_cli.command("create")
+@click.argument("username")
+@click.option("--email", required=True)
+@click.option("--role", type=click.Choice(["user", "admin"]), default="user")
+@click.password_option()
+def create_command(username, email, role, password):
+    """Create a user."""
+    try:
+        user = create_user(get_users(), username=username, email=email, password=password,
+                           role=role, now=utcnow())
+    except DomainError as error:
+        raise click.ClickException(error.message) from None
+    click.echo(f"created {user.role} {user.username} ({user.id})")
+
+
+def _demo_png(seed: int) -> bytes:
+    from PIL import Image, ImageDraw
+
+    rng = random.Random(seed)
+    image = Image.new("RGB", (640, 480), tuple(rng.randrange(40, 220) for _ in range(3)))
+    draw = ImageDraw.Draw(image)
+    for _ in range(12):
+        x, y = rng.randrange(0, 600), rng.randrange(0, 440)
+        r = rng.randrange(20, 120)
+        draw.ellipse((x - r, y - r, x + r, y + r),
+                     fill=tuple(rng.randrange(0, 256) for _ in range(3)))
+    out = io.BytesIO()
+    image.save(out, format="PNG")
+    return out.getvalue()
+
+
+@demo_cli.command("seed")
+@click.option("--username", default="demo")
+@click.option("--password", default="demo-password")
+@click.option("--images", "count", default=8, show_default=True)
+def seed_command(username, password, count):
+    """A demo user with a few generated images, some of them in the trash."""
+    from datetime import timedelta
+
+    from app.images.service import soft_delete_image, upload_image
+    from app.storage import get_storage
+
+    users = get_users()
+    user = users.by_username(username)
+    if user is None:
+        user = create_user(users, username=username, email=f"{username}@example.com",
+                           password=password, now=utcnow())
+        click.echo(f"created user {username} with password {password}")
+    config = current_app.config
+    now = utcnow()
+    images = []
+    for n in range(count):
+        images.append(upload_image(get_storage(), owner_id=user.id, file_name=f"demo-{n + 1}.png",
+                                   data=_demo_png(n), max_bytes=config["MAX_UPLOAD_MB"] << 20,
+                                   max_pixels=config["MAX_IMAGE_PIXELS"], now=now))
+    # A few in the trash, one of them close to its purge date.
+    for offset, image in zip((1, 12, 28), images[-3:], strict=False):
+        soft_delete_image(image, actor_id=user.id, retention_days=config["TRASH_RETENTION_DAYS"],
+                          now=now - timedelta(days=offset))
+    click.echo(f"{count} images for {username}; sign in at http://{config['HOST']}:"
+               f"{config['PORT']}/login")

@@ -1,0 +1,178 @@
+"""Settings, read once from the environment and validated before the app starts.
+
+A bad value stops the app with a message naming the variable (``ConfigError``).
+Tests and ``instance/config.py`` may override any key.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+from urllib.parse import parse_qs, urlparse
+
+from apscheduler.triggers.cron import CronTrigger
+
+
+class ConfigError(ValueError):
+    """A setting has a value the app cannot run with."""
+
+
+def _int(env, name, default, minimum=0, maximum=None):
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a whole number, got {raw!r}") from None
+    if value < minimum or (maximum is not None and value > maximum):
+        bound = f"between {minimum} and {maximum}" if maximum is not None else f">= {minimum}"
+        raise ConfigError(f"{name} must be {bound}, got {value}")
+    return value
+
+
+def _bool(env, name, default):
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    lowered = raw.strip().lower()
+    if lowered in ("1", "true", "yes", "on"):
+        return True
+    if lowered in ("0", "false", "no", "off"):
+        return False
+    raise ConfigError(f"{name} must be true or false, got {raw!r}")
+
+
+def _instance_path(env) -> Path:
+    return Path(env.get("PAPELERA_INSTANCE") or "instance").resolve()
+
+
+def _secret_key(env, instance: Path, production: bool) -> str:
+    key = env.get("SECRET_KEY")
+    if key:
+        if len(key) < 16:
+            raise ConfigError("SECRET_KEY must be at least 16 characters long")
+        return key
+    if production:
+        raise ConfigError("SECRET_KEY is required when PAPELERA_ENV=production")
+    path = instance / "secret_key"
+    if path.exists():
+        return path.read_text().strip()
+    instance.mkdir(parents=True, exist_ok=True)
+    key = secrets.token_hex(32)
+    # Written with owner-only permissions: the key signs sessions and URLs.
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(key)
+    return key
+
+
+def _check_url(name, value, schemes):
+    scheme = urlparse(value).scheme.split("+")[0]
+    if scheme not in schemes:
+        raise ConfigError(f"{name} must start with one of {', '.join(schemes)}: got {value!r}")
+
+
+def load_settings(env=None) -> dict:
+    """Return Flask config keys from ``env`` (default ``os.environ``), or raise ConfigError."""
+    env = os.environ if env is None else env
+    instance = _instance_path(env)
+    production = env.get("PAPELERA_ENV", "development") == "production"
+
+    database_url = env.get("DATABASE_URL") or f"sqlite:///{instance / 'papelera.db'}"
+    _check_url("DATABASE_URL", database_url, ("sqlite", "postgresql", "postgres"))
+    if database_url.startswith("postgres://"):
+        database_url = "postgresql+psycopg://" + database_url[len("postgres://"):]
+    elif database_url.startswith("postgresql://"):
+        database_url = "postgresql+psycopg://" + database_url[len("postgresql://"):]
+
+    mongo_uri = env.get("MONGO_URI") or f"litemongo://{instance / 'mongo'}"
+    _check_url("MONGO_URI", mongo_uri, ("mongodb", "litemongo", "mongomock"))
+
+    storage_url = env.get("STORAGE_URL") or f"file://{instance / 'objects'}"
+    _check_url("STORAGE_URL", storage_url, ("s3", "file"))
+    if storage_url.startswith("s3://") and not urlparse(storage_url).netloc:
+        raise ConfigError(f"STORAGE_URL must name a bucket (s3://bucket?...), got {storage_url!r}")
+
+    public_url = env.get("STORAGE_PUBLIC_URL") or None
+    if public_url:
+        _check_url("STORAGE_PUBLIC_URL", public_url, ("http", "https"))
+
+    redis_url = env.get("REDIS_URL") or None
+    if redis_url:
+        _check_url("REDIS_URL", redis_url, ("redis", "rediss", "unix"))
+
+    retention = _int(env, "TRASH_RETENTION_DAYS", 30, 0, 3650)
+    retention_max = _int(env, "TRASH_RETENTION_MAX_DAYS", 90, 0, 3650)
+    if retention > retention_max:
+        raise ConfigError(
+            f"TRASH_RETENTION_DAYS ({retention}) must not exceed "
+            f"TRASH_RETENTION_MAX_DAYS ({retention_max})"
+        )
+
+    cron = env.get("PURGE_CRON") or "0 0 * * *"
+    timezone = env.get("SCHEDULER_TIMEZONE") or "UTC"
+    try:
+        CronTrigger.from_crontab(cron, timezone=timezone)
+    except Exception as exc:  # apscheduler raises ValueError or a zoneinfo error
+        raise ConfigError(f"PURGE_CRON / SCHEDULER_TIMEZONE are not valid: {exc}") from None
+
+    host = env.get("HOST") or "127.0.0.1"
+    port = _int(env, "PORT", 5000, 1, 65535)
+    max_upload_mb = _int(env, "MAX_UPLOAD_MB", 20, 1, 10240)
+
+    return {
+        "PAPELERA_ENV": "production" if production else "development",
+        "INSTANCE_DIR": str(instance),
+        "SECRET_KEY": _secret_key(env, instance, production),
+        "SQLALCHEMY_DATABASE_URI": database_url,
+        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
+        "MONGO_URI": mongo_uri,
+        "STORAGE_URL": storage_url,
+        "STORAGE_PUBLIC_URL": public_url,
+        "REDIS_URL": redis_url,
+        "TRUSTED_PROXIES": _int(env, "TRUSTED_PROXIES", 0, 0, 10),
+        "TRASH_RETENTION_DAYS": retention,
+        "TRASH_RETENTION_MAX_DAYS": retention_max,
+        "PURGE_CRON": cron,
+        "SCHEDULER_TIMEZONE": timezone,
+        "PURGE_BATCH_SIZE": _int(env, "PURGE_BATCH_SIZE", 500, 1, 100_000),
+        "PURGE_TIME_BUDGET_S": _int(env, "PURGE_TIME_BUDGET_S", 20, 1, 3600),
+        "SCHEDULER_ENABLED": _bool(env, "SCHEDULER_ENABLED", True),
+        "MAX_UPLOAD_MB": max_upload_mb,
+        # Werkzeug answers 413 itself past this; the multipart overhead gets 1 MB of slack.
+        "MAX_CONTENT_LENGTH": (max_upload_mb + 1) * 1024 * 1024,
+        "MAX_IMAGE_PIXELS": _int(env, "MAX_IMAGE_PIXELS", 50_000_000, 1),
+        "SIGNED_URL_TTL_S": _int(env, "SIGNED_URL_TTL_S", 300, 1, 7 * 24 * 3600),
+        "TOKEN_TTL_HOURS": _int(env, "TOKEN_TTL_HOURS", 24 * 30, 1),
+        "LOGIN_RATE_LIMIT": env.get("LOGIN_RATE_LIMIT") or "10 per minute",
+        "ADMIN_USERNAME": env.get("ADMIN_USERNAME") or "admin",
+        "ADMIN_PASSWORD": env.get("ADMIN_PASSWORD") or None,
+        "ADMIN_EMAIL": env.get("ADMIN_EMAIL") or None,
+        "HOST": host,
+        "PORT": port,
+        "SESSION_COOKIE_HTTPONLY": True,
+        "SESSION_COOKIE_SAMESITE": "Lax",
+        "SESSION_COOKIE_SECURE": production,
+        "REMEMBER_COOKIE_HTTPONLY": True,
+        "REMEMBER_COOKIE_SAMESITE": "Lax",
+        "REMEMBER_COOKIE_SECURE": production,
+        # CSRF is checked by app.auth.csrf after authentication, so a missing login
+        # answers 401 before a missing token answers 400 (SPEC section 4).
+        "WTF_CSRF_CHECK_DEFAULT": False,
+        "WTF_CSRF_TIME_LIMIT": None,
+        "SQLALCHEMY_TRACK_MODIFICATIONS": False,
+    }
+
+
+def s3_options(storage_url: str) -> dict:
+    """Split ``s3://bucket?endpoint_url=…&region=…`` into boto3 arguments."""
+    parsed = urlparse(storage_url)
+    query = {k: v[-1] for k, v in parse_qs(parsed.query).items()}
+    return {
+        "bucket": parsed.netloc,
+        "prefix": parsed.path.lstrip("/"),
+        "endpoint_url": query.get("endpoint_url"),
+        "region": query.get("region") or "us-east-1",
+    }

@@ -1,0 +1,182 @@
+"""``@delete_endpoint``: the one way Papelera declares a destructive route.
+
+Order of checks (SPEC section 4), each with its status:
+credentials 401 → CSRF for cookie sessions 400 → role 403 → options 400 → load 404 →
+protection rules 403/409 → If-Match 412 → dry run answers here → confirmation 400 →
+the action (domain errors 404/409) → one audit event → the response.
+
+The decorator knows no resource: images and users plug in through ``load``,
+``protect`` and ``preview``.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+from collections.abc import Callable
+
+from flask import jsonify, make_response, request
+from flask_login import current_user
+from flask_wtf.csrf import CSRFError
+from jinja2_fragments.flask import render_block
+
+from app import htmx
+from app.audit import service as audit
+from app.auth.login import check_csrf, request_context, uses_cookie_session
+from app.deletion.options import Options, parse_options
+from app.deletion.registry import EndpointSpec
+from app.errors import (
+    BadRequest,
+    DomainError,
+    Forbidden,
+    PreconditionFailed,
+    Unauthenticated,
+)
+from app.extensions import db
+
+log = logging.getLogger(__name__)
+
+CONFIRM_HEADER = "X-Confirm-Delete"
+
+
+def delete_endpoint(*, resource: str, description: str, load: Callable,
+                    soft: bool = True, allow_permanent: bool = True,
+                    confirm: str | Callable | None = "yes",
+                    roles: tuple[str, ...] | Callable | None = None,
+                    status_code: int = 200, partial: str | None = None,
+                    protect: Callable | None = None, preview: Callable | None = None,
+                    action: str | Callable | None = None):
+    """Declare a destructive endpoint. The view is called as ``view(target, options)``.
+
+    - ``load(actor, **view_args)`` returns the target (with ``id`` and ``etag``) or raises.
+    - ``protect(actor, target, options)`` raises Forbidden/Conflict for refused actions.
+    - ``preview(target, options)`` returns the dry run's ``consequences``.
+    - ``action``: the audit action name, or ``callable(options)``; by default
+      ``permanent_delete`` or ``soft_delete``.
+    - ``confirm``: the required X-Confirm-Delete value, ``callable(target, options)``,
+      or None for actions that need no confirmation (restore, activate).
+    - ``partial``: ``"template.html#block"``; makes this a page route answering htmx.
+    """
+    spec = EndpointSpec(resource=resource, description=description, soft=soft,
+                        allow_permanent=allow_permanent, confirm=confirm, roles=roles,
+                        status_code=status_code, partial=partial, action=action)
+
+    def action_name(options: Options | None) -> str:
+        if callable(action):
+            return action(options or Options())
+        if action:
+            return action
+        return "permanent_delete" if options and options.permanent else "soft_delete"
+
+    def decorate(view):
+        @functools.wraps(view)
+        def delete_endpoint_view(**view_args):
+            if not current_user.is_authenticated:
+                # Never written to the chain: we do not know who this is.
+                log.info("unauthenticated delete request", extra={"path": request.path})
+                raise Unauthenticated("Sign in to continue.")
+            actor = current_user._get_current_object()
+            ctx = request_context()
+            options: Options | None = None
+            target = None
+            target_id = view_args.get(next(iter(view_args), ""), None) if view_args else None
+
+            def audit_outcome(outcome: str, **details):
+                audit.record(
+                    action_name(options), outcome, ctx, target_type=resource,
+                    target_id=target_id,
+                    details={**(options.as_dict() if options else {}), **details},
+                )
+
+            try:
+                if uses_cookie_session():
+                    try:
+                        check_csrf()
+                    except CSRFError as exc:
+                        raise BadRequest(f"CSRF check failed: {exc.description}",
+                                         code="csrf_failed") from None
+                _check_role(actor, roles)
+                options = parse_options(request.args, soft=soft, allow_permanent=allow_permanent)
+                target = load(actor, **view_args)
+                target_id = str(target.id)
+                if protect is not None:
+                    protect(actor, target, options)
+                _check_if_match(target)
+                if options.dry_run:
+                    body = {
+                        "dry_run": True,
+                        "action": action_name(options),
+                        "target": {"type": resource, "id": str(target.id)},
+                        "etag": target.etag,
+                        "consequences": preview(target, options) if preview else {},
+                    }
+                    audit_outcome("dry_run", consequences=body["consequences"])
+                    return _answer(spec, body, target, options, dry_run=True)
+                expected = confirm(target, options) if callable(confirm) else confirm
+                if expected is not None and request.headers.get(CONFIRM_HEADER) != expected:
+                    raise _confirmation_required(expected, callable(confirm))
+                result = view(target, options)
+            except DomainError as error:
+                db.session.rollback()
+                audit_outcome(error.outcome, code=error.code)
+                raise
+            except Exception:
+                db.session.rollback()
+                audit_outcome("error")
+                raise
+            body, details = result if isinstance(result, tuple) else (result, {})
+            audit_outcome("ok", **details)
+            return _answer(spec, body, target, options)
+
+        delete_endpoint_view.delete_endpoint = spec
+        return delete_endpoint_view
+
+    return decorate
+
+
+def _check_role(actor, roles) -> None:
+    if roles is None:
+        return
+    allowed = roles(actor) if callable(roles) else actor.role in roles
+    if not allowed:
+        raise Forbidden("You do not have permission to do this.")
+
+
+def _check_if_match(target) -> None:
+    header = request.headers.get("If-Match")
+    if not header:
+        return
+    wanted = {tag.strip().removeprefix("W/") for tag in header.split(",")}
+    if "*" not in wanted and target.etag not in wanted:
+        raise PreconditionFailed(
+            "The resource changed since you read it: reload it and try again.",
+            etag=target.etag,
+        )
+
+
+class ConfirmationRequired(BadRequest):
+    code = outcome = "confirmation_required"
+
+
+def _confirmation_required(expected: str, computed: bool) -> ConfirmationRequired:
+    if computed:
+        message = (f"Confirm by sending the header {CONFIRM_HEADER} with the exact value "
+                   "asked for this action (for a user, the username).")
+    else:
+        message = f"Confirm by sending the header {CONFIRM_HEADER}: {expected}."
+    return ConfirmationRequired(message, header=CONFIRM_HEADER)
+
+
+def _answer(spec: EndpointSpec, body: dict, target, options: Options, dry_run: bool = False):
+    if spec.partial is None:
+        status = spec.status_code
+        if status == 204 and not dry_run:
+            return make_response("", 204)
+        return make_response(jsonify(body), 200 if status == 204 else status)
+    template, _, block = spec.partial.partition("#")
+    context = {k: v for k, v in body.items() if k.isidentifier()}
+    html = render_block(template, block, **context, result=body, target=target,
+                        options=options, dry_run=dry_run)
+    if not dry_run and body.get("message"):
+        html += htmx.toast(body["message"], "success", undo_url=body.get("undo_url"))
+    return make_response(html, 200)

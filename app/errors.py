@@ -1,0 +1,148 @@
+"""Domain errors and the one place that turns any error into an answer.
+
+Services raise these; they never build responses. ``register_error_handlers``
+answers JSON on the API face, a toast for htmx, and a page for browsers.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from flask import current_app, jsonify, render_template, request
+from flask_wtf.csrf import CSRFError
+from werkzeug.exceptions import HTTPException
+
+log = logging.getLogger(__name__)
+
+
+class DomainError(Exception):
+    status = 400
+    code = "bad_request"
+    outcome = "bad_request"
+
+    def __init__(self, message: str, *, code: str | None = None, **extra):
+        super().__init__(message)
+        self.message = message
+        if code:
+            self.code = code
+        self.extra = extra
+
+    def body(self) -> dict:
+        return {"error": self.message, "code": self.code, **self.extra}
+
+
+class BadRequest(DomainError):
+    pass
+
+
+class Unauthenticated(DomainError):
+    status, code, outcome = 401, "unauthenticated", "denied"
+
+
+class Forbidden(DomainError):
+    status, code, outcome = 403, "forbidden", "denied"
+
+
+class NotFound(DomainError):
+    status, code, outcome = 404, "not_found", "not_found"
+
+
+class Conflict(DomainError):
+    status, code, outcome = 409, "conflict", "conflict"
+
+
+class PreconditionFailed(DomainError):
+    status, code, outcome = 412, "precondition_failed", "precondition_failed"
+
+
+class TooLarge(DomainError):
+    status, code = 413, "too_large"
+
+
+class UnsupportedMedia(DomainError):
+    status, code = 415, "not_an_image"
+
+
+class ServiceUnavailable(DomainError):
+    status, code, outcome = 503, "unavailable", "error"
+
+
+_HTTP_CODES = {
+    400: "bad_request",
+    401: "unauthenticated",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    409: "conflict",
+    412: "precondition_failed",
+    413: "too_large",
+    415: "not_an_image",
+    429: "rate_limited",
+}
+
+
+def wants_json() -> bool:
+    return request.path.startswith("/api/")
+
+
+def error_response(status: int, body: dict, headers=None):
+    """Answer an error on whichever face asked: JSON, htmx toast, or page."""
+    from app import htmx
+
+    if wants_json():
+        response = jsonify(body)
+    elif htmx.is_htmx() and not htmx.wants_full_page():
+        response = current_app.make_response(
+            render_template("_toast.html", message=body["error"], level="error", oob=False)
+        )
+        # The toast goes to the toast area whatever the element's own target was.
+        response.headers["HX-Retarget"] = "#toasts"
+        response.headers["HX-Reswap"] = "beforeend"
+    else:
+        response = current_app.make_response(
+            render_template("error.html", status=status, message=body["error"])
+        )
+    response.status_code = status
+    for key, value in (headers or {}).items():
+        response.headers[key] = value
+    return response
+
+
+def register_error_handlers(app):
+    @app.errorhandler(DomainError)
+    def _domain(error: DomainError):
+        if error.status == 401:
+            from app.auth.login import unauthenticated_response
+
+            return unauthenticated_response(error.message, error.code)
+        return error_response(error.status, error.body())
+
+    @app.errorhandler(CSRFError)
+    def _csrf(error: CSRFError):
+        return error_response(400, {"error": f"CSRF check failed: {error.description}",
+                                    "code": "csrf_failed"})
+
+    @app.errorhandler(HTTPException)
+    def _http(error: HTTPException):
+        status = error.code or 500
+        if status == 401:
+            from app.auth.login import unauthenticated_response
+
+            return unauthenticated_response()
+        message = error.description or error.name
+        if status == 413:
+            limit = current_app.config["MAX_UPLOAD_MB"]
+            message = f"The upload is larger than the {limit} MB limit."
+        if status == 429:
+            message = "Too many failed attempts. Try again later."
+        headers = dict(error.get_response().headers) if status in (405, 429) else {}
+        headers.pop("Content-Type", None)
+        headers.pop("Content-Length", None)
+        return error_response(status, {"error": message, "code": _HTTP_CODES.get(status, "error")},
+                              headers)
+
+    @app.errorhandler(Exception)
+    def _unexpected(error: Exception):
+        log.exception("unhandled error", exc_info=error)
+        return error_response(500, {"error": "Something went wrong on our side. It was logged.",
+                                    "code": "internal_error"})

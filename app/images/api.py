@@ -1,0 +1,95 @@
+"""JSON face of images: /api/v1/images."""
+
+from __future__ import annotations
+
+from flask import Blueprint, current_app, jsonify, request
+from flask_login import current_user
+
+from app.api import list_response, page_args, ttl
+from app.auth.login import login_required
+from app.db import utcnow
+from app.deletion import delete_endpoint
+from app.errors import BadRequest
+from app.images.actions import (
+    delete_image_action,
+    load_image_for,
+    preview_image_deletion,
+    preview_restore,
+    restore_image_action,
+)
+from app.images.present import image_to_dict
+from app.images.service import get_image, list_images, upload_image
+from app.storage import get_storage
+
+bp = Blueprint("images_api", __name__, url_prefix="/api/v1")
+
+
+def read_upload() -> tuple[str, bytes]:
+    upload = request.files.get("file")
+    if upload is None:
+        raise BadRequest("Send the image as a multipart field named file.", code="missing_file")
+    return upload.filename or "image", upload.read()
+
+
+def upload_current_user() -> object:
+    name, data = read_upload()
+    config = current_app.config
+    return upload_image(get_storage(), owner_id=current_user.id, file_name=name, data=data,
+                        max_bytes=config["MAX_UPLOAD_MB"] * 1024 * 1024,
+                        max_pixels=config["MAX_IMAGE_PIXELS"], now=utcnow())
+
+
+def render(image) -> dict:
+    return image_to_dict(image, get_storage(), ttl_s=ttl(), now=utcnow())
+
+
+@bp.post("/images")
+@login_required
+def upload():
+    """Upload an image (multipart field ``file``)."""
+    image = upload_current_user()
+    return jsonify(render(image)), 201
+
+
+@bp.get("/images")
+@login_required
+def index():
+    """The caller's active images, newest first."""
+    limit, cursor = page_args()
+    return list_response(list_images(current_user.id, limit=limit, cursor=cursor), render)
+
+
+@bp.get("/images/<uuid:image_id>")
+@login_required
+def show(image_id):
+    """One image, trashed ones included (owner or admin)."""
+    image = get_image(image_id, actor=current_user, include_trashed=True)
+    response = jsonify(render(image))
+    response.headers["ETag"] = image.etag
+    return response
+
+
+@bp.delete("/images/<uuid:image_id>")
+@delete_endpoint(
+    resource="image",
+    description="Move an image to the trash; permanent=true deletes it and its files now",
+    load=load_image_for,
+    preview=preview_image_deletion,
+)
+def delete(image, options):
+    return delete_image_action(image, options, actor=current_user)
+
+
+@bp.post("/images/<uuid:image_id>/restore")
+@bp.patch("/images/restore/<uuid:image_id>")
+@delete_endpoint(
+    resource="image",
+    description="Restore an image from the trash",
+    load=load_image_for,
+    preview=preview_restore,
+    allow_permanent=False,
+    confirm=None,
+    action="restore",
+)
+def restore(image, options):
+    return restore_image_action(image, options)

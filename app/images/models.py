@@ -1,0 +1,90 @@
+"""The Image row, and the one mechanism that hides trashed images everywhere.
+
+Every ORM SELECT gets ``is_deleted = false`` added by a ``do_orm_execute`` hook, so no
+query has to remember it. Code that must see the trash (trash, restore, purge, export)
+says so with the ``include_trashed`` execution option: ``with_trashed(stmt)``.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from sqlalchemy import BigInteger, Boolean, Index, Integer, String, Uuid, event
+from sqlalchemy.orm import Mapped, Session, mapped_column, with_loader_criteria
+
+from app.db import UTCDateTime, utcnow
+from app.extensions import db
+
+INCLUDE_TRASHED = "include_trashed"
+
+
+class Image(db.Model):
+    __tablename__ = "images"
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    owner_id: Mapped[str] = mapped_column(String(64), nullable=False)
+    file_name: Mapped[str] = mapped_column(String(255), nullable=False)
+    storage_key: Mapped[str] = mapped_column(String(255), nullable=False, unique=True)
+    thumbnail_key: Mapped[str] = mapped_column(String(255), nullable=False, unique=True)
+    content_type: Mapped[str] = mapped_column(String(100), nullable=False)
+    size_bytes: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    thumbnail_bytes: Mapped[int] = mapped_column(BigInteger, nullable=False, default=0)
+    width: Mapped[int] = mapped_column(Integer, nullable=False)
+    height: Mapped[int] = mapped_column(Integer, nullable=False)
+    sha256: Mapped[str] = mapped_column(String(64), nullable=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
+    is_deleted: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
+    deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    deleted_by: Mapped[str | None] = mapped_column(String(64))
+    purge_after: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    purge_state: Mapped[str | None] = mapped_column(String(16))
+    claim_id: Mapped[str | None] = mapped_column(String(64))
+    claimed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    version: Mapped[int] = mapped_column(Integer, nullable=False, default=1)
+
+    __table_args__ = (
+        Index("ix_images_gallery", "owner_id", "is_deleted", "created_at", "id"),
+        Index("ix_images_trash", "owner_id", "is_deleted", "deleted_at", "id"),
+        Index("ix_images_purge", "is_deleted", "purge_after"),
+        Index("ix_images_claim", "claim_id"),
+    )
+
+    @property
+    def etag(self) -> str:
+        return f'"{self.id.hex}-{self.version}"'
+
+    @property
+    def total_bytes(self) -> int:
+        return self.size_bytes + (self.thumbnail_bytes or 0)
+
+    def __repr__(self) -> str:
+        return f"<Image {self.id} owner={self.owner_id} deleted={self.is_deleted}>"
+
+
+def reload(image_id) -> Image | None:
+    """The row as it is now in the database, trashed or not (None when it is gone)."""
+    from sqlalchemy import select
+
+    statement = with_trashed(select(Image).where(Image.id == image_id))
+    return db.session.execute(
+        statement.execution_options(populate_existing=True)
+    ).scalar_one_or_none()
+
+
+def with_trashed(statement):
+    """Opt a statement in to seeing trashed rows."""
+    return statement.execution_options(**{INCLUDE_TRASHED: True})
+
+
+@event.listens_for(Session, "do_orm_execute")
+def _hide_trashed(state):
+    if (
+        state.is_select
+        and not state.is_column_load
+        and not state.is_relationship_load
+        and not state.execution_options.get(INCLUDE_TRASHED, False)
+    ):
+        state.statement = state.statement.options(
+            with_loader_criteria(Image, Image.is_deleted.is_(False), include_aliases=True)
+        )

@@ -1,0 +1,188 @@
+"""Image rules: upload, list, read, trash, restore, delete for good.
+
+Plain arguments in (ids, a clock, a storage), domain errors out; no request here.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import secrets
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import and_, or_, select, update
+
+from app.errors import Conflict, NotFound, TooLarge
+from app.extensions import db
+from app.images.models import Image, reload, with_trashed
+from app.images.processing import THUMBNAIL_TYPE, process_upload
+from app.pagination import Page, decode_cursor, encode_cursor
+from app.purge.batch import BatchResult, claim, delete_claimed, new_claim_id
+
+log = logging.getLogger(__name__)
+
+
+def new_keys(now: datetime) -> tuple[str, str]:
+    """Random object names, never derived from the file name or the content."""
+    token = secrets.token_hex(16)
+    return f"originals/{now:%Y/%m}/{token}", f"thumbnails/{now:%Y/%m}/{token}.webp"
+
+
+def upload_image(storage, *, owner_id: str, file_name: str, data: bytes, max_bytes: int,
+                 max_pixels: int, now: datetime) -> Image:
+    if len(data) > max_bytes:
+        raise TooLarge(f"The upload is larger than the {max_bytes // (1024 * 1024)} MB limit.")
+    processed = process_upload(data, max_pixels=max_pixels)
+    storage_key, thumbnail_key = new_keys(now)
+    # Objects first: a crash after this leaves orphan objects (found by `flask doctor`),
+    # never a row that points at nothing.
+    storage.put(storage_key, data, processed.content_type)
+    try:
+        storage.put(thumbnail_key, processed.thumbnail, THUMBNAIL_TYPE)
+        image = Image(
+            owner_id=owner_id, file_name=_display_name(file_name),
+            storage_key=storage_key, thumbnail_key=thumbnail_key,
+            content_type=processed.content_type, size_bytes=len(data),
+            thumbnail_bytes=len(processed.thumbnail), width=processed.width,
+            height=processed.height, sha256=hashlib.sha256(data).hexdigest(), created_at=now,
+        )
+        db.session.add(image)
+        db.session.commit()
+    except BaseException:
+        db.session.rollback()
+        storage.delete_many([storage_key, thumbnail_key])
+        raise
+    return image
+
+
+def _display_name(name: str | None) -> str:
+    name = (name or "").replace("\\", "/").rsplit("/", 1)[-1].strip()
+    name = "".join(ch for ch in name if ch.isprintable())
+    return name[:255] or "image"
+
+
+def list_images(owner_id: str, *, limit: int, cursor: str | None) -> Page:
+    """Active images, newest first, by keyset (created_at, id)."""
+    statement = select(Image).where(Image.owner_id == owner_id)
+    if cursor:
+        at, last_id = decode_cursor(cursor)
+        statement = statement.where(or_(Image.created_at < at,
+                                        and_(Image.created_at == at, Image.id < last_id)))
+    rows = db.session.execute(
+        statement.order_by(Image.created_at.desc(), Image.id.desc()).limit(limit + 1)
+    ).scalars().all()
+    return _page(rows, limit, lambda img: (img.created_at, img.id))
+
+
+def count_images(owner_id: str) -> tuple[int, int]:
+    """(count, bytes) of the owner's active images."""
+    from sqlalchemy import func
+
+    row = db.session.execute(
+        select(func.count(Image.id), func.coalesce(func.sum(Image.size_bytes), 0))
+        .select_from(Image).where(Image.owner_id == owner_id)
+    ).one()
+    return int(row[0]), int(row[1])
+
+
+def _page(rows, limit, key) -> Page:
+    has_more = len(rows) > limit
+    rows = rows[:limit]
+    next_cursor = encode_cursor(*key(rows[-1])) if has_more and rows else None
+    return Page(items=rows, next_cursor=next_cursor)
+
+
+def get_image(image_id, *, actor, include_trashed: bool = True) -> Image:
+    """The image if ``actor`` may see it. Other people's images are 404, not 403."""
+    try:
+        image_id = uuid.UUID(str(image_id))
+    except ValueError:
+        raise NotFound("No such image.") from None
+    statement = select(Image).where(Image.id == image_id)
+    if include_trashed:
+        statement = with_trashed(statement)
+    image = db.session.execute(statement).scalar_one_or_none()
+    if image is None or (image.owner_id != actor.id and not actor.is_admin):
+        raise NotFound("No such image.")
+    return image
+
+
+@dataclass(frozen=True)
+class Deletion:
+    id: str
+    type: str
+    deleted_at: datetime
+    recoverable_until: datetime | None
+    deleted_by: str | None
+
+
+def soft_delete_image(image: Image, *, actor_id: str, retention_days: int,
+                      now: datetime) -> Deletion:
+    """Move to the trash, fixing ``purge_after`` now. Trashing again changes nothing."""
+    if not image.is_deleted:
+        db.session.execute(
+            update(Image)
+            .where(Image.id == image.id, Image.is_deleted.is_(False))
+            .values(is_deleted=True, deleted_at=now, deleted_by=actor_id,
+                    purge_after=now + timedelta(days=retention_days),
+                    version=Image.version + 1)
+            .execution_options(synchronize_session=False)
+        )
+        db.session.commit()
+        image = reload(image.id)
+        if image is None:
+            raise NotFound("No such image.")
+    return Deletion(str(image.id), "soft", image.deleted_at, image.purge_after, image.deleted_by)
+
+
+def _exists(image_id) -> bool:
+    return db.session.execute(
+        with_trashed(select(Image.id).where(Image.id == image_id))
+    ).first() is not None
+
+
+def restore_image(image: Image, *, now: datetime) -> Image:
+    """Back to the gallery. Refused when not in the trash, or while being purged."""
+    result = db.session.execute(
+        update(Image)
+        .where(Image.id == image.id, Image.is_deleted.is_(True), Image.purge_state.is_(None))
+        .values(is_deleted=False, deleted_at=None, deleted_by=None, purge_after=None,
+                version=Image.version + 1)
+        .execution_options(synchronize_session=False)
+    )
+    db.session.commit()
+    current = reload(image.id)
+    if current is None:
+        raise NotFound("No such image.")
+    if result.rowcount == 0:
+        if current.purge_state == "purging":
+            raise Conflict("This image is being purged and can no longer be restored.",
+                           code="purging")
+        raise Conflict("This image is not in the trash.", code="not_in_trash")
+    return current
+
+
+def permanently_delete_image(image: Image, storage, *, actor_id: str,
+                             now: datetime) -> tuple[Deletion, BatchResult]:
+    """Delete now, active or trashed: claim the row, delete its objects, then the row."""
+    claim_id = new_claim_id("delete")
+    # Mark it trashed first (if it was active) so that it is hidden at once, then claim it.
+    db.session.execute(
+        update(Image)
+        .where(Image.id == image.id, Image.is_deleted.is_(False))
+        .values(is_deleted=True, deleted_at=now, deleted_by=actor_id, purge_after=now,
+                version=Image.version + 1)
+        .execution_options(synchronize_session=False)
+    )
+    claimed = claim(Image.id == image.id, claim_id=claim_id, now=now, limit=1)
+    if claimed == 0:
+        if _exists(image.id):
+            raise Conflict("This image is already being purged.", code="purging")
+        raise NotFound("No such image.")
+    result = delete_claimed(storage, claim_id)
+    if result.errors:
+        raise Conflict("The image's files could not be deleted right now; it stays in the "
+                       "trash and the next purge run will finish it.", code="storage_error")
+    return Deletion(str(image.id), "permanent", now, None, actor_id), result

@@ -1,0 +1,105 @@
+"""Page face of images: the gallery, upload, delete with undo, restore."""
+
+from __future__ import annotations
+
+from flask import Blueprint, render_template, request, url_for
+from flask_login import current_user
+
+from app import htmx
+from app.api import ttl
+from app.auth.login import login_required
+from app.db import utcnow
+from app.deletion import delete_endpoint
+from app.errors import BadRequest, DomainError
+from app.images.actions import (
+    delete_image_action,
+    load_image_for,
+    preview_image_deletion,
+    preview_restore,
+    restore_image_action,
+)
+from app.images.present import image_to_dict
+from app.images.service import count_images, list_images, upload_image
+from app.pagination import parse_limit
+from app.storage import get_storage
+
+bp = Blueprint("images_pages", __name__)
+
+PAGE_SIZE = 48
+
+
+def cards(images) -> list[dict]:
+    now, storage = utcnow(), get_storage()
+    return [image_to_dict(img, storage, ttl_s=ttl(), now=now) for img in images]
+
+
+@bp.get("/")
+@login_required
+def gallery():
+    limit = parse_limit(request.args.get("limit") or str(PAGE_SIZE))
+    cursor = request.args.get("cursor") or None
+    page = list_images(current_user.id, limit=limit, cursor=cursor)
+    count, size = count_images(current_user.id)
+    block = "more" if cursor else "gallery"
+    return htmx.render_page_or_block("images/index.html", block, images=cards(page.items),
+                                     next_cursor=page.next_cursor, count=count, size=size)
+
+
+@bp.post("/images")
+@login_required
+def upload():
+    from flask import current_app
+
+    files = [f for f in request.files.getlist("file") if f and f.filename]
+    if not files:
+        raise BadRequest("Choose one or more images to upload.", code="missing_file")
+    config = current_app.config
+    uploaded, failed = [], []
+    for item in files:
+        try:
+            uploaded.append(upload_image(
+                get_storage(), owner_id=current_user.id, file_name=item.filename,
+                data=item.read(), max_bytes=config["MAX_UPLOAD_MB"] * 1024 * 1024,
+                max_pixels=config["MAX_IMAGE_PIXELS"], now=utcnow()))
+        except DomainError as error:
+            if len(files) == 1:
+                raise
+            failed.append(f"{item.filename}: {error.message}")
+    html = render_template("images/_uploaded.html", images=cards(uploaded))
+    if uploaded:
+        html += htmx.toast(f"Uploaded {len(uploaded)} image(s).", "success")
+    for message in failed:
+        html += htmx.toast(message, "error")
+    return html, 201 if uploaded else 400
+
+
+@bp.delete("/images/<uuid:image_id>")
+@delete_endpoint(
+    resource="image",
+    description="Gallery and trash: trash an image (undo offered) or delete it forever",
+    load=load_image_for,
+    preview=preview_image_deletion,
+    partial="images/index.html#card_gone",
+)
+def delete_image(image, options):
+    body, details = delete_image_action(image, options, actor=current_user)
+    if not options.permanent:
+        body["undo_url"] = url_for("images_pages.restore_image", image_id=image.id)
+    return body, details
+
+
+@bp.post("/images/<uuid:image_id>/restore")
+@delete_endpoint(
+    resource="image",
+    description="Gallery undo and trash: restore an image",
+    load=load_image_for,
+    preview=preview_restore,
+    allow_permanent=False,
+    confirm=None,
+    action="restore",
+    partial="images/index.html#restored",
+)
+def restore_image(image, options):
+    body, details = restore_image_action(image, options)
+    body["message"] = f"“{image.file_name}” is back in the gallery."
+    return body, details

@@ -1,0 +1,58 @@
+"""Opaque keyset cursors and the ``limit`` rule shared by every list."""
+
+from __future__ import annotations
+
+import base64
+import json
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from app.errors import BadRequest
+
+DEFAULT_LIMIT, MAX_LIMIT = 50, 200
+
+
+@dataclass
+class Page:
+    items: list[Any]
+    next_cursor: str | None
+
+
+def parse_limit(raw: str | None) -> int:
+    if raw is None or raw == "":
+        return DEFAULT_LIMIT
+    try:
+        value = int(raw)
+    except ValueError:
+        raise BadRequest("limit must be a whole number.", code="invalid_limit") from None
+    if not 1 <= value <= MAX_LIMIT:
+        raise BadRequest(f"limit must be between 1 and {MAX_LIMIT}.", code="invalid_limit")
+    return value
+
+
+def encode_cursor(*values) -> str:
+    plain = [v.isoformat() if isinstance(v, datetime) else str(v) for v in values]
+    return base64.urlsafe_b64encode(json.dumps(plain).encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str, kinds: tuple = (datetime, uuid.UUID)) -> tuple:
+    """Undo encode_cursor; anything malformed is a 400, never a 500."""
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        plain = json.loads(base64.urlsafe_b64decode(padded.encode()))
+        if not isinstance(plain, list) or len(plain) != len(kinds):
+            raise ValueError
+        values = []
+        for kind, raw in zip(kinds, plain, strict=True):
+            if kind is datetime:
+                value = datetime.fromisoformat(raw)
+                if value.tzinfo is None:
+                    raise ValueError
+                values.append(value)
+            else:
+                values.append(kind(raw))
+        return tuple(values)
+    except (ValueError, TypeError, UnicodeDecodeError, json.JSONDecodeError):
+        raise BadRequest("The cursor is not valid.", code="invalid_cursor") from None

@@ -1,0 +1,33 @@
+"""The small interface both object stores implement."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from typing import BinaryIO, Protocol
+
+
+class StorageError(Exception):
+    """The object store could not do what was asked (unreachable, denied, missing bucket)."""
+
+
+class Storage(Protocol):
+    def check(self) -> None:
+        """Raise StorageError unless the store is reachable and writable."""
+
+    def put(self, key: str, data: bytes, content_type: str) -> None: ...
+
+    def open(self, key: str) -> BinaryIO:
+        """A readable stream of the object; raises KeyError when it does not exist."""
+
+    def exists(self, key: str) -> bool: ...
+
+    def delete_many(self, keys: Iterable[str]) -> dict[str, str]:
+        """Delete the keys; return ``{key: error}`` for those that could not be deleted.
+
+        A key that is already gone counts as deleted.
+        """
+
+    def signed_url(self, key: str, ttl_s: int, *, image_id: str, allow_trashed: bool,
+                   download_name: str | None = None) -> str: ...
+
+    def iter_keys(self, prefix: str = "") -> Iterator[str]: ...

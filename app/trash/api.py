@@ -1,0 +1,63 @@
+"""JSON face of the trash: /api/v1/trash."""
+
+from __future__ import annotations
+
+from flask import Blueprint, jsonify
+from flask_login import current_user
+
+from app.api import json_body, list_response, page_args
+from app.auth.login import login_required
+from app.db import utcnow
+from app.deletion import delete_endpoint
+from app.errors import BadRequest
+from app.images.api import render
+from app.trash.actions import empty_trash_action, load_trash_for, preview_empty_trash
+from app.trash.service import list_trash, restore_many
+
+bp = Blueprint("trash_api", __name__, url_prefix="/api/v1")
+
+MAX_BULK = 1000
+
+
+@bp.get("/trash")
+@login_required
+def index():
+    """The caller's trash, most recently deleted first."""
+    limit, cursor = page_args()
+    return list_response(list_trash(current_user.id, limit=limit, cursor=cursor), render)
+
+
+def parse_bulk_restore(data: dict) -> tuple[list[str] | None, bool]:
+    all_items = data.get("all", False)
+    ids = data.get("ids")
+    if all_items is not True and all_items is not False:
+        raise BadRequest("all must be true or false.", code="invalid_option")
+    if all_items:
+        return None, True
+    if not isinstance(ids, list) or not ids or not all(isinstance(i, str) for i in ids):
+        raise BadRequest('Send {"ids": ["…"]} or {"all": true}.', code="invalid_request")
+    if len(ids) > MAX_BULK:
+        raise BadRequest(f"At most {MAX_BULK} ids at a time.", code="invalid_request")
+    return ids, False
+
+
+@bp.post("/trash/restore")
+@login_required
+def restore():
+    """Restore several items; what cannot be restored is listed in skipped."""
+    ids, all_items = parse_bulk_restore(json_body())
+    restored, skipped = restore_many(current_user.id, ids, all_items=all_items, now=utcnow())
+    return jsonify({"restored": restored, "skipped": skipped})
+
+
+@bp.delete("/trash")
+@delete_endpoint(
+    resource="trash",
+    description="Empty the caller's trash now (items being purged are skipped)",
+    load=load_trash_for,
+    preview=preview_empty_trash,
+    soft=False,
+    action="empty_trash",
+)
+def empty(trash, options):
+    return empty_trash_action(trash, options)

@@ -1,0 +1,102 @@
+"""The trash: what is in it, how long it stays, bringing things back, emptying it."""
+
+from __future__ import annotations
+
+import math
+import uuid
+from datetime import datetime, timedelta
+
+from sqlalchemy import and_, func, or_, select
+
+from app.errors import DomainError, NotFound
+from app.extensions import db
+from app.images.models import Image, with_trashed
+from app.images.service import _page, restore_image
+from app.pagination import Page, decode_cursor
+from app.purge.batch import BatchResult, claim_and_delete, new_claim_id
+
+EXPIRES_SOON = timedelta(days=3)
+
+
+def days_left(purge_at: datetime | None, now: datetime) -> int:
+    """Whole days until ``purge_at``, rounded up: 30 right after a delete."""
+    if purge_at is None:
+        return 0
+    seconds = (purge_at - now).total_seconds()
+    return max(0, math.ceil(seconds / 86400))
+
+
+def expires_soon(purge_at: datetime | None, now: datetime) -> bool:
+    return purge_at is not None and purge_at - now <= EXPIRES_SOON
+
+
+def list_trash(owner_id: str, *, limit: int, cursor: str | None) -> Page:
+    """Trashed images, most recently deleted first, by keyset (deleted_at, id)."""
+    statement = select(Image).where(Image.owner_id == owner_id, Image.is_deleted.is_(True))
+    if cursor:
+        at, last_id = decode_cursor(cursor)
+        statement = statement.where(or_(Image.deleted_at < at,
+                                        and_(Image.deleted_at == at, Image.id < last_id)))
+    rows = db.session.execute(
+        with_trashed(statement.order_by(Image.deleted_at.desc(), Image.id.desc())
+                     .limit(limit + 1))
+    ).scalars().all()
+    return _page(rows, limit, lambda img: (img.deleted_at, img.id))
+
+
+def trash_stats(owner_id: str) -> tuple[int, int]:
+    row = db.session.execute(
+        with_trashed(select(func.count(Image.id), func.coalesce(func.sum(Image.size_bytes), 0))
+                     .where(Image.owner_id == owner_id, Image.is_deleted.is_(True)))
+    ).one()
+    return int(row[0]), int(row[1])
+
+
+def restore_many(owner_id: str, ids: list[str] | None, *, all_items: bool,
+                 now: datetime) -> tuple[int, list[dict]]:
+    """Restore what can be; list the rest with the reason, never fail the whole call."""
+    if all_items:
+        targets = db.session.execute(
+            with_trashed(select(Image.id).where(Image.owner_id == owner_id,
+                                                Image.is_deleted.is_(True)))
+        ).scalars().all()
+        ids = [str(i) for i in targets]
+    restored, skipped = 0, []
+    for raw_id in ids or []:
+        try:
+            image_id = uuid.UUID(str(raw_id))
+            image = db.session.execute(
+                with_trashed(select(Image).where(Image.id == image_id,
+                                                 Image.owner_id == owner_id))
+            ).scalar_one_or_none()
+            if image is None:
+                raise NotFound("No such image.")
+            restore_image(image, now=now)
+            restored += 1
+        except ValueError:
+            skipped.append({"id": str(raw_id), "code": "not_found"})
+        except DomainError as error:
+            skipped.append({"id": str(raw_id), "code": error.code})
+    return restored, skipped
+
+
+def empty_trash(owner_id: str, storage, *, now: datetime, batch_size: int,
+                deadline: float | None = None, clock=None) -> tuple[BatchResult, int]:
+    """Delete the owner's whole trash now, batch by batch; skip rows being purged.
+
+    Each batch has its own claim id and takes no global lease, so emptying a trash
+    never waits for, nor blocks, the nightly purge. Returns the result and how many
+    items remain (rows being purged elsewhere, or batches that failed).
+    """
+    total = BatchResult()
+    condition = Image.owner_id == owner_id
+    while True:
+        result = claim_and_delete(condition, storage=storage, claim_id=new_claim_id("empty"),
+                                  now=now, batch_size=batch_size)
+        total.add(result)
+        if result.claimed == 0 or result.deleted == 0:
+            break
+        if deadline is not None and clock is not None and clock() > deadline:
+            break
+    remaining = trash_stats(owner_id)[0]
+    return total, remaining

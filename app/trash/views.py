@@ -1,0 +1,67 @@
+"""Page face of the trash: list, bulk restore, empty."""
+
+from __future__ import annotations
+
+from flask import Blueprint, request
+from flask_login import current_user
+
+from app import htmx
+from app.auth.login import login_required
+from app.db import utcnow
+from app.deletion import delete_endpoint
+from app.images.views import cards
+from app.pagination import parse_limit
+from app.trash.actions import empty_trash_action, load_trash_for, preview_empty_trash
+from app.trash.service import list_trash, restore_many, trash_stats
+
+bp = Blueprint("trash_pages", __name__)
+
+
+def trash_context(cursor=None, limit=100) -> dict:
+    page = list_trash(current_user.id, limit=limit, cursor=cursor)
+    count, size = trash_stats(current_user.id)
+    return {"items": cards(page.items), "next_cursor": page.next_cursor, "count": count,
+            "size": size}
+
+
+@bp.get("/trash")
+@login_required
+def index():
+    cursor = request.args.get("cursor") or None
+    limit = parse_limit(request.args.get("limit") or "100")
+    block = "more" if cursor else "trash"
+    return htmx.render_page_or_block("trash/index.html", block,
+                                     **trash_context(cursor, limit))
+
+
+@bp.post("/trash/restore")
+@login_required
+def restore_selected():
+    ids = request.form.getlist("ids")
+    all_items = request.form.get("all") == "true"
+    restored, skipped = restore_many(current_user.id, ids, all_items=all_items, now=utcnow())
+    html = htmx.render_block_of("trash/index.html", "trash", **trash_context())
+    if not ids and not all_items:
+        html += htmx.toast("Select the items to restore first.", "info")
+    elif restored:
+        html += htmx.toast(f"Restored {restored} item(s) to the gallery.", "success")
+    if skipped:
+        html += htmx.toast(f"{len(skipped)} item(s) could not be restored "
+                           f"({', '.join(sorted({s['code'] for s in skipped}))}).", "error")
+    return html
+
+
+@bp.delete("/trash")
+@delete_endpoint(
+    resource="trash",
+    description="Trash page: empty the trash now",
+    load=load_trash_for,
+    preview=preview_empty_trash,
+    soft=False,
+    action="empty_trash",
+    partial="trash/index.html#trash",
+)
+def empty(trash, options):
+    body, details = empty_trash_action(trash, options)
+    body.update(trash_context())
+    return body, details

@@ -1,0 +1,160 @@
+"""Users in MongoDB. Every state change is one guarded ``find_one_and_update``.
+
+Nothing here relies on transactions, collations or mongomock quirks, so a real MongoDB
+accepts it: case-insensitive uniqueness is a unique index on a lower-cased copy.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from flask import current_app
+from flask_login import UserMixin
+from pymongo import ASCENDING, ReturnDocument
+from pymongo.errors import DuplicateKeyError
+
+from app.errors import Conflict
+
+
+@dataclass
+class User(UserMixin):
+    id: str
+    username: str
+    email: str
+    role: str
+    status: str
+    auth_epoch: int
+    version: int
+    created_at: datetime
+    password_hash: str = field(repr=False, default="")
+    is_founder: bool = False
+    deactivated_at: datetime | None = None
+    deactivated_by: str | None = None
+    trash_retention_days: int | None = None
+
+    @classmethod
+    def from_doc(cls, doc: dict) -> User:
+        return cls(
+            id=doc["_id"], username=doc["username"], email=doc["email"], role=doc["role"],
+            status=doc["status"], auth_epoch=doc.get("auth_epoch", 0),
+            version=doc.get("version", 1), created_at=doc["created_at"],
+            password_hash=doc.get("password_hash", ""), is_founder=doc.get("is_founder", False),
+            deactivated_at=doc.get("deactivated_at"), deactivated_by=doc.get("deactivated_by"),
+            trash_retention_days=doc.get("trash_retention_days"),
+        )
+
+    def get_id(self) -> str:
+        """What the session cookie stores: the id and the epoch it was issued under,
+        so moving the epoch (deactivation, new password) ends every session at once."""
+        return f"{self.id}:{self.auth_epoch}"
+
+    # Flask-Login asks this; only active users may hold a session.
+    @property
+    def is_active(self) -> bool:  # type: ignore[override]
+        return self.status == "active"
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role == "admin"
+
+    @property
+    def etag(self) -> str:
+        return f'"{self.id}-{self.version}"'
+
+
+def get_users() -> UserRepository:
+    return current_app.extensions["papelera.users"]
+
+
+class UserRepository:
+    def __init__(self, provider):
+        self.provider = provider
+
+    @property
+    def collection(self):
+        return self.provider.database()["users"]
+
+    def ensure_indexes(self) -> None:
+        self.collection.create_index([("username_lower", ASCENDING)], unique=True)
+        self.collection.create_index([("email_lower", ASCENDING)], unique=True)
+        self.collection.create_index([("status", ASCENDING), ("username_lower", ASCENDING)])
+
+    def get(self, user_id: str) -> User | None:
+        doc = self.collection.find_one({"_id": str(user_id)})
+        return User.from_doc(doc) if doc else None
+
+    def by_username(self, username: str) -> User | None:
+        doc = self.collection.find_one({"username_lower": username.lower()})
+        return User.from_doc(doc) if doc else None
+
+    def insert(self, *, username: str, email: str, password_hash: str, role: str,
+               is_founder: bool, now: datetime) -> User:
+        doc = {
+            "_id": uuid.uuid4().hex,
+            "username": username,
+            "username_lower": username.lower(),
+            "email": email,
+            "email_lower": email.lower(),
+            "password_hash": password_hash,
+            "role": role,
+            "is_founder": is_founder,
+            "status": "active",
+            "is_active": True,
+            "deactivated_at": None,
+            "deactivated_by": None,
+            "auth_epoch": 0,
+            "version": 1,
+            "created_at": now,
+        }
+        try:
+            self.collection.insert_one(doc)
+        except DuplicateKeyError as exc:
+            field_name = "username" if "username" in str(exc) else "email"
+            raise Conflict(f"That {field_name} is already taken.", code="duplicate",
+                           field=field_name) from None
+        return User.from_doc(doc)
+
+    def update(self, user_id: str, expect: dict, changes: dict, *, bump_epoch=False) -> User | None:
+        """Apply ``changes`` only if the document still matches ``expect``; None otherwise."""
+        update = {"$set": changes, "$inc": {"version": 1}}
+        if bump_epoch:
+            update["$inc"]["auth_epoch"] = 1
+        if "status" in changes:
+            changes["is_active"] = changes["status"] == "active"
+        doc = self.collection.find_one_and_update(
+            {"_id": str(user_id), **expect}, update, return_document=ReturnDocument.AFTER
+        )
+        return User.from_doc(doc) if doc else None
+
+    def delete(self, user_id: str) -> bool:
+        return self.collection.delete_one({"_id": str(user_id)}).deleted_count == 1
+
+    def count_active_admins(self) -> int:
+        return self.collection.count_documents({"role": "admin", "status": "active"})
+
+    def has_admin(self) -> bool:
+        return self.collection.count_documents({"role": "admin"}, limit=1) > 0
+
+    def ids_in_status(self, status: str) -> list[str]:
+        return [d["_id"] for d in self.collection.find({"status": status}, {"_id": 1})]
+
+    def all_ids(self) -> set[str]:
+        return {d["_id"] for d in self.collection.find({}, {"_id": 1})}
+
+    def search(self, *, status: str = "all", q: str = "", after: str | None = None,
+               limit: int = 50) -> list[User]:
+        """Users by username, after the cursor's username, ``limit`` of them."""
+        query: dict = {}
+        if status != "all":
+            query["status"] = status
+        if q:
+            pattern = re.escape(q.lower())
+            query["$or"] = [{"username_lower": {"$regex": pattern}},
+                            {"email_lower": {"$regex": pattern}}]
+        if after:
+            query["username_lower"] = {"$gt": after}
+        cursor = self.collection.find(query).sort("username_lower", ASCENDING).limit(limit)
+        return [User.from_doc(doc) for doc in cursor]

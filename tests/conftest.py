@@ -1,0 +1,131 @@
+"""Shared fixtures: an app on SQLite + mongomock + local storage, clients, users, images."""
+
+from __future__ import annotations
+
+import io
+import itertools
+import os
+
+import pytest
+from PIL import Image as PILImage
+
+from app import create_app
+from app.db import utcnow
+from app.extensions import db
+from app.users.repository import get_users
+from app.users.service import create_user
+
+ADMIN_PASSWORD = "founder-password"
+USER_PASSWORD = "user-password-1"
+_counter = itertools.count()
+
+
+def make_config(tmp_path, **overrides) -> dict:
+    config = {
+        "TESTING": True,
+        "SECRET_KEY": "test-secret-key-0123456789",
+        "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'test.db'}",
+        "MONGO_URI": f"mongomock://test-{next(_counter)}",
+        "STORAGE_URL": f"file://{tmp_path / 'objects'}",
+        "ADMIN_USERNAME": "founder",
+        "ADMIN_PASSWORD": ADMIN_PASSWORD,
+        "RATELIMIT_STORAGE_URI": "memory://",
+        "SCHEDULER_ENABLED": False,
+    }
+    config.update(overrides)
+    return config
+
+
+def build_app(tmp_path, **overrides):
+    os.environ["PAPELERA_INSTANCE"] = str(tmp_path / "instance")
+    app = create_app(make_config(tmp_path, **overrides))
+    with app.app_context():
+        db.create_all()
+    return app
+
+
+@pytest.fixture
+def app(tmp_path):
+    app = build_app(tmp_path)
+    yield app
+    with app.app_context():
+        db.session.remove()
+        db.engine.dispose()
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+def png_bytes(size=(32, 24), color=(200, 40, 40), fmt="PNG") -> bytes:
+    out = io.BytesIO()
+    PILImage.new("RGB", size, color).save(out, format=fmt)
+    return out.getvalue()
+
+
+class Api:
+    """A bearer-token API client for one user."""
+
+    def __init__(self, client, token, user):
+        self.client, self.token, self.user = client, token, user
+
+    def headers(self, extra=None):
+        return {"Authorization": f"Bearer {self.token}", **(extra or {})}
+
+    def get(self, path, **kw):
+        return self.client.get(path, headers=self.headers(kw.pop("headers", None)), **kw)
+
+    def post(self, path, **kw):
+        return self.client.post(path, headers=self.headers(kw.pop("headers", None)), **kw)
+
+    def patch(self, path, **kw):
+        return self.client.patch(path, headers=self.headers(kw.pop("headers", None)), **kw)
+
+    def delete(self, path, **kw):
+        return self.client.delete(path, headers=self.headers(kw.pop("headers", None)), **kw)
+
+    def upload(self, data=None, name="photo.png"):
+        return self.post("/api/v1/images",
+                         data={"file": (io.BytesIO(data or png_bytes()), name)},
+                         content_type="multipart/form-data")
+
+
+def login_api(client, username, password) -> str:
+    response = client.post("/api/v1/auth/token", json={"username": username, "password": password})
+    assert response.status_code == 201, response.get_json()
+    return response.get_json()["token"]
+
+
+@pytest.fixture
+def make_user(app):
+    def make(username=None, role="user", password=USER_PASSWORD):
+        username = username or f"user{next(_counter)}"
+        with app.app_context():
+            return create_user(get_users(), username=username, email=f"{username}@example.com",
+                               password=password, role=role, now=utcnow())
+    return make
+
+
+@pytest.fixture
+def api_for(app, client):
+    def make(user, password=USER_PASSWORD):
+        return Api(client, login_api(client, user.username, password), user)
+    return make
+
+
+@pytest.fixture
+def admin_api(app, client):
+    with app.app_context():
+        founder = get_users().by_username("founder")
+    return Api(client, login_api(client, "founder", ADMIN_PASSWORD), founder)
+
+
+@pytest.fixture
+def alice(make_user):
+    return make_user("alice")
+
+
+@pytest.fixture
+def alice_api(api_for, alice):
+    return api_for(alice)
