@@ -44,6 +44,7 @@ def delete_endpoint(*, resource: str, description: str, load: Callable,
                     confirm: str | Callable | None = "yes",
                     roles: tuple[str, ...] | Callable | None = None,
                     status_code: int = 200, partial: str | None = None,
+                    dry_run_partial: str = "deletion/_dry_run.html#summary",
                     protect: Callable | None = None, preview: Callable | None = None,
                     action: str | Callable | None = None):
     """Declare a destructive endpoint. The view is called as ``view(target, options)``.
@@ -56,10 +57,12 @@ def delete_endpoint(*, resource: str, description: str, load: Callable,
     - ``confirm``: the required X-Confirm-Delete value, ``callable(target, options)``,
       or None for actions that need no confirmation (restore, activate).
     - ``partial``: ``"template.html#block"``; makes this a page route answering htmx.
+    - ``dry_run_partial``: the block a page-face dry run answers with.
     """
     spec = EndpointSpec(resource=resource, description=description, soft=soft,
                         allow_permanent=allow_permanent, confirm=confirm, roles=roles,
-                        status_code=status_code, partial=partial, action=action)
+                        status_code=status_code, partial=partial,
+                        dry_run_partial=dry_run_partial, action=action)
 
     def action_name(options: Options | None) -> str:
         if callable(action):
@@ -173,8 +176,11 @@ def _answer(spec: EndpointSpec, body: dict, target, options: Options, dry_run: b
         if status == 204 and not dry_run:
             return make_response("", 204)
         return make_response(jsonify(body), 200 if status == 204 else status)
-    template, _, block = spec.partial.partition("#")
-    context = {k: v for k, v in body.items() if k.isidentifier()}
+    # A page-face dry run answers a summary of the consequences (the delete modals show
+    # it); the real call answers the declared block and an out-of-band toast.
+    template, _, block = (spec.dry_run_partial if dry_run else spec.partial).partition("#")
+    reserved = {"result", "target", "options", "dry_run"}
+    context = {k: v for k, v in body.items() if k.isidentifier() and k not in reserved}
     html = render_block(template, block, **context, result=body, target=target,
                         options=options, dry_run=dry_run)
     if not dry_run and body.get("message"):

@@ -16,6 +16,7 @@ class EndpointSpec:
     roles: Any
     status_code: int
     partial: str | None
+    dry_run_partial: str
     action: Any
 
     @property

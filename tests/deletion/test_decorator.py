@@ -1,0 +1,276 @@
+"""The decorator's rules, tested once, parametrised over every decorated route.
+
+A new ``@delete_endpoint`` route must get a Case here: ``test_every_route_has_a_case``
+fails until it does.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import pytest
+from markupsafe import escape
+
+from app.deletion import delete_endpoints
+from tests.conftest import USER_PASSWORD, build_app, login_api, png_bytes
+from tests.helpers import Browser, audit_count, last_audit, snapshot
+
+
+@dataclass(frozen=True)
+class Case:
+    method: str
+    path: str  # may hold {id}
+    target: str  # "image", "trashed_image", "trash" (no id)
+    admin_only: bool = False
+    confirm: str | None = "yes"
+    ok_status: int = 200
+
+
+CASES: dict[tuple[str, str], Case] = {
+    ("images_api.delete", "/api/v1/images/<uuid:image_id>"):
+        Case("DELETE", "/api/v1/images/{id}", "image"),
+    ("images_api.restore", "/api/v1/images/<uuid:image_id>/restore"):
+        Case("POST", "/api/v1/images/{id}/restore", "trashed_image", confirm=None),
+    ("images_api.restore", "/api/v1/images/restore/<uuid:image_id>"):
+        Case("PATCH", "/api/v1/images/restore/{id}", "trashed_image", confirm=None),
+    ("trash_api.empty", "/api/v1/trash"): Case("DELETE", "/api/v1/trash", "trash"),
+    ("images_pages.delete_image", "/images/<uuid:image_id>"):
+        Case("DELETE", "/images/{id}", "image"),
+    ("images_pages.restore_image", "/images/<uuid:image_id>/restore"):
+        Case("POST", "/images/{id}/restore", "trashed_image", confirm=None),
+    ("trash_pages.empty", "/trash"): Case("DELETE", "/trash", "trash"),
+}
+# Routes that other packages declare register their cases here (see tests/users, purge).
+EXTRA_CASES: dict[tuple[str, str], Case] = {}
+
+
+def all_cases():
+    return {**CASES, **EXTRA_CASES}
+
+
+class Actor:
+    """Sends requests the way the route's face expects: bearer token or browser session."""
+
+    def __init__(self, app, username, password, page_face):
+        self.client = app.test_client()
+        self.page_face = page_face
+        if page_face:
+            self.browser = Browser(self.client, username, password)
+        else:
+            self.token = login_api(self.client, username, password)
+
+    def send(self, method, path, headers=None, csrf=True, auth=True):
+        headers = dict(headers or {})
+        if self.page_face:
+            if not auth:
+                return self.client.application.test_client().open(
+                    path, method=method, headers={"HX-Request": "true", **headers})
+            return self.browser.request(method, path, csrf=csrf, headers=headers)
+        if auth:
+            headers["Authorization"] = f"Bearer {self.token}"
+        return self.client.open(path, method=method, headers=headers)
+
+    def upload(self):
+        if self.page_face:
+            response = self.browser.upload(png_bytes())
+            import re
+
+            return re.search(r'id="image-([0-9a-f-]+)"', response.text).group(1)
+        import io
+
+        response = self.client.post(
+            "/api/v1/images", headers={"Authorization": f"Bearer {self.token}"},
+            data={"file": (io.BytesIO(png_bytes()), "p.png")}, content_type="multipart/form-data")
+        return response.get_json()["id"]
+
+
+def setup_target(app, case: Case, actor: Actor) -> str:
+    """Create what the route acts on, owned by the actor; return the request path."""
+    if case.target == "trash":
+        image_id = actor.upload()
+        trashed = actor.send("DELETE", f"/api/v1/images/{image_id}" if not actor.page_face
+                             else f"/images/{image_id}", headers={"X-Confirm-Delete": "yes"})
+        assert trashed.status_code == 200
+        return case.path
+    image_id = actor.upload()
+    if case.target == "trashed_image":
+        path = f"/api/v1/images/{image_id}" if not actor.page_face else f"/images/{image_id}"
+        assert actor.send("DELETE", path, headers={"X-Confirm-Delete": "yes"}).status_code == 200
+    return case.path.format(id=image_id)
+
+
+def route_id(key):
+    return f"{key[0]}:{key[1]}"
+
+
+@pytest.fixture(params=list(all_cases()), ids=[route_id(k) for k in all_cases()])
+def route(request, app, make_user):
+    key = request.param
+    case = all_cases()[key]
+    page_face = not case.path.startswith("/api/")
+    if case.admin_only:
+        username, password = "founder", "founder-password"
+    else:
+        username, password = make_user().username, USER_PASSWORD
+    actor = Actor(app, username, password, page_face)
+    path = setup_target(app, case, actor)
+    return case, actor, path
+
+
+def test_every_route_has_a_case(tmp_path):
+    app = build_app(tmp_path)
+    registered = {(e.endpoint, e.rule) for e in delete_endpoints(app)}
+    assert registered, "the registry found no decorated route"
+    assert registered == set(all_cases()), "add a Case for each new @delete_endpoint route"
+
+
+def confirm_headers(case):
+    return {"X-Confirm-Delete": case.confirm} if case.confirm else {}
+
+
+def test_no_credentials_is_401_and_not_audited(app, route):
+    case, actor, path = route
+    before = audit_count(app)
+    response = actor.send(case.method, path, headers=confirm_headers(case), auth=False)
+    if actor.page_face:
+        assert response.status_code == 401
+        assert response.headers["HX-Redirect"] == "/login"
+    else:
+        assert response.status_code == 401
+        assert response.get_json()["code"] == "unauthenticated"
+    assert audit_count(app) == before
+
+
+def test_cookie_session_without_csrf_is_400(app, route):
+    case, actor, path = route
+    if not actor.page_face:
+        pytest.skip("bearer-token requests carry no cookie and need no CSRF token")
+    before, state = audit_count(app), snapshot(app)
+    response = actor.send(case.method, path, headers=confirm_headers(case), csrf=False)
+    assert response.status_code == 400
+    assert snapshot(app) == state
+    assert audit_count(app) == before + 1
+    assert last_audit(app).outcome == "bad_request"
+
+
+@pytest.mark.parametrize("bad", ["permanent=yes", "dry_run=1", "force=TRUE", "dry_run="])
+def test_options_are_strict(app, route, bad):
+    case, actor, path = route
+    before, state = audit_count(app), snapshot(app)
+    response = actor.send(case.method, f"{path}?{bad}", headers=confirm_headers(case))
+    assert response.status_code == 400
+    if not actor.page_face:
+        assert response.get_json()["code"] == "invalid_option"
+    assert snapshot(app) == state
+    assert audit_count(app) == before + 1
+
+
+def test_unknown_target_is_404(app, route):
+    case, actor, path = route
+    if "{id}" not in case.path:
+        pytest.skip("this route acts on the caller's own collection")
+    missing = case.path.format(id="00000000-0000-4000-8000-000000000000")
+    before = audit_count(app)
+    response = actor.send(case.method, missing, headers=confirm_headers(case))
+    assert response.status_code == 404
+    assert audit_count(app) == before + 1
+    assert last_audit(app).outcome == "not_found"
+
+
+def test_someone_elses_target_is_404(app, route, make_user):
+    case, actor, path = route
+    if "{id}" not in case.path or case.admin_only:
+        pytest.skip("no per-owner target on this route")
+    other = Actor(app, make_user().username, USER_PASSWORD, actor.page_face)
+    state = snapshot(app)
+    response = other.send(case.method, path, headers=confirm_headers(case))
+    assert response.status_code == 404
+    assert snapshot(app) == state
+
+
+def test_if_match_mismatch_is_412(app, route):
+    case, actor, path = route
+    state = snapshot(app)
+    response = actor.send(case.method, path,
+                          headers={**confirm_headers(case), "If-Match": '"stale-etag"'})
+    assert response.status_code == 412
+    assert snapshot(app) == state
+    assert last_audit(app).outcome == "precondition_failed"
+
+
+def test_dry_run_changes_nothing_and_says_what_would_happen(app, route, tmp_path):
+    case, actor, path = route
+    state = snapshot(app)
+    before = audit_count(app)
+    response = actor.send(case.method, f"{path}?dry_run=true")  # no confirmation needed
+    assert response.status_code == case.ok_status
+    assert snapshot(app) == state
+    assert audit_count(app) == before + 1
+    assert last_audit(app).outcome == "dry_run"
+    if not actor.page_face:
+        body = response.get_json()
+        assert body["dry_run"] is True
+        assert set(body) >= {"action", "target", "etag", "consequences"}
+        assert set(body["consequences"]) >= {"images", "objects", "bytes"}
+        # The etag of a dry run is the one If-Match accepts for the real call.
+        real = actor.send(case.method, path, headers={**confirm_headers(case),
+                                                      "If-Match": body["etag"]})
+        assert real.status_code == case.ok_status
+
+
+def test_missing_or_wrong_confirmation_is_400(app, route):
+    case, actor, path = route
+    if case.confirm is None:
+        pytest.skip("this action needs no confirmation")
+    state = snapshot(app)
+    for headers in ({}, {"X-Confirm-Delete": "no"}, {"X-Confirm-Delete": case.confirm.upper()}):
+        response = actor.send(case.method, path, headers=headers)
+        assert response.status_code == 400
+        if not actor.page_face:
+            assert response.get_json()["code"] == "confirmation_required"
+        assert snapshot(app) == state
+        assert last_audit(app).outcome == "confirmation_required"
+
+
+def test_confirmed_action_succeeds_with_one_audit_event(app, route):
+    case, actor, path = route
+    before = audit_count(app)
+    response = actor.send(case.method, path, headers=confirm_headers(case))
+    assert response.status_code == case.ok_status, response.text
+    assert audit_count(app) == before + 1
+    event = last_audit(app)
+    assert event.outcome == "ok"
+    assert event.request_id == response.headers["X-Request-ID"]
+    if actor.page_face:
+        assert 'hx-swap-oob="beforeend:#toasts"' in response.text
+
+
+def test_registry_feeds_openapi(client, app):
+    document = client.get("/api/v1/openapi.json").get_json()
+    for entry in delete_endpoints(app):
+        if entry.spec.face != "api":
+            continue
+        path = re.sub(r"<(?:\w+:)?(\w+)>", r"{\1}", entry.rule.removeprefix("/api/v1"))
+        for method in entry.methods:
+            operation = document["paths"][path][method.lower()]
+            assert operation["x-delete-endpoint"]["resource"] == entry.spec.resource
+            names = {p["name"] for p in operation["parameters"]}
+            assert "dry_run" in names
+            if entry.spec.confirm is not None:
+                assert "X-Confirm-Delete" in names
+
+
+def test_admin_endpoints_page_lists_every_route(app, client):
+    browser = Browser(client, "founder", "founder-password")
+    page = browser.request("GET", "/admin/endpoints", htmx=False)
+    assert page.status_code == 200
+    for entry in delete_endpoints(app):
+        assert str(escape(entry.rule)) in page.text
+
+
+def test_admin_pages_refuse_plain_users(app, make_user):
+    client = app.test_client()
+    browser = Browser(client, make_user().username, USER_PASSWORD)
+    assert browser.request("GET", "/admin/endpoints", htmx=False).status_code == 403
+

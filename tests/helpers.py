@@ -1,0 +1,76 @@
+"""Test helpers shared across packages (fixtures live in conftest.py)."""
+
+from __future__ import annotations
+
+import io
+import re
+
+from sqlalchemy import func, select
+
+from app.audit.models import AuditEvent
+from app.extensions import db
+from app.images.models import Image, with_trashed
+
+
+def audit_count(app) -> int:
+    with app.app_context():
+        return db.session.execute(select(func.count(AuditEvent.id))).scalar_one()
+
+
+def last_audit(app) -> AuditEvent:
+    with app.app_context():
+        return db.session.execute(
+            select(AuditEvent).order_by(AuditEvent.id.desc()).limit(1)).scalar_one()
+
+
+def image_row(app, image_id) -> Image | None:
+    import uuid
+
+    with app.app_context():
+        return db.session.execute(
+            with_trashed(select(Image).where(Image.id == uuid.UUID(str(image_id))))
+        ).scalar_one_or_none()
+
+
+def snapshot(app) -> list[tuple]:
+    """Every image row's state, trashed ones included: what a no-op must leave alone."""
+    with app.app_context():
+        rows = db.session.execute(with_trashed(select(Image).order_by(Image.id))).scalars()
+        return [(str(r.id), r.is_deleted, r.version, r.purge_state) for r in rows]
+
+
+def object_files(tmp_path) -> set[str]:
+    root = tmp_path / "objects"
+    return {p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file()} \
+        if root.exists() else set()
+
+
+class Browser:
+    """A signed-in browser session: cookie + CSRF token, htmx requests."""
+
+    def __init__(self, client, username, password):
+        self.client = client
+        page = client.get("/login")
+        token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page.text).group(1)
+        response = client.post("/login", data={"csrf_token": token, "username": username,
+                                               "password": password})
+        assert response.status_code == 303, response.text
+        gallery = client.get("/")
+        self.csrf = re.search(r'"X-CSRFToken": "([^"]+)"', gallery.text).group(1)
+
+    def headers(self, extra=None, csrf=True, htmx=True):
+        headers = {}
+        if htmx:
+            headers["HX-Request"] = "true"
+        if csrf:
+            headers["X-CSRFToken"] = self.csrf
+        headers.update(extra or {})
+        return headers
+
+    def request(self, method, path, *, csrf=True, htmx=True, headers=None, **kw):
+        return self.client.open(path, method=method, headers=self.headers(headers, csrf, htmx),
+                                **kw)
+
+    def upload(self, data, name="photo.png"):
+        return self.request("POST", "/images", data={"file": (io.BytesIO(data), name)},
+                            content_type="multipart/form-data")
