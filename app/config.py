@@ -146,6 +146,8 @@ def load_settings(env=None) -> dict:
         "MAX_IMAGE_PIXELS": _int(env, "MAX_IMAGE_PIXELS", 50_000_000, 1),
         "SIGNED_URL_TTL_S": _int(env, "SIGNED_URL_TTL_S", 300, 1, 7 * 24 * 3600),
         "TOKEN_TTL_HOURS": _int(env, "TOKEN_TTL_HOURS", 24 * 30, 1),
+        "ARGON2_MEMORY_KIB": _int(env, "ARGON2_MEMORY_KIB", 65536, 8, 4 * 1024 * 1024),
+        "ARGON2_TIME_COST": _int(env, "ARGON2_TIME_COST", 3, 1, 20),
         "LOGIN_RATE_LIMIT": env.get("LOGIN_RATE_LIMIT") or "10 per minute",
         "ADMIN_USERNAME": env.get("ADMIN_USERNAME") or "admin",
         "ADMIN_PASSWORD": env.get("ADMIN_PASSWORD") or None,

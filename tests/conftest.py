@@ -31,6 +31,9 @@ def make_config(tmp_path, **overrides) -> dict:
         "ADMIN_PASSWORD": ADMIN_PASSWORD,
         "RATELIMIT_STORAGE_URI": "memory://",
         "SCHEDULER_ENABLED": False,
+        # Cheap hashes keep the suite fast; production uses argon2-cffi's defaults.
+        "ARGON2_MEMORY_KIB": 1024,
+        "ARGON2_TIME_COST": 1,
     }
     config.update(overrides)
     return config
@@ -87,7 +90,7 @@ class Api:
 
     def upload(self, data=None, name="photo.png"):
         return self.post("/api/v1/images",
-                         data={"file": (io.BytesIO(data or png_bytes()), name)},
+                         data={"file": (io.BytesIO(png_bytes() if data is None else data), name)},
                          content_type="multipart/form-data")
 
 

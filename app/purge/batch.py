@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -72,8 +73,42 @@ def claim(condition, *, claim_id: str, now: datetime, limit: int) -> int:
     return result.rowcount
 
 
-def delete_claimed(storage, claim_id: str) -> BatchResult:
-    """Delete the objects, then the rows, of everything stamped with ``claim_id``."""
+def reclaim(condition, *, claim_id: str, now: datetime, limit: int) -> int:
+    """Take over up to ``limit`` rows left ``purging`` by a claim nobody will finish.
+
+    ``condition`` says which claims are abandoned (the purge passes: claims of runs that
+    no longer hold the lease, and other claims older than the stale limit). One
+    statement, committed at once; the row keeps ``purge_state='purging'`` throughout, so
+    it never becomes restorable, and its new ``claim_id`` makes the old holder's late
+    row delete (if it ever wakes up) a no-op.
+    """
+    candidates = (
+        select(Image.id)
+        .where(Image.purge_state == "purging", condition)
+        .limit(limit)
+    )
+    if db.session.get_bind().dialect.name == "postgresql":
+        candidates = candidates.with_for_update(skip_locked=True)
+    result = db.session.execute(
+        with_trashed(
+            update(Image)
+            .where(Image.id.in_(candidates.scalar_subquery()), Image.purge_state == "purging",
+                   condition)
+            .values(claim_id=claim_id, claimed_at=now, version=Image.version + 1)
+            .execution_options(synchronize_session=False)
+        )
+    )
+    db.session.commit()
+    return result.rowcount
+
+
+def delete_claimed(storage, claim_id: str, *,
+                   after_objects: Callable[[BatchResult], None] | None = None) -> BatchResult:
+    """Delete the objects, then the rows, of everything stamped with ``claim_id``.
+
+    ``after_objects`` is called between the object-store call and the row delete (the
+    purge uses it to renew its lease and, in crash tests, to pause there).
+    """
     rows = db.session.execute(
         with_trashed(select(Image.id, Image.storage_key, Image.thumbnail_key, Image.size_bytes,
                             Image.thumbnail_bytes).where(Image.claim_id == claim_id))
@@ -88,24 +123,31 @@ def delete_claimed(storage, claim_id: str) -> BatchResult:
     except Exception as exc:  # the store is down: every row of the batch stays claimed
         log.warning("object deletion failed for claim %s: %s", claim_id, exc)
         failed_keys = {k: str(exc) for k in keys}
-    done_ids = []
+    done_ids, sizes = [], {}
     for row in rows:
         problem = failed_keys.get(row.storage_key) or failed_keys.get(row.thumbnail_key)
         if problem:
             result.errors[str(row.id)] = problem
         else:
             done_ids.append(row.id)
-            result.bytes_freed += row.size_bytes + (row.thumbnail_bytes or 0)
+            sizes[row.id] = row.size_bytes + (row.thumbnail_bytes or 0)
+    if after_objects is not None:
+        after_objects(result)
     for start in range(0, len(done_ids), 500):
         chunk = done_ids[start:start + 500]
-        db.session.execute(
+        # RETURNING tells which rows this claim really deleted: a run that took the
+        # claim over meanwhile (it looked abandoned) deletes and counts the others.
+        gone = db.session.execute(
             with_trashed(delete(Image).where(and_(Image.claim_id == claim_id,
-                                                  Image.id.in_(chunk))))
+                                                  Image.id.in_(chunk)))
+                         .returning(Image.id))
             .execution_options(synchronize_session=False)
-        )
+        ).scalars().all()
+        for image_id in gone:
+            result.deleted_ids.append(str(image_id))
+            result.bytes_freed += sizes[image_id]
     db.session.commit()
-    result.deleted = len(done_ids)
-    result.deleted_ids = [str(i) for i in done_ids]
+    result.deleted = len(result.deleted_ids)
     return result
 
 

@@ -1,0 +1,94 @@
+"""The purge as a ``@delete_endpoint`` target, and the overview, shared by both faces."""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from dataclasses import dataclass
+
+from flask import current_app
+
+from app.audit.service import Context
+from app.db import utcnow
+from app.pagination import Page, decode_cursor, encode_cursor
+from app.purge.present import iso, pending_item_to_dict, run_to_dict
+from app.purge.scheduler import next_run_at
+from app.purge.service import (
+    is_running,
+    last_run,
+    list_runs,
+    pending_items,
+    pending_stats,
+    purge_expired,
+    trash_total,
+)
+
+
+@dataclass(frozen=True)
+class PurgeQueue:
+    """Everything due for purging, as one target that can be dry-run and If-Match'ed."""
+
+    id: str
+    pending: int
+    bytes: int
+
+    @property
+    def etag(self) -> str:
+        digest = hashlib.sha256(f"{self.pending}:{self.bytes}".encode()).hexdigest()
+        return f'"purge-{digest[:16]}"'
+
+
+def load_purge_queue(actor) -> PurgeQueue:
+    count, size = pending_stats(utcnow())
+    return PurgeQueue("purge", count, size)
+
+
+def preview_purge(queue: PurgeQueue, options) -> dict:
+    report = purge_expired(dry_run=True, trigger="api")
+    return {"images": report.images, "objects": report.objects, "bytes": report.bytes}
+
+
+def run_purge_now(ctx: Context) -> tuple[dict, dict]:
+    """Purge for at most PURGE_TIME_BUDGET_S; raises PurgeRunning (409) if one runs."""
+    budget = current_app.config["PURGE_TIME_BUDGET_S"]
+    report = purge_expired(trigger="api", deadline=time.monotonic() + budget, ctx=ctx,
+                           audit_run=False)
+    body = {"deleted": report.deleted, "bytes_freed": report.bytes_freed,
+            "errors": report.errors, "remaining": report.remaining, "run_id": report.run_id,
+            "status": report.status, "error_messages": report.error_messages}
+    if report.status == "failed":
+        body["message"] = "The purge failed; the next run will pick up where it stopped."
+    elif report.remaining:
+        body["message"] = (f"Purged {report.deleted} item(s); {report.remaining} still due "
+                           "(time budget used up or errors): run it again or wait for the "
+                           "next scheduled run.")
+    else:
+        body["message"] = f"Purged {report.deleted} item(s)."
+    return body, report.as_dict()
+
+
+def purge_overview(now=None, *, items: int = 20) -> dict:
+    now = now or utcnow()
+    config = current_app.config
+    pending, pending_bytes = pending_stats(now)
+    latest = last_run()
+    return {
+        "total_in_trash": trash_total(),
+        "pending_deletion": pending,
+        "pending_bytes": pending_bytes,
+        "retention_days": config["TRASH_RETENTION_DAYS"],
+        "retention_max_days": config["TRASH_RETENTION_MAX_DAYS"],
+        "next_run_at": iso(next_run_at(config, now)),
+        "cron": config["PURGE_CRON"],
+        "timezone": config["SCHEDULER_TIMEZONE"],
+        "running": is_running(),
+        "last_run": run_to_dict(latest) if latest else None,
+        "items": [pending_item_to_dict(image) for image in pending_items(now, items)],
+    }
+
+
+def runs_page(*, limit: int, cursor: str | None) -> Page:
+    before_id = decode_cursor(cursor, kinds=(int,))[0] if cursor else None
+    rows, more = list_runs(limit=limit, before_id=before_id)
+    next_cursor = encode_cursor(rows[-1].id) if more and rows else None
+    return Page(items=rows, next_cursor=next_cursor)

@@ -1,0 +1,77 @@
+"""Geometry of the admin page's chart: bytes freed (bars) and items purged (line) per run.
+
+Plain numbers in, coordinates out; the template draws them as SVG with presentation
+attributes (the CSP forbids inline styles and scripts, and no chart library is needed).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+WIDTH, HEIGHT = 720, 240
+LEFT, RIGHT, TOP, BOTTOM = 64, 56, 16, 36
+
+
+def nice_ceiling(value: float) -> float:
+    """The smallest 1, 2 or 5 × 10^k at or above ``value`` (1 for nothing)."""
+    if value <= 0:
+        return 1
+    exponent = math.floor(math.log10(value))
+    for step in (1, 2, 5, 10):
+        candidate = step * 10 ** exponent
+        if candidate >= value:
+            return candidate
+    return 10 ** (exponent + 1)  # pragma: no cover - the loop always returns
+
+
+@dataclass
+class Chart:
+    width: int = WIDTH
+    height: int = HEIGHT
+    left: int = LEFT
+    right: int = WIDTH - RIGHT
+    top: int = TOP
+    bottom: int = HEIGHT - BOTTOM
+    bars: list[dict] = field(default_factory=list)
+    points: list[dict] = field(default_factory=list)
+    ticks: list[dict] = field(default_factory=list)
+    labels: list[dict] = field(default_factory=list)
+
+    @property
+    def polyline(self) -> str:
+        return " ".join(f"{p['x']:.1f},{p['y']:.1f}" for p in self.points)
+
+    @property
+    def empty(self) -> bool:
+        return not self.bars
+
+
+def runs_chart(runs) -> Chart:
+    """``runs`` oldest first; each with ``id``, ``started_at``, ``bytes_freed``, ``deleted``."""
+    chart = Chart()
+    runs = list(runs)
+    if not runs:
+        return chart
+    plot_w, plot_h = chart.right - chart.left, chart.bottom - chart.top
+    max_bytes = nice_ceiling(max(r.bytes_freed for r in runs))
+    max_items = nice_ceiling(max(r.deleted for r in runs))
+    slot = plot_w / len(runs)
+    bar_w = max(2.0, slot * 0.6)
+    for fraction in (0, 0.5, 1):
+        chart.ticks.append({"y": chart.bottom - fraction * plot_h,
+                            "bytes": max_bytes * fraction,
+                            "items": int(max_items * fraction)})
+    label_every = max(1, math.ceil(len(runs) / 8))
+    for index, run in enumerate(runs):
+        center = chart.left + slot * (index + 0.5)
+        bar_h = plot_h * run.bytes_freed / max_bytes
+        when = run.started_at.strftime("%Y-%m-%d %H:%M")
+        chart.bars.append({"x": center - bar_w / 2, "y": chart.bottom - bar_h, "width": bar_w,
+                           "height": bar_h, "run": run.id, "when": when,
+                           "bytes": run.bytes_freed, "items": run.deleted})
+        chart.points.append({"x": center, "y": chart.bottom - plot_h * run.deleted / max_items,
+                             "run": run.id, "items": run.deleted, "when": when})
+        if index % label_every == 0 or index == len(runs) - 1:
+            chart.labels.append({"x": center, "text": run.started_at.strftime("%m-%d")})
+    return chart

@@ -1,0 +1,503 @@
+"""The purge: expired trash leaves the database and the object store, one run at a time.
+
+``purge_expired`` is the one function behind the scheduler job, ``flask purge`` and
+``DELETE /api/v1/admin/purge``. A run:
+
+1. takes the SQL lease (``app.purge.lease``) or raises ``PurgeRunning``;
+2. finishes claims nobody will finish: rows left ``purging`` by an earlier run (a run
+   that does not hold the lease is dead or lost it), and other claims (empty trash,
+   permanent delete, user deletion) older than ``PURGE_STALE_CLAIM_S``;
+3. finishes users left ``deleting`` (``app.users.deletion``, when present);
+4. claims and deletes expired images, ``batch_size`` at a time, each batch with a claim
+   id of its own (``purge:<run token>:<n>``) through ``app.purge.batch``;
+5. sweeps images whose owner no longer exists;
+6. records the run (``purge_runs``) and its audit events, and lets the lease go.
+
+Only one batch of rows is ever in memory. Between batches the lease is renewed and the
+deadline checked. Every step leaves a state the next run finishes: see app.purge.batch.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from flask import current_app
+from sqlalchemy import and_, func, not_, or_, select, update
+
+from app.audit import service as audit
+from app.db import utcnow
+from app.errors import Conflict
+from app.extensions import db
+from app.images.models import Image, with_trashed
+from app.purge.batch import BatchResult, claim, delete_claimed, reclaim
+from app.purge.lease import PURGE_LEASE, HeldLease, current_holder
+from app.purge.models import MAX_ERROR_MESSAGES, PurgeRun
+
+try:  # provided by the users capability; the purge runs without it
+    from app.users.deletion import resume_user_deletions
+except ImportError:  # pragma: no cover - depends on the users package's progress
+    resume_user_deletions = None
+
+log = logging.getLogger(__name__)
+
+DEFAULT_LEASE_TTL_S = 300
+DEFAULT_STALE_CLAIM_S = 900
+SYSTEM_ACTOR = "system"
+
+
+class PurgeRunning(Conflict):
+    code = "purge_running"
+
+
+@dataclass
+class PurgeReport:
+    trigger: str
+    dry_run: bool = False
+    status: str = "finished"  # finished | stopped | failed | skipped | dry_run
+    run_id: int | None = None
+    claimed: int = 0
+    deleted: int = 0
+    bytes_freed: int = 0
+    errors: int = 0
+    remaining: int = 0
+    users_resumed: int = 0
+    orphans_deleted: int = 0
+    error_messages: list[str] = field(default_factory=list)
+    # Dry runs only: what a real run would take now.
+    images: int = 0
+    objects: int = 0
+    bytes: int = 0
+
+    def as_dict(self) -> dict:
+        if self.dry_run:
+            return {"dry_run": True, "images": self.images, "objects": self.objects,
+                    "bytes": self.bytes, "remaining": self.remaining}
+        return {"run_id": self.run_id, "status": self.status, "claimed": self.claimed,
+                "deleted": self.deleted, "bytes_freed": self.bytes_freed,
+                "errors": self.errors, "remaining": self.remaining,
+                "users_resumed": self.users_resumed, "orphans_deleted": self.orphans_deleted}
+
+
+# -- what is due -----------------------------------------------------------------------
+
+def due_condition(now: datetime, older_than_days: int | None = None):
+    """Trashed images past their ``purge_after``; ``older_than`` only narrows the run."""
+    condition = Image.purge_after <= now
+    if older_than_days is not None:
+        condition = and_(condition, Image.deleted_at <= now - timedelta(days=older_than_days))
+    return condition
+
+
+def _pending_condition(now: datetime, older_than_days: int | None):
+    """What a run would take: due rows, and rows already claimed that it finishes."""
+    return and_(Image.is_deleted.is_(True),
+                or_(due_condition(now, older_than_days), Image.purge_state == "purging"))
+
+
+def pending_stats(now: datetime, older_than_days: int | None = None) -> tuple[int, int]:
+    """(images, bytes) the next run would delete, orphans aside. One aggregate query."""
+    row = db.session.execute(
+        with_trashed(select(func.count(Image.id),
+                            func.coalesce(func.sum(Image.size_bytes + Image.thumbnail_bytes), 0))
+                     .where(_pending_condition(now, older_than_days)))
+    ).one()
+    db.session.commit()
+    return int(row[0]), int(row[1])
+
+
+def trash_total() -> int:
+    count = db.session.execute(
+        with_trashed(select(func.count(Image.id)).where(Image.is_deleted.is_(True)))
+    ).scalar_one()
+    db.session.commit()
+    return int(count)
+
+
+def pending_items(now: datetime, limit: int = 20) -> list[Image]:
+    """The first items due, oldest deadline first (index ``(is_deleted, purge_after)``)."""
+    items = db.session.execute(
+        with_trashed(select(Image).where(_pending_condition(now, None))
+                     .order_by(Image.purge_after, Image.id).limit(limit))
+    ).scalars().all()
+    db.session.commit()
+    return list(items)
+
+
+def _abandoned_condition(own_token: str, stale_before: datetime):
+    """Claims nobody will finish: other purge runs' (we hold the lease, so they are dead),
+    and any other claim older than the stale limit."""
+    return and_(
+        not_(Image.claim_id.like(f"purge:{own_token}:%")),
+        or_(Image.claim_id.like("purge:%"), Image.claimed_at < stale_before),
+    )
+
+
+# -- owners that no longer exist -------------------------------------------------------
+
+def _owner_ids_in_images(page: int = 1000) -> list[str]:
+    """Distinct owners, read by keyset so no image row is loaded."""
+    owners: list[str] = []
+    last = ""
+    while True:
+        chunk = db.session.execute(
+            with_trashed(select(Image.owner_id).where(Image.owner_id > last).distinct()
+                         .order_by(Image.owner_id).limit(page))
+        ).scalars().all()
+        db.session.commit()
+        if not chunk:
+            return owners
+        owners.extend(chunk)
+        last = chunk[-1]
+
+
+def orphan_owner_ids() -> list[str]:
+    """Owners of images who are no longer users.
+
+    Images are read before users, so a user created in between (who cannot own images
+    yet) is never mistaken for a missing one. An empty user store means a misconfigured
+    or unreachable one, never "everyone is gone": then nothing is swept.
+    """
+    from app.users.repository import get_users
+
+    owners = _owner_ids_in_images()
+    if not owners:
+        return []
+    known = get_users().all_ids()
+    if not known:
+        log.warning("the user store has no users: skipping the orphan sweep")
+        return []
+    return [owner for owner in owners if owner not in known]
+
+
+def _orphan_stats(owners: list[str]) -> tuple[int, int]:
+    if not owners:
+        return 0, 0
+    count = size = 0
+    for start in range(0, len(owners), 500):
+        row = db.session.execute(
+            with_trashed(select(func.count(Image.id),
+                                func.coalesce(func.sum(Image.size_bytes + Image.thumbnail_bytes),
+                                              0))
+                         .where(Image.owner_id.in_(owners[start:start + 500]),
+                                Image.purge_state.is_(None)))
+        ).one()
+        count, size = count + int(row[0]), size + int(row[1])
+    db.session.commit()
+    return count, size
+
+
+# -- crash-test seam -------------------------------------------------------------------
+
+_checkpoint_hits: dict[str, int] = {}
+
+
+def checkpoint(name: str) -> None:
+    """Pause for good at a named point when ``PAPELERA_PURGE_PAUSE_AT`` says so.
+
+    Inert unless the variable is set: the crash tests set it to ``name`` or
+    ``name:n`` (the n-th time the point is reached), wait for the marker file named by
+    ``PAPELERA_PURGE_PAUSE_FILE``, and SIGKILL the process there.
+    """
+    wanted = os.environ.get("PAPELERA_PURGE_PAUSE_AT")
+    if not wanted:
+        return
+    point, _, nth = wanted.partition(":")
+    if point != name:
+        return
+    _checkpoint_hits[name] = _checkpoint_hits.get(name, 0) + 1
+    if _checkpoint_hits[name] != int(nth or 1):
+        return
+    marker = os.environ.get("PAPELERA_PURGE_PAUSE_FILE")
+    if marker:
+        with open(marker, "w") as handle:
+            handle.write(f"{os.getpid()} {name}\n")
+    while True:  # until killed
+        time.sleep(3600)
+
+
+# -- the run ---------------------------------------------------------------------------
+
+class _Run:
+    """Book-keeping for one run: counters, the run row, the audit events."""
+
+    def __init__(self, row: PurgeRun, lease: HeldLease, report: PurgeReport, *, storage,
+                 batch_size: int, deadline: float | None, ctx: audit.Context,
+                 progress: Callable[[int, int], None] | None, total: int):
+        self.row, self.lease, self.report = row, lease, report
+        self.storage, self.batch_size, self.deadline, self.ctx = storage, batch_size, deadline, ctx
+        self.progress, self.total = progress, total
+        self.batches = 0
+        self.stop_reason: str | None = None
+
+    def next_claim_id(self) -> str:
+        self.batches += 1
+        return f"purge:{self.row.token}:{self.batches}"
+
+    def may_continue(self) -> bool:
+        if self.stop_reason:
+            return False
+        if self.deadline is not None and time.monotonic() >= self.deadline:
+            self.stop_reason = "time budget used up"
+        elif not self.lease.renew():
+            self.stop_reason = "lease lost to another holder"
+        return self.stop_reason is None
+
+    def delete(self, claim_id: str, phase: str) -> BatchResult:
+        checkpoint("claimed")
+        result = delete_claimed(self.storage, claim_id,
+                                after_objects=lambda _result: checkpoint("objects_deleted"))
+        checkpoint("rows_deleted")
+        self.count(result, claim_id, phase)
+        if result.claimed and not result.deleted:
+            self.stop_reason = "the object store failed a whole batch"
+        return result
+
+    def count(self, result: BatchResult, claim_id: str, phase: str) -> None:
+        report = self.report
+        report.claimed += result.claimed
+        report.deleted += result.deleted
+        report.bytes_freed += result.bytes_freed
+        report.errors += len(result.errors)
+        for image_id, problem in result.errors.items():
+            if len(report.error_messages) < MAX_ERROR_MESSAGES:
+                report.error_messages.append(f"image {image_id}: {problem}")
+        self.save()
+        if result.claimed:
+            audit.record("purge_batch", "error" if result.errors else "ok", self.ctx,
+                         target_type="purge_run", target_id=self.row.id,
+                         details={"claim_id": claim_id, "phase": phase,
+                                  "claimed": result.claimed, "deleted": result.deleted,
+                                  "bytes_freed": result.bytes_freed,
+                                  "errors": len(result.errors)})
+        if self.progress is not None:
+            self.progress(report.claimed, max(self.total, report.claimed))
+
+    def note_error(self, message: str) -> None:
+        self.report.errors += 1
+        if len(self.report.error_messages) < MAX_ERROR_MESSAGES:
+            self.report.error_messages.append(message)
+        self.save()
+
+    def save(self) -> None:
+        """Write the counters to the run row, so a killed run still tells what it did."""
+        report = self.report
+        db.session.execute(
+            update(PurgeRun).where(PurgeRun.id == self.row.id)
+            .values(claimed=report.claimed, deleted=report.deleted,
+                    bytes_freed=report.bytes_freed, errors=report.errors,
+                    error_messages=list(report.error_messages))
+        )
+        db.session.commit()
+
+
+def purge_expired(now: datetime | None = None, *, storage=None, batch_size: int | None = None,
+                  older_than_days: int | None = None, dry_run: bool = False,
+                  trigger: str = "cli", deadline: float | None = None,
+                  progress: Callable[[int, int], None] | None = None,
+                  ctx: audit.Context = audit.SYSTEM, audit_run: bool = True,
+                  skip_if_started_since: datetime | None = None) -> PurgeReport:
+    """Purge what has expired at ``now``; see the module docstring for the steps.
+
+    ``deadline`` is a ``time.monotonic()`` value after which no new batch starts.
+    ``progress(done, total)`` is called after every batch. ``audit_run=False`` leaves the
+    ``purge_run`` audit event to the caller (the API's ``@delete_endpoint`` writes it).
+    ``skip_if_started_since``: the scheduler's guard against running twice for one slot
+    when several workers fire a moment apart. Raises ``PurgeRunning`` when another run
+    holds the lease.
+    """
+    config = current_app.config
+    now = now or utcnow()
+    if storage is None:
+        from app.storage import get_storage
+
+        storage = get_storage()
+    batch_size = batch_size or config["PURGE_BATCH_SIZE"]
+    report = PurgeReport(trigger=trigger, dry_run=dry_run)
+
+    if dry_run:
+        return _dry_run(report, now, older_than_days)
+
+    lease = HeldLease.try_take(PURGE_LEASE, ttl_s=config.get("PURGE_LEASE_TTL_S",
+                                                             DEFAULT_LEASE_TTL_S))
+    if lease is None:
+        raise _already_running()
+    try:
+        if skip_if_started_since is not None and _started_since(trigger, skip_if_started_since):
+            report.status = "skipped"
+            return report
+        return _run(report, lease, now=now, storage=storage, batch_size=batch_size,
+                    older_than_days=older_than_days, deadline=deadline, progress=progress,
+                    ctx=ctx, audit_run=audit_run)
+    finally:
+        lease.release()
+
+
+def _already_running() -> PurgeRunning:
+    holder = current_holder(PURGE_LEASE, now=utcnow())
+    extra = {}
+    if holder is not None:
+        extra = {"holder": holder.holder, "since": audit.format_time(holder.acquired_at)}
+    return PurgeRunning("A purge is already running; try again when it has finished.", **extra)
+
+
+def _started_since(trigger: str, since: datetime) -> bool:
+    found = db.session.execute(
+        select(PurgeRun.id).where(PurgeRun.trigger == trigger, PurgeRun.started_at >= since)
+        .limit(1)
+    ).first()
+    db.session.commit()
+    return found is not None
+
+
+def _dry_run(report: PurgeReport, now: datetime, older_than_days: int | None) -> PurgeReport:
+    images, size = pending_stats(now, older_than_days)
+    orphans, orphan_bytes = _orphan_stats(orphan_owner_ids())
+    report.status = "dry_run"
+    report.images = images + orphans
+    report.objects = 2 * report.images
+    report.bytes = size + orphan_bytes
+    report.remaining = images
+    return report
+
+
+def _run(report: PurgeReport, lease: HeldLease, *, now, storage, batch_size, older_than_days,
+         deadline, progress, ctx, audit_run) -> PurgeReport:
+    config = current_app.config
+    started = utcnow()
+    row = PurgeRun(token=secrets.token_hex(8), trigger=report.trigger, holder=lease.holder,
+                   status="running", started_at=started, older_than_days=older_than_days,
+                   error_messages=[])
+    db.session.add(row)
+    db.session.commit()
+    report.run_id = row.id
+    # We hold the lease, so any other run still marked running was killed.
+    db.session.execute(update(PurgeRun).where(PurgeRun.status == "running",
+                                              PurgeRun.id != row.id)
+                       .values(status="interrupted"))
+    db.session.commit()
+    checkpoint("run_started")
+    total, _ = pending_stats(now, older_than_days)
+    run = _Run(row, lease, report, storage=storage, batch_size=batch_size, deadline=deadline,
+               ctx=ctx, progress=progress, total=total)
+    if progress is not None:
+        progress(0, total)
+    stale_s = config.get("PURGE_STALE_CLAIM_S", DEFAULT_STALE_CLAIM_S)
+    try:
+        _finish_abandoned(run, stale_before=utcnow() - timedelta(seconds=stale_s))
+        _finish_user_deletions(run, now)
+        _purge_due(run, due_condition(now, older_than_days))
+        if older_than_days is None:  # a narrowed run stays narrow
+            _sweep_orphans(run, now)
+        report.status = "stopped" if run.stop_reason else "finished"
+        if run.stop_reason:
+            report.error_messages.append(f"stopped: {run.stop_reason}")
+    except Exception as exc:
+        db.session.rollback()
+        log.exception("purge run %s failed", row.id)
+        report.status = "failed"
+        report.error_messages.append(f"failed: {type(exc).__name__}: {exc}"[:500])
+        report.errors += 1
+    report.remaining = pending_stats(now, older_than_days)[0]
+    checkpoint("run_finished")
+    run.save()
+    db.session.execute(update(PurgeRun).where(PurgeRun.id == row.id)
+                       .values(status=report.status, finished_at=utcnow(),
+                               remaining=report.remaining))
+    db.session.commit()
+    if audit_run:
+        outcome = "ok" if report.status in ("finished", "stopped") else "error"
+        audit.record("purge_run", outcome, ctx, target_type="purge_run", target_id=row.id,
+                     details={"trigger": report.trigger, **report.as_dict()})
+    log.info("purge run finished", extra={"run_id": row.id, **report.as_dict()})
+    return report
+
+
+def _finish_abandoned(run: _Run, *, stale_before: datetime) -> None:
+    condition = _abandoned_condition(run.row.token, stale_before)
+    while run.may_continue():
+        claim_id = run.next_claim_id()
+        if reclaim(condition, claim_id=claim_id, now=utcnow(), limit=run.batch_size) == 0:
+            return
+        run.delete(claim_id, "abandoned")
+
+
+def _finish_user_deletions(run: _Run, now: datetime) -> None:
+    if resume_user_deletions is None or not run.may_continue():
+        return
+    try:
+        resumed = resume_user_deletions(run.storage, now, run.batch_size)
+    except Exception as exc:
+        db.session.rollback()
+        log.exception("finishing user deletions failed")
+        run.note_error(f"user deletions: {type(exc).__name__}: {exc}"[:500])
+        return
+    if isinstance(resumed, int):
+        run.report.users_resumed += resumed
+    elif resumed is not None and hasattr(resumed, "__len__"):
+        run.report.users_resumed += len(resumed)
+
+
+def _purge_due(run: _Run, condition) -> None:
+    while run.may_continue():
+        claim_id = run.next_claim_id()
+        if claim(condition, claim_id=claim_id, now=utcnow(), limit=run.batch_size) == 0:
+            return
+        run.delete(claim_id, "expired")
+
+
+def _sweep_orphans(run: _Run, now: datetime) -> None:
+    if not run.may_continue():
+        return
+    try:
+        owners = orphan_owner_ids()
+    except Exception as exc:  # the user store is down: the sweep waits for the next run
+        db.session.rollback()
+        run.note_error(f"orphan sweep skipped: {type(exc).__name__}: {exc}"[:500])
+        return
+    for owner_id in owners:
+        # Nobody can restore these any more: into the trash, due at once, then purged.
+        db.session.execute(
+            update(Image)
+            .where(Image.owner_id == owner_id, Image.is_deleted.is_(False))
+            .values(is_deleted=True, deleted_at=now, deleted_by=SYSTEM_ACTOR, purge_after=now,
+                    version=Image.version + 1)
+            .execution_options(synchronize_session=False)
+        )
+        db.session.commit()
+        while run.may_continue():
+            claim_id = run.next_claim_id()
+            if claim(Image.owner_id == owner_id, claim_id=claim_id, now=utcnow(),
+                     limit=run.batch_size) == 0:
+                break
+            result = run.delete(claim_id, "orphans")
+            run.report.orphans_deleted += result.deleted
+
+
+# -- reading runs ----------------------------------------------------------------------
+
+def last_run() -> PurgeRun | None:
+    row = db.session.execute(
+        select(PurgeRun).order_by(PurgeRun.id.desc()).limit(1)
+    ).scalar_one_or_none()
+    db.session.commit()
+    return row
+
+
+def list_runs(*, limit: int, before_id: int | None = None) -> tuple[list[PurgeRun], bool]:
+    """Runs newest first, ``limit`` of them after the cursor; and whether more exist."""
+    statement = select(PurgeRun).order_by(PurgeRun.id.desc()).limit(limit + 1)
+    if before_id is not None:
+        statement = statement.where(PurgeRun.id < before_id)
+    rows = db.session.execute(statement).scalars().all()
+    db.session.commit()
+    return list(rows[:limit]), len(rows) > limit
+
+
+def is_running(now: datetime | None = None) -> bool:
+    return current_holder(PURGE_LEASE, now=now or utcnow()) is not None
