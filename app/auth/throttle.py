@@ -21,7 +21,8 @@ def _limit() -> str:
 # The limit is checked before the view runs (429 with Retry-After once exceeded) and a
 # hit is only counted when the view marked the attempt as failed.
 login_limit = limiter.shared_limit(
-    _limit, scope="login", deduct_when=lambda response: g.get("login_failed", False)
+    _limit, scope="login", methods=["POST"],
+    deduct_when=lambda response: g.get("login_failed", False),
 )
 
 
