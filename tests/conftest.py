@@ -14,6 +14,7 @@ from app.db import utcnow
 from app.extensions import db
 from app.users.repository import get_users
 from app.users.service import create_user
+from tests.support.postgres import postgres_url, temporary_database
 
 ADMIN_PASSWORD = "founder-password"
 USER_PASSWORD = "user-password-1"
@@ -39,17 +40,40 @@ def make_config(tmp_path, **overrides) -> dict:
     return config
 
 
-def build_app(tmp_path, **overrides):
+def build_app(tmp_path, fresh_schema=False, **overrides):
     os.environ["PAPELERA_INSTANCE"] = str(tmp_path / "instance")
     app = create_app(make_config(tmp_path, **overrides))
     with app.app_context():
+        if fresh_schema:
+            db.drop_all()
         db.create_all()
     return app
 
 
-@pytest.fixture
-def app(tmp_path):
-    app = build_app(tmp_path)
+@pytest.fixture(scope="session")
+def postgres_database():
+    """One throwaway PostgreSQL database for the run (each test recreates the tables)."""
+    base = postgres_url()
+    if base is None:
+        yield None
+        return
+    with temporary_database(base) as url:
+        yield url
+
+
+ENGINES = ["sqlite", "postgresql"]
+
+
+@pytest.fixture(params=ENGINES)
+def app(request, tmp_path, postgres_database):
+    """The app on SQLite, then again on PostgreSQL (skipped, saying why, when absent)."""
+    overrides = {}
+    if request.param == "postgresql":
+        if postgres_database is None:
+            pytest.skip("PostgreSQL is not answering on 127.0.0.1:5432 and "
+                        "TEST_DATABASE_URL is not set")
+        overrides["SQLALCHEMY_DATABASE_URI"] = postgres_database
+    app = build_app(tmp_path, fresh_schema=True, **overrides)
     yield app
     with app.app_context():
         db.session.remove()

@@ -1,0 +1,38 @@
+VENV   := .venv
+PYTHON := $(VENV)/bin/python
+FLASK  := $(VENV)/bin/flask
+RUFF   := $(VENV)/bin/ruff
+STAMP  := $(VENV)/.installed
+
+.PHONY: venv run test deps bench lint clean
+
+venv: $(STAMP)
+
+$(PYTHON):
+	python3 -m venv $(VENV)
+
+# Reinstall only when pyproject.toml changes, so repeated runs are quick.
+$(STAMP): pyproject.toml | $(PYTHON)
+	$(PYTHON) -m pip install -q -e '.[test,dev]'
+	touch $@
+
+run: venv
+	$(FLASK) --app app db upgrade
+	$(FLASK) --app app run --host $${HOST:-127.0.0.1} --port $${PORT:-5000}
+
+deps:
+	bash scripts/test-deps.sh
+
+test: venv deps
+	$(RUFF) check app tests
+	$(PYTHON) -m pytest -q
+
+bench: venv
+	$(PYTHON) benchmarks/purge.py
+
+lint: venv
+	$(RUFF) check app tests
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache *.egg-info build dist
+	find . -name __pycache__ -type d -prune -exec rm -rf {} +
