@@ -149,6 +149,8 @@ def load_settings(env=None) -> dict:
         "ARGON2_MEMORY_KIB": _int(env, "ARGON2_MEMORY_KIB", 65536, 8, 4 * 1024 * 1024),
         "ARGON2_TIME_COST": _int(env, "ARGON2_TIME_COST", 3, 1, 20),
         "LOGIN_RATE_LIMIT": env.get("LOGIN_RATE_LIMIT") or "10 per minute",
+        # Off in containers whose entrypoint creates the first admin once for all workers.
+        "BOOTSTRAP_ADMIN": _bool(env, "BOOTSTRAP_ADMIN", True),
         "ADMIN_USERNAME": env.get("ADMIN_USERNAME") or "admin",
         "ADMIN_PASSWORD": env.get("ADMIN_PASSWORD") or None,
         "ADMIN_EMAIL": env.get("ADMIN_EMAIL") or None,
