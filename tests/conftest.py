@@ -156,3 +156,34 @@ def alice(make_user):
 @pytest.fixture
 def alice_api(api_for, alice):
     return api_for(alice)
+
+
+@pytest.fixture(scope="session")
+def seaweed(tmp_path_factory):
+    """One real S3 server (SeaweedFS) for the whole run; each test uses its own bucket."""
+    from tests.support.seaweed import start_seaweedfs
+
+    try:
+        server = start_seaweedfs(tmp_path_factory.mktemp("seaweed"))
+    except RuntimeError as exc:
+        pytest.skip(f"SeaweedFS could not start: {exc}")
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def s3_app(tmp_path, seaweed, monkeypatch, postgres_database):
+    """The app on PostgreSQL (SQLite when absent) and a fresh bucket on the real S3 server."""
+    bucket = f"t{next(_counter)}-{os.getpid()}"
+    seaweed.create_bucket(bucket)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", seaweed.access_key)
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", seaweed.secret_key)
+    overrides = {"STORAGE_URL": seaweed.storage_url(bucket)}
+    if postgres_database:
+        overrides["SQLALCHEMY_DATABASE_URI"] = postgres_database
+    app = build_app(tmp_path, fresh_schema=True, **overrides)
+    app.config["TEST_BUCKET"] = bucket
+    yield app
+    with app.app_context():
+        db.session.remove()
+        db.engine.dispose()
