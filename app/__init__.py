@@ -40,6 +40,7 @@ def create_app(config: dict | None = None) -> Flask:
     _register_cli(app)
     if app.config.get("BOOTSTRAP_ADMIN", True):
         _bootstrap_founder(app)
+    _start_scheduler(app)
     return app
 
 
@@ -87,13 +88,15 @@ def _register_blueprints(app: Flask) -> None:
     from app.health import bp as health_bp
     from app.images.api import bp as images_api
     from app.images.views import bp as images_pages
+    from app.purge.api import bp as purge_api
+    from app.purge.views import bp as purge_pages
     from app.trash.api import bp as trash_api
     from app.trash.views import bp as trash_pages
     from app.users.api import bp as users_api
 
     for blueprint in (health_bp, auth_pages, images_pages, trash_pages, audit_pages,
                       deletion_pages, openapi_bp, auth_api, images_api, trash_api, users_api,
-                      audit_api):
+                      audit_api, purge_api, purge_pages):
         app.register_blueprint(blueprint)
 
 
@@ -151,6 +154,15 @@ def _register_cli(app: Flask) -> None:
     app.cli.add_command(audit_cli)
     app.cli.add_command(users_cli)
     app.cli.add_command(demo_cli)
+    from app.purge.cli import purge_command
+
+    app.cli.add_command(purge_command)
+
+
+def _start_scheduler(app: Flask) -> None:
+    from app.purge.scheduler import init_app as init_purge_scheduler
+
+    init_purge_scheduler(app)
 
 
 def _bootstrap_founder(app: Flask) -> None:

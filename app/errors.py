@@ -141,6 +141,32 @@ def register_error_handlers(app):
         return error_response(status, {"error": message, "code": _HTTP_CODES.get(status, "error")},
                               headers)
 
+    from pymongo.errors import ConnectionFailure
+    from sqlalchemy.exc import OperationalError
+
+    from app.storage.base import StorageError
+
+    def _unavailable(what: str, error: Exception):
+        log.error("%s unavailable: %s", what, error)
+        from app.extensions import db
+
+        db.session.rollback()
+        return error_response(503, {"error": f"The {what} is unreachable right now. "
+                                             "Try again in a moment.",
+                                    "code": "unavailable"}, {"Retry-After": "5"})
+
+    @app.errorhandler(ConnectionFailure)
+    def _mongo_down(error):
+        return _unavailable("user store", error)
+
+    @app.errorhandler(OperationalError)
+    def _sql_down(error):
+        return _unavailable("database", error)
+
+    @app.errorhandler(StorageError)
+    def _storage_down(error):
+        return _unavailable("object store", error)
+
     @app.errorhandler(Exception)
     def _unexpected(error: Exception):
         log.exception("unhandled error", exc_info=error)

@@ -46,6 +46,8 @@ def decode_cursor(cursor: str, kinds: tuple = (datetime, uuid.UUID)) -> tuple:
             raise ValueError
         values = []
         for kind, raw in zip(kinds, plain, strict=True):
+            if not isinstance(raw, str):  # encode_cursor writes strings only
+                raise ValueError
             if kind is datetime:
                 value = datetime.fromisoformat(raw)
                 if value.tzinfo is None:

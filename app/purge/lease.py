@@ -55,7 +55,9 @@ def acquire(name: str, holder: str, *, ttl_s: float, now: datetime) -> bool:
                   "expires_at": statement.excluded.expires_at},
             where=or_(table.c.expires_at <= now, table.c.holder == holder),
         )
-        taken = session.connection().execute(statement).rowcount == 1
+        # RETURNING, not rowcount: drivers do not all report a rowcount for an upsert.
+        taken = session.connection().execute(
+            statement.returning(table.c.holder)).first() is not None
         session.commit()
         return taken
     return _acquire_portable(name, holder, now=now, expires_at=expires_at)

@@ -1,15 +1,31 @@
-"""JSON face of users: /api/v1/users (admin)."""
+"""JSON face of users: /api/v1/users (admin), and a user's export (admin or self)."""
 
 from __future__ import annotations
 
-from flask import Blueprint, jsonify, request
+from flask import Blueprint, Response, jsonify, request, stream_with_context
+from flask_login import current_user
 
 from app.api import json_body, page_args
 from app.audit import service as audit
-from app.auth.login import admin_required, request_context
+from app.auth.login import admin_required, login_required, request_context
 from app.db import utcnow
-from app.errors import BadRequest
-from app.pagination import encode_cursor
+from app.deletion import delete_endpoint
+from app.errors import BadRequest, NotFound
+from app.pagination import decode_cursor, encode_cursor
+from app.storage import get_storage
+from app.users.actions import (
+    activate_action,
+    confirm_user_removal,
+    deactivate_action,
+    load_user_for,
+    permanent_delete_action,
+    preview_nothing,
+    preview_user_removal,
+    protect_user_activation,
+    protect_user_removal,
+    removal_action_name,
+)
+from app.users.export import export_document, owned_images, stream_zip
 from app.users.present import user_to_dict
 from app.users.repository import get_users
 from app.users.service import create_user
@@ -17,32 +33,33 @@ from app.users.service import create_user
 bp = Blueprint("users_api", __name__, url_prefix="/api/v1")
 
 STATUSES = ("active", "inactive", "deleting", "all")
+ADMIN = ("admin",)
+
+
+def search_users(status: str, q: str, limit: int, cursor: str | None):
+    """One page of users by username: ``(users, next_cursor)``; shared with the admin page."""
+    if status not in STATUSES:
+        raise BadRequest(f"status must be one of {', '.join(STATUSES)}.", code="invalid_option")
+    after = decode_cursor(cursor, kinds=(str,))[0] if cursor else None
+    users = get_users().search(status=status, q=q.strip(), after=after, limit=limit + 1)
+    next_cursor = encode_cursor(users[limit - 1].username.lower()) if len(users) > limit else None
+    return users[:limit], next_cursor
 
 
 @bp.get("/users")
 @admin_required
 def index():
-    """Users, by username; filter with status and q (name or e-mail)."""
-    status = request.args.get("status", "all")
-    if status not in STATUSES:
-        raise BadRequest(f"status must be one of {', '.join(STATUSES)}.", code="invalid_option")
+    """Users, by username; filter with status (active, inactive, all) and q (name or e-mail)."""
     limit, cursor = page_args()
-    after = None
-    if cursor:
-        from app.pagination import decode_cursor
-
-        (after,) = decode_cursor(cursor, kinds=(str,))
-    users = get_users().search(status=status, q=request.args.get("q", "").strip(), after=after,
-                               limit=limit + 1)
-    next_cursor = encode_cursor(users[limit - 1].username.lower()) if len(users) > limit else None
-    return jsonify({"items": [user_to_dict(u) for u in users[:limit]],
-                    "next_cursor": next_cursor})
+    users, next_cursor = search_users(request.args.get("status", "all"),
+                                      request.args.get("q", ""), limit, cursor)
+    return jsonify({"items": [user_to_dict(u) for u in users], "next_cursor": next_cursor})
 
 
 @bp.post("/users")
 @admin_required
 def create():
-    """Create a user (admin)."""
+    """Create a user (admin). Usernames: [a-z0-9._-]{3,32}, unique ignoring case."""
     data = json_body()
     fields = {name: data.get(name) for name in ("username", "email", "password")}
     if not all(isinstance(v, str) for v in fields.values()):
@@ -54,3 +71,78 @@ def create():
     audit.record("user_created", "ok", request_context(), target_type="user", target_id=user.id,
                  details={"role": user.role})
     return jsonify(user_to_dict(user)), 201
+
+
+@bp.delete("/users/<user_id>")
+@delete_endpoint(
+    resource="user",
+    description="Deactivate a user (reversible); permanent=true&force=true deletes the user "
+                "with their images, confirmed with their username",
+    load=load_user_for,
+    protect=protect_user_removal,
+    preview=preview_user_removal,
+    confirm=confirm_user_removal,
+    roles=ADMIN,
+    action=removal_action_name,
+)
+def delete(user, options):
+    if options.permanent:
+        return permanent_delete_action(user, options, actor=current_user)
+    return deactivate_action(user, options, actor=current_user)
+
+
+@bp.patch("/users/<user_id>/deactivate")
+@delete_endpoint(
+    resource="user",
+    description="Deactivate a user: no sign-in, sessions and tokens end, data kept",
+    load=load_user_for,
+    protect=protect_user_removal,
+    preview=preview_user_removal,
+    allow_permanent=False,
+    roles=ADMIN,
+    action="deactivate",
+)
+def deactivate(user, options):
+    return deactivate_action(user, options, actor=current_user)
+
+
+@bp.patch("/users/<user_id>/activate")
+@delete_endpoint(
+    resource="user",
+    description="Reactivate a deactivated user",
+    load=load_user_for,
+    protect=protect_user_activation,
+    preview=preview_nothing,
+    allow_permanent=False,
+    confirm=None,
+    roles=ADMIN,
+    action="activate",
+)
+def activate(user, options):
+    return activate_action(user, options)
+
+
+@bp.get("/users/<user_id>/export")
+@login_required
+def export(user_id):
+    """The user's profile and image metadata as JSON; include=files streams a zip."""
+    if user_id != current_user.id and not current_user.is_admin:
+        raise NotFound("No such user.")
+    include = request.args.get("include", "")
+    if include not in ("", "files"):
+        raise BadRequest("include may only be files.", code="invalid_option", option="include")
+    user = get_users().get(user_id)
+    if user is None:
+        raise NotFound("No such user.")
+    images = owned_images(user.id)
+    document = export_document(user, images, utcnow())
+    audit.record("export", "ok", request_context(), target_type="user", target_id=user.id,
+                 details={"images": len(images), "files": include == "files"})
+    name = f"papelera-{user.username}-{utcnow():%Y%m%d}"
+    if include != "files":
+        response = jsonify(document)
+        response.headers["Content-Disposition"] = f'attachment; filename="{name}.json"'
+        return response
+    chunks = (chunk for chunk in stream_zip(document, images, get_storage()) if chunk)
+    return Response(stream_with_context(chunks), mimetype="application/zip",
+                    headers={"Content-Disposition": f'attachment; filename="{name}.zip"'})

@@ -30,9 +30,11 @@ class MongoProvider:
         self._lock = threading.Lock()
 
     def _new_client(self):
-        if self.scheme == "mongodb" or self.scheme == "mongodb+srv":
-            return pymongo.MongoClient(self.uri, serverSelectionTimeoutMS=3000, tz_aware=True,
-                                       uuidRepresentation="standard")
+        if self.scheme in ("mongodb", "mongodb+srv"):
+            options = {"tz_aware": True, "uuidRepresentation": "standard"}
+            if "serverselectiontimeoutms" not in self.uri.lower():
+                options["serverSelectionTimeoutMS"] = 3000  # fail fast: answer 503, not hang
+            return pymongo.MongoClient(self.uri, **options)
         if self.scheme == "mongomock":
             return mongomock.MongoClient(tz_aware=True)
         import litemongo
@@ -54,6 +56,11 @@ class MongoProvider:
         if self.scheme.startswith("mongodb"):
             name = uri_parser.parse_uri(self.uri).get("database")
         return self._shared[name or DATABASE]
+
+    def close(self) -> None:
+        if self._shared is not None:
+            self._shared.close()
+            self._shared = None
 
     def ping(self) -> None:
         self.database().command("ping")

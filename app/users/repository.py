@@ -129,8 +129,14 @@ class UserRepository:
         )
         return User.from_doc(doc) if doc else None
 
-    def delete(self, user_id: str) -> bool:
-        return self.collection.delete_one({"_id": str(user_id)}).deleted_count == 1
+    def delete(self, user_id: str, expect: dict | None = None) -> bool:
+        """Delete the document, only while it still matches ``expect`` when given."""
+        query = {"_id": str(user_id), **(expect or {})}
+        return self.collection.delete_one(query).deleted_count == 1
+
+    def get_doc(self, user_id: str) -> dict | None:
+        """The raw document, for fields the User object does not carry (deletion lease)."""
+        return self.collection.find_one({"_id": str(user_id)})
 
     def count_active_admins(self) -> int:
         return self.collection.count_documents({"role": "admin", "status": "active"})

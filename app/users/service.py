@@ -1,4 +1,8 @@
-"""User rules: creation, authentication, the founder, and (later) deactivation."""
+"""User rules: creation, authentication, the founder, protection, (de)activation, account.
+
+Plain arguments in (a repository, ids, a clock), domain errors out; no request here.
+Permanent deletion is a saga of its own in ``app.users.deletion``.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +11,7 @@ import secrets
 from datetime import datetime
 
 from app.auth.passwords import hash_password, verify_password
-from app.errors import BadRequest
+from app.errors import BadRequest, Conflict, Forbidden, NotFound
 from app.users.repository import User, UserRepository
 
 USERNAME_RE = re.compile(r"^[a-z0-9._-]{3,32}$")
@@ -19,10 +23,10 @@ ROLES = ("admin", "user")
 def validate_new_user(username: str, email: str, password: str, role: str) -> dict[str, str]:
     """Field -> problem, empty when the input is acceptable."""
     problems = {}
-    if not USERNAME_RE.match(username or ""):
+    if not USERNAME_RE.fullmatch(username or ""):
         problems["username"] = ("3 to 32 characters: lower-case letters, digits, "
                                 "dot, dash or underscore.")
-    if not EMAIL_RE.match(email or "") or len(email) > 254:
+    if not EMAIL_RE.fullmatch(email or "") or len(email) > 254:
         problems["email"] = "A valid e-mail address."
     if len(password or "") < MIN_PASSWORD:
         problems["password"] = f"At least {MIN_PASSWORD} characters."
@@ -77,3 +81,141 @@ def bootstrap_founder(users: UserRepository, *, username: str, password: str | N
     user = create_user(users, username=username, email=email or f"{username}@localhost.localdomain",
                        password=password, role="admin", now=now, is_founder=True)
     return user, generated
+
+
+# -- protection rules (SPEC section 5, checked in this order) ---------------------------
+
+ACTIONS = ("deactivate", "delete", "activate")
+
+
+def check_protection(users: UserRepository, actor: User, target: User, action: str) -> None:
+    """Raise Forbidden/Conflict when ``actor`` may not ``action`` ``target``.
+
+    self_action 403 → founder_protected 403 → admin_protected 403 → last_admin 409.
+    Reactivation only follows the rule about admins: there is nothing to protect a
+    founder or the last admin from when they come back.
+    """
+    if action not in ACTIONS:
+        raise ValueError(action)
+    verb = {"deactivate": "deactivate", "delete": "delete", "activate": "reactivate"}[action]
+    if actor.id == target.id:
+        raise Forbidden(f"You cannot {verb} your own account.", code="self_action")
+    if action != "activate" and target.is_founder:
+        raise Forbidden(f"The founder's account cannot be {verb}d.", code="founder_protected")
+    if target.role == "admin" and not actor.is_founder:
+        raise Forbidden(f"Only the founder may {verb} another administrator.",
+                        code="admin_protected")
+    if action != "activate":
+        ensure_not_last_admin(users, target, verb)
+
+
+def ensure_not_last_admin(users: UserRepository, target: User, verb: str = "deactivate") -> None:
+    """The invariant: at least one active admin remains after any change to ``target``."""
+    if target.role == "admin" and target.status == "active" and users.count_active_admins() <= 1:
+        raise Conflict(f"{target.username} is the last active administrator and cannot be "
+                       f"{verb}d.", code="last_admin")
+
+
+def allowed_actions(users: UserRepository, actor: User, target: User) -> set[str]:
+    """What the admin page may offer for ``target`` (the backend checks again anyway)."""
+    allowed = set()
+    for action in ACTIONS:
+        try:
+            check_protection(users, actor, target, action)
+        except (Forbidden, Conflict):
+            continue
+        allowed.add(action)
+    if target.status != "active":
+        allowed.discard("deactivate")
+    if target.status != "inactive":
+        allowed.discard("activate")
+    if target.status == "deleting":
+        allowed.discard("delete")
+    return allowed
+
+
+# -- deactivation and reactivation -------------------------------------------------------
+
+def _deleting(user: User) -> Conflict:
+    return Conflict(f"{user.username} is being deleted; this cannot be changed any more.",
+                    code="deleting")
+
+
+def deactivate_user(users: UserRepository, target: User, *, actor_id: str,
+                    now: datetime) -> User:
+    """``status=inactive``, who and when, and a new ``auth_epoch`` (sessions and tokens die).
+
+    Deactivating an inactive user changes nothing and answers the user as it is. The
+    last-admin rule is re-checked after the write: two admins deactivating each other
+    at once cannot both win, the loser's change is undone.
+    """
+    ensure_not_last_admin(users, target)
+    updated = users.update(target.id, {"status": "active"},
+                           {"status": "inactive", "deactivated_at": now,
+                            "deactivated_by": actor_id}, bump_epoch=True)
+    if updated is None:
+        current = users.get(target.id)
+        if current is None:
+            raise NotFound("No such user.")
+        if current.status == "deleting":
+            raise _deleting(current)
+        return current  # already inactive
+    if updated.role == "admin" and users.count_active_admins() == 0:
+        users.update(target.id, {"status": "inactive"},
+                     {"status": "active", "deactivated_at": None, "deactivated_by": None})
+        raise Conflict(f"{target.username} is the last active administrator and cannot be "
+                       "deactivated.", code="last_admin")
+    return updated
+
+
+def activate_user(users: UserRepository, target: User) -> User:
+    """Back to ``active``. The epoch does not move back: old sessions and tokens stay dead."""
+    updated = users.update(target.id, {"status": "inactive"},
+                           {"status": "active", "deactivated_at": None,
+                            "deactivated_by": None})
+    if updated is None:
+        current = users.get(target.id)
+        if current is None:
+            raise NotFound("No such user.")
+        if current.status == "deleting":
+            raise _deleting(current)
+        return current  # already active
+    return updated
+
+
+# -- the account page --------------------------------------------------------------------
+
+def change_password(users: UserRepository, user: User, *, current: str, new: str) -> User:
+    """Check the current password, store the new one and move ``auth_epoch``.
+
+    Every other session and every token dies; the caller signs the session in again.
+    """
+    if not verify_password(user.password_hash, current or ""):
+        raise BadRequest("The current password is not correct.", code="wrong_password",
+                         fields={"current_password": "Not correct."})
+    if len(new or "") < MIN_PASSWORD:
+        raise BadRequest(f"The new password needs at least {MIN_PASSWORD} characters.",
+                         code="invalid_password",
+                         fields={"new_password": f"At least {MIN_PASSWORD} characters."})
+    updated = users.update(user.id, {"status": "active", "password_hash": user.password_hash},
+                           {"password_hash": hash_password(new)}, bump_epoch=True)
+    if updated is None:
+        raise Conflict("Your account changed meanwhile; reload the page and try again.",
+                       code="conflict")
+    return updated
+
+
+def set_trash_retention(users: UserRepository, user: User, days: int | None, *,
+                        max_days: int) -> User:
+    """How long this user's deleted images stay in the trash; None = the server default.
+
+    It applies to images trashed from now on: items already in the trash keep the date
+    they were promised.
+    """
+    if days is not None and (isinstance(days, bool) or not 0 <= days <= max_days):
+        raise BadRequest(f"Choose between 0 and {max_days} days, or the server default.",
+                         code="invalid_retention", fields={"days": f"0 to {max_days}."})
+    updated = users.update(user.id, {"status": "active"}, {"trash_retention_days": days})
+    if updated is None:
+        raise NotFound("No such user.")
+    return updated

@@ -1,0 +1,252 @@
+"""Deleting a user for good: a saga that cannot half-fail, with no transaction to lean on.
+
+The steps, each safe to run again:
+
+1. ``user_delete_started`` goes to the audit log (with what will be deleted);
+2. the user is marked ``status=deleting`` by a guarded ``find_one_and_update`` that also
+   takes a lease (``deletion_lease``, ``deletion_lease_until``). From here on the user
+   cannot sign in, upload or be reactivated, and the deletion only moves forward;
+3. their active images are moved to the trash with one UPDATE (so the purge's claim, which
+   only takes trashed rows, can take them), then ``claim_and_delete`` removes objects and
+   thumbnails, then rows, batch by batch under the claim id ``user:<id>``;
+4. their API tokens are deleted;
+5. the user document is deleted (only by the lease holder);
+6. ``user_delete_finished`` goes to the audit log.
+
+If the process dies anywhere, ``resume_user_deletions`` (called by the purge job) takes
+over users left ``deleting`` whose lease expired and runs steps 3–6 again, and closes a
+``user_delete_started`` that has no ``user_delete_finished``: with ``ok`` when the user is
+gone (the crash hit between 5 and 6), or with ``error`` when the user was never locked
+(the crash hit between 1 and 2: nothing was deleted, the admin may simply try again).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import case, exists, func, select, update
+from sqlalchemy.orm import aliased
+
+from app.audit import service as audit
+from app.audit.models import AuditEvent
+from app.audit.service import SYSTEM, Context
+from app.auth.tokens import delete_tokens_of
+from app.db import utcnow
+from app.errors import Conflict, NotFound
+from app.extensions import db
+from app.images.models import Image, with_trashed
+from app.purge.batch import BatchResult, claim_and_delete
+from app.users.repository import User, UserRepository, get_users
+from app.users.service import ensure_not_last_admin
+
+log = logging.getLogger(__name__)
+
+STARTED, FINISHED = "user_delete_started", "user_delete_finished"
+# How long a deletion may go without renewing its lease before the purge job takes over.
+LEASE = timedelta(minutes=10)
+
+
+@dataclass
+class UserDeletion:
+    user_id: str
+    username: str
+    finished: bool
+    deleted: int = 0
+    bytes_freed: int = 0
+    errors: int = 0
+    remaining: int = 0
+
+    def as_dict(self) -> dict:
+        return {"images_deleted": self.deleted, "bytes_freed": self.bytes_freed,
+                "errors": self.errors, "remaining": self.remaining,
+                "finished": self.finished}
+
+
+def claim_id_for(user_id: str) -> str:
+    return f"user:{user_id}"
+
+
+def deletion_consequences(user_id: str) -> dict:
+    """What deleting the user takes with it: images (trashed too), stored files, bytes."""
+    row = db.session.execute(
+        with_trashed(
+            select(func.count(Image.id),
+                   func.coalesce(func.sum(Image.size_bytes + Image.thumbnail_bytes), 0),
+                   func.coalesce(func.sum(case((Image.is_deleted.is_(True), 1), else_=0)), 0))
+            .where(Image.owner_id == str(user_id))
+        )
+    ).one()
+    images, size, trashed = int(row[0]), int(row[1]), int(row[2])
+    return {"images": images, "objects": images * 2, "bytes": size, "trash_items": trashed}
+
+
+def _remaining_images(user_id: str) -> int:
+    return db.session.execute(
+        with_trashed(select(func.count(Image.id)).where(Image.owner_id == str(user_id)))
+    ).scalar_one()
+
+
+def _lease_until(now: datetime) -> datetime:
+    return max(now, utcnow()) + LEASE
+
+
+# -- steps 1 and 2 -------------------------------------------------------------------------
+
+def start_user_deletion(users: UserRepository, target: User, *, ctx: Context,
+                        now: datetime) -> str:
+    """Audit the intent, then lock the user as ``deleting``; return the lease id."""
+    ensure_not_last_admin(users, target, "delete")
+    audit.record(STARTED, "ok", ctx, target_type="user", target_id=target.id,
+                 details={"username": target.username, **deletion_consequences(target.id)})
+    lease = uuid.uuid4().hex
+    marked = users.update(
+        target.id, {"status": {"$in": ["active", "inactive"]}},
+        {"status": "deleting", "deletion_lease": lease, "deletion_lease_until": _lease_until(now),
+         "deletion_started_at": now, "deletion_started_by": ctx.actor_id},
+    )
+    if marked is None:
+        current = users.get(target.id)
+        _close(ctx, target, "conflict", reason="the user changed or went away meanwhile")
+        if current is None:
+            raise NotFound("No such user.")
+        raise Conflict(f"{target.username} is already being deleted.", code="deleting")
+    if marked.role == "admin" and users.count_active_admins() == 0:
+        # Another admin was deactivated or deleted at the same moment: undo ours.
+        users.update(target.id, {"status": "deleting", "deletion_lease": lease},
+                     {"status": target.status, "deletion_lease": None,
+                      "deletion_lease_until": None})
+        _close(ctx, target, "conflict", reason="last_admin")
+        raise Conflict(f"{target.username} is the last active administrator and cannot be "
+                       "deleted.", code="last_admin")
+    return lease
+
+
+def _close(ctx: Context, target: User, outcome: str, **details) -> None:
+    audit.record(FINISHED, outcome, ctx, target_type="user", target_id=target.id,
+                 details={"username": target.username, "completed": False, **details})
+
+
+# -- steps 3 to 6 --------------------------------------------------------------------------
+
+def finish_user_deletion(users: UserRepository, storage, user_id: str, lease: str, *,
+                         ctx: Context, now: datetime, batch_size: int,
+                         deadline: float | None = None,
+                         clock: Callable[[], float] = time.monotonic,
+                         resumed: bool = False) -> UserDeletion:
+    """Remove the images, tokens and document of a user we hold the lease on.
+
+    Stops early (``finished=False``, the user stays ``deleting``) when the object store
+    fails, when rows are claimed by someone else, when the deadline passes or when the
+    lease was lost; the purge job finishes the rest.
+    """
+    doc = users.get_doc(user_id)
+    username = doc["username"] if doc else ""
+    result = UserDeletion(user_id=str(user_id), username=username, finished=False)
+    if doc is None or doc.get("status") != "deleting" or doc.get("deletion_lease") != lease:
+        return result
+    _trash_active_images(user_id, actor_id=ctx.actor_id, now=now)
+    total = BatchResult()
+    claim_id = claim_id_for(user_id)
+    while True:
+        # The first call also finishes rows a crashed run left claimed under this id.
+        batch = claim_and_delete(Image.owner_id == str(user_id), storage=storage,
+                                 claim_id=claim_id, now=now, batch_size=batch_size)
+        total.add(batch)
+        if batch.claimed == 0 or batch.errors:
+            break
+        if deadline is not None and clock() >= deadline:
+            break
+        if users.update(user_id, {"status": "deleting", "deletion_lease": lease},
+                        {"deletion_lease_until": _lease_until(now)}) is None:
+            break  # someone took over (our lease had expired): they finish it
+    result.deleted, result.bytes_freed = total.deleted, total.bytes_freed
+    result.errors = len(total.errors)
+    result.remaining = _remaining_images(user_id)
+    if result.remaining:
+        log.warning("user deletion paused", extra={"user_id": user_id,
+                                                  "remaining": result.remaining})
+        return result
+    delete_tokens_of(str(user_id))
+    if not users.delete(user_id, {"status": "deleting", "deletion_lease": lease}):
+        return result
+    result.finished = True
+    audit.record(FINISHED, "ok", ctx, target_type="user", target_id=user_id,
+                 details={"username": username, "resumed": resumed, **result.as_dict()})
+    return result
+
+
+def _trash_active_images(user_id: str, *, actor_id: str | None, now: datetime) -> None:
+    """One UPDATE: the claim only takes trashed rows. Trashed rows keep their dates."""
+    db.session.execute(
+        update(Image)
+        .where(Image.owner_id == str(user_id), Image.is_deleted.is_(False))
+        .values(is_deleted=True, deleted_at=now, deleted_by=actor_id, purge_after=now,
+                version=Image.version + 1)
+        .execution_options(synchronize_session=False)
+    )
+    db.session.commit()
+
+
+def delete_user_permanently(users: UserRepository, storage, target: User, *, ctx: Context,
+                            now: datetime, batch_size: int, deadline: float | None = None,
+                            clock: Callable[[], float] = time.monotonic) -> UserDeletion:
+    """The whole saga, as a request runs it."""
+    lease = start_user_deletion(users, target, ctx=ctx, now=now)
+    return finish_user_deletion(users, storage, target.id, lease, ctx=ctx, now=now,
+                                batch_size=batch_size, deadline=deadline, clock=clock)
+
+
+# -- the purge job's part ------------------------------------------------------------------
+
+def resume_user_deletions(storage, now: datetime, batch_size: int) -> list[str]:
+    """Finish users left ``deleting`` whose lease expired; close dangling audit starts.
+
+    Returns the ids of the users whose deletion finished in this call.
+    """
+    users = get_users()
+    finished = []
+    for user_id in users.ids_in_status("deleting"):
+        lease = uuid.uuid4().hex
+        taken = users.update(
+            user_id,
+            {"status": "deleting", "$or": [{"deletion_lease_until": {"$lte": now}},
+                                           {"deletion_lease_until": None}]},
+            {"deletion_lease": lease, "deletion_lease_until": _lease_until(now)},
+        )
+        if taken is None:
+            continue  # a live request still holds it
+        result = finish_user_deletion(users, storage, user_id, lease, ctx=SYSTEM, now=now,
+                                      batch_size=batch_size, resumed=True)
+        if result.finished:
+            finished.append(user_id)
+    _close_dangling_starts(users, cutoff=now - LEASE)
+    return finished
+
+
+def _close_dangling_starts(users: UserRepository, *, cutoff: datetime) -> None:
+    finished = aliased(AuditEvent)
+    rows = db.session.execute(
+        select(AuditEvent.target_id).where(
+            AuditEvent.action == STARTED, AuditEvent.at <= cutoff,
+            ~exists(select(finished.id).where(finished.action == FINISHED,
+                                              finished.target_id == AuditEvent.target_id,
+                                              finished.id > AuditEvent.id)))
+        .order_by(AuditEvent.id)
+    ).scalars().all()
+    db.session.commit()
+    for user_id in dict.fromkeys(rows):
+        doc = users.get_doc(user_id)
+        if doc is None:  # the crash came between deleting the user and this event
+            audit.record(FINISHED, "ok", SYSTEM, target_type="user", target_id=user_id,
+                         details={"resumed": True, "finished": True})
+        elif doc.get("status") != "deleting":  # the crash came before the user was locked
+            audit.record(FINISHED, "error", SYSTEM, target_type="user", target_id=user_id,
+                         details={"username": doc.get("username"), "resumed": True,
+                                  "completed": False,
+                                  "reason": "interrupted before the account was locked; "
+                                            "nothing was deleted"})

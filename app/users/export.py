@@ -1,0 +1,109 @@
+"""A user's export: their profile and image metadata, optionally a zip with the originals.
+
+The zip is streamed: ``zipfile`` writes into a sink that the response generator drains
+after every chunk, so memory holds one chunk at a time, never the archive.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+import zipfile
+from collections.abc import Iterator
+from datetime import datetime
+
+from sqlalchemy import select
+
+from app.audit.service import format_time
+from app.extensions import db
+from app.images.models import Image, with_trashed
+from app.users.present import user_to_dict
+from app.users.repository import User
+
+CHUNK = 256 * 1024
+
+
+def _iso(value: datetime | None) -> str | None:
+    return format_time(value) if value else None
+
+
+def image_metadata(image: Image) -> dict:
+    return {
+        "id": str(image.id),
+        "file_name": image.file_name,
+        "content_type": image.content_type,
+        "size_bytes": image.size_bytes,
+        "width": image.width,
+        "height": image.height,
+        "sha256": image.sha256,
+        "created_at": _iso(image.created_at),
+        "is_deleted": image.is_deleted,
+        "deleted_at": _iso(image.deleted_at),
+        "purge_at": _iso(image.purge_after),
+    }
+
+
+def owned_images(user_id: str) -> list[Image]:
+    """Every image of the user, trashed ones included, oldest first."""
+    return list(db.session.execute(
+        with_trashed(select(Image).where(Image.owner_id == str(user_id))
+                     .order_by(Image.created_at, Image.id))
+    ).scalars())
+
+
+def export_document(user: User, images: list[Image], now: datetime) -> dict:
+    return {"exported_at": format_time(now), "user": user_to_dict(user),
+            "images": [image_metadata(image) for image in images]}
+
+
+def archive_name(image: Image) -> str:
+    """``files/<id>-<name>``: the id keeps names unique, the name is made path-safe."""
+    safe = re.sub(r"[^A-Za-z0-9._-]+", "_", image.file_name).strip("._") or "image"
+    return f"files/{image.id}-{safe[:100]}"
+
+
+class _Sink(io.RawIOBase):
+    """A write-only, unseekable stream whose bytes the generator hands to the client."""
+
+    def __init__(self):
+        self._chunks: list[bytes] = []
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data) -> int:
+        self._chunks.append(bytes(data))
+        return len(data)
+
+    def drain(self) -> bytes:
+        data = b"".join(self._chunks)
+        self._chunks.clear()
+        return data
+
+
+def stream_zip(document: dict, images: list[Image], storage) -> Iterator[bytes]:
+    """``export.json`` then each original; files already gone are listed in ``missing``."""
+    sink = _Sink()
+    missing = []
+    with zipfile.ZipFile(sink, "w") as archive:
+        archive.writestr("export.json", json.dumps(document, indent=2),
+                         compress_type=zipfile.ZIP_DEFLATED)
+        yield sink.drain()
+        for image in images:
+            try:
+                source = storage.open(image.storage_key)
+            except KeyError:
+                missing.append(str(image.id))
+                continue
+            info = zipfile.ZipInfo(archive_name(image),
+                                   date_time=image.created_at.timetuple()[:6])
+            info.compress_type = zipfile.ZIP_STORED  # images are compressed already
+            with source, archive.open(info, "w", force_zip64=True) as target:
+                for chunk in iter(lambda s=source: s.read(CHUNK), b""):
+                    target.write(chunk)
+                    yield sink.drain()
+            yield sink.drain()
+        if missing:
+            archive.writestr("missing.json", json.dumps({"missing": missing}))
+    yield sink.drain()

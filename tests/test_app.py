@@ -1,0 +1,183 @@
+"""Settings, health, headers, pages and htmx behaviour of the whole app."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from app.config import ConfigError, load_settings
+from tests.conftest import USER_PASSWORD, build_app, png_bytes
+from tests.helpers import Browser
+
+
+@pytest.mark.parametrize("name,value", [
+    ("TRASH_RETENTION_DAYS", "thirty"),
+    ("TRASH_RETENTION_DAYS", "-1"),
+    ("TRASH_RETENTION_MAX_DAYS", "5"),
+    ("PURGE_BATCH_SIZE", "0"),
+    ("MAX_UPLOAD_MB", "lots"),
+    ("PORT", "70000"),
+    ("SCHEDULER_ENABLED", "maybe"),
+    ("PURGE_CRON", "every night"),
+    ("SCHEDULER_TIMEZONE", "Mars/Olympus"),
+    ("DATABASE_URL", "mysql://x"),
+    ("MONGO_URI", "http://x"),
+    ("STORAGE_URL", "ftp://x"),
+    ("STORAGE_URL", "s3://"),
+    ("REDIS_URL", "memcached://x"),
+    ("SECRET_KEY", "short"),
+])
+def test_bad_settings_stop_the_app_naming_the_variable(tmp_path, name, value):
+    env = {"PAPELERA_INSTANCE": str(tmp_path), name: value}
+    with pytest.raises(ConfigError) as raised:
+        load_settings(env)
+    assert name.split("_")[0] in str(raised.value)
+
+
+def test_production_requires_a_secret_key(tmp_path):
+    with pytest.raises(ConfigError, match="SECRET_KEY"):
+        load_settings({"PAPELERA_INSTANCE": str(tmp_path), "PAPELERA_ENV": "production"})
+
+
+def test_development_secret_key_is_generated_once_and_kept(tmp_path):
+    first = load_settings({"PAPELERA_INSTANCE": str(tmp_path)})["SECRET_KEY"]
+    second = load_settings({"PAPELERA_INSTANCE": str(tmp_path)})["SECRET_KEY"]
+    assert first == second and len(first) >= 32
+    assert (tmp_path / "secret_key").stat().st_mode & 0o077 == 0
+
+
+def test_defaults(tmp_path):
+    settings = load_settings({"PAPELERA_INSTANCE": str(tmp_path)})
+    assert settings["TRASH_RETENTION_DAYS"] == 30
+    assert settings["SQLALCHEMY_DATABASE_URI"] == f"sqlite:///{tmp_path / 'papelera.db'}"
+    assert settings["MONGO_URI"].startswith("litemongo://")
+    assert settings["STORAGE_URL"] == f"file://{tmp_path / 'objects'}"
+    assert settings["PURGE_BATCH_SIZE"] == 500 and settings["SIGNED_URL_TTL_S"] == 300
+
+
+def test_health_and_readiness(client):
+    assert client.get("/healthz").get_json() == {"status": "ok"}
+    ready = client.get("/readyz")
+    assert ready.status_code == 200
+    assert {c["status"] for c in ready.get_json()["checks"].values()} == {"ok"}
+
+
+DEAD_MONGO = "mongodb://127.0.0.1:1/papelera?serverSelectionTimeoutMS=200"
+
+
+@pytest.fixture
+def mongo_down_app(tmp_path):
+    app = build_app(tmp_path, MONGO_URI=DEAD_MONGO, BOOTSTRAP_ADMIN=False)
+    yield app
+    app.extensions["papelera.mongo"].close()
+
+
+def test_readiness_reports_a_dependency_that_is_down(mongo_down_app):
+    response = mongo_down_app.test_client().get("/readyz")
+    assert response.status_code == 503
+    assert response.get_json()["checks"]["users"]["status"] == "down"
+
+
+def test_user_store_down_is_a_clear_503(mongo_down_app):
+    client = mongo_down_app.test_client()
+    response = client.post("/api/v1/auth/token", json={"username": "a", "password": "b"})
+    assert response.status_code == 503
+    assert response.get_json()["code"] == "unavailable"
+    page = client.get("/login")
+    assert page.status_code == 200  # the form itself needs no user store
+
+
+def test_request_id_is_echoed_or_generated(client):
+    assert client.get("/healthz", headers={"X-Request-ID": "abc-123"}).headers[
+        "X-Request-ID"] == "abc-123"
+    generated = client.get("/healthz", headers={"X-Request-ID": "bad id with spaces"})
+    assert re.fullmatch(r"[0-9a-f]{32}", generated.headers["X-Request-ID"])
+
+
+def test_security_headers_on_pages(client):
+    page = client.get("/login")
+    assert page.headers["Content-Security-Policy"].startswith("default-src 'self'")
+    assert page.headers["X-Content-Type-Options"] == "nosniff"
+    assert page.headers["Referrer-Policy"] == "same-origin"
+    assert "htmx-2" in page.text and "cdn" not in page.text.lower()
+
+
+def test_unknown_api_route_and_method_answer_json(client):
+    missing = client.get("/api/v1/nope")
+    assert missing.status_code == 404 and missing.get_json()["code"] == "not_found"
+    wrong = client.put("/api/v1/images")
+    assert wrong.status_code in (401, 405)
+
+
+@pytest.fixture
+def browser(app, alice):
+    return Browser(app.test_client(), "alice", USER_PASSWORD)
+
+
+def test_gallery_full_page_and_fragment(browser):
+    browser.upload(png_bytes())
+    full = browser.request("GET", "/", htmx=False)
+    assert "<html" in full.text and 'class="card"' in full.text
+    assert "HX-Request" in full.headers["Vary"]
+    fragment = browser.request("GET", "/")
+    assert "<html" not in fragment.text and 'id="gallery"' in fragment.text
+    boosted = browser.request("GET", "/", headers={"HX-Boosted": "true"})
+    assert "<html" in boosted.text
+    restore = browser.request("GET", "/", headers={"HX-History-Restore-Request": "true"})
+    assert "<html" in restore.text
+
+
+def test_gallery_delete_answers_an_undo_toast_and_undo_brings_the_card_back(browser):
+    uploaded = browser.upload(png_bytes())
+    assert uploaded.status_code == 201
+    image_id = re.search(r'id="image-([0-9a-f-]+)"', uploaded.text).group(1)
+    gone = browser.request("DELETE", f"/images/{image_id}", headers={"X-Confirm-Delete": "yes"})
+    assert gone.status_code == 200
+    assert 'hx-swap-oob="beforeend:#toasts"' in gone.text and "Undo" in gone.text
+    undo_url = re.search(r'hx-post="([^"]+/restore)"', gone.text).group(1)
+    back = browser.request("POST", undo_url)
+    assert back.status_code == 200
+    assert 'hx-swap-oob="afterbegin:#gallery"' in back.text and f"image-{image_id}" in back.text
+
+
+def test_error_answers_a_toast_for_htmx(browser):
+    response = browser.upload(b"not an image", name="fake.png")
+    assert response.status_code == 415
+    assert response.headers["HX-Retarget"] == "#toasts"
+    assert "toast-error" in response.text and "not an image" in response.text
+
+
+def test_trash_page_shows_days_left_and_empties(browser):
+    image_id = re.search(r'id="image-([0-9a-f-]+)"', browser.upload(png_bytes()).text).group(1)
+    browser.request("DELETE", f"/images/{image_id}", headers={"X-Confirm-Delete": "yes"})
+    page = browser.request("GET", "/trash", htmx=False)
+    assert "30 days left" in page.text
+    restored = browser.request("POST", "/trash/restore", data={"ids": [image_id]})
+    assert "Restored 1 item" in restored.text
+    browser.request("DELETE", f"/images/{image_id}", headers={"X-Confirm-Delete": "yes"})
+    emptied = browser.request("DELETE", "/trash", headers={"X-Confirm-Delete": "yes"})
+    assert emptied.status_code == 200
+    assert "The trash is empty" in emptied.text and "Deleted 1 item" in emptied.text
+
+
+def test_demo_seed_fills_a_fresh_install(app):
+    result = app.test_cli_runner().invoke(args=["demo", "seed", "--images", "4"])
+    assert result.exit_code == 0, result.output
+    from app.extensions import db
+    from app.images.models import Image, with_trashed
+
+    with app.app_context():
+        rows = db.session.execute(with_trashed(db.select(Image))).scalars().all()
+    assert len(rows) == 4 and sum(r.is_deleted for r in rows) == 3
+
+
+def test_founder_is_created_once_with_a_generated_password(tmp_path, capsys):
+    app = build_app(tmp_path, ADMIN_PASSWORD=None, ADMIN_USERNAME="boss")
+    captured = capsys.readouterr()
+    assert "boss" in captured.err and "password" in captured.err
+    from app.users.repository import get_users
+
+    with app.app_context():
+        founder = get_users().by_username("boss")
+        assert founder.is_founder and founder.role == "admin"
