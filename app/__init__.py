@@ -92,11 +92,13 @@ def _register_blueprints(app: Flask) -> None:
     from app.purge.views import bp as purge_pages
     from app.trash.api import bp as trash_api
     from app.trash.views import bp as trash_pages
+    from app.users.account import bp as account_pages
     from app.users.api import bp as users_api
+    from app.users.views import bp as users_pages
 
     for blueprint in (health_bp, auth_pages, images_pages, trash_pages, audit_pages,
                       deletion_pages, openapi_bp, auth_api, images_api, trash_api, users_api,
-                      audit_api, purge_api, purge_pages):
+                      audit_api, purge_api, purge_pages, users_pages, account_pages):
         app.register_blueprint(blueprint)
 
 

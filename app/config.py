@@ -11,11 +11,19 @@ import secrets
 from pathlib import Path
 from urllib.parse import parse_qs, urlparse
 
+import click
 from apscheduler.triggers.cron import CronTrigger
 
 
-class ConfigError(ValueError):
-    """A setting has a value the app cannot run with."""
+class ConfigError(click.ClickException):
+    """A setting has a value the app cannot run with.
+
+    A ClickException, so ``flask …`` and ``make run`` print one line naming the
+    variable and exit non-zero instead of a traceback.
+    """
+
+    def format_message(self) -> str:
+        return f"configuration error: {self.message}"
 
 
 def _int(env, name, default, minimum=0, maximum=None):

@@ -390,7 +390,7 @@ def _run(report: PurgeReport, lease: HeldLease, *, now, storage, batch_size, old
     stale_s = config.get("PURGE_STALE_CLAIM_S", DEFAULT_STALE_CLAIM_S)
     try:
         _finish_abandoned(run, stale_before=utcnow() - timedelta(seconds=stale_s))
-        _finish_user_deletions(run, now)
+        _finish_user_deletions(run)
         _purge_due(run, due_condition(now, older_than_days))
         if older_than_days is None:  # a narrowed run stays narrow
             _sweep_orphans(run, now)
@@ -427,11 +427,12 @@ def _finish_abandoned(run: _Run, *, stale_before: datetime) -> None:
         run.delete(claim_id, "abandoned")
 
 
-def _finish_user_deletions(run: _Run, now: datetime) -> None:
+def _finish_user_deletions(run: _Run) -> None:
     if resume_user_deletions is None or not run.may_continue():
         return
     try:
-        resumed = resume_user_deletions(run.storage, now, run.batch_size)
+        # The wall clock, not the run's ``now``: user deletions hold leases in real time.
+        resumed = resume_user_deletions(run.storage, utcnow(), run.batch_size)
     except Exception as exc:
         db.session.rollback()
         log.exception("finishing user deletions failed")

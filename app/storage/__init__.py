@@ -8,9 +8,10 @@ from __future__ import annotations
 from urllib.parse import urlparse
 
 from flask import current_app
+from tenacity import retry, retry_if_exception_type, stop_after_delay, wait_exponential
 
-from app.config import s3_options
-from app.storage.base import Storage, StorageError
+from app.config import ConfigError, s3_options
+from app.storage.base import Storage, StorageError, StorageUnreachable
 from app.storage.local import LocalStorage
 from app.storage.s3 import S3Storage
 
@@ -32,9 +33,21 @@ def get_storage() -> Storage:
     return current_app.extensions["papelera.storage"]
 
 
+@retry(retry=retry_if_exception_type(StorageUnreachable), stop=stop_after_delay(20),
+       wait=wait_exponential(multiplier=0.5, max=4), reraise=True)
+def check_at_start(storage: Storage) -> None:
+    """Wait a little for a store that is still starting (containers); fail on the rest."""
+    storage.check()
+
+
 def init_app(app) -> None:
     storage = app.config.get("STORAGE") or storage_from_config(app.config)
     app.extensions["papelera.storage"] = storage
+    if app.config.get("STORAGE_CHECK_AT_START", True):
+        try:
+            check_at_start(storage)
+        except StorageError as exc:
+            raise ConfigError(f"STORAGE_URL: {exc}") from exc
     from app.storage.views import bp
 
     app.register_blueprint(bp)

@@ -10,6 +10,10 @@ class StorageError(Exception):
     """The object store could not do what was asked (unreachable, denied, missing bucket)."""
 
 
+class StorageUnreachable(StorageError):
+    """The store did not answer at all: worth retrying, unlike a missing bucket."""
+
+
 class Storage(Protocol):
     def check(self) -> None:
         """Raise StorageError unless the store is reachable and writable."""

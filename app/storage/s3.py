@@ -8,7 +8,7 @@ import boto3
 from botocore.config import Config as BotoConfig
 from botocore.exceptions import BotoCoreError, ClientError
 
-from app.storage.base import StorageError
+from app.storage.base import StorageError, StorageUnreachable
 
 # DeleteObjects takes at most 1000 keys per call.
 DELETE_BATCH = 1000
@@ -45,7 +45,7 @@ class S3Storage:
                                    "check the AWS credentials") from exc
             raise StorageError(f"bucket {self.bucket!r}: {exc}") from exc
         except BotoCoreError as exc:
-            raise StorageError(f"cannot reach the S3 endpoint: {exc}") from exc
+            raise StorageUnreachable(f"cannot reach the S3 endpoint: {exc}") from exc
 
     def put(self, key: str, data: bytes, content_type: str) -> None:
         try:

@@ -164,3 +164,13 @@ def test_seaweedfs_empty_trash_uses_delete_objects(s3_app, seaweed):
     assert body["deleted"] == 3 and body["remaining"] == 0
     bucket = s3_app.config["TEST_BUCKET"]
     assert seaweed.client().list_objects_v2(Bucket=bucket).get("Contents", []) == []
+
+
+def test_app_refuses_to_start_on_a_missing_bucket(tmp_path, seaweed, monkeypatch):
+    from app.config import ConfigError
+    from tests.conftest import build_app
+
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", seaweed.access_key)
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", seaweed.secret_key)
+    with pytest.raises(ConfigError, match="STORAGE_URL: the bucket 'absent' does not exist"):
+        build_app(tmp_path, STORAGE_URL=seaweed.storage_url("absent"))

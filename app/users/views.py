@@ -1,0 +1,182 @@
+"""Page face of users: /admin/users (list, search, create, deactivate, reactivate, delete)."""
+
+from __future__ import annotations
+
+from flask import Blueprint, render_template, request
+from flask_login import current_user
+from flask_wtf import FlaskForm
+from wtforms import PasswordField, SelectField, StringField
+from wtforms.validators import DataRequired, Length, Regexp
+
+from app import htmx
+from app.audit import service as audit
+from app.auth.login import admin_required, request_context
+from app.db import utcnow
+from app.deletion import delete_endpoint
+from app.errors import BadRequest, Conflict
+from app.pagination import parse_limit
+from app.users.actions import (
+    activate_action,
+    confirm_user_removal,
+    deactivate_action,
+    load_user_for,
+    permanent_delete_action,
+    preview_nothing,
+    preview_user_removal,
+    protect_user_activation,
+    protect_user_removal,
+)
+from app.users.api import search_users
+from app.users.deletion import deletion_consequences
+from app.users.present import user_to_dict
+from app.users.repository import User, get_users
+from app.users.service import MIN_PASSWORD, allowed_actions, check_protection, create_user
+
+bp = Blueprint("users_pages", __name__)
+
+PAGE_SIZE = 50
+FILTERS = (("all", "All"), ("active", "Active"), ("inactive", "Inactive"))
+TEMPLATE = "users/index.html"
+
+
+class NewUserForm(FlaskForm):
+    username = StringField("Username", validators=[
+        DataRequired(), Regexp(r"^[a-z0-9._-]{3,32}$", message=(
+            "3 to 32 characters: lower-case letters, digits, dot, dash or underscore."))])
+    email = StringField("E-mail", validators=[
+        DataRequired(), Length(max=254),
+        Regexp(r"^[^@\s]+@[^@\s]+\.[^@\s]+$", message="A valid e-mail address.")])
+    password = PasswordField("Password", validators=[
+        DataRequired(), Length(min=MIN_PASSWORD, max=1024,
+                               message=f"At least {MIN_PASSWORD} characters.")])
+    role = SelectField("Role", choices=[("user", "User"), ("admin", "Administrator")],
+                       default="user")
+
+
+def row_for(user: User) -> dict:
+    return {"user": user_to_dict(user),
+            "allowed": allowed_actions(get_users(), current_user, user)}
+
+
+def list_context(cursor: str | None = None) -> dict:
+    status = request.args.get("status", "all")
+    q = request.args.get("q", "")
+    limit = parse_limit(request.args.get("limit") or str(PAGE_SIZE))
+    users, next_cursor = search_users(status, q, limit, cursor)
+    return {"rows": [row_for(u) for u in users], "next_cursor": next_cursor,
+            "status": status, "q": q, "filters": FILTERS}
+
+
+@bp.get("/admin/users")
+@admin_required
+def index():
+    cursor = request.args.get("cursor") or None
+    block = "rows" if cursor else "user_list"
+    return htmx.render_page_or_block(TEMPLATE, block, form=NewUserForm(formdata=None),
+                                     **list_context(cursor))
+
+
+@bp.post("/admin/users")
+@admin_required
+def create():
+    form = NewUserForm()
+    status = 200
+    headers = {}
+    toast = ""
+    if form.validate_on_submit():
+        try:
+            user = create_user(get_users(), username=form.username.data,
+                               email=form.email.data, password=form.password.data,
+                               role=form.role.data, now=utcnow())
+        except BadRequest as error:
+            for name, problem in error.extra.get("fields", {}).items():
+                getattr(form, name).errors = [problem]
+            status = 400
+        except Conflict as error:
+            field = getattr(form, error.extra.get("field", "username"))
+            field.errors = [error.message]
+            status = 409
+        else:
+            audit.record("user_created", "ok", request_context(), target_type="user",
+                         target_id=user.id, details={"role": user.role})
+            toast = htmx.toast(f"Created {user.role} {user.username}.", "success")
+            headers["HX-Trigger"] = "users-changed"
+            form = NewUserForm(formdata=None)
+    else:
+        status = 400
+    if htmx.wants_full_page():
+        html = render_template(TEMPLATE, form=form, **list_context())
+    else:
+        html = htmx.render_block_of(TEMPLATE, "create_form", form=form) + toast
+    return html, status, headers
+
+
+@bp.get("/admin/users/<user_id>/confirm/<any(deactivate, delete):action>")
+@admin_required
+def confirm(user_id, action):
+    """The orange (deactivate) or red (delete) modal; refused actions are a toast."""
+    user = load_user_for(current_user, user_id)
+    check_protection(get_users(), current_user, user, action)
+    if user.status == "deleting":
+        raise Conflict(f"{user.username} is already being deleted.", code="deleting")
+    template = "users/_deactivate_modal.html" if action == "deactivate" \
+        else "users/_delete_modal.html"
+    kept = deletion_consequences(user.id) if action == "deactivate" else None
+    return render_template(template, user=user_to_dict(user), kept=kept)
+
+
+@bp.patch("/admin/users/<user_id>/deactivate")
+@delete_endpoint(
+    resource="user",
+    description="Users page: deactivate a user (orange modal)",
+    load=load_user_for,
+    protect=protect_user_removal,
+    preview=preview_user_removal,
+    allow_permanent=False,
+    roles=("admin",),
+    action="deactivate",
+    partial=f"{TEMPLATE}#row_changed",
+)
+def deactivate(user, options):
+    body, details = deactivate_action(user, options, actor=current_user)
+    updated = get_users().get(user.id)
+    return {"message": f"{user.username} was deactivated: they can no longer sign in.",
+            "row": row_for(updated), "user": body}, details
+
+
+@bp.patch("/admin/users/<user_id>/activate")
+@delete_endpoint(
+    resource="user",
+    description="Users page: reactivate a user",
+    load=load_user_for,
+    protect=protect_user_activation,
+    preview=preview_nothing,
+    allow_permanent=False,
+    confirm=None,
+    roles=("admin",),
+    action="activate",
+    partial=f"{TEMPLATE}#row_changed",
+)
+def activate(user, options):
+    body, details = activate_action(user, options)
+    updated = get_users().get(user.id)
+    return {"message": f"{user.username} was reactivated.", "row": row_for(updated),
+            "user": body}, details
+
+
+@bp.delete("/admin/users/<user_id>")
+@delete_endpoint(
+    resource="user",
+    description="Users page: delete a user and their images for good (red modal)",
+    load=load_user_for,
+    protect=protect_user_removal,
+    preview=preview_user_removal,
+    soft=False,
+    confirm=confirm_user_removal,
+    roles=("admin",),
+    action="permanent_delete",
+    partial=f"{TEMPLATE}#row_gone",
+    dry_run_partial=f"{TEMPLATE}#consequences",
+)
+def delete(user, options):
+    return permanent_delete_action(user, options, actor=current_user)
