@@ -8,7 +8,7 @@ import random
 
 import click
 from flask import current_app
-from flask.cli import AppGroup
+from flask.cli import AppGroup, with_appcontext
 
 from app.db import utcnow
 from app.errors import Conflict, DomainError
@@ -108,3 +108,39 @@ def seed_command(username, password, count):
                           now=now - timedelta(days=offset))
     click.echo(f"{count} images for {username}; sign in at http://{config['HOST']}:"
                f"{config['PORT']}/login")
+
+
+@click.command("doctor")
+@with_appcontext
+@click.option("--fix", is_flag=True, help="Delete orphan objects and rows without objects.")
+@click.option("--min-age-minutes", default=60, show_default=True,
+              help="Ignore objects younger than this (uploads in progress).")
+def doctor_command(fix, min_age_minutes):
+    """Compare image rows with stored objects; report (and with --fix, repair) orphans."""
+    from datetime import timedelta
+
+    from app.audit import service as audit
+    from app.images.doctor import examine, repair
+    from app.storage import get_storage
+
+    storage, now = get_storage(), utcnow()
+    report = examine(storage, now=now, min_age=timedelta(minutes=min_age_minutes))
+    click.echo(f"{report.rows} image rows, {report.objects} objects")
+    for key in report.orphan_objects:
+        click.echo(f"orphan object (no row): {key}")
+    for image_id in report.rows_missing_objects:
+        click.echo(f"row without its objects: {image_id}")
+    if report.healthy:
+        click.echo("everything matches")
+        return
+    if not fix:
+        click.echo(f"{len(report.orphan_objects)} orphan object(s), "
+                   f"{len(report.rows_missing_objects)} row(s) without objects; "
+                   "run with --fix to repair")
+        raise SystemExit(1)
+    repair(report, storage, now=now)
+    audit.record("doctor_fix", "ok", audit.SYSTEM, target_type="storage",
+                 details={"objects_deleted": report.fixed_objects,
+                          "rows_deleted": report.fixed_rows})
+    click.echo(f"repaired: {report.fixed_objects} object(s) and {report.fixed_rows} row(s) "
+               "deleted")

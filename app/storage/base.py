@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
+from datetime import datetime
 from typing import BinaryIO, Protocol
 
 
@@ -34,4 +35,5 @@ class Storage(Protocol):
     def signed_url(self, key: str, ttl_s: int, *, image_id: str, allow_trashed: bool,
                    download_name: str | None = None) -> str: ...
 
-    def iter_keys(self, prefix: str = "") -> Iterator[str]: ...
+    def iter_objects(self, prefix: str = "") -> Iterator[tuple[str, datetime]]:
+        """Every stored key under ``prefix`` with its last-modified time (UTC)."""

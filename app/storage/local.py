@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import tempfile
 from collections.abc import Iterable, Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 from flask import url_for
@@ -78,11 +79,14 @@ class LocalStorage:
         """Return the signed payload; raises itsdangerous' BadSignature/SignatureExpired."""
         return self.serializer.loads(token, max_age=ttl_s)
 
-    def iter_keys(self, prefix: str = "") -> Iterator[str]:
+    def iter_objects(self, prefix: str = ""):
         if not self.root.exists():
             return
         for path in sorted(self.root.rglob("*")):
             if path.is_file() and not path.name.startswith("."):
                 key = path.relative_to(self.root).as_posix()
                 if key.startswith(prefix):
-                    yield key
+                    yield key, datetime.fromtimestamp(path.stat().st_mtime, UTC)
+
+    def iter_keys(self, prefix: str = "") -> Iterator[str]:
+        return (key for key, _ in self.iter_objects(prefix))

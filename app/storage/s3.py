@@ -98,8 +98,11 @@ class S3Storage:
             params["ResponseContentDisposition"] = f'inline; filename="{download_name}"'
         return self.signer.generate_presigned_url("get_object", Params=params, ExpiresIn=ttl_s)
 
-    def iter_keys(self, prefix: str = "") -> Iterator[str]:
+    def iter_objects(self, prefix: str = ""):
         paginator = self.client.get_paginator("list_objects_v2")
         for page in paginator.paginate(Bucket=self.bucket, Prefix=self._key(prefix)):
             for item in page.get("Contents", []):
-                yield item["Key"][len(self.prefix):]
+                yield item["Key"][len(self.prefix):], item["LastModified"]
+
+    def iter_keys(self, prefix: str = "") -> Iterator[str]:
+        return (key for key, _ in self.iter_objects(prefix))
