@@ -32,6 +32,14 @@ def parse_limit(raw: str | None) -> int:
     return value
 
 
+def page_from_rows(rows: list, limit: int, key) -> Page:
+    """``rows`` holds up to ``limit + 1`` items: the extra one only says there is more."""
+    has_more = len(rows) > limit
+    rows = rows[:limit]
+    next_cursor = encode_cursor(*key(rows[-1])) if has_more and rows else None
+    return Page(items=rows, next_cursor=next_cursor)
+
+
 def encode_cursor(*values) -> str:
     plain = [v.isoformat() if isinstance(v, datetime) else str(v) for v in values]
     return base64.urlsafe_b64encode(json.dumps(plain).encode()).decode().rstrip("=")

@@ -12,13 +12,13 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import and_, func, or_, select, update
 
 from app.errors import Conflict, NotFound, TooLarge
 from app.extensions import db
 from app.images.models import Image, reload, with_trashed
 from app.images.processing import THUMBNAIL_TYPE, process_upload
-from app.pagination import Page, decode_cursor, encode_cursor
+from app.pagination import Page, decode_cursor, page_from_rows
 from app.purge.batch import BatchResult, claim, delete_claimed, new_claim_id
 
 log = logging.getLogger(__name__)
@@ -73,25 +73,16 @@ def list_images(owner_id: str, *, limit: int, cursor: str | None) -> Page:
     rows = db.session.execute(
         statement.order_by(Image.created_at.desc(), Image.id.desc()).limit(limit + 1)
     ).scalars().all()
-    return _page(rows, limit, lambda img: (img.created_at, img.id))
+    return page_from_rows(rows, limit, lambda img: (img.created_at, img.id))
 
 
 def count_images(owner_id: str) -> tuple[int, int]:
     """(count, bytes) of the owner's active images."""
-    from sqlalchemy import func
-
     row = db.session.execute(
         select(func.count(Image.id), func.coalesce(func.sum(Image.size_bytes), 0))
         .select_from(Image).where(Image.owner_id == owner_id)
     ).one()
     return int(row[0]), int(row[1])
-
-
-def _page(rows, limit, key) -> Page:
-    has_more = len(rows) > limit
-    rows = rows[:limit]
-    next_cursor = encode_cursor(*key(rows[-1])) if has_more and rows else None
-    return Page(items=rows, next_cursor=next_cursor)
 
 
 def get_image(image_id, *, actor, include_trashed: bool = True) -> Image:

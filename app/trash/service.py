@@ -11,8 +11,8 @@ from sqlalchemy import and_, func, or_, select
 from app.errors import DomainError, NotFound
 from app.extensions import db
 from app.images.models import Image, with_trashed
-from app.images.service import _page, restore_image
-from app.pagination import Page, decode_cursor
+from app.images.service import restore_image
+from app.pagination import Page, decode_cursor, page_from_rows
 from app.purge.batch import BatchResult, claim_and_delete, new_claim_id
 
 EXPIRES_SOON = timedelta(days=3)
@@ -41,7 +41,7 @@ def list_trash(owner_id: str, *, limit: int, cursor: str | None) -> Page:
         with_trashed(statement.order_by(Image.deleted_at.desc(), Image.id.desc())
                      .limit(limit + 1))
     ).scalars().all()
-    return _page(rows, limit, lambda img: (img.deleted_at, img.id))
+    return page_from_rows(rows, limit, lambda img: (img.deleted_at, img.id))
 
 
 def trash_stats(owner_id: str) -> tuple[int, int]:
