@@ -151,11 +151,12 @@ def _filesize(value) -> str:
 
 def _register_cli(app: Flask) -> None:
     from app.audit.cli import audit_cli
-    from app.cli import demo_cli, users_cli
+    from app.cli import demo_cli, doctor_command, users_cli
 
     app.cli.add_command(audit_cli)
     app.cli.add_command(users_cli)
     app.cli.add_command(demo_cli)
+    app.cli.add_command(doctor_command)
     from app.purge.cli import purge_command
 
     app.cli.add_command(purge_command)

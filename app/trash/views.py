@@ -9,6 +9,13 @@ from app import htmx
 from app.auth.login import login_required
 from app.db import utcnow
 from app.deletion import delete_endpoint
+from app.images.actions import (
+    delete_image_action,
+    load_image_for,
+    preview_image_deletion,
+    preview_restore,
+    restore_image_action,
+)
 from app.images.views import cards
 from app.pagination import parse_limit
 from app.trash.actions import empty_trash_action, load_trash_for, preview_empty_trash
@@ -51,6 +58,44 @@ def restore_selected():
     return html
 
 
+def _with_trash(result: tuple[dict, dict]) -> tuple[dict, dict]:
+    """Answer a trash-row action with the whole trash section, so counts and the empty
+    state stay true."""
+    body, details = result
+    body.update(trash_context())
+    return body, details
+
+
+@bp.post("/trash/items/<uuid:image_id>/restore")
+@delete_endpoint(
+    resource="image",
+    description="Trash page: restore one item",
+    load=load_image_for,
+    preview=preview_restore,
+    allow_permanent=False,
+    confirm=None,
+    action="restore",
+    partial="trash/index.html#trash",
+)
+def restore_item(image, options):
+    body, details = restore_image_action(image, options)
+    body["message"] = f"“{image.file_name}” is back in the gallery."
+    return _with_trash((body, details))
+
+
+@bp.delete("/trash/items/<uuid:image_id>")
+@delete_endpoint(
+    resource="image",
+    description="Trash page: delete one item forever",
+    load=load_image_for,
+    preview=preview_image_deletion,
+    soft=False,
+    partial="trash/index.html#trash",
+)
+def delete_item(image, options):
+    return _with_trash(delete_image_action(image, options, actor=current_user))
+
+
 @bp.delete("/trash")
 @delete_endpoint(
     resource="trash",
@@ -62,6 +107,4 @@ def restore_selected():
     partial="trash/index.html#trash",
 )
 def empty(trash, options):
-    body, details = empty_trash_action(trash, options)
-    body.update(trash_context())
-    return body, details
+    return _with_trash(empty_trash_action(trash, options))

@@ -12,6 +12,7 @@ from app import htmx
 from app.audit import service as audit
 from app.auth.login import login_required, request_context
 from app.errors import BadRequest, Conflict
+from app.users.forms import choice
 from app.users.repository import get_users
 from app.users.service import MIN_PASSWORD, change_password, set_trash_retention
 
@@ -32,14 +33,15 @@ class PasswordForm(FlaskForm):
 
 
 class RetentionForm(FlaskForm):
-    days = SelectField("Keep deleted images in the trash for")
+    days = SelectField("Keep deleted images in the trash for", choices=[])
 
 
 def retention_form(formdata=None) -> RetentionForm:
     config = current_app.config
     form = RetentionForm(formdata=formdata)
-    form.days.choices = [(DEFAULT, f"Server default ({config['TRASH_RETENTION_DAYS']} days)")]
-    form.days.choices += [(str(n), "Delete at once" if n == 0 else f"{n} day{'s' * (n != 1)}")
+    form.days.choices = [choice(DEFAULT,
+                                f"Server default ({config['TRASH_RETENTION_DAYS']} days)")]
+    form.days.choices += [choice(str(n), "Delete at once" if n == 0 else f"{n} day{'s' * (n != 1)}")
                           for n in range(0, config["TRASH_RETENTION_MAX_DAYS"] + 1)]
     if formdata is None:
         days = current_user.trash_retention_days

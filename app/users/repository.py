@@ -112,10 +112,18 @@ class UserRepository:
         try:
             self.collection.insert_one(doc)
         except DuplicateKeyError as exc:
-            field_name = "username" if "username" in str(exc) else "email"
+            field_name = self._duplicate_field(exc, username)
             raise Conflict(f"That {field_name} is already taken.", code="duplicate",
                            field=field_name) from None
         return User.from_doc(doc)
+
+    def _duplicate_field(self, exc: DuplicateKeyError, username: str) -> str:
+        """Which unique index refused the insert: MongoDB says so, mongomock does not."""
+        pattern = (exc.details or {}).get("keyPattern") or {}
+        if pattern:
+            return "username" if "username_lower" in pattern else "email"
+        taken = self.collection.count_documents({"username_lower": username.lower()}, limit=1)
+        return "username" if taken else "email"
 
     def update(self, user_id: str, expect: dict, changes: dict, *, bump_epoch=False) -> User | None:
         """Apply ``changes`` only if the document still matches ``expect``; None otherwise."""

@@ -192,7 +192,7 @@ def change_password(users: UserRepository, user: User, *, current: str, new: str
     """
     if not verify_password(user.password_hash, current or ""):
         raise BadRequest("The current password is not correct.", code="wrong_password",
-                         fields={"current_password": "Not correct."})
+                         fields={"current_password": "This is not your current password."})
     if len(new or "") < MIN_PASSWORD:
         raise BadRequest(f"The new password needs at least {MIN_PASSWORD} characters.",
                          code="invalid_password",

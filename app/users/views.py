@@ -28,6 +28,7 @@ from app.users.actions import (
 )
 from app.users.api import search_users
 from app.users.deletion import deletion_consequences
+from app.users.forms import choice
 from app.users.present import user_to_dict
 from app.users.repository import User, get_users
 from app.users.service import MIN_PASSWORD, allowed_actions, check_protection, create_user
@@ -49,8 +50,8 @@ class NewUserForm(FlaskForm):
     password = PasswordField("Password", validators=[
         DataRequired(), Length(min=MIN_PASSWORD, max=1024,
                                message=f"At least {MIN_PASSWORD} characters.")])
-    role = SelectField("Role", choices=[("user", "User"), ("admin", "Administrator")],
-                       default="user")
+    role = SelectField("Role", choices=[choice("user", "User"),
+                                        choice("admin", "Administrator")], default="user")
 
 
 def row_for(user: User) -> dict:

@@ -46,6 +46,16 @@
     if (button) button.disabled = field.value !== field.getAttribute("data-confirm-text");
   });
 
+  // A button with data-confirm-header-from="<field id>" sends what was typed there as
+  // X-Confirm-Delete, so the server (not only the page) checks the typed confirmation.
+  document.addEventListener("htmx:configRequest", function (event) {
+    var elt = event.detail.elt;
+    var source = elt && elt.getAttribute && elt.getAttribute("data-confirm-header-from");
+    if (!source) return;
+    var field = document.getElementById(source);
+    if (field) event.detail.headers["X-Confirm-Delete"] = field.value;
+  });
+
   // Drag and drop onto the upload zone, and a progress bar while it uploads.
   document.addEventListener("dragover", function (event) {
     var zone = event.target.closest && event.target.closest(".dropzone");
