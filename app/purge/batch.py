@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -44,6 +43,22 @@ class BatchResult:
         self.deleted_ids.extend(other.deleted_ids)
 
 
+def _one_of(candidates):
+    """``Image.id IN (candidates)``, with the candidates chosen exactly once.
+
+    On PostgreSQL the candidates are locked with ``FOR UPDATE SKIP LOCKED`` so that
+    concurrent claimers pass each other, and they sit in a MATERIALIZED CTE: as a plain
+    ``IN (subquery)`` the planner may rescan the subquery for every outer row (a nested
+    loop semi-join), and each rescan skips the rows this very statement just locked, so
+    the LIMIT would apply per rescan and the claim would take the whole table.
+    """
+    if db.session.get_bind().dialect.name == "postgresql":
+        batch = (candidates.with_for_update(skip_locked=True).cte("claim_batch")
+                 .prefix_with("MATERIALIZED"))
+        return Image.id.in_(select(batch.c.id))
+    return Image.id.in_(candidates.scalar_subquery())
+
+
 def claim(condition, *, claim_id: str, now: datetime, limit: int) -> int:
     """Stamp up to ``limit`` unclaimed rows matching ``condition`` with ``claim_id``.
 
@@ -57,13 +72,10 @@ def claim(condition, *, claim_id: str, now: datetime, limit: int) -> int:
         .where(Image.is_deleted.is_(True), Image.purge_state.is_(None), condition)
         .limit(limit)
     )
-    if db.session.get_bind().dialect.name == "postgresql":
-        candidates = candidates.with_for_update(skip_locked=True)
     result = db.session.execute(
         with_trashed(
             update(Image)
-            .where(Image.id.in_(candidates.scalar_subquery()), Image.purge_state.is_(None),
-                   Image.is_deleted.is_(True))
+            .where(_one_of(candidates), Image.purge_state.is_(None), Image.is_deleted.is_(True))
             .values(purge_state="purging", claim_id=claim_id, claimed_at=now,
                     version=Image.version + 1)
             .execution_options(synchronize_session=False)
@@ -82,18 +94,11 @@ def reclaim(condition, *, claim_id: str, now: datetime, limit: int) -> int:
     it never becomes restorable, and its new ``claim_id`` makes the old holder's late
     row delete (if it ever wakes up) a no-op.
     """
-    candidates = (
-        select(Image.id)
-        .where(Image.purge_state == "purging", condition)
-        .limit(limit)
-    )
-    if db.session.get_bind().dialect.name == "postgresql":
-        candidates = candidates.with_for_update(skip_locked=True)
+    candidates = select(Image.id).where(Image.purge_state == "purging", condition).limit(limit)
     result = db.session.execute(
         with_trashed(
             update(Image)
-            .where(Image.id.in_(candidates.scalar_subquery()), Image.purge_state == "purging",
-                   condition)
+            .where(_one_of(candidates), Image.purge_state == "purging", condition)
             .values(claim_id=claim_id, claimed_at=now, version=Image.version + 1)
             .execution_options(synchronize_session=False)
         )
@@ -102,27 +107,34 @@ def reclaim(condition, *, claim_id: str, now: datetime, limit: int) -> int:
     return result.rowcount
 
 
-def delete_claimed(storage, claim_id: str, *,
-                   after_objects: Callable[[BatchResult], None] | None = None) -> BatchResult:
-    """Delete the objects, then the rows, of everything stamped with ``claim_id``.
-
-    ``after_objects`` is called between the object-store call and the row delete (the
-    purge uses it to renew its lease and, in crash tests, to pause there).
-    """
+def claimed_rows(claim_id: str) -> list:
+    """The rows stamped with ``claim_id`` (ids, keys and sizes only), read and committed."""
     rows = db.session.execute(
         with_trashed(select(Image.id, Image.storage_key, Image.thumbnail_key, Image.size_bytes,
                             Image.thumbnail_bytes).where(Image.claim_id == claim_id))
     ).all()
     db.session.commit()  # no transaction stays open across the object-store call
-    result = BatchResult(claimed=len(rows))
-    if not rows:
-        return result
+    return rows
+
+
+def delete_objects(storage, rows, claim_id: str = "") -> dict[str, str]:
+    """Delete the rows' originals and thumbnails; ``{key: error}`` for what failed.
+
+    Touches no database session, so it may run in another thread.
+    """
     keys = [k for row in rows for k in (row.storage_key, row.thumbnail_key)]
+    if not keys:
+        return {}
     try:
-        failed_keys = storage.delete_many(keys)
+        return storage.delete_many(keys)
     except Exception as exc:  # the store is down: every row of the batch stays claimed
         log.warning("object deletion failed for claim %s: %s", claim_id, exc)
-        failed_keys = {k: str(exc) for k in keys}
+        return {k: str(exc) for k in keys}
+
+
+def delete_rows(claim_id: str, rows, failed_keys: dict[str, str]) -> BatchResult:
+    """Delete the rows of ``claim_id`` whose objects are gone; the others stay claimed."""
+    result = BatchResult(claimed=len(rows))
     done_ids, sizes = [], {}
     for row in rows:
         problem = failed_keys.get(row.storage_key) or failed_keys.get(row.thumbnail_key)
@@ -131,8 +143,6 @@ def delete_claimed(storage, claim_id: str, *,
         else:
             done_ids.append(row.id)
             sizes[row.id] = row.size_bytes + (row.thumbnail_bytes or 0)
-    if after_objects is not None:
-        after_objects(result)
     for start in range(0, len(done_ids), 500):
         chunk = done_ids[start:start + 500]
         # RETURNING tells which rows this claim really deleted: a run that took the
@@ -149,6 +159,14 @@ def delete_claimed(storage, claim_id: str, *,
     db.session.commit()
     result.deleted = len(result.deleted_ids)
     return result
+
+
+def delete_claimed(storage, claim_id: str) -> BatchResult:
+    """Delete the objects, then the rows, of everything stamped with ``claim_id``."""
+    rows = claimed_rows(claim_id)
+    if not rows:
+        return BatchResult()
+    return delete_rows(claim_id, rows, delete_objects(storage, rows, claim_id))
 
 
 def claim_and_delete(condition, *, storage, claim_id: str, now: datetime,

@@ -24,6 +24,7 @@ import os
 import secrets
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -35,7 +36,14 @@ from app.db import utcnow
 from app.errors import Conflict
 from app.extensions import db
 from app.images.models import Image, with_trashed
-from app.purge.batch import BatchResult, claim, delete_claimed, reclaim
+from app.purge.batch import (
+    BatchResult,
+    claim,
+    claimed_rows,
+    delete_objects,
+    delete_rows,
+    reclaim,
+)
 from app.purge.lease import PURGE_LEASE, HeldLease, current_holder
 from app.purge.models import MAX_ERROR_MESSAGES, PurgeRun
 
@@ -234,6 +242,9 @@ class _Run:
         self.progress, self.total = progress, total
         self.batches = 0
         self.stop_reason: str | None = None
+        # One worker deletes objects while this thread does the SQL of the batches
+        # around it. The worker never touches a database session.
+        self.objects = ThreadPoolExecutor(max_workers=1, thread_name_prefix="purge-objects")
 
     def next_claim_id(self) -> str:
         self.batches += 1
@@ -248,15 +259,16 @@ class _Run:
             self.stop_reason = "lease lost to another holder"
         return self.stop_reason is None
 
-    def delete(self, claim_id: str, phase: str) -> BatchResult:
+    def take_batch(self, take: Callable[[str], int]) -> tuple[str, list] | None:
+        """Claim the next batch with ``take(claim_id)`` and read its rows; None when done."""
+        if not self.may_continue():
+            return None
+        claim_id = self.next_claim_id()
+        if take(claim_id) == 0:
+            return None
         checkpoint("claimed")
-        result = delete_claimed(self.storage, claim_id,
-                                after_objects=lambda _result: checkpoint("objects_deleted"))
-        checkpoint("rows_deleted")
-        self.count(result, claim_id, phase)
-        if result.claimed and not result.deleted:
-            self.stop_reason = "the object store failed a whole batch"
-        return result
+        rows = claimed_rows(claim_id)
+        return (claim_id, rows) if rows else None
 
     def count(self, result: BatchResult, claim_id: str, phase: str) -> None:
         report = self.report
@@ -403,6 +415,8 @@ def _run(report: PurgeReport, lease: HeldLease, *, now, storage, batch_size, old
         report.status = "failed"
         report.error_messages.append(f"failed: {type(exc).__name__}: {exc}"[:500])
         report.errors += 1
+    finally:
+        run.objects.shutdown(wait=True)
     report.remaining = pending_stats(now, older_than_days)[0]
     checkpoint("run_finished")
     run.save()
@@ -418,13 +432,39 @@ def _run(report: PurgeReport, lease: HeldLease, *, now, storage, batch_size, old
     return report
 
 
+def _pipeline(run: _Run, take: Callable[[str], int], phase: str) -> None:
+    """Claim and delete batch after batch, the object store never waiting on SQL.
+
+    While the worker deletes batch k's objects, this thread claims batch k+1 and reads
+    its rows; once k's objects are gone, k+1's deletion starts at once and this thread
+    deletes k's rows, writes its audit event and renews the lease. Every transaction is
+    short and committed before anything waits on the store; a row is only deleted after
+    its own objects are.
+    """
+    current = run.take_batch(take)
+    if current is None:
+        return
+    pending = run.objects.submit(delete_objects, run.storage, current[1], current[0])
+    while current is not None:
+        upcoming = run.take_batch(take)
+        failed = pending.result()
+        checkpoint("objects_deleted")
+        if upcoming is not None:
+            pending = run.objects.submit(delete_objects, run.storage, upcoming[1], upcoming[0])
+        result = delete_rows(current[0], current[1], failed)
+        checkpoint("rows_deleted")
+        run.count(result, current[0], phase)
+        if result.claimed and not result.deleted:
+            run.stop_reason = "the object store failed a whole batch"
+        if phase == "orphans":
+            run.report.orphans_deleted += result.deleted
+        current = upcoming
+
+
 def _finish_abandoned(run: _Run, *, stale_before: datetime) -> None:
     condition = _abandoned_condition(run.row.token, stale_before)
-    while run.may_continue():
-        claim_id = run.next_claim_id()
-        if reclaim(condition, claim_id=claim_id, now=utcnow(), limit=run.batch_size) == 0:
-            return
-        run.delete(claim_id, "abandoned")
+    _pipeline(run, lambda claim_id: reclaim(condition, claim_id=claim_id, now=utcnow(),
+                                            limit=run.batch_size), "abandoned")
 
 
 def _finish_user_deletions(run: _Run) -> None:
@@ -445,11 +485,8 @@ def _finish_user_deletions(run: _Run) -> None:
 
 
 def _purge_due(run: _Run, condition) -> None:
-    while run.may_continue():
-        claim_id = run.next_claim_id()
-        if claim(condition, claim_id=claim_id, now=utcnow(), limit=run.batch_size) == 0:
-            return
-        run.delete(claim_id, "expired")
+    _pipeline(run, lambda claim_id: claim(condition, claim_id=claim_id, now=utcnow(),
+                                          limit=run.batch_size), "expired")
 
 
 def _sweep_orphans(run: _Run, now: datetime) -> None:
@@ -471,13 +508,9 @@ def _sweep_orphans(run: _Run, now: datetime) -> None:
             .execution_options(synchronize_session=False)
         )
         db.session.commit()
-        while run.may_continue():
-            claim_id = run.next_claim_id()
-            if claim(Image.owner_id == owner_id, claim_id=claim_id, now=utcnow(),
-                     limit=run.batch_size) == 0:
-                break
-            result = run.delete(claim_id, "orphans")
-            run.report.orphans_deleted += result.deleted
+        condition = Image.owner_id == owner_id
+        _pipeline(run, lambda claim_id, condition=condition: claim(
+            condition, claim_id=claim_id, now=utcnow(), limit=run.batch_size), "orphans")
 
 
 # -- reading runs ----------------------------------------------------------------------
