@@ -21,14 +21,17 @@ class S3Storage:
         self.prefix = prefix.strip("/") + "/" if prefix.strip("/") else ""
         config = BotoConfig(retries={"max_attempts": 3, "mode": "standard"},
                             s3={"addressing_style": "path"}, signature_version="s3v4")
-        self.client = client or boto3.client("s3", endpoint_url=endpoint_url,
-                                             region_name=region, config=config)
+        # A session of our own: credentials are read from the environment now, not
+        # cached process-wide by boto3's default session.
+        session = boto3.session.Session()
+        self.client = client or session.client("s3", endpoint_url=endpoint_url,
+                                               region_name=region, config=config)
         # SigV4 signs the host, so URLs for browsers are signed by a client that
         # already uses the public host (STORAGE_PUBLIC_URL) rather than rewritten.
         self.signer = self.client
         if public_url:
-            self.signer = boto3.client("s3", endpoint_url=public_url, region_name=region,
-                                       config=config)
+            self.signer = session.client("s3", endpoint_url=public_url, region_name=region,
+                                         config=config)
 
     def _key(self, key: str) -> str:
         return self.prefix + key

@@ -184,6 +184,24 @@ class SeaweedServer:
             for name in (f"{kind}-{port}", f"{kind}-grpc-{port + GRPC_OFFSET}"):
                 Path(f"/tmp/seaweedfs-{name}.sock").unlink(missing_ok=True)
 
+    def restart(self, timeout: float = 30.0) -> None:
+        """Start again on the same ports and data, after ``stop()``: a server that came
+        back. Waits until the S3 API answers."""
+        self.process = _launch(find_weed(), self.data_dir.parent, self.ports,
+                               self.data_dir.parent / "s3.json", self.log_path)
+        deadline = time.monotonic() + timeout
+        client = self.client(connect_timeout=2, read_timeout=10, retries={"max_attempts": 1})
+        while True:
+            self._raise_if_exited()
+            try:
+                client.list_buckets()
+                return
+            except (BotoCoreError, ClientError) as exc:
+                if time.monotonic() >= deadline:
+                    raise RuntimeError(f"SeaweedFS did not come back: {exc}\n"
+                                       f"{self.log_tail()}") from exc
+                time.sleep(0.25)
+
     def __enter__(self) -> SeaweedServer:
         return self
 
