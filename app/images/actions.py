@@ -57,3 +57,11 @@ def restore_image_action(image: Image, options) -> tuple[dict, dict]:
 
 def preview_restore(image: Image, options) -> dict:
     return {"images": 1, "objects": 0, "bytes": 0}
+
+
+# What the decorator needs to know about each image action, declared once for every
+# route (API and pages) that performs it; a route adds its description and partial.
+TRASH_IMAGE = {"resource": "image", "load": load_image_for, "preview": preview_image_deletion}
+DELETE_IMAGE_FOREVER = {**TRASH_IMAGE, "soft": False}
+RESTORE_IMAGE = {"resource": "image", "load": load_image_for, "preview": preview_restore,
+                 "allow_permanent": False, "confirm": None, "action": "restore"}

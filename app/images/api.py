@@ -11,10 +11,9 @@ from app.db import utcnow
 from app.deletion import delete_endpoint
 from app.errors import BadRequest
 from app.images.actions import (
+    RESTORE_IMAGE,
+    TRASH_IMAGE,
     delete_image_action,
-    load_image_for,
-    preview_image_deletion,
-    preview_restore,
     restore_image_action,
 )
 from app.images.present import image_to_dict
@@ -71,10 +70,8 @@ def show(image_id):
 
 @bp.delete("/images/<uuid:image_id>")
 @delete_endpoint(
-    resource="image",
+    **TRASH_IMAGE,
     description="Move an image to the trash; permanent=true deletes it and its files now",
-    load=load_image_for,
-    preview=preview_image_deletion,
 )
 def delete(image, options):
     return delete_image_action(image, options, actor=current_user)
@@ -82,14 +79,6 @@ def delete(image, options):
 
 @bp.post("/images/<uuid:image_id>/restore")
 @bp.patch("/images/restore/<uuid:image_id>")
-@delete_endpoint(
-    resource="image",
-    description="Restore an image from the trash",
-    load=load_image_for,
-    preview=preview_restore,
-    allow_permanent=False,
-    confirm=None,
-    action="restore",
-)
+@delete_endpoint(**RESTORE_IMAGE, description="Restore an image from the trash")
 def restore(image, options):
     return restore_image_action(image, options)

@@ -12,10 +12,9 @@ from app.db import utcnow
 from app.deletion import delete_endpoint
 from app.errors import BadRequest, DomainError
 from app.images.actions import (
+    RESTORE_IMAGE,
+    TRASH_IMAGE,
     delete_image_action,
-    load_image_for,
-    preview_image_deletion,
-    preview_restore,
     restore_image_action,
 )
 from app.images.present import image_to_dict
@@ -75,10 +74,8 @@ def upload():
 
 @bp.delete("/images/<uuid:image_id>")
 @delete_endpoint(
-    resource="image",
-    description="Gallery and trash: trash an image (undo offered) or delete it forever",
-    load=load_image_for,
-    preview=preview_image_deletion,
+    **TRASH_IMAGE,
+    description="Gallery: move an image to the trash (a toast offers Undo)",
     partial="images/index.html#card_gone",
 )
 def delete_image(image, options):
@@ -90,13 +87,8 @@ def delete_image(image, options):
 
 @bp.post("/images/<uuid:image_id>/restore")
 @delete_endpoint(
-    resource="image",
-    description="Gallery undo and trash: restore an image",
-    load=load_image_for,
-    preview=preview_restore,
-    allow_permanent=False,
-    confirm=None,
-    action="restore",
+    **RESTORE_IMAGE,
+    description="Gallery: Undo a delete (the card comes back)",
     partial="images/index.html#restored",
 )
 def restore_image(image, options):

@@ -92,3 +92,8 @@ def runs_page(*, limit: int, cursor: str | None) -> Page:
     rows, more = list_runs(limit=limit, before_id=before_id)
     next_cursor = encode_cursor(rows[-1].id) if more and rows else None
     return Page(items=rows, next_cursor=next_cursor)
+
+
+# The purge as a @delete_endpoint action, declared once for the API and the admin page.
+RUN_PURGE = {"resource": "purge", "load": load_purge_queue, "preview": preview_purge,
+             "soft": False, "roles": ("admin",), "action": "purge_run"}

@@ -8,8 +8,7 @@ from app.api import list_response, page_args
 from app.auth.login import admin_required, request_context
 from app.deletion import delete_endpoint
 from app.purge.actions import (
-    load_purge_queue,
-    preview_purge,
+    RUN_PURGE,
     purge_overview,
     run_purge_now,
     runs_page,
@@ -27,15 +26,8 @@ def status():
 
 
 @bp.delete("/admin/purge")
-@delete_endpoint(
-    resource="purge",
-    description="Run the purge now, for at most PURGE_TIME_BUDGET_S (409 if one runs)",
-    load=load_purge_queue,
-    preview=preview_purge,
-    soft=False,
-    roles=("admin",),
-    action="purge_run",
-)
+@delete_endpoint(**RUN_PURGE,
+                 description="Run the purge now, for at most PURGE_TIME_BUDGET_S (409 if one runs)")
 def run(queue, options):
     return run_purge_now(request_context())
 

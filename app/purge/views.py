@@ -7,7 +7,7 @@ from flask import Blueprint
 from app import htmx
 from app.auth.login import admin_required, request_context
 from app.deletion import delete_endpoint
-from app.purge.actions import load_purge_queue, preview_purge, purge_overview, run_purge_now
+from app.purge.actions import RUN_PURGE, purge_overview, run_purge_now
 from app.purge.chart import runs_chart
 from app.purge.present import run_to_dict
 from app.purge.service import list_runs
@@ -33,16 +33,9 @@ def index():
 
 
 @bp.delete("/admin/purge")
-@delete_endpoint(
-    resource="purge",
-    description="Purge page: run the purge now, for at most PURGE_TIME_BUDGET_S",
-    load=load_purge_queue,
-    preview=preview_purge,
-    soft=False,
-    roles=("admin",),
-    action="purge_run",
-    partial="purge/index.html#purge",
-)
+@delete_endpoint(**RUN_PURGE,
+                 description="Purge page: run the purge now, for at most PURGE_TIME_BUDGET_S",
+                 partial="purge/index.html#purge")
 def run_now(queue, options):
     body, details = run_purge_now(request_context())
     body.update(page_context())

@@ -52,3 +52,7 @@ def empty_trash_action(trash: Trash, options) -> tuple[dict, dict]:
     details = {"deleted": result.deleted, "bytes_freed": result.bytes_freed,
                "remaining": remaining, "errors": len(result.errors)}
     return body, details
+
+
+EMPTY_TRASH = {"resource": "trash", "load": load_trash_for, "preview": preview_empty_trash,
+               "soft": False, "action": "empty_trash"}

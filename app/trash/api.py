@@ -11,7 +11,7 @@ from app.db import utcnow
 from app.deletion import delete_endpoint
 from app.errors import BadRequest
 from app.images.api import render
-from app.trash.actions import empty_trash_action, load_trash_for, preview_empty_trash
+from app.trash.actions import EMPTY_TRASH, empty_trash_action
 from app.trash.service import list_trash, restore_many
 
 bp = Blueprint("trash_api", __name__, url_prefix="/api/v1")
@@ -51,13 +51,7 @@ def restore():
 
 
 @bp.delete("/trash")
-@delete_endpoint(
-    resource="trash",
-    description="Empty the caller's trash now (items being purged are skipped)",
-    load=load_trash_for,
-    preview=preview_empty_trash,
-    soft=False,
-    action="empty_trash",
-)
+@delete_endpoint(**EMPTY_TRASH,
+                 description="Empty the caller's trash now (items being purged are skipped)")
 def empty(trash, options):
     return empty_trash_action(trash, options)

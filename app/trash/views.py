@@ -10,15 +10,14 @@ from app.auth.login import login_required
 from app.db import utcnow
 from app.deletion import delete_endpoint
 from app.images.actions import (
+    DELETE_IMAGE_FOREVER,
+    RESTORE_IMAGE,
     delete_image_action,
-    load_image_for,
-    preview_image_deletion,
-    preview_restore,
     restore_image_action,
 )
 from app.images.views import cards
 from app.pagination import parse_limit
-from app.trash.actions import empty_trash_action, load_trash_for, preview_empty_trash
+from app.trash.actions import EMPTY_TRASH, empty_trash_action
 from app.trash.service import list_trash, restore_many, trash_stats
 
 bp = Blueprint("trash_pages", __name__)
@@ -67,16 +66,8 @@ def _with_trash(result: tuple[dict, dict]) -> tuple[dict, dict]:
 
 
 @bp.post("/trash/items/<uuid:image_id>/restore")
-@delete_endpoint(
-    resource="image",
-    description="Trash page: restore one item",
-    load=load_image_for,
-    preview=preview_restore,
-    allow_permanent=False,
-    confirm=None,
-    action="restore",
-    partial="trash/index.html#trash",
-)
+@delete_endpoint(**RESTORE_IMAGE, description="Trash page: restore one item",
+                 partial="trash/index.html#trash")
 def restore_item(image, options):
     body, details = restore_image_action(image, options)
     body["message"] = f"“{image.file_name}” is back in the gallery."
@@ -84,27 +75,14 @@ def restore_item(image, options):
 
 
 @bp.delete("/trash/items/<uuid:image_id>")
-@delete_endpoint(
-    resource="image",
-    description="Trash page: delete one item forever",
-    load=load_image_for,
-    preview=preview_image_deletion,
-    soft=False,
-    partial="trash/index.html#trash",
-)
+@delete_endpoint(**DELETE_IMAGE_FOREVER, description="Trash page: delete one item forever",
+                 partial="trash/index.html#trash")
 def delete_item(image, options):
     return _with_trash(delete_image_action(image, options, actor=current_user))
 
 
 @bp.delete("/trash")
-@delete_endpoint(
-    resource="trash",
-    description="Trash page: empty the trash now",
-    load=load_trash_for,
-    preview=preview_empty_trash,
-    soft=False,
-    action="empty_trash",
-    partial="trash/index.html#trash",
-)
+@delete_endpoint(**EMPTY_TRASH, description="Trash page: empty the trash now",
+                 partial="trash/index.html#trash")
 def empty(trash, options):
     return _with_trash(empty_trash_action(trash, options))

@@ -102,3 +102,21 @@ def permanent_delete_action(target: User, options, *, actor) -> tuple[dict, dict
                 **result.as_dict()}
     return {"message": message, "deletion": deletion}, {"username": target.username,
                                                         **result.as_dict()}
+
+
+ADMIN = ("admin",)
+# What the decorator needs to know about each user action, declared once for the API
+# and the admin page; a route adds its description and partial.
+DEACTIVATE_USER = {"resource": "user", "load": load_user_for, "protect": protect_user_removal,
+                   "preview": preview_user_removal, "allow_permanent": False, "roles": ADMIN,
+                   "action": "deactivate"}
+ACTIVATE_USER = {"resource": "user", "load": load_user_for, "protect": protect_user_activation,
+                 "preview": preview_nothing, "allow_permanent": False, "confirm": None,
+                 "roles": ADMIN, "action": "activate"}
+DELETE_USER_FOREVER = {"resource": "user", "load": load_user_for,
+                       "protect": protect_user_removal, "preview": preview_user_removal,
+                       "soft": False, "confirm": confirm_user_removal, "roles": ADMIN,
+                       "action": "permanent_delete"}
+# DELETE /users/<id>: deactivation, or with permanent=true the deletion above.
+REMOVE_USER = {**DEACTIVATE_USER, "allow_permanent": True, "confirm": confirm_user_removal,
+               "action": removal_action_name}

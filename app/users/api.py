@@ -14,16 +14,12 @@ from app.errors import BadRequest, NotFound
 from app.pagination import decode_cursor, encode_cursor
 from app.storage import get_storage
 from app.users.actions import (
+    ACTIVATE_USER,
+    DEACTIVATE_USER,
+    REMOVE_USER,
     activate_action,
-    confirm_user_removal,
     deactivate_action,
-    load_user_for,
     permanent_delete_action,
-    preview_nothing,
-    preview_user_removal,
-    protect_user_activation,
-    protect_user_removal,
-    removal_action_name,
 )
 from app.users.export import export_document, owned_images, stream_zip
 from app.users.present import user_to_dict
@@ -33,7 +29,6 @@ from app.users.service import create_user
 bp = Blueprint("users_api", __name__, url_prefix="/api/v1")
 
 STATUSES = ("active", "inactive", "deleting", "all")
-ADMIN = ("admin",)
 
 
 def search_users(status: str, q: str, limit: int, cursor: str | None):
@@ -75,15 +70,9 @@ def create():
 
 @bp.delete("/users/<user_id>")
 @delete_endpoint(
-    resource="user",
+    **REMOVE_USER,
     description="Deactivate a user (reversible); permanent=true&force=true deletes the user "
                 "with their images, confirmed with their username",
-    load=load_user_for,
-    protect=protect_user_removal,
-    preview=preview_user_removal,
-    confirm=confirm_user_removal,
-    roles=ADMIN,
-    action=removal_action_name,
 )
 def delete(user, options):
     if options.permanent:
@@ -92,32 +81,14 @@ def delete(user, options):
 
 
 @bp.patch("/users/<user_id>/deactivate")
-@delete_endpoint(
-    resource="user",
-    description="Deactivate a user: no sign-in, sessions and tokens end, data kept",
-    load=load_user_for,
-    protect=protect_user_removal,
-    preview=preview_user_removal,
-    allow_permanent=False,
-    roles=ADMIN,
-    action="deactivate",
-)
+@delete_endpoint(**DEACTIVATE_USER,
+                 description="Deactivate a user: no sign-in, sessions and tokens end, data kept")
 def deactivate(user, options):
     return deactivate_action(user, options, actor=current_user)
 
 
 @bp.patch("/users/<user_id>/activate")
-@delete_endpoint(
-    resource="user",
-    description="Reactivate a deactivated user",
-    load=load_user_for,
-    protect=protect_user_activation,
-    preview=preview_nothing,
-    allow_permanent=False,
-    confirm=None,
-    roles=ADMIN,
-    action="activate",
-)
+@delete_endpoint(**ACTIVATE_USER, description="Reactivate a deactivated user")
 def activate(user, options):
     return activate_action(user, options)
 

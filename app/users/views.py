@@ -16,15 +16,13 @@ from app.deletion import delete_endpoint
 from app.errors import BadRequest, Conflict
 from app.pagination import parse_limit
 from app.users.actions import (
+    ACTIVATE_USER,
+    DEACTIVATE_USER,
+    DELETE_USER_FOREVER,
     activate_action,
-    confirm_user_removal,
     deactivate_action,
     load_user_for,
     permanent_delete_action,
-    preview_nothing,
-    preview_user_removal,
-    protect_user_activation,
-    protect_user_removal,
 )
 from app.users.api import search_users
 from app.users.deletion import deletion_consequences
@@ -127,17 +125,8 @@ def confirm(user_id, action):
 
 
 @bp.patch("/admin/users/<user_id>/deactivate")
-@delete_endpoint(
-    resource="user",
-    description="Users page: deactivate a user (orange modal)",
-    load=load_user_for,
-    protect=protect_user_removal,
-    preview=preview_user_removal,
-    allow_permanent=False,
-    roles=("admin",),
-    action="deactivate",
-    partial=f"{TEMPLATE}#row_changed",
-)
+@delete_endpoint(**DEACTIVATE_USER, description="Users page: deactivate a user (orange modal)",
+                 partial=f"{TEMPLATE}#row_changed")
 def deactivate(user, options):
     body, details = deactivate_action(user, options, actor=current_user)
     updated = get_users().get(user.id)
@@ -146,18 +135,8 @@ def deactivate(user, options):
 
 
 @bp.patch("/admin/users/<user_id>/activate")
-@delete_endpoint(
-    resource="user",
-    description="Users page: reactivate a user",
-    load=load_user_for,
-    protect=protect_user_activation,
-    preview=preview_nothing,
-    allow_permanent=False,
-    confirm=None,
-    roles=("admin",),
-    action="activate",
-    partial=f"{TEMPLATE}#row_changed",
-)
+@delete_endpoint(**ACTIVATE_USER, description="Users page: reactivate a user",
+                 partial=f"{TEMPLATE}#row_changed")
 def activate(user, options):
     body, details = activate_action(user, options)
     updated = get_users().get(user.id)
@@ -167,15 +146,8 @@ def activate(user, options):
 
 @bp.delete("/admin/users/<user_id>")
 @delete_endpoint(
-    resource="user",
+    **DELETE_USER_FOREVER,
     description="Users page: delete a user and their images for good (red modal)",
-    load=load_user_for,
-    protect=protect_user_removal,
-    preview=preview_user_removal,
-    soft=False,
-    confirm=confirm_user_removal,
-    roles=("admin",),
-    action="permanent_delete",
     partial=f"{TEMPLATE}#row_gone",
     dry_run_partial=f"{TEMPLATE}#consequences",
 )
