@@ -24,14 +24,14 @@ deps:
 	bash scripts/test-deps.sh
 
 test: venv deps
-	$(RUFF) check app tests
+	$(RUFF) check app tests benchmarks
 	$(PYTHON) -m pytest -q
 
 bench: venv
 	$(PYTHON) benchmarks/purge.py
 
 lint: venv
-	$(RUFF) check app tests
+	$(RUFF) check app tests benchmarks
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache *.egg-info build dist
