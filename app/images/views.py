@@ -32,6 +32,11 @@ def cards(images) -> list[dict]:
     return [image_to_dict(img, storage, ttl_s=ttl(), now=now) for img in images]
 
 
+def gallery_count() -> dict:
+    count, size = count_images(current_user.id)
+    return {"count": count, "size": size}
+
+
 @bp.get("/")
 @login_required
 def gallery():
@@ -65,6 +70,7 @@ def upload():
                 raise
             failed.append(f"{item.filename}: {error.message}")
     html = render_template("images/_uploaded.html", images=cards(uploaded))
+    html += render_template("images/_count.html", oob=True, **gallery_count())
     if uploaded:
         html += htmx.toast(f"Uploaded {len(uploaded)} image(s).", "success")
     for message in failed:
@@ -82,7 +88,7 @@ def delete_image(image, options):
     body, details = delete_image_action(image, options, actor=current_user)
     if not options.permanent:
         body["undo_url"] = url_for("images_pages.restore_image", image_id=image.id)
-    return body, details
+    return {**body, **gallery_count()}, details
 
 
 @bp.post("/images/<uuid:image_id>/restore")
@@ -94,4 +100,4 @@ def delete_image(image, options):
 def restore_image(image, options):
     body, details = restore_image_action(image, options)
     body["message"] = f"“{image.file_name}” is back in the gallery."
-    return body, details
+    return {**body, **gallery_count()}, details
