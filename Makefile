@@ -27,8 +27,10 @@ test: venv deps
 	$(RUFF) check app tests benchmarks
 	$(PYTHON) -m pytest -q
 
+# Each prints one JSON line; load.py needs PostgreSQL (DATABASE_URL or 127.0.0.1:5432).
 bench: venv
 	$(PYTHON) benchmarks/purge.py
+	$(PYTHON) benchmarks/load.py
 
 lint: venv
 	$(RUFF) check app tests benchmarks
