@@ -57,6 +57,9 @@ def login():
 
 @bp.route("/logout", methods=["GET", "POST"])
 def logout():
+    """POST signs out (CSRF-checked); GET asks first, so a link elsewhere cannot."""
+    if request.method == "GET" and current_user.is_authenticated:
+        return render_template("auth/logout.html")
     logout_user()
     session.clear()
     return redirect(url_for("auth.login"), code=303)

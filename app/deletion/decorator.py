@@ -82,7 +82,7 @@ def delete_endpoint(*, resource: str, description: str, load: Callable,
             ctx = request_context()
             options: Options | None = None
             target = None
-            target_id = view_args.get(next(iter(view_args), ""), None) if view_args else None
+            target_id = next(iter(view_args.values()), None)  # until the target is loaded
 
             def audit_outcome(outcome: str, **details):
                 audit.record(

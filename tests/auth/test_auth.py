@@ -203,3 +203,15 @@ def test_session_cookie_flags(app, alice):
                                            "password": USER_PASSWORD})
     cookie = response.headers["Set-Cookie"]
     assert "HttpOnly" in cookie and "SameSite=Lax" in cookie
+
+
+def test_logout_by_get_asks_first(app, alice):
+    browser = Browser(app.test_client(), "alice", USER_PASSWORD)
+    page = browser.request("GET", "/logout", htmx=False)
+    assert page.status_code == 200 and "Sign out?" in page.text
+    assert browser.request("GET", "/", htmx=False).status_code == 200  # still signed in
+    assert browser.request("POST", "/logout", htmx=False, csrf=False).status_code == 400
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)
+    done = browser.client.post("/logout", data={"csrf_token": token})
+    assert done.status_code == 303
+    assert browser.request("GET", "/", htmx=False).status_code == 302
