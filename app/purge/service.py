@@ -7,7 +7,7 @@
 2. finishes claims nobody will finish: rows left ``purging`` by an earlier run (a run
    that does not hold the lease is dead or lost it), and other claims (empty trash,
    permanent delete, user deletion) older than ``PURGE_STALE_CLAIM_S``;
-3. finishes users left ``deleting`` (``app.users.deletion``, when present);
+3. finishes users left ``deleting`` (``app.users.deletion``);
 4. claims and deletes expired images, ``batch_size`` at a time, each batch with a claim
    id of its own (``purge:<run token>:<n>``) through ``app.purge.batch``;
 5. sweeps images whose owner no longer exists;
@@ -46,11 +46,7 @@ from app.purge.batch import (
 )
 from app.purge.lease import PURGE_LEASE, HeldLease, current_holder
 from app.purge.models import MAX_ERROR_MESSAGES, PurgeRun
-
-try:  # provided by the users capability; the purge runs without it
-    from app.users.deletion import resume_user_deletions
-except ImportError:  # pragma: no cover - depends on the users package's progress
-    resume_user_deletions = None
+from app.users.deletion import resume_user_deletions
 
 log = logging.getLogger(__name__)
 
@@ -468,7 +464,7 @@ def _finish_abandoned(run: _Run, *, stale_before: datetime) -> None:
 
 
 def _finish_user_deletions(run: _Run) -> None:
-    if resume_user_deletions is None or not run.may_continue():
+    if not run.may_continue():
         return
     try:
         # The wall clock, not the run's ``now``: user deletions hold leases in real time.
