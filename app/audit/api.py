@@ -9,6 +9,7 @@ from flask import Blueprint, Response, jsonify, request, stream_with_context
 from app.api import page_args
 from app.audit.query import event_to_dict, iter_events, search_events
 from app.auth.login import admin_required
+from app.errors import BadRequest
 
 bp = Blueprint("audit_api", __name__, url_prefix="/api/v1")
 
@@ -21,7 +22,10 @@ def filters() -> dict:
 @admin_required
 def index():
     """Audit events, newest first; ?format=jsonl streams every match."""
-    if request.args.get("format") == "jsonl":
+    output = request.args.get("format", "json")
+    if output not in ("json", "jsonl"):
+        raise BadRequest("format must be json or jsonl.", code="invalid_option", option="format")
+    if output == "jsonl":
         lines = (json.dumps(event_to_dict(e), sort_keys=True) + "\n"
                  for e in iter_events(**filters()))
         return Response(stream_with_context(lines), mimetype="application/x-ndjson")

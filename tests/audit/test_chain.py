@@ -118,6 +118,7 @@ def test_audit_api_filters_pages_and_jsonl(app, admin_api, alice_api):
     assert len(lines) == 2 and all(e["actor_id"] == "other" for e in lines)
     assert alice_api.get("/api/v1/audit").status_code == 403
     assert admin_api.get("/api/v1/audit?cursor=zzz").status_code == 400
+    assert admin_api.get("/api/v1/audit?format=csv").status_code == 400
 
 
 def test_admin_audit_page_renders_and_filters(app, client):
