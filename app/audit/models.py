@@ -36,3 +36,17 @@ class AuditEvent(db.Model):
         Index("ix_audit_action", "action", "id"),
         Index("ix_audit_target", "target_id", "id"),
     )
+
+
+class AuditHead(db.Model):
+    """One row: the newest event's id and hash, written with every event.
+
+    The chain itself cannot show that its newest events were cut off; the head can.
+    """
+
+    __tablename__ = "audit_head"
+
+    id: Mapped[int] = mapped_column(db.Integer, primary_key=True, autoincrement=False)
+    last_id: Mapped[int] = mapped_column(BigInteger().with_variant(db.Integer, "sqlite"),
+                                         nullable=False)
+    last_hash: Mapped[str] = mapped_column(String(64), nullable=False)

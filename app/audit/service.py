@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy import select, text
 
-from app.audit.models import AuditEvent
+from app.audit.models import AuditEvent, AuditHead
 from app.db import utcnow
 from app.extensions import db
 
@@ -96,6 +96,11 @@ def record(action: str, outcome: str, ctx: Context, *, target_type: str | None =
     )
     event.hash = compute_hash(event.prev_hash, event)
     session.add(event)
+    head = session.get(AuditHead, 1)
+    if head is None:
+        session.add(AuditHead(id=1, last_id=event.id, last_hash=event.hash))
+    else:
+        head.last_id, head.last_hash = event.id, event.hash
     session.commit()
     log.info("audit", extra={"action": action, "outcome": outcome, "target_id": event.target_id})
     return event
@@ -135,4 +140,11 @@ def verify_chain(batch_size: int = 1000) -> VerifyResult:
             prev_hash, expected_id, last_id = event.hash, event.id + 1, event.id
             checked += 1
         db.session.expunge_all()
+    head = db.session.get(AuditHead, 1)
+    if head is not None and (head.last_id, head.last_hash) != (last_id, prev_hash):
+        problems.append(f"the chain ends at event {last_id} but event {head.last_id} was "
+                        "written: the newest events were removed or altered")
+    elif head is None and checked:
+        problems.append("the chain's head record is missing")
+    db.session.rollback()
     return VerifyResult(ok=not problems, checked=checked, problems=problems)

@@ -97,6 +97,14 @@ def test_cli_verify_fails_on_a_removed_row(app):
     assert result.exit_code == 1
 
 
+def test_cli_verify_fails_when_the_newest_events_are_cut_off(app):
+    write_events(app, 4)
+    tamper(app, delete(AuditEvent).where(AuditEvent.id >= 3))
+    result = app.test_cli_runner().invoke(args=["audit", "verify"])
+    assert result.exit_code == 1
+    assert "ends at event 2 but event 4 was written" in result.output
+
+
 def test_cli_verify_fails_on_rewritten_details(app):
     write_events(app, 2)
     tamper(app, update(AuditEvent).where(AuditEvent.id == 1).values(details={"n": 99}))
