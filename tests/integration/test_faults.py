@@ -9,9 +9,8 @@ from sqlalchemy.engine import make_url
 from tests.conftest import Api, login_api
 
 
+@pytest.mark.parametrize("app", ["postgresql"], indirect=True)  # a PostgreSQL fault
 def test_app_recovers_after_postgresql_drops_its_connections(app, client):
-    if app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
-        pytest.skip("a PostgreSQL fault")
     api = Api(client, login_api(client, "founder", "founder-password"), None)
     assert api.upload().status_code == 201
     url = make_url(app.config["SQLALCHEMY_DATABASE_URI"])
