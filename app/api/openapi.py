@@ -8,6 +8,7 @@ from apispec import APISpec
 from flask import Blueprint, current_app, jsonify
 
 from app.api import API_PREFIX
+from app.api.schemas import OPERATIONS, SCHEMAS, ref
 from app.deletion.decorator import CONFIRM_HEADER
 
 bp = Blueprint("openapi", __name__, url_prefix=API_PREFIX)
@@ -38,11 +39,25 @@ def _switch(name: str, text: str) -> dict:
             "schema": {"type": "string", "enum": ["true", "false"], "default": "false"}}
 
 
-def _operation(view, params) -> dict:
+def _error(text: str) -> dict:
+    return {"description": text,
+            "content": {"application/json": {"schema": ref("Error")}}}
+
+
+def _operation(endpoint, view, params) -> dict:
     spec = getattr(view, "delete_endpoint", None)
+    shapes = OPERATIONS.get(endpoint, {})
     doc = (view.__doc__ or view.__name__).strip().splitlines()[0]
-    operation = {"summary": spec.description if spec else doc, "parameters": list(params),
-                 "responses": {"200": {"description": "OK"}, "401": {"description": ERRORS["401"]}}}
+    success = {"description": "Done" if spec else "OK"}
+    if "response" in shapes:
+        success["content"] = {"application/json": {"schema": shapes["response"]}}
+    status = str(shapes.get("status", spec.status_code if spec else 200))
+    operation = {"summary": spec.description if spec else doc,
+                 "parameters": list(params) + shapes.get("params", []),
+                 "responses": {status: success, "400": _error(ERRORS["400"]),
+                               "401": _error(ERRORS["401"])}}
+    if "request" in shapes:
+        operation["requestBody"] = shapes["request"]
     if spec is None:
         return operation
     operation["x-delete-endpoint"] = {"resource": spec.resource, "soft": spec.soft,
@@ -58,8 +73,11 @@ def _operation(view, params) -> dict:
             "description": f"Confirmation: {spec.confirm_text}", "schema": {"type": "string"}})
     operation["parameters"].append({"name": "If-Match", "in": "header", "required": False,
                                     "schema": {"type": "string"}})
-    operation["responses"] = {str(spec.status_code): {"description": "Done"},
-                              **{code: {"description": text} for code, text in ERRORS.items()}}
+    success["description"] = "Done; with dry_run=true, what would be done (DryRun)"
+    if "content" in success:
+        done = success["content"]["application/json"]["schema"]
+        success["content"]["application/json"]["schema"] = {"oneOf": [done, ref("DryRun")]}
+    operation["responses"].update({code: _error(text) for code, text in ERRORS.items()})
     return operation
 
 
@@ -68,6 +86,8 @@ def build_spec(app) -> dict:
                    info={"description": "Self-hosted image library with a safe trash."},
                    servers=[{"url": API_PREFIX}])
     spec.components.security_scheme("bearer", {"type": "http", "scheme": "bearer"})
+    for name, schema in SCHEMAS.items():
+        spec.components.schema(name, schema)
     paths: dict[str, dict] = {}
     for rule in app.url_map.iter_rules():
         if not rule.rule.startswith(API_PREFIX) or rule.endpoint == "openapi.document":
@@ -75,7 +95,7 @@ def build_spec(app) -> dict:
         view = app.view_functions[rule.endpoint]
         path, params = _path_and_params(rule)
         for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):
-            paths.setdefault(path, {})[method.lower()] = _operation(view, params)
+            paths.setdefault(path, {})[method.lower()] = _operation(rule.endpoint, view, params)
     for path, operations in sorted(paths.items()):
         spec.path(path=path, operations=operations)
     document = spec.to_dict()
