@@ -21,9 +21,9 @@ def image_urls(image, storage, ttl_s: int) -> tuple[str, str]:
     return original, thumbnail
 
 
-def image_to_dict(image, storage, *, ttl_s: int, now: datetime) -> dict:
-    url, thumbnail_url = image_urls(image, storage, ttl_s)
-    body = {
+def image_fields(image) -> dict:
+    """What describes an image wherever it is shown (API answers, exports)."""
+    return {
         "id": str(image.id),
         "file_name": image.file_name,
         "content_type": image.content_type,
@@ -31,6 +31,13 @@ def image_to_dict(image, storage, *, ttl_s: int, now: datetime) -> dict:
         "width": image.width,
         "height": image.height,
         "created_at": iso(image.created_at),
+    }
+
+
+def image_to_dict(image, storage, *, ttl_s: int, now: datetime) -> dict:
+    url, thumbnail_url = image_urls(image, storage, ttl_s)
+    body = {
+        **image_fields(image),
         "etag": image.etag,
         "url": url,
         "thumbnail_url": thumbnail_url,

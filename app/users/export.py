@@ -18,29 +18,20 @@ from sqlalchemy import select
 from app.audit.service import format_time
 from app.extensions import db
 from app.images.models import Image, with_trashed
+from app.images.present import image_fields, iso
 from app.users.present import user_to_dict
 from app.users.repository import User
 
 CHUNK = 256 * 1024
 
 
-def _iso(value: datetime | None) -> str | None:
-    return format_time(value) if value else None
-
-
 def image_metadata(image: Image) -> dict:
     return {
-        "id": str(image.id),
-        "file_name": image.file_name,
-        "content_type": image.content_type,
-        "size_bytes": image.size_bytes,
-        "width": image.width,
-        "height": image.height,
+        **image_fields(image),
         "sha256": image.sha256,
-        "created_at": _iso(image.created_at),
         "is_deleted": image.is_deleted,
-        "deleted_at": _iso(image.deleted_at),
-        "purge_at": _iso(image.purge_after),
+        "deleted_at": iso(image.deleted_at),
+        "purge_at": iso(image.purge_after),
     }
 
 

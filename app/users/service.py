@@ -154,12 +154,7 @@ def deactivate_user(users: UserRepository, target: User, *, actor_id: str,
                            {"status": "inactive", "deactivated_at": now,
                             "deactivated_by": actor_id}, bump_epoch=True)
     if updated is None:
-        current = users.get(target.id)
-        if current is None:
-            raise NotFound("No such user.")
-        if current.status == "deleting":
-            raise _deleting(current)
-        return current  # already inactive
+        return _unchanged(users, target)  # already inactive
     if updated.role == "admin" and users.count_active_admins() == 0:
         users.update(target.id, {"status": "inactive"},
                      {"status": "active", "deactivated_at": None, "deactivated_by": None})
@@ -174,13 +169,18 @@ def activate_user(users: UserRepository, target: User) -> User:
                            {"status": "active", "deactivated_at": None,
                             "deactivated_by": None})
     if updated is None:
-        current = users.get(target.id)
-        if current is None:
-            raise NotFound("No such user.")
-        if current.status == "deleting":
-            raise _deleting(current)
-        return current  # already active
+        return _unchanged(users, target)  # already active
     return updated
+
+
+def _unchanged(users: UserRepository, target: User) -> User:
+    """The user as they are, when a guarded change found nothing to change."""
+    current = users.get(target.id)
+    if current is None:
+        raise NotFound("No such user.")
+    if current.status == "deleting":
+        raise _deleting(current)
+    return current
 
 
 # -- the account page --------------------------------------------------------------------
