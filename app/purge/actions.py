@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import hashlib
 import time
-from dataclasses import dataclass
 
 from flask import current_app
 
 from app.audit.service import Context
 from app.db import utcnow
+from app.deletion.targets import Snapshot
 from app.pagination import Page, decode_cursor, encode_cursor
 from app.purge.present import iso, pending_item_to_dict, run_to_dict
 from app.purge.scheduler import next_run_at
@@ -24,26 +23,13 @@ from app.purge.service import (
 )
 
 
-@dataclass(frozen=True)
-class PurgeQueue:
-    """Everything due for purging, as one target that can be dry-run and If-Match'ed."""
-
-    id: str
-    pending: int
-    bytes: int
-
-    @property
-    def etag(self) -> str:
-        digest = hashlib.sha256(f"{self.pending}:{self.bytes}".encode()).hexdigest()
-        return f'"purge-{digest[:16]}"'
-
-
-def load_purge_queue(actor) -> PurgeQueue:
+def load_purge_queue(actor) -> Snapshot:
+    """Everything due for purging, as one target."""
     count, size = pending_stats(utcnow())
-    return PurgeQueue("purge", count, size)
+    return Snapshot("purge", "due", count, size)
 
 
-def preview_purge(queue: PurgeQueue, options) -> dict:
+def preview_purge(queue: Snapshot, options) -> dict:
     report = purge_expired(dry_run=True, trigger="api")
     return {"images": report.images, "objects": report.objects, "bytes": report.bytes}
 

@@ -2,42 +2,28 @@
 
 from __future__ import annotations
 
-import hashlib
 import time
-from dataclasses import dataclass
 
 from flask import current_app
 
 from app.db import utcnow
+from app.deletion.targets import Snapshot
 from app.storage import get_storage
 from app.trash.service import empty_trash, trash_stats
 
 
-@dataclass(frozen=True)
-class Trash:
-    """A user's trash as a whole, so that emptying it can be dry-run and If-Match'ed."""
-
-    id: str
-    count: int
-    bytes: int
-
-    @property
-    def etag(self) -> str:
-        digest = hashlib.sha256(f"{self.id}:{self.count}:{self.bytes}".encode()).hexdigest()
-        return f'"trash-{digest[:16]}"'
-
-
-def load_trash_for(actor) -> Trash:
+def load_trash_for(actor) -> Snapshot:
+    """The caller's trash as a whole."""
     count, size = trash_stats(actor.id)
-    return Trash(actor.id, count, size)
+    return Snapshot("trash", actor.id, count, size)
 
 
-def preview_empty_trash(trash: Trash, options) -> dict:
+def preview_empty_trash(trash: Snapshot, options) -> dict:
     # Thumbnails are counted among the objects; their bytes are small and counted on delete.
     return {"images": trash.count, "objects": trash.count * 2, "bytes": trash.bytes}
 
 
-def empty_trash_action(trash: Trash, options) -> tuple[dict, dict]:
+def empty_trash_action(trash: Snapshot, options) -> tuple[dict, dict]:
     config = current_app.config
     deadline = time.monotonic() + config["PURGE_TIME_BUDGET_S"]
     result, remaining = empty_trash(trash.id, get_storage(), now=utcnow(),

@@ -1,0 +1,25 @@
+"""Targets that are not one row: a collection acted on as a whole."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """A collection (a user's trash, the purge queue) as one ``@delete_endpoint`` target.
+
+    Its ``etag`` changes whenever what it holds changes size, so a client can dry-run
+    it and then act with ``If-Match`` on exactly what it was shown.
+    """
+
+    kind: str
+    id: str
+    count: int
+    bytes: int
+
+    @property
+    def etag(self) -> str:
+        fingerprint = f"{self.kind}:{self.id}:{self.count}:{self.bytes}"
+        return f'"{self.kind}-{hashlib.sha256(fingerprint.encode()).hexdigest()[:16]}"'
