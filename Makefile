@@ -18,6 +18,7 @@ $(STAMP): pyproject.toml | $(PYTHON)
 
 run: venv
 	$(FLASK) --app app db upgrade
+	@echo "Papelera is starting on http://$${HOST:-127.0.0.1}:$${PORT:-5000}/ (logs are JSON lines)"
 	$(FLASK) --app app run --host $${HOST:-127.0.0.1} --port $${PORT:-5000}
 
 deps:

@@ -43,7 +43,9 @@ def configure_logging(level: int = logging.INFO) -> None:
     handler.setFormatter(JsonFormatter())
     root.addHandler(handler)
     root.setLevel(level)
+    # Our access log replaces werkzeug's; alembic's plugin set-up is noise at INFO.
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
+    logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
 
 
 def assign_request_id() -> None:
