@@ -215,3 +215,28 @@ def test_logout_by_get_asks_first(app, alice):
     done = browser.client.post("/logout", data={"csrf_token": token})
     assert done.status_code == 303
     assert browser.request("GET", "/", htmx=False).status_code == 302
+
+
+def test_failed_login_counter_is_shared_by_workers_through_redis(tmp_path):
+    """Two app instances (two workers) on one Redis share one failed-login counter."""
+    import socket
+    import uuid
+
+    from tests.conftest import build_app
+
+    try:
+        socket.create_connection(("127.0.0.1", 6379), timeout=1).close()
+    except OSError:
+        pytest.skip("Redis is not answering on 127.0.0.1:6379")
+    # A key prefix of our own, so parallel runs and old counters never meet.
+    settings = {"REDIS_URL": "redis://127.0.0.1:6379/15", "RATELIMIT_STORAGE_URI": None,
+                "RATELIMIT_KEY_PREFIX": f"test-{uuid.uuid4().hex}",
+                "LOGIN_RATE_LIMIT": "2 per minute"}
+    first = build_app(tmp_path / "one", **settings)
+    second = build_app(tmp_path / "two", **settings)
+    assert first.config["RATELIMIT_STORAGE_URI"].startswith("redis://")
+    bad = {"username": "founder", "password": "wrong"}
+    assert first.test_client().post("/api/v1/auth/token", json=bad).status_code == 401
+    assert second.test_client().post("/api/v1/auth/token", json=bad).status_code == 401
+    assert first.test_client().post("/api/v1/auth/token", json=bad).status_code == 429
+    assert second.test_client().post("/api/v1/auth/token", json=bad).status_code == 429
