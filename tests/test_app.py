@@ -183,3 +183,24 @@ def test_founder_is_created_once_with_a_generated_password(tmp_path, capsys):
     with app.app_context():
         founder = get_users().by_username("boss")
         assert founder.is_founder and founder.role == "admin"
+
+
+def test_trash_page_deletes_a_selection_forever(browser, app):
+    ids = [re.search(r'id="image-([0-9a-f-]+)"', browser.upload(png_bytes()).text).group(1)
+           for _ in range(3)]
+    for image_id in ids:
+        browser.request("DELETE", f"/images/{image_id}", headers={"X-Confirm-Delete": "yes"})
+    chosen = "&".join(f"ids={i}" for i in ids[:2])
+    preview = browser.request("DELETE", f"/trash/selected?{chosen}&dry_run=true")
+    assert preview.status_code == 200 and "2 image(s)" in preview.text
+    gone = browser.request("DELETE", f"/trash/selected?{chosen}",
+                           headers={"X-Confirm-Delete": "yes"})
+    assert gone.status_code == 200 and "Deleted 2 item(s) for good" in gone.text
+    assert "1 item ·" in gone.text  # the trash section answered with what is left
+    from tests.helpers import image_row
+
+    assert [image_row(app, i) is None for i in ids] == [True, True, False]
+    assert browser.request("DELETE", "/trash/selected?ids=nope",
+                           headers={"X-Confirm-Delete": "yes"}).status_code == 400
+    assert browser.request("DELETE", "/trash/selected",
+                           headers={"X-Confirm-Delete": "yes"}).status_code == 400

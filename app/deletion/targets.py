@@ -18,8 +18,9 @@ class Snapshot:
     id: str
     count: int
     bytes: int
+    members: tuple[str, ...] = ()  # a chosen part of the collection, when not all of it
 
     @property
     def etag(self) -> str:
-        fingerprint = f"{self.kind}:{self.id}:{self.count}:{self.bytes}"
+        fingerprint = f"{self.kind}:{self.id}:{self.count}:{self.bytes}:{','.join(self.members)}"
         return f'"{self.kind}-{hashlib.sha256(fingerprint.encode()).hexdigest()[:16]}"'

@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import and_, func, or_, select
 
-from app.errors import DomainError, NotFound
+from app.errors import BadRequest, DomainError, NotFound
 from app.extensions import db
 from app.images.models import Image, with_trashed
 from app.images.service import restore_image
@@ -44,12 +44,29 @@ def list_trash(owner_id: str, *, limit: int, cursor: str | None) -> Page:
     return page_from_rows(rows, limit, lambda img: (img.deleted_at, img.id))
 
 
-def trash_stats(owner_id: str) -> tuple[int, int]:
-    row = db.session.execute(
-        with_trashed(select(func.count(Image.id), func.coalesce(func.sum(Image.size_bytes), 0))
-                     .where(Image.owner_id == owner_id, Image.is_deleted.is_(True)))
-    ).one()
+def trash_stats(owner_id: str, only: list[uuid.UUID] | None = None) -> tuple[int, int]:
+    """(items, bytes) in the owner's trash, or in ``only`` those items of it."""
+    statement = (select(func.count(Image.id), func.coalesce(func.sum(Image.size_bytes), 0))
+                 .where(Image.owner_id == owner_id, Image.is_deleted.is_(True)))
+    if only is not None:
+        statement = statement.where(Image.id.in_(only))
+    row = db.session.execute(with_trashed(statement)).one()
     return int(row[0]), int(row[1])
+
+
+MAX_SELECTION = 1000
+
+
+def selected_ids(raw: list[str]) -> list[uuid.UUID]:
+    """Image ids chosen by a person: at least one, all well formed, at most 1000."""
+    if not raw:
+        raise BadRequest("Select the items first.", code="invalid_request")
+    if len(raw) > MAX_SELECTION:
+        raise BadRequest(f"At most {MAX_SELECTION} items at a time.", code="invalid_request")
+    try:
+        return sorted({uuid.UUID(value) for value in raw})
+    except ValueError:
+        raise BadRequest("An item id is not valid.", code="invalid_request") from None
 
 
 def restore_many(owner_id: str, ids: list[str] | None, *, all_items: bool,
@@ -81,15 +98,19 @@ def restore_many(owner_id: str, ids: list[str] | None, *, all_items: bool,
 
 
 def empty_trash(owner_id: str, storage, *, now: datetime, batch_size: int,
-                deadline: float | None = None, clock=None) -> tuple[BatchResult, int]:
-    """Delete the owner's whole trash now, batch by batch; skip rows being purged.
+                deadline: float | None = None, clock=None,
+                only: list[uuid.UUID] | None = None) -> tuple[BatchResult, int]:
+    """Delete the owner's whole trash (or ``only`` those items of it) now, batch by
+    batch; skip rows being purged.
 
     Each batch has its own claim id and takes no global lease, so emptying a trash
     never waits for, nor blocks, the nightly purge. Returns the result and how many
-    items remain (rows being purged elsewhere, or batches that failed).
+    items remain in the trash.
     """
     total = BatchResult()
     condition = Image.owner_id == owner_id
+    if only is not None:
+        condition = and_(condition, Image.id.in_(only))
     while True:
         result = claim_and_delete(condition, storage=storage, claim_id=new_claim_id("empty"),
                                   now=now, batch_size=batch_size)

@@ -17,7 +17,7 @@ from app.images.actions import (
 )
 from app.images.views import cards
 from app.pagination import parse_limit
-from app.trash.actions import EMPTY_TRASH, empty_trash_action
+from app.trash.actions import DELETE_SELECTION_FOREVER, EMPTY_TRASH, empty_trash_action
 from app.trash.service import list_trash, restore_many, trash_stats
 
 bp = Blueprint("trash_pages", __name__)
@@ -79,6 +79,14 @@ def restore_item(image, options):
                  partial="trash/index.html#trash")
 def delete_item(image, options):
     return _with_trash(delete_image_action(image, options, actor=current_user))
+
+
+@bp.delete("/trash/selected")
+@delete_endpoint(**DELETE_SELECTION_FOREVER,
+                 description="Trash page: delete the selected items forever",
+                 partial="trash/index.html#trash")
+def delete_selected(selection, options):
+    return _with_trash(empty_trash_action(selection, options))
 
 
 @bp.delete("/trash")

@@ -44,6 +44,8 @@ CASES: dict[tuple[str, str], Case] = {
         Case("POST", "/trash/items/{id}/restore", "trashed_image", confirm=None),
     ("trash_pages.delete_item", "/trash/items/<uuid:image_id>"):
         Case("DELETE", "/trash/items/{id}", "trashed_image"),
+    ("trash_pages.delete_selected", "/trash/selected"):
+        Case("DELETE", "/trash/selected?ids={id}", "trashed_image"),
 }
 # Routes that other packages declare register their cases here (see tests/users, purge).
 EXTRA_CASES: dict[tuple[str, str], Case] = {
@@ -107,6 +109,10 @@ def setup_target(app, case: Case, actor: Actor) -> str:
         path = f"/api/v1/images/{image_id}" if not actor.page_face else f"/images/{image_id}"
         assert actor.send("DELETE", path, headers={"X-Confirm-Delete": "yes"}).status_code == 200
     return case.path.format(id=image_id)
+
+
+def with_query(path: str, query: str) -> str:
+    return f"{path}{'&' if '?' in path else '?'}{query}"
 
 
 def route_id(key):
@@ -183,7 +189,7 @@ def test_cookie_session_without_csrf_is_400(app, route):
 def test_options_are_strict(app, route, bad):
     case, actor, path = route
     before, state = audit_count(app), snapshot(app)
-    response = actor.send(case.method, f"{path}?{bad}", headers=confirm_headers(case))
+    response = actor.send(case.method, with_query(path, bad), headers=confirm_headers(case))
     assert response.status_code == 400
     if not actor.page_face:
         assert response.get_json()["code"] == "invalid_option"
@@ -228,7 +234,7 @@ def test_dry_run_changes_nothing_and_says_what_would_happen(app, route, tmp_path
     case, actor, path = route
     state = snapshot(app)
     before = audit_count(app)
-    response = actor.send(case.method, f"{path}?dry_run=true")  # no confirmation needed
+    response = actor.send(case.method, with_query(path, "dry_run=true"))  # no confirmation
     assert response.status_code == case.ok_status
     assert snapshot(app) == state
     assert audit_count(app) == before + 1

@@ -239,6 +239,21 @@ def test_trash_days_left_restore_and_delete_forever(signed_in):
     assert tab.console_errors == []
 
 
+def test_trash_selection_deleted_forever(signed_in):
+    tab, page = signed_in, signed_in.page
+    keep, drop = unique_name("keep"), unique_name("drop")
+    for seed, name in enumerate((keep, drop), start=7):
+        tab.upload_and_see(name, png(seed))
+        tab.trash_from_gallery(name)
+    page.goto("/trash")
+    page.locator("#trash tbody tr", has_text=drop).locator('input[name="ids"]').check()
+    page.get_by_role("button", name="Delete selected forever").click()
+    expect(page.locator("#trash tbody tr", has_text=drop)).to_have_count(0)
+    expect(page.locator("#trash tbody tr", has_text=keep)).to_have_count(1)
+    expect(tab.toast("Deleted 1 item(s) for good")).to_be_visible()
+    assert tab.console_errors == [] and tab.csp == []
+
+
 def test_empty_trash(signed_in):
     tab, page = signed_in, signed_in.page
     names = [unique_name("empty"), unique_name("empty")]
@@ -307,7 +322,10 @@ def test_admin_creates_deactivates_reactivates_and_deletes_a_user(signed_in):
     form.get_by_label("Username").fill(username)
     form.get_by_label("E-mail").fill(f"{username}@example.com")
     form.get_by_label("Password").fill("a-long-password")
-    form.get_by_role("button", name="Create user").click()
+    with page.expect_response(lambda r: r.request.method == "POST"
+                              and "/admin/users" in r.url) as created:
+        form.get_by_role("button", name="Create user").click()
+    assert created.value.status in (200, 201)
     row = page.locator("tr.user-row", has_text=username)
     page.reload()
     expect(row).to_have_count(1)
