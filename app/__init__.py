@@ -47,13 +47,12 @@ def create_app(config: dict | None = None) -> Flask:
 def _init_extensions(app: Flask) -> None:
     from app import storage
     from app.auth.passwords import configure_hasher
-
-    configure_hasher(app.config.get("ARGON2_MEMORY_KIB"), app.config.get("ARGON2_TIME_COST"))
     from app.db import configure_engine
     from app.extensions import csrf, db, limiter, login_manager, migrate
     from app.users.mongo import MongoProvider
     from app.users.repository import UserRepository
 
+    configure_hasher(app.config.get("ARGON2_MEMORY_KIB"), app.config.get("ARGON2_TIME_COST"))
     db.init_app(app)
     migrate.init_app(app, db, directory=str(ROOT / "migrations"))
     with app.app_context():
