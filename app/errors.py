@@ -95,9 +95,7 @@ def error_response(status: int, body: dict, headers=None):
         response = current_app.make_response(
             render_template("_toast.html", message=body["error"], level="error", oob=False)
         )
-        # The toast goes to the toast area whatever the element's own target was.
-        response.headers["HX-Retarget"] = "#toasts"
-        response.headers["HX-Reswap"] = "beforeend"
+        response.headers.update(htmx.to_toasts_headers())
     else:
         response = current_app.make_response(
             render_template("error.html", status=status, message=body["error"])

@@ -42,10 +42,16 @@ def add_vary(response: Response) -> Response:
     return response
 
 
-def redirect(location: str) -> Response:
-    response = Response(status=200 if is_htmx() else 303)
-    if is_htmx():
-        response.headers["HX-Redirect"] = location
-    else:
-        response.headers["Location"] = location
-    return response
+def redirect_header(location: str) -> dict:
+    """Sends htmx to another page (a full navigation), whatever the status."""
+    return {"HX-Redirect": location}
+
+
+def to_toasts_headers() -> dict:
+    """Puts the answer (a toast) in the toast area, whatever the element targeted."""
+    return {"HX-Retarget": "#toasts", "HX-Reswap": "beforeend"}
+
+
+def trigger_header(event: str) -> dict:
+    """Fires ``event`` on the page once the answer is swapped in."""
+    return {"HX-Trigger": event}

@@ -59,7 +59,7 @@ def unauthenticated_response(message: str = "Sign in to continue.",
         return response
     if htmx.is_htmx():
         response = current_app.make_response(("", 401))
-        response.headers["HX-Redirect"] = url_for("auth.login")
+        response.headers.update(htmx.redirect_header(url_for("auth.login")))
         return response
     response = current_app.make_response(("", 302))
     response.headers["Location"] = login_url

@@ -99,7 +99,7 @@ def create():
             audit.record("user_created", "ok", request_context(), target_type="user",
                          target_id=user.id, details={"role": user.role})
             toast = htmx.toast(f"Created {user.role} {user.username}.", "success")
-            headers["HX-Trigger"] = "users-changed"
+            headers.update(htmx.trigger_header("users-changed"))
             form = NewUserForm(formdata=None)
     else:
         status = 400
