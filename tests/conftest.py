@@ -62,6 +62,18 @@ def postgres_database():
 
 
 ENGINES = ["sqlite", "postgresql"]
+NO_POSTGRES = ("PostgreSQL is not answering on 127.0.0.1:5432 and TEST_DATABASE_URL is "
+               "not set")
+
+
+@pytest.fixture
+def pg_url():
+    """A throwaway PostgreSQL database of this test's own, dropped afterwards."""
+    base = postgres_url()
+    if base is None:
+        pytest.skip(NO_POSTGRES)
+    with temporary_database(base) as url:
+        yield url
 
 
 @pytest.fixture(params=ENGINES)
@@ -70,8 +82,7 @@ def app(request, tmp_path, postgres_database):
     overrides = {}
     if request.param == "postgresql":
         if postgres_database is None:
-            pytest.skip("PostgreSQL is not answering on 127.0.0.1:5432 and "
-                        "TEST_DATABASE_URL is not set")
+            pytest.skip(NO_POSTGRES)
         overrides["SQLALCHEMY_DATABASE_URI"] = postgres_database
     app = build_app(tmp_path, fresh_schema=True, **overrides)
     yield app

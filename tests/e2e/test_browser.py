@@ -62,10 +62,7 @@ def unique_name(stem: str) -> str:
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    app_server = AppServer(tmp_path_factory.mktemp("e2e"))
-    app_server.start()
-    yield app_server
-    app_server.stop()
+    yield from AppServer.serve(tmp_path_factory, "e2e")
 
 
 @pytest.fixture(scope="session")

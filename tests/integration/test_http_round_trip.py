@@ -9,7 +9,6 @@ verifying once a row is altered behind its back).
 from __future__ import annotations
 
 import base64
-import io
 import json
 import re
 import sqlite3
@@ -18,25 +17,16 @@ from urllib.parse import urljoin
 
 import pytest
 import requests
-from PIL import Image as PILImage
 
+from tests.conftest import png_bytes
 from tests.support.server import ADMIN_PASSWORD, ADMIN_USERNAME, AppServer
 
 API = "/api/v1"
 
 
-def png_bytes(size=(40, 30), color=(30, 120, 200)) -> bytes:
-    out = io.BytesIO()
-    PILImage.new("RGB", size, color).save(out, format="PNG")
-    return out.getvalue()
-
-
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    app_server = AppServer(tmp_path_factory.mktemp("round-trip"))
-    app_server.start()
-    yield app_server
-    app_server.stop()
+    yield from AppServer.serve(tmp_path_factory, "round-trip")
 
 
 class Client:
@@ -108,7 +98,7 @@ def test_image_lifecycle_over_http(client):
     assert token["token"] and token["expires_at"].endswith("Z")
 
     # Upload (multipart), then it is listed.
-    data = png_bytes()
+    data = png_bytes(size=(40, 30))
     uploaded = client.upload(data, "round-trip.png")
     assert uploaded.status_code == 201, uploaded.text
     image = uploaded.json()

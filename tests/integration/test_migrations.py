@@ -13,7 +13,6 @@ from flask_migrate import upgrade
 from app import create_app
 from app.extensions import db
 from tests.conftest import make_config
-from tests.support.postgres import postgres_url, temporary_database
 
 MIGRATIONS = os.path.join(os.path.dirname(__file__), "..", "..", "migrations")
 
@@ -45,16 +44,6 @@ def describe(app) -> dict:
         return schema
 
 
-@pytest.fixture
-def pg_url():
-    base = postgres_url()
-    if base is None:
-        pytest.skip("PostgreSQL is not answering on 127.0.0.1:5432 and TEST_DATABASE_URL "
-                    "is not set")
-    with temporary_database(base) as url:
-        yield url
-
-
 def test_sqlite_and_postgresql_get_the_same_schema(tmp_path, pg_url):
     sqlite = describe(migrated_app(tmp_path / "a", f"sqlite:///{tmp_path / 'a.db'}"))
     postgres = describe(migrated_app(tmp_path / "b", pg_url))
@@ -83,36 +72,26 @@ def test_migrations_match_the_models(tmp_path):
 
 
 @pytest.mark.parametrize("engine", ["sqlite", "postgresql"])
-def test_upgrade_from_the_first_migration_keeps_every_row(tmp_path, engine):
-    if engine == "postgresql":
-        base = postgres_url()
-        if base is None:
-            pytest.skip("PostgreSQL is not answering")
-        context = temporary_database(base)
-        url = context.__enter__()
-    else:
-        context, url = None, f"sqlite:///{tmp_path / 'up.db'}"
-    try:
-        app = migrated_app(tmp_path, url, revision="0001")
-        now = datetime(2026, 1, 1, tzinfo=UTC)
-        image_ids = [uuid.uuid4() for _ in range(3)]
-        with app.app_context():
-            images = sa.Table("images", sa.MetaData(), autoload_with=db.engine)
-            with db.engine.begin() as conn:
-                for n, image_id in enumerate(image_ids):
-                    conn.execute(images.insert().values(
-                        id=image_id.hex, owner_id="owner", file_name=f"f{n}.png",
-                        storage_key=f"originals/{n}", thumbnail_key=f"thumbnails/{n}",
-                        content_type="image/png", size_bytes=10, thumbnail_bytes=5, width=1,
-                        height=1, sha256="0" * 64, created_at=now, is_deleted=n == 2,
-                        deleted_at=now if n == 2 else None, version=1))
-            upgrade(directory=MIGRATIONS, revision="head")
-            with db.engine.connect() as conn:
-                rows = conn.execute(sa.text("SELECT file_name, is_deleted FROM images "
-                                            "ORDER BY file_name")).all()
-            db.engine.dispose()
-        assert [(r[0], bool(r[1])) for r in rows] == [("f0.png", False), ("f1.png", False),
-                                                      ("f2.png", True)]
-    finally:
-        if context is not None:
-            context.__exit__(None, None, None)
+def test_upgrade_from_the_first_migration_keeps_every_row(tmp_path, engine, request):
+    url = (request.getfixturevalue("pg_url") if engine == "postgresql"
+           else f"sqlite:///{tmp_path / 'up.db'}")
+    app = migrated_app(tmp_path, url, revision="0001")
+    now = datetime(2026, 1, 1, tzinfo=UTC)
+    image_ids = [uuid.uuid4() for _ in range(3)]
+    with app.app_context():
+        images = sa.Table("images", sa.MetaData(), autoload_with=db.engine)
+        with db.engine.begin() as conn:
+            for n, image_id in enumerate(image_ids):
+                conn.execute(images.insert().values(
+                    id=image_id.hex, owner_id="owner", file_name=f"f{n}.png",
+                    storage_key=f"originals/{n}", thumbnail_key=f"thumbnails/{n}",
+                    content_type="image/png", size_bytes=10, thumbnail_bytes=5, width=1,
+                    height=1, sha256="0" * 64, created_at=now, is_deleted=n == 2,
+                    deleted_at=now if n == 2 else None, version=1))
+        upgrade(directory=MIGRATIONS, revision="head")
+        with db.engine.connect() as conn:
+            rows = conn.execute(sa.text("SELECT file_name, is_deleted FROM images "
+                                        "ORDER BY file_name")).all()
+        db.engine.dispose()
+    assert [(r[0], bool(r[1])) for r in rows] == [("f0.png", False), ("f1.png", False),
+                                                  ("f2.png", True)]

@@ -16,19 +16,8 @@ from app.purge.service import purge_expired
 from app.users.repository import get_users
 from tests.conftest import build_app
 from tests.purge.conftest import EXPIRED, add_images, assert_consistent, image_rows, stored_keys
-from tests.support.postgres import postgres_url, temporary_database
 from tests.support.seaweed import start_seaweedfs
 from tests.support.server import AppServer
-
-
-@pytest.fixture
-def pg_url():
-    base = postgres_url()
-    if base is None:
-        pytest.skip("PostgreSQL is not answering on 127.0.0.1:5432 and TEST_DATABASE_URL "
-                    "is not set")
-    with temporary_database(base) as url:
-        yield url
 
 
 def test_two_app_processes_purge_exactly_once(tmp_path, pg_url, seaweed, monkeypatch):

@@ -136,6 +136,12 @@ class AppServer:
             return "(no log)"
         return "\n".join(text.splitlines()[-lines:])
 
+    @classmethod
+    def serve(cls, tmp_path_factory, name: str):
+        """For a module-scoped fixture: ``yield from AppServer.serve(factory, "name")``."""
+        with cls(tmp_path_factory.mktemp(name)) as server:
+            yield server
+
     def __enter__(self) -> AppServer:
         return self.start()
 
