@@ -38,8 +38,9 @@ class UTCDateTime(TypeDecorator):
         return value.astimezone(UTC)
 
 
-def is_sqlite(bind) -> bool:
-    return bind.dialect.name == "sqlite"
+def on_postgresql(session) -> bool:
+    """Whether ``session`` talks to PostgreSQL (advisory locks, SKIP LOCKED)."""
+    return session.get_bind().dialect.name == "postgresql"
 
 
 def configure_engine(engine: Engine) -> None:

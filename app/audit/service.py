@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from sqlalchemy import select, text
 
 from app.audit.models import AuditEvent, AuditHead
-from app.db import utcnow
+from app.db import on_postgresql, utcnow
 from app.extensions import db
 
 log = logging.getLogger(__name__)
@@ -61,7 +61,7 @@ def compute_hash(prev_hash: str, event: AuditEvent) -> str:
 
 
 def _lock_chain(session) -> None:
-    if session.get_bind().dialect.name == "postgresql":
+    if on_postgresql(session):
         session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": CHAIN_LOCK_KEY})
 
 

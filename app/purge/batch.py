@@ -17,6 +17,7 @@ from datetime import datetime
 
 from sqlalchemy import and_, delete, select, update
 
+from app.db import on_postgresql
 from app.extensions import db
 from app.images.models import Image, with_trashed
 
@@ -52,7 +53,7 @@ def _one_of(candidates):
     loop semi-join), and each rescan skips the rows this very statement just locked, so
     the LIMIT would apply per rescan and the claim would take the whole table.
     """
-    if db.session.get_bind().dialect.name == "postgresql":
+    if on_postgresql(db.session):
         batch = (candidates.with_for_update(skip_locked=True).cte("claim_batch")
                  .prefix_with("MATERIALIZED"))
         return Image.id.in_(select(batch.c.id))
