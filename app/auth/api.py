@@ -31,7 +31,7 @@ def create_token():
     try:
         user = authenticate(get_users(), username, password)
     except LoginRefused as refused:
-        count_failed_login(username)
+        count_failed_login(username, refused)
         raise Unauthenticated(refused.message, code=refused.code) from None
     token, row = issue_token(user, ttl_hours=current_app.config["TOKEN_TTL_HOURS"], now=utcnow())
     return jsonify({"token": token, "expires_at": iso(row.expires_at)}), 201

@@ -9,7 +9,7 @@ from flask import current_app, g
 from app.audit import service as audit
 from app.auth.login import request_context
 from app.extensions import limiter
-from app.users.repository import get_users
+from app.users.service import LoginRefused
 
 log = logging.getLogger(__name__)
 
@@ -26,7 +26,7 @@ login_limit = limiter.shared_limit(
 )
 
 
-def count_failed_login(username: str) -> None:
+def count_failed_login(username: str, refused: LoginRefused) -> None:
     """Count the attempt against the IP, log it, and audit it when the account exists.
 
     Attempts on unknown names stay out of the audit chain: nobody is behind them, and
@@ -34,7 +34,6 @@ def count_failed_login(username: str) -> None:
     """
     g.login_failed = True
     log.info("login failed", extra={"username": (username or "")[:64]})
-    user = get_users().by_username(username) if username else None
-    if user is not None:
+    if refused.user_id is not None:
         audit.record("login_failed", "denied", request_context(), target_type="user",
-                     target_id=user.id)
+                     target_id=refused.user_id, details={"code": refused.code})

@@ -44,7 +44,7 @@ def login():
         try:
             user = authenticate(get_users(), form.username.data, form.password.data)
         except LoginRefused as refused:
-            count_failed_login(form.username.data)
+            count_failed_login(form.username.data, refused)
             error, status = refused.message, 401
         else:
             session.clear()  # a fresh session on login: no fixation

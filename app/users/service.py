@@ -48,21 +48,24 @@ def create_user(users: UserRepository, *, username: str, email: str, password: s
 
 
 class LoginRefused(Exception):
-    def __init__(self, message: str, code: str):
+    """Why a sign-in failed; ``user_id`` names the account when the name exists."""
+
+    def __init__(self, message: str, code: str, user_id: str | None = None):
         super().__init__(message)
-        self.message, self.code = message, code
+        self.message, self.code, self.user_id = message, code, user_id
 
 
 def authenticate(users: UserRepository, username: str, password: str) -> User:
     """The user whose credentials these are, or LoginRefused saying why."""
     user = users.by_username((username or "").strip()) if username else None
     if not verify_password(user.password_hash if user else None, password or ""):
-        raise LoginRefused("Wrong username or password.", "invalid_credentials")
+        raise LoginRefused("Wrong username or password.", "invalid_credentials",
+                           user.id if user else None)
     if user.status == "inactive":
         raise LoginRefused("This account has been deactivated. Ask an administrator to "
-                           "reactivate it.", "account_inactive")
+                           "reactivate it.", "account_inactive", user.id)
     if user.status != "active":
-        raise LoginRefused("This account is being deleted.", "account_deleting")
+        raise LoginRefused("This account is being deleted.", "account_deleting", user.id)
     return user
 
 
