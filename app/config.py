@@ -151,7 +151,11 @@ def load_settings(env=None) -> dict:
         "MAX_UPLOAD_MB": max_upload_mb,
         # Werkzeug answers 413 itself past this; the multipart overhead gets 1 MB of slack.
         "MAX_CONTENT_LENGTH": (max_upload_mb + 1) * 1024 * 1024,
-        "MAX_IMAGE_PIXELS": _int(env, "MAX_IMAGE_PIXELS", 50_000_000, 1),
+        # Decoding costs about 4 bytes a pixel (24 MP: ~100 MB), so these two bound the
+        # memory uploads can take: MAX_IMAGE_PIXELS × 4 B × MAX_CONCURRENT_DECODES.
+        "MAX_IMAGE_PIXELS": _int(env, "MAX_IMAGE_PIXELS", 24_000_000, 1),
+        "MAX_CONCURRENT_DECODES": _int(env, "MAX_CONCURRENT_DECODES", 2, 1, 64),
+        "DECODE_WAIT_S": _int(env, "DECODE_WAIT_S", 20, 0, 600),
         "SIGNED_URL_TTL_S": _int(env, "SIGNED_URL_TTL_S", 300, 1, 7 * 24 * 3600),
         "TOKEN_TTL_HOURS": _int(env, "TOKEN_TTL_HOURS", 24 * 30, 1),
         "ARGON2_MEMORY_KIB": _int(env, "ARGON2_MEMORY_KIB", 65536, 8, 4 * 1024 * 1024),

@@ -20,11 +20,13 @@ class DomainError(Exception):
     code = "bad_request"
     outcome = "bad_request"
 
-    def __init__(self, message: str, *, code: str | None = None, **extra):
+    def __init__(self, message: str, *, code: str | None = None, headers: dict | None = None,
+                 **extra):
         super().__init__(message)
         self.message = message
         if code:
             self.code = code
+        self.headers = headers or {}  # e.g. Retry-After on a 503
         self.extra = extra
 
     def body(self) -> dict:
@@ -113,7 +115,7 @@ def register_error_handlers(app):
             from app.auth.login import unauthenticated_response
 
             return unauthenticated_response(error.message, error.code)
-        return error_response(error.status, error.body())
+        return error_response(error.status, error.body(), error.headers)
 
     @app.errorhandler(CSRFError)
     def _csrf(error: CSRFError):

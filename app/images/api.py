@@ -17,6 +17,7 @@ from app.images.actions import (
     restore_image_action,
 )
 from app.images.present import image_to_dict
+from app.images.processing import decode_slots_for
 from app.images.service import get_image, list_images, upload_image
 from app.storage import get_storage
 
@@ -35,7 +36,8 @@ def upload_current_user() -> object:
     config = current_app.config
     return upload_image(get_storage(), owner_id=current_user.id, file_name=name, data=data,
                         max_bytes=config["MAX_UPLOAD_MB"] * 1024 * 1024,
-                        max_pixels=config["MAX_IMAGE_PIXELS"], now=utcnow())
+                        max_pixels=config["MAX_IMAGE_PIXELS"], now=utcnow(),
+                        decode_slots=decode_slots_for(current_app))
 
 
 def render(image) -> dict:

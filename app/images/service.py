@@ -17,7 +17,7 @@ from sqlalchemy import and_, func, or_, select, update
 from app.errors import Conflict, NotFound, TooLarge
 from app.extensions import db
 from app.images.models import Image, reload, with_trashed
-from app.images.processing import THUMBNAIL_TYPE, process_upload
+from app.images.processing import THUMBNAIL_TYPE, DecodeSlots, process_upload
 from app.pagination import Page, decode_cursor, page_from_rows
 from app.purge.batch import BatchResult, claim, delete_claimed, new_claim_id
 
@@ -31,10 +31,12 @@ def new_keys(now: datetime) -> tuple[str, str]:
 
 
 def upload_image(storage, *, owner_id: str, file_name: str, data: bytes, max_bytes: int,
-                 max_pixels: int, now: datetime) -> Image:
+                 max_pixels: int, now: datetime, decode_slots: DecodeSlots | None = None) -> Image:
+    """Store an upload and its thumbnail. ``decode_slots`` bounds concurrent decodes
+    (503 ``busy`` when none frees up in time); None decodes at once (CLI)."""
     if len(data) > max_bytes:
         raise TooLarge(f"The upload is larger than the {max_bytes // (1024 * 1024)} MB limit.")
-    processed = process_upload(data, max_pixels=max_pixels)
+    processed = process_upload(data, max_pixels=max_pixels, slots=decode_slots)
     storage_key, thumbnail_key = new_keys(now)
     # Objects first: a crash after this leaves orphan objects (found by `flask doctor`),
     # never a row that points at nothing.

@@ -18,6 +18,7 @@ from app.images.actions import (
     restore_image_action,
 )
 from app.images.present import image_to_dict
+from app.images.processing import decode_slots_for
 from app.images.service import count_images, list_images, upload_image
 from app.pagination import parse_limit
 from app.storage import get_storage
@@ -64,7 +65,8 @@ def upload():
             uploaded.append(upload_image(
                 get_storage(), owner_id=current_user.id, file_name=item.filename,
                 data=item.read(), max_bytes=config["MAX_UPLOAD_MB"] * 1024 * 1024,
-                max_pixels=config["MAX_IMAGE_PIXELS"], now=utcnow()))
+                max_pixels=config["MAX_IMAGE_PIXELS"], now=utcnow(),
+                decode_slots=decode_slots_for(current_app)))
         except DomainError as error:
             if len(files) == 1:
                 raise
