@@ -63,6 +63,14 @@ class UnsupportedMedia(DomainError):
     status, code = 415, "not_an_image"
 
 
+class TooManyRequests(DomainError):
+    status, code, outcome = 429, "rate_limited", "denied"
+
+    def __init__(self, message: str, *, retry_after: int, **extra):
+        super().__init__(message, retry_after=retry_after, **extra)
+        self.headers = {"Retry-After": str(retry_after)}
+
+
 class ServiceUnavailable(DomainError):
     status, code, outcome = 503, "unavailable", "error"
 
@@ -113,7 +121,7 @@ def register_error_handlers(app):
             from app.auth.login import unauthenticated_response
 
             return unauthenticated_response(error.message, error.code)
-        return error_response(error.status, error.body())
+        return error_response(error.status, error.body(), getattr(error, "headers", None))
 
     @app.errorhandler(CSRFError)
     def _csrf(error: CSRFError):
