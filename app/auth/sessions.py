@@ -18,7 +18,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, or_, select, update
+from sqlalchemy import delete, or_, select
 
 from app.auth.models import UserSession
 from app.extensions import db
@@ -76,10 +76,8 @@ def touch(row: UserSession, *, now: datetime, lifetimes: Lifetimes) -> None:
     """Record activity, at most once per ``TOUCH_EVERY`` (the caller commits)."""
     if now - row.last_seen_at < TOUCH_EVERY:
         return
-    row.last_seen_at = now
+    row.last_seen_at = now  # the ORM writes both on the caller's commit
     row.expires_at = lifetimes.ends_at(row.created_at, now)
-    db.session.execute(update(UserSession).where(UserSession.id == row.id)
-                       .values(last_seen_at=now, expires_at=row.expires_at))
 
 
 def sessions_of(user, *, now: datetime, lifetimes: Lifetimes) -> list[UserSession]:
