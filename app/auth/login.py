@@ -58,6 +58,7 @@ def sign_in(user, *, fresh_cookie: bool = True) -> None:
     its other keys (the page's CSRF token) and only the session id changes.
     """
     if fresh_cookie:
+        sessions.end_session_by_cookie(session.get(SESSION_ID_KEY))  # signing in again
         session.clear()
     session_id, row = sessions.start_session(
         user, now=utcnow(), lifetimes=session_lifetimes(), ip=request.remote_addr,

@@ -1,6 +1,7 @@
 """Password guesses, counted before the password is checked (hit, then check).
 
-Every attempt takes one hit on two counters, per client IP (``LOGIN_RATE_LIMIT``) and
+Every attempt takes one hit on two counters, per client IP (``LOGIN_RATE_LIMIT``; an IPv6
+client by its /64) and
 per typed username (``LOGIN_USER_RATE_LIMIT``, so many addresses cannot multiply the
 guesses at one account), *before* Argon2 runs. A hit is one atomic increment in the
 `limits` storage (a lock in memory, a Lua script in Redis), so concurrent requests
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import ipaddress
 import logging
 import math
 import time
@@ -55,6 +57,19 @@ def name_digest(username: str) -> str:
     return hmac.new(key, b"login-name:" + name, hashlib.sha256).hexdigest()[:32]
 
 
+def client_key(ip: str | None) -> str:
+    """The address an attempt counts against; IPv6 by its /64, which one client holds whole."""
+    try:
+        address = ipaddress.ip_address(ip or "")
+    except ValueError:
+        return ip or "-"
+    if address.version == 6:
+        if address.ipv4_mapped is not None:
+            return str(address.ipv4_mapped)
+        return str(ipaddress.ip_network(f"{address}/64", strict=False))
+    return str(address)
+
+
 @dataclass
 class Attempt:
     """The hits one attempt took, to give back when it succeeds."""
@@ -86,7 +101,7 @@ def begin_attempt(username: str, ip: str | None) -> Attempt:
     """Count one password guess for this IP and this name, or raise 429 with the wait."""
     config = current_app.config
     prefix = config.get("RATELIMIT_KEY_PREFIX") or "papelera"
-    counters = [(parse(config["LOGIN_RATE_LIMIT"]), (prefix, "login-ip", ip or "-")),
+    counters = [(parse(config["LOGIN_RATE_LIMIT"]), (prefix, "login-ip", client_key(ip))),
                 (parse(config["LOGIN_USER_RATE_LIMIT"]),
                  (prefix, "login-name", name_digest(username)))]
     attempt = Attempt(hits=[])

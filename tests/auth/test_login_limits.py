@@ -221,3 +221,25 @@ def test_two_workers_on_redis_share_the_counters_under_concurrency(tmp_path, pas
                                               environ_base={"REMOTE_ADDR": f"10.2.0.{i}"})
                for i in range(3)]
     assert [a.status_code for a in answers] == [401, 401, 429]
+
+
+def test_an_unknown_name_never_costs_an_extra_hash(app, monkeypatch):
+    """The stand-in hash for unknown names exists before the first of them is tried."""
+    made = []
+    real = passwords.hash_password
+    monkeypatch.setattr(passwords, "hash_password", lambda p: made.append(p) or real(p))
+    response = app.test_client().post("/api/v1/auth/token",
+                                      json={"username": "first-ghost", "password": "x"})
+    assert response.status_code == 401 and made == []
+
+
+def test_an_ipv6_client_counts_by_its_64(app, alice):
+    app.config["LOGIN_RATE_LIMIT"] = "2 per minute"
+    client = app.test_client()
+    answers = [client.post("/api/v1/auth/token", json=WRONG,
+                           environ_base={"REMOTE_ADDR": f"2001:db8:1:2::{i:x}"})
+               for i in range(1, 4)]
+    assert [a.status_code for a in answers] == [401, 401, 429]
+    elsewhere = client.post("/api/v1/auth/token", json=WRONG,
+                            environ_base={"REMOTE_ADDR": "2001:db8:1:3::1"})
+    assert elsewhere.status_code == 401

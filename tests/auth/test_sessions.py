@@ -239,3 +239,13 @@ def test_session_defaults(tmp_path):
     assert settings["SESSION_ABSOLUTE_MINUTES"] == 30 * 24 * 60
     assert settings["PERMANENT_SESSION_LIFETIME"] == timedelta(days=30)
     assert settings["LOGIN_USER_RATE_LIMIT"] == "20 per 10 minutes"
+
+
+def test_signing_in_again_ends_the_previous_session(app, alice, make_user):
+    make_user("bob")
+    browser = Browser(app.test_client(), "alice", USER_PASSWORD)
+    again = browser.client.post("/login", data={  # the same browser, another account
+        "csrf_token": browser.csrf, "username": "bob", "password": USER_PASSWORD})
+    assert again.status_code == 303
+    assert session_rows(app, alice.id) == []
+    assert len(session_rows(app)) == 1
