@@ -1,9 +1,8 @@
 """Password guesses, counted before the password is checked (hit, then check).
 
-Every attempt takes one hit on two counters, per client IP (``LOGIN_RATE_LIMIT``; an IPv6
-client by its /64) and
-per typed username (``LOGIN_USER_RATE_LIMIT``, so many addresses cannot multiply the
-guesses at one account), *before* Argon2 runs. A hit is one atomic increment in the
+Every attempt takes one hit on two counters, per client IP (``LOGIN_RATE_LIMIT``; an
+IPv6 client by its /64) and per typed username (``LOGIN_USER_RATE_LIMIT``, so many
+addresses cannot multiply the guesses at one account), *before* Argon2 runs. A hit is one atomic increment in the
 `limits` storage (a lock in memory, a Lua script in Redis), so concurrent requests
 cannot all pass a test that none has counted yet. A success gives its hits back: SPEC
 section 5 says successful logins do not count. With ``REDIS_URL`` every worker and
