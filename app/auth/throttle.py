@@ -2,11 +2,11 @@
 
 Every attempt takes one hit on two counters, per client IP (``LOGIN_RATE_LIMIT``; an
 IPv6 client by its /64) and per typed username (``LOGIN_USER_RATE_LIMIT``, so many
-addresses cannot multiply the guesses at one account), *before* Argon2 runs. A hit is one atomic increment in the
-`limits` storage (a lock in memory, a Lua script in Redis), so concurrent requests
-cannot all pass a test that none has counted yet. A success gives its hits back: SPEC
-section 5 says successful logins do not count. With ``REDIS_URL`` every worker and
-every container shares the counters.
+addresses cannot multiply the guesses at one account), *before* Argon2 runs. A hit is
+one atomic increment in the `limits` storage (a lock in memory, a Lua script in Redis),
+so concurrent requests cannot all pass a test that none has counted yet. A success
+gives its hits back: SPEC section 5 says successful logins do not count. With
+``REDIS_URL`` every worker and every container shares the counters.
 
 Failed attempts are audited as ``login_failed`` by actor ``system``, the same record
 for a known and an unknown name (SPEC section 3): the typed name appears only as a
