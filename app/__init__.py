@@ -64,6 +64,9 @@ def _init_extensions(app: Flask) -> None:
         app.config["RATELIMIT_STORAGE_URI"] = app.config.get("REDIS_URL") or "memory://"
     app.config.setdefault("RATELIMIT_HEADERS_ENABLED", True)
     limiter.init_app(app)
+    from app.auth import throttle
+
+    throttle.init_app(app)  # sign-in limits: hit before the password check, shared via Redis
 
     provider = MongoProvider(app.config["MONGO_URI"])
     app.extensions["papelera.mongo"] = provider

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import secrets
+from datetime import timedelta
 from pathlib import Path
 from urllib.parse import parse_qs, urlparse
 
@@ -50,6 +51,27 @@ def _bool(env, name, default):
     if lowered in ("0", "false", "no", "off"):
         return False
     raise ConfigError(f"{name} must be true or false, got {raw!r}")
+
+
+def _rate_limit(env, name, default):
+    """A rate in the `limits` notation ("10 per minute"), checked now, not at first use."""
+    from limits import parse
+
+    raw = env.get(name) or default
+    try:
+        parse(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must look like '10 per minute', got {raw!r}") from None
+    return raw
+
+
+def _session_lifetimes(env) -> tuple[int, int]:
+    idle = _int(env, "SESSION_IDLE_MINUTES", 7 * 24 * 60, 1, 366 * 24 * 60)
+    absolute = _int(env, "SESSION_ABSOLUTE_MINUTES", 30 * 24 * 60, 1, 366 * 24 * 60)
+    if idle > absolute:
+        raise ConfigError(f"SESSION_IDLE_MINUTES ({idle}) must not exceed "
+                          f"SESSION_ABSOLUTE_MINUTES ({absolute})")
+    return idle, absolute
 
 
 def _instance_path(env) -> Path:
@@ -129,6 +151,7 @@ def load_settings(env=None) -> dict:
     host = env.get("HOST") or "127.0.0.1"
     port = _int(env, "PORT", 5000, 1, 65535)
     max_upload_mb = _int(env, "MAX_UPLOAD_MB", 20, 1, 10240)
+    session_idle, session_absolute = _session_lifetimes(env)
 
     return {
         "PAPELERA_ENV": "production" if production else "development",
@@ -160,7 +183,12 @@ def load_settings(env=None) -> dict:
         "TOKEN_TTL_HOURS": _int(env, "TOKEN_TTL_HOURS", 24 * 30, 1),
         "ARGON2_MEMORY_KIB": _int(env, "ARGON2_MEMORY_KIB", 65536, 8, 4 * 1024 * 1024),
         "ARGON2_TIME_COST": _int(env, "ARGON2_TIME_COST", 3, 1, 20),
-        "LOGIN_RATE_LIMIT": env.get("LOGIN_RATE_LIMIT") or "10 per minute",
+        "LOGIN_RATE_LIMIT": _rate_limit(env, "LOGIN_RATE_LIMIT", "10 per minute"),
+        "LOGIN_USER_RATE_LIMIT": _rate_limit(env, "LOGIN_USER_RATE_LIMIT", "20 per 10 minutes"),
+        "SESSION_IDLE_MINUTES": session_idle,
+        "SESSION_ABSOLUTE_MINUTES": session_absolute,
+        # The signed cookie never outlives the server-side session behind it.
+        "PERMANENT_SESSION_LIFETIME": timedelta(minutes=session_absolute),
         # Off in containers whose entrypoint creates the first admin once for all workers.
         "BOOTSTRAP_ADMIN": _bool(env, "BOOTSTRAP_ADMIN", True),
         "ADMIN_USERNAME": env.get("ADMIN_USERNAME") or "admin",

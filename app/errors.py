@@ -65,6 +65,14 @@ class UnsupportedMedia(DomainError):
     status, code = 415, "not_an_image"
 
 
+class TooManyRequests(DomainError):
+    status, code, outcome = 429, "rate_limited", "denied"
+
+    def __init__(self, message: str, *, retry_after: int, **extra):
+        super().__init__(message, retry_after=retry_after, **extra)
+        self.headers = {"Retry-After": str(retry_after)}
+
+
 class ServiceUnavailable(DomainError):
     status, code, outcome = 503, "unavailable", "error"
 

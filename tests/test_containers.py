@@ -45,3 +45,19 @@ def test_compose_file_is_valid():
     env = {**os.environ, "SECRET_KEY": "compose-config-check-only-0123456789"}
     result = _run([compose, "-f", "docker-compose.yml", "config", "-q"], env=env)
     assert result.returncode == 0, f"docker-compose config:\n{result.stdout}{result.stderr}"
+
+
+def test_compose_app_shares_sign_in_counters_through_redis():
+    """Several workers and `--scale app=N` containers must meet one set of login counters."""
+    compose = _tool("docker-compose")
+    if compose is None:
+        pytest.skip("docker-compose not installed (apt-get install docker-compose)")
+    yaml = pytest.importorskip("yaml", reason="PyYAML reads the resolved compose file")
+    env = {**os.environ, "SECRET_KEY": "compose-config-check-only-0123456789"}
+    result = _run([compose, "-f", "docker-compose.yml", "config"], env=env)
+    assert result.returncode == 0, result.stderr
+    services = yaml.safe_load(result.stdout)["services"]
+    app = services["app"]
+    assert app["environment"]["REDIS_URL"].startswith("redis://redis:")
+    assert "redis" in app["depends_on"]
+    assert "redis" in services and services["redis"]["image"].startswith("redis:")

@@ -8,20 +8,19 @@ from flask_login import current_user
 from app.api import json_body
 from app.audit import service as audit
 from app.auth.login import login_required, public, request_context
-from app.auth.throttle import count_failed_login, login_limit
+from app.auth.throttle import checked_login
 from app.auth.tokens import issue_token, revoke_token
 from app.db import utcnow
 from app.errors import BadRequest, Unauthenticated
 from app.images.present import iso
 from app.users.repository import get_users
-from app.users.service import LoginRefused, authenticate
+from app.users.service import LoginRefused
 
 bp = Blueprint("auth_api", __name__, url_prefix="/api/v1")
 
 
 @bp.post("/auth/token")
 @public
-@login_limit
 def create_token():
     """Trade a username and password for a bearer token."""
     data = json_body()
@@ -29,9 +28,8 @@ def create_token():
     if not isinstance(username, str) or not isinstance(password, str):
         raise BadRequest('Send {"username": "…", "password": "…"}.', code="invalid_request")
     try:
-        user = authenticate(get_users(), username, password)
+        user = checked_login(get_users(), username, password)
     except LoginRefused as refused:
-        count_failed_login(username, refused)
         raise Unauthenticated(refused.message, code=refused.code) from None
     token, row = issue_token(user, ttl_hours=current_app.config["TOKEN_TTL_HOURS"], now=utcnow())
     return jsonify({"token": token, "expires_at": iso(row.expires_at)}), 201

@@ -7,29 +7,79 @@ credentials answers 401 before a missing CSRF token answers 400 (SPEC section 4)
 from __future__ import annotations
 
 import functools
+from datetime import timedelta
 
-from flask import current_app, g, jsonify, request, url_for
-from flask_login import current_user
+from flask import current_app, g, jsonify, request, session, url_for
+from flask_login import current_user, login_user, logout_user
 
 from app import htmx
 from app.audit.service import Context
+from app.auth import sessions
 from app.auth.tokens import find_live_token
 from app.db import utcnow
 from app.errors import Forbidden, Unauthenticated, wants_json
-from app.extensions import csrf, login_manager
+from app.extensions import csrf, db, login_manager
 from app.users.repository import get_users
 
 UNSAFE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
+# The key of the server-side session's random id in Flask's signed cookie.
+SESSION_ID_KEY = "sid"
+
+
+def session_lifetimes() -> sessions.Lifetimes:
+    config = current_app.config
+    return sessions.Lifetimes(idle=timedelta(minutes=config["SESSION_IDLE_MINUTES"]),
+                              absolute=timedelta(minutes=config["SESSION_ABSOLUTE_MINUTES"]))
 
 
 @login_manager.user_loader
 def _load_session_user(value: str):
+    """The cookie names a user and epoch; the server-side row must still be live."""
     user_id, _, epoch = value.partition(":")
-    user = get_users().get(user_id)
-    if user is None or not user.is_active or str(user.auth_epoch) != epoch:
+    now = utcnow()
+    row = sessions.find_live_session(session.get(SESSION_ID_KEY), now=now,
+                                     lifetimes=session_lifetimes())
+    user = get_users().get(user_id) if row is not None and row.user_id == user_id else None
+    if user is None or not user.is_active or str(user.auth_epoch) != epoch \
+            or row.auth_epoch != user.auth_epoch:
+        db.session.commit()  # end the read at once (SQLite holds its lock per transaction)
         return None
+    sessions.touch(row, now=now, lifetimes=session_lifetimes())
+    db.session.commit()
     g.auth_method = "session"
+    g.user_session = row
     return user
+
+
+def sign_in(user, *, fresh_cookie: bool = True) -> None:
+    """A new server-side session for ``user``, its random id in the cookie.
+
+    At sign-in the cookie starts empty (no fixation); after a password change it keeps
+    its other keys (the page's CSRF token) and only the session id changes.
+    """
+    if fresh_cookie:
+        sessions.end_session_by_cookie(session.get(SESSION_ID_KEY))  # signing in again
+        session.clear()
+    session_id, row = sessions.start_session(
+        user, now=utcnow(), lifetimes=session_lifetimes(), ip=request.remote_addr,
+        user_agent=request.headers.get("User-Agent"))
+    session[SESSION_ID_KEY] = session_id
+    login_user(user)
+    g.auth_method = "session"
+    g.user_session = row
+
+
+def sign_out() -> None:
+    """End this browser's session on the server too, then forget the cookie."""
+    sessions.end_session_by_cookie(session.get(SESSION_ID_KEY))
+    logout_user()
+    session.clear()
+
+
+def current_session_id():
+    """The public id of the session this request signed in with (None for tokens)."""
+    row = g.get("user_session") if uses_cookie_session() else None
+    return row.id if row is not None else None
 
 
 @login_manager.request_loader

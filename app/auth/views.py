@@ -4,16 +4,16 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-from flask import Blueprint, redirect, render_template, request, session, url_for
-from flask_login import current_user, login_user, logout_user
+from flask import Blueprint, redirect, render_template, request, url_for
+from flask_login import current_user
 from flask_wtf import FlaskForm
 from wtforms import PasswordField, StringField
 from wtforms.validators import DataRequired, Length
 
-from app.auth.login import public
-from app.auth.throttle import count_failed_login, login_limit
+from app.auth.login import public, sign_in, sign_out
+from app.auth.throttle import checked_login
 from app.users.repository import get_users
-from app.users.service import LoginRefused, authenticate
+from app.users.service import LoginRefused
 
 bp = Blueprint("auth", __name__)
 
@@ -33,7 +33,6 @@ def _safe_next(target: str | None) -> str:
 
 @bp.route("/login", methods=["GET", "POST"])
 @public
-@login_limit
 def login():
     if current_user.is_authenticated and request.method == "GET":
         return redirect(_safe_next(request.args.get("next")))
@@ -42,13 +41,11 @@ def login():
     status = 200
     if form.validate_on_submit():
         try:
-            user = authenticate(get_users(), form.username.data, form.password.data)
+            user = checked_login(get_users(), form.username.data, form.password.data)
         except LoginRefused as refused:
-            count_failed_login(form.username.data, refused)
             error, status = refused.message, 401
         else:
-            session.clear()  # a fresh session on login: no fixation
-            login_user(user)
+            sign_in(user)  # a fresh cookie and server-side session: no fixation
             return redirect(_safe_next(request.args.get("next")), code=303)
     elif request.method == "POST":
         error, status = "Enter your username and password.", 400
@@ -57,9 +54,13 @@ def login():
 
 @bp.route("/logout", methods=["GET", "POST"])
 def logout():
-    """POST signs out (CSRF-checked); GET asks first, so a link elsewhere cannot."""
-    if request.method == "GET" and current_user.is_authenticated:
-        return render_template("auth/logout.html")
-    logout_user()
-    session.clear()
+    """Only POST signs out (CSRF-checked); GET (and HEAD) ask first, so a link cannot.
+
+    Signing out deletes the server-side session, so a copy of the cookie is dead too.
+    """
+    if request.method != "POST":
+        if current_user.is_authenticated:
+            return render_template("auth/logout.html")
+        return redirect(url_for("auth.login"))
+    sign_out()
     return redirect(url_for("auth.login"), code=303)

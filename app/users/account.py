@@ -1,8 +1,10 @@
-"""Page face of a user's own account: /account (password, trash retention, export)."""
+"""Page face of a user's own account: /account (password, sessions, trash retention, export)."""
 
 from __future__ import annotations
 
-from flask import Blueprint, current_app, render_template, request
+import uuid
+
+from flask import Blueprint, current_app, redirect, render_template, request, url_for
 from flask_login import current_user, login_user
 from flask_wtf import FlaskForm
 from wtforms import PasswordField, SelectField
@@ -10,8 +12,18 @@ from wtforms.validators import DataRequired, EqualTo, Length
 
 from app import htmx
 from app.audit import service as audit
-from app.auth.login import login_required, request_context
-from app.errors import BadRequest, Conflict
+from app.auth import sessions
+from app.auth.login import (
+    current_session_id,
+    login_required,
+    request_context,
+    session_lifetimes,
+    sign_in,
+    sign_out,
+)
+from app.auth.throttle import check_current_password
+from app.db import utcnow
+from app.errors import BadRequest, Conflict, NotFound
 from app.users.forms import choice
 from app.users.repository import get_users
 from app.users.service import MIN_PASSWORD, change_password, set_trash_retention
@@ -52,6 +64,9 @@ def retention_form(formdata=None) -> RetentionForm:
 def page_context(**forms) -> dict:
     return {"password_form": forms.get("password_form") or PasswordForm(formdata=None),
             "retention_form": forms.get("retention_form") or retention_form(),
+            "sessions": sessions.sessions_of(current_user, now=utcnow(),
+                                             lifetimes=session_lifetimes()),
+            "this_session": current_session_id(),
             "user": current_user}
 
 
@@ -73,17 +88,23 @@ def password():
     form = PasswordForm()
     if not form.validate_on_submit():
         return answer("password", 400, password_form=form)
+    me = current_user._get_current_object()
     try:
-        user = change_password(get_users(), current_user._get_current_object(),
-                               current=form.current_password.data, new=form.new_password.data)
+        # Limited like a sign-in: a stolen session cannot guess the password at leisure.
+        user = check_current_password(me, lambda: change_password(
+            get_users(), me, current=form.current_password.data, new=form.new_password.data))
     except (BadRequest, Conflict) as error:
+        if error.code == "wrong_password":
+            audit.record("password_change", "denied", request_context(), target_type="user",
+                         target_id=me.id, details={"code": error.code})
         problems = error.extra.get("fields") or {"current_password": error.message}
         for name, problem in problems.items():
             getattr(form, name).errors = [problem]
         return answer("password", error.status, password_form=form)
-    # The epoch moved: every other session and token is dead; this one signs in again.
-    login_user(user)
-    audit.record("password_changed", "ok", request_context(), target_type="user",
+    # The epoch moved: every other session and token is dead (their rows are swept);
+    # this browser gets a new session id and keeps its CSRF token.
+    sign_in(user, fresh_cookie=False)
+    audit.record("password_change", "ok", request_context(), target_type="user",
                  target_id=user.id)
     toast = htmx.toast("Your password was changed. Other sessions and API tokens were "
                        "signed out.", "success")
@@ -106,3 +127,44 @@ def retention():
     toast = htmx.toast(f"Deleted images now stay in the trash for {label}. Items already "
                        "in the trash keep their dates.", "success")
     return answer("retention", 200, toast, retention_form=retention_form())
+
+
+# -- sessions ----------------------------------------------------------------------------
+
+def _signed_out_answer():
+    """This browser's session ended: send it to the sign-in page (htmx or not)."""
+    login = url_for("auth.login")
+    if htmx.is_htmx():
+        return "", 200, htmx.redirect_header(login)
+    return redirect(login, code=303)
+
+
+@bp.post("/account/sessions/<session_id>/sign-out")
+@login_required
+def end_session(session_id: str):
+    try:
+        row_id = uuid.UUID(session_id)
+    except ValueError:
+        raise NotFound("No such session.") from None
+    if row_id == current_session_id():
+        sign_out()
+        return _signed_out_answer()
+    if not sessions.end_session(current_user.id, row_id):
+        raise NotFound("No such session.")
+    return answer("sessions", 200, htmx.toast("That session was signed out.", "success"))
+
+
+@bp.post("/account/sessions/sign-out-others")
+@login_required
+def end_other_sessions():
+    ended = sessions.end_sessions_of(current_user.id, keep=current_session_id())
+    message = f"Signed out {ended} other session{'s' * (ended != 1)}."
+    return answer("sessions", 200, htmx.toast(message, "success"))
+
+
+@bp.post("/account/sessions/sign-out-all")
+@login_required
+def end_all_sessions():
+    sessions.end_sessions_of(current_user.id)
+    sign_out()
+    return _signed_out_answer()

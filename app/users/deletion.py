@@ -35,6 +35,7 @@ from sqlalchemy.orm import aliased
 from app.audit import service as audit
 from app.audit.models import AuditEvent
 from app.audit.service import SYSTEM, Context
+from app.auth.sessions import end_sessions_of
 from app.auth.tokens import delete_tokens_of
 from app.db import utcnow
 from app.errors import Conflict, NotFound
@@ -172,6 +173,7 @@ def finish_user_deletion(users: UserRepository, storage, user_id: str, lease: st
                                                   "remaining": result.remaining})
         return result
     delete_tokens_of(str(user_id))
+    end_sessions_of(str(user_id))
     if not users.delete(user_id, {"status": "deleting", "deletion_lease": lease}):
         return result
     result.finished = True

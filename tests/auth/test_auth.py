@@ -57,17 +57,34 @@ def test_token_request_needs_both_fields(client, alice, payload):
     assert response.status_code == 400
 
 
-def test_wrong_password_is_401_and_audited_for_known_users(app, client, alice):
+def test_failed_logins_write_the_same_record_for_known_and_unknown_names(app, client, alice):
+    """SPEC 3: `login_failed` by `system`, identical whether or not the name exists."""
     before = audit_count(app)
-    response = client.post("/api/v1/auth/token", json={"username": "alice", "password": "nope"})
-    assert response.status_code == 401
-    assert audit_count(app) == before + 1
-    event = last_audit(app)
-    assert (event.action, event.outcome, event.target_id) == ("login_failed", "denied", alice.id)
-    # Unknown names are refused the same way but never grow the chain.
-    response = client.post("/api/v1/auth/token", json={"username": "ghost", "password": "x"})
-    assert response.status_code == 401
-    assert audit_count(app) == before + 1
+    records = []
+    for name in ("alice", "ghost"):
+        response = client.post("/api/v1/auth/token", json={"username": name, "password": "nope"})
+        assert response.status_code == 401
+        assert response.get_json()["code"] == "invalid_credentials"
+        event = last_audit(app)
+        records.append({k: getattr(event, k) for k in (
+            "actor_id", "actor_role", "action", "outcome", "target_type", "ip", "user_agent",
+            "details")} | {"target_length": len(event.target_id)})
+        # Neither the typed name nor the account id is kept in clear.
+        assert name not in event.target_id and alice.id != event.target_id
+        assert name not in str(event.details)
+    assert audit_count(app) == before + 2
+    assert records[0] == records[1]
+    assert records[0]["actor_id"] == "system" and records[0]["action"] == "login_failed"
+    assert records[0]["outcome"] == "denied" and records[0]["target_type"] == "login_name"
+
+
+def test_the_same_typed_name_gets_the_same_digest(app, client, alice):
+    """An admin can still see that one name is being guessed at, whatever the case."""
+    targets = []
+    for name in ("alice", "ALICE ", "bob"):
+        client.post("/api/v1/auth/token", json={"username": name, "password": "nope"})
+        targets.append(last_audit(app).target_id)
+    assert targets[0] == targets[1] != targets[2]
 
 
 @pytest.mark.parametrize("header", ["Bearer", "Bearer ", "Bearer pap_forged", "Basic abc",
