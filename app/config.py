@@ -52,6 +52,19 @@ def _bool(env, name, default):
     raise ConfigError(f"{name} must be true or false, got {raw!r}")
 
 
+def _widths(env, name, default) -> tuple[int, ...]:
+    raw = env.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        widths = sorted({int(part) for part in raw.split(",") if part.strip()})
+    except ValueError:
+        raise ConfigError(f"{name} must be widths separated by commas, got {raw!r}") from None
+    if not widths or widths[0] < 16 or widths[-1] > 8192:
+        raise ConfigError(f"{name} must list widths between 16 and 8192, got {raw!r}")
+    return tuple(widths)
+
+
 def _instance_path(env) -> Path:
     return Path(env.get("PAPELERA_INSTANCE") or "instance").resolve()
 
@@ -129,6 +142,7 @@ def load_settings(env=None) -> dict:
     host = env.get("HOST") or "127.0.0.1"
     port = _int(env, "PORT", 5000, 1, 65535)
     max_upload_mb = _int(env, "MAX_UPLOAD_MB", 20, 1, 10240)
+    media_widths = _widths(env, "MEDIA_WIDTHS", (320, 640, 1280, 2048))
 
     return {
         "PAPELERA_ENV": "production" if production else "development",
@@ -152,7 +166,10 @@ def load_settings(env=None) -> dict:
         # Werkzeug answers 413 itself past this; the multipart overhead gets 1 MB of slack.
         "MAX_CONTENT_LENGTH": (max_upload_mb + 1) * 1024 * 1024,
         "MAX_IMAGE_PIXELS": _int(env, "MAX_IMAGE_PIXELS", 50_000_000, 1),
+        # Unused since images are served by /media (kept so old settings still start).
         "SIGNED_URL_TTL_S": _int(env, "SIGNED_URL_TTL_S", 300, 1, 7 * 24 * 3600),
+        "MEDIA_WIDTHS": media_widths,
+        "SHARE_LINK_WINDOW_S": _int(env, "SHARE_LINK_WINDOW_S", 3600, 1, 7 * 24 * 3600),
         "TOKEN_TTL_HOURS": _int(env, "TOKEN_TTL_HOURS", 24 * 30, 1),
         "ARGON2_MEMORY_KIB": _int(env, "ARGON2_MEMORY_KIB", 65536, 8, 4 * 1024 * 1024),
         "ARGON2_TIME_COST": _int(env, "ARGON2_TIME_COST", 3, 1, 20),
