@@ -139,3 +139,14 @@ def test_a_claim_that_wins_the_race_makes_the_renderer_give_up(app, alice_api, i
     assert object_files(tmp_path) == before
     assert variants(app, image["id"]) == []
     assert image_row(app, image["id"]).variant_bytes == 0
+
+
+def test_the_doctor_knows_stored_variants_and_finds_orphan_ones(app, alice_api, image,
+                                                                tmp_path):
+    alice_api.get(image["url"] + "?w=320")
+    [row] = variants(app, image["id"])
+    (tmp_path / "objects" / "variants" / "crashed.webp").write_bytes(b"left behind")
+    report = app.test_cli_runner().invoke(args=["doctor", "--min-age-minutes", "0"])
+    assert "orphan object (no row): variants/crashed.webp" in report.output
+    assert row.key not in report.output
+    assert "row without its objects" not in report.output
