@@ -92,12 +92,28 @@ def test_range_beyond_the_end_is_416(alice_api, uploaded):
 
 
 def test_range_on_a_streamed_original_reads_from_the_offset(app, alice_api, uploaded):
-    """Past cache_max_bytes the original streams from storage; a Range starts there."""
+    """Past cache_max_bytes the original streams from storage; a Range starts there
+    (on S3 a ranged GET) instead of reading and dropping what comes before it."""
     body, data = uploaded
     app.config["MEDIA_CONFIG"] = {"cache_max_bytes": 0}
+    storage = app.extensions["papelera.storage"]
+    opened = []
+
+    class Spy:
+        def __getattr__(self, name):
+            return getattr(storage, name)
+
+        def open(self, key, start=0):
+            opened.append(start)
+            return storage.open(key, start)
+
+    app.extensions["papelera.storage"] = Spy()
     part = alice_api.get(body["url"], headers={"Range": "bytes=100-199"})
     assert part.status_code == 206 and part.data == data[100:200]
     assert part.headers["X-Cache"] == "BYPASS"
+    assert opened == [100]
+    head = alice_api.client.head(body["url"], headers=alice_api.headers())
+    assert head.status_code == 200 and opened == [100]  # HEAD opened nothing
 
 
 @pytest.mark.parametrize("form", FORMS)
