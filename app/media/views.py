@@ -97,10 +97,11 @@ def _serve(image_id, *, thumb: bool):
     image = access.image
     variant = asked.variant.fitted(image)
     config = media_config()
-    headers = {"ETag": f'"{etag_for(image, variant)}"',
+    etag = etag_for(image, variant)
+    headers = {"ETag": f'"{etag}"',
                "Cache-Control": _cache_control(access, config.browser_max_age_s, now)}
 
-    if request.if_none_match.contains_weak(etag_for(image, variant)):
+    if request.if_none_match.contains_weak(etag):
         return Response(status=304, headers=headers)
 
     body, length, x_cache = _body(image, variant, config, now)
