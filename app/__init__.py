@@ -45,7 +45,7 @@ def create_app(config: dict | None = None) -> Flask:
 
 
 def _init_extensions(app: Flask) -> None:
-    from app import storage
+    from app import media, storage
     from app.auth.passwords import configure_hasher
     from app.db import configure_engine
     from app.extensions import csrf, db, limiter, login_manager, migrate
@@ -77,6 +77,7 @@ def _init_extensions(app: Flask) -> None:
     except Exception as exc:  # Mongo down at start: /readyz says so, requests answer 503
         log.error("could not reach the user store: %s", exc)
     storage.init_app(app)
+    media.init_app(app)
 
     import app.auth.login  # noqa: F401  (registers the Flask-Login loaders)
 

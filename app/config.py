@@ -74,6 +74,19 @@ def _session_lifetimes(env) -> tuple[int, int]:
     return idle, absolute
 
 
+def _widths(env, name, default) -> tuple[int, ...]:
+    raw = env.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        widths = sorted({int(part) for part in raw.split(",") if part.strip()})
+    except ValueError:
+        raise ConfigError(f"{name} must be widths separated by commas, got {raw!r}") from None
+    if not widths or widths[0] < 16 or widths[-1] > 8192:
+        raise ConfigError(f"{name} must list widths between 16 and 8192, got {raw!r}")
+    return tuple(widths)
+
+
 def _instance_path(env) -> Path:
     return Path(env.get("PAPELERA_INSTANCE") or "instance").resolve()
 
@@ -152,6 +165,7 @@ def load_settings(env=None) -> dict:
     port = _int(env, "PORT", 5000, 1, 65535)
     max_upload_mb = _int(env, "MAX_UPLOAD_MB", 20, 1, 10240)
     session_idle, session_absolute = _session_lifetimes(env)
+    media_widths = _widths(env, "MEDIA_WIDTHS", (320, 640, 1280, 2048))
 
     return {
         "PAPELERA_ENV": "production" if production else "development",
@@ -179,7 +193,10 @@ def load_settings(env=None) -> dict:
         "MAX_IMAGE_PIXELS": _int(env, "MAX_IMAGE_PIXELS", 24_000_000, 1),
         "MAX_CONCURRENT_DECODES": _int(env, "MAX_CONCURRENT_DECODES", 2, 1, 64),
         "DECODE_WAIT_S": _int(env, "DECODE_WAIT_S", 20, 0, 600),
+        # Unused since images are served by /media (kept so old settings still start).
         "SIGNED_URL_TTL_S": _int(env, "SIGNED_URL_TTL_S", 300, 1, 7 * 24 * 3600),
+        "MEDIA_WIDTHS": media_widths,
+        "SHARE_LINK_WINDOW_S": _int(env, "SHARE_LINK_WINDOW_S", 3600, 1, 7 * 24 * 3600),
         "TOKEN_TTL_HOURS": _int(env, "TOKEN_TTL_HOURS", 24 * 30, 1),
         "ARGON2_MEMORY_KIB": _int(env, "ARGON2_MEMORY_KIB", 65536, 8, 4 * 1024 * 1024),
         "ARGON2_TIME_COST": _int(env, "ARGON2_TIME_COST", 3, 1, 20),

@@ -92,7 +92,8 @@ _HTTP_CODES = {
 
 
 def wants_json() -> bool:
-    return request.path.startswith("/api/")
+    # /media answers img tags and scripts: a JSON error and a bare 401, never a login page.
+    return request.path.startswith(("/api/", "/media/"))
 
 
 def error_response(status: int, body: dict, headers=None):

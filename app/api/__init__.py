@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import current_app, jsonify, request
+from flask import jsonify, request
 
 from app.errors import BadRequest
 from app.pagination import Page, parse_limit
@@ -24,7 +24,3 @@ def list_response(page: Page, render) -> object:
 
 def page_args() -> tuple[int, str | None]:
     return parse_limit(request.args.get("limit")), request.args.get("cursor") or None
-
-
-def ttl() -> int:
-    return current_app.config["SIGNED_URL_TTL_S"]

@@ -117,6 +117,11 @@ OPERATIONS: dict[str, dict] = {
     "images_api.show": {"response": ref("Image")},
     "images_api.delete": {"response": ref("Deletion")},
     "images_api.restore": {"response": ref("Image")},
+    "media_api.share": {"status": 201, "request": {"required": False, "content": {
+        "application/json": {"schema": {"type": "object", "properties": {"ttl_s": {
+            "type": "integer", "minimum": 60, "maximum": 2592000, "default": 86400}}}}}},
+        "response": {"type": "object", "properties": {
+            "url": {"type": "string", "format": "uri"}, "expires_at": TIME}}},
     "trash_api.index": {"response": list_of("Image"), "params": PAGED},
     "trash_api.restore": {"request": {"required": True, "content": {"application/json": {
         "schema": {"type": "object", "properties": {

@@ -6,8 +6,6 @@ and returns ``(body, audit_details)``.
 
 from __future__ import annotations
 
-from flask import current_app
-
 from app.db import utcnow
 from app.images.models import Image
 from app.images.present import deletion_to_dict, image_to_dict
@@ -50,8 +48,7 @@ def delete_image_action(image: Image, options, *, actor) -> tuple[dict, dict]:
 def restore_image_action(image: Image, options) -> tuple[dict, dict]:
     now = utcnow()
     image = restore_image(image, now=now)
-    config = current_app.config
-    body = image_to_dict(image, get_storage(), ttl_s=config["SIGNED_URL_TTL_S"], now=now)
+    body = image_to_dict(image, now=now)
     return body, {"owner_id": image.owner_id}
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, current_app, jsonify, request
 from flask_login import current_user
 
-from app.api import list_response, page_args, ttl
+from app.api import list_response, page_args
 from app.auth.login import login_required
 from app.db import utcnow
 from app.deletion import delete_endpoint
@@ -41,7 +41,7 @@ def upload_current_user() -> object:
 
 
 def render(image) -> dict:
-    return image_to_dict(image, get_storage(), ttl_s=ttl(), now=utcnow())
+    return image_to_dict(image, now=utcnow())
 
 
 @bp.post("/images")

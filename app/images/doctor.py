@@ -3,7 +3,8 @@
 Two kinds of orphan: objects no row points at (an upload that crashed after writing
 them, or a bucket restored from an older backup), and rows whose original or thumbnail
 is missing (objects lost outside Papelera). Objects younger than ``min_age`` are left
-alone: an upload in progress writes its objects before its row.
+alone: an upload in progress writes its objects before its row. Stored variants
+(``variants/``) are checked for orphans only: a lost variant is rendered again.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from app.extensions import db
 from app.images.models import Image, with_trashed
 from app.purge.batch import claim_and_delete, new_claim_id
 
-PREFIXES = ("originals/", "thumbnails/")
+PREFIXES = ("originals/", "thumbnails/", "variants/")
 
 
 @dataclass
@@ -50,15 +51,22 @@ def _known_keys() -> dict[str, str]:
         last = rows[-1].id
 
 
+def _variant_keys() -> set[str]:
+    from app.media.models import ImageVariant
+
+    return set(db.session.execute(select(ImageVariant.key)).scalars())
+
+
 def examine(storage, *, now: datetime, min_age: timedelta) -> DoctorReport:
     known = _known_keys()
+    variants = _variant_keys()
     report = DoctorReport(rows=len(set(known.values())))
     present: set[str] = set()
     for prefix in PREFIXES:
         for key, modified in storage.iter_objects(prefix):
             report.objects += 1
             present.add(key)
-            if key not in known and now - modified >= min_age:
+            if key not in known and key not in variants and now - modified >= min_age:
                 report.orphan_objects.append(key)
     missing = {image_id for key, image_id in known.items() if key not in present}
     report.rows_missing_objects = sorted(missing)

@@ -11,6 +11,7 @@ import uuid
 from datetime import datetime
 
 from sqlalchemy import BigInteger, Boolean, Index, Integer, String, Uuid, event
+from sqlalchemy.ext.hybrid import hybrid_property
 from sqlalchemy.orm import Mapped, Session, mapped_column, with_loader_criteria
 
 from app.db import UTCDateTime, utcnow
@@ -30,6 +31,9 @@ class Image(db.Model):
     content_type: Mapped[str] = mapped_column(String(100), nullable=False)
     size_bytes: Mapped[int] = mapped_column(BigInteger, nullable=False)
     thumbnail_bytes: Mapped[int] = mapped_column(BigInteger, nullable=False, default=0)
+    # Bytes of the stored variants (app.media); bumped with each new variant's row.
+    variant_bytes: Mapped[int] = mapped_column(BigInteger, nullable=False, default=0,
+                                               server_default="0")
     width: Mapped[int] = mapped_column(Integer, nullable=False)
     height: Mapped[int] = mapped_column(Integer, nullable=False)
     sha256: Mapped[str] = mapped_column(String(64), nullable=False)
@@ -54,9 +58,15 @@ class Image(db.Model):
     def etag(self) -> str:
         return f'"{self.id.hex}-{self.version}"'
 
-    @property
+    @hybrid_property
     def total_bytes(self) -> int:
-        return self.size_bytes + (self.thumbnail_bytes or 0)
+        """Every stored byte of the image: original, thumbnail and variants."""
+        return self.size_bytes + (self.thumbnail_bytes or 0) + (self.variant_bytes or 0)
+
+    @total_bytes.inplace.expression
+    @classmethod
+    def _total_bytes_expression(cls):
+        return cls.size_bytes + cls.thumbnail_bytes + cls.variant_bytes
 
     def __repr__(self) -> str:
         return f"<Image {self.id} owner={self.owner_id} deleted={self.is_deleted}>"

@@ -12,13 +12,11 @@ def iso(value: datetime | None) -> str | None:
     return format_time(value) if value else None
 
 
-def image_urls(image, storage, ttl_s: int) -> tuple[str, str]:
-    trashed = bool(image.is_deleted)
-    original = storage.signed_url(image.storage_key, ttl_s, image_id=str(image.id),
-                                  allow_trashed=trashed, download_name=image.file_name)
-    thumbnail = storage.signed_url(image.thumbnail_key, ttl_s, image_id=str(image.id),
-                                   allow_trashed=trashed)
-    return original, thumbnail
+def image_urls(image) -> tuple[str, str]:
+    """The stable /media URLs (original, thumbnail): the same on every render."""
+    from app.media import media_url
+
+    return media_url(image), media_url(image, "thumb")
 
 
 def image_fields(image) -> dict:
@@ -34,8 +32,8 @@ def image_fields(image) -> dict:
     }
 
 
-def image_to_dict(image, storage, *, ttl_s: int, now: datetime) -> dict:
-    url, thumbnail_url = image_urls(image, storage, ttl_s)
+def image_to_dict(image, *, now: datetime) -> dict:
+    url, thumbnail_url = image_urls(image)
     body = {
         **image_fields(image),
         "etag": image.etag,

@@ -18,6 +18,8 @@ from app.errors import Conflict, NotFound, TooLarge
 from app.extensions import db
 from app.images.models import Image, reload, with_trashed
 from app.images.processing import THUMBNAIL_TYPE, DecodeSlots, process_upload
+from app.images.processing import THUMBNAIL_TYPE, process_upload
+from app.media.cache import evict_image
 from app.pagination import Page, decode_cursor, page_from_rows
 from app.purge.batch import BatchResult, claim, delete_claimed, new_claim_id
 
@@ -124,6 +126,7 @@ def soft_delete_image(image: Image, *, actor_id: str, retention_days: int,
             .execution_options(synchronize_session=False)
         )
         db.session.commit()
+        evict_image(image.id)
         image = reload(image.id)
         if image is None:
             raise NotFound("No such image.")

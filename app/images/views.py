@@ -6,7 +6,6 @@ from flask import Blueprint, render_template, request, url_for
 from flask_login import current_user
 
 from app import htmx
-from app.api import ttl
 from app.auth.login import login_required
 from app.db import utcnow
 from app.deletion import delete_endpoint
@@ -29,8 +28,8 @@ PAGE_SIZE = 48
 
 
 def cards(images) -> list[dict]:
-    now, storage = utcnow(), get_storage()
-    return [image_to_dict(img, storage, ttl_s=ttl(), now=now) for img in images]
+    now = utcnow()
+    return [image_to_dict(img, now=now) for img in images]
 
 
 def gallery_count() -> dict:
@@ -78,6 +77,20 @@ def upload():
     for message in failed:
         html += htmx.toast(message, "error")
     return html, 201 if uploaded else 400
+
+
+@bp.post("/images/<uuid:image_id>/share")
+@login_required
+def share_image(image_id):
+    """Gallery's "Copy link": a share link in a read-only field, and a toast."""
+    from app.media import share_image as make_link
+    from app.media.service import DEFAULT_SHARE_TTL_S
+
+    link = make_link(image_id, DEFAULT_SHARE_TTL_S)
+    html = render_template("images/_share.html", link=link)
+    html += htmx.toast(f"Share link ready; it works until {link['expires_at'][:16]} UTC "
+                       "for anyone who has it.", "success")
+    return html
 
 
 @bp.delete("/images/<uuid:image_id>")

@@ -1,11 +1,13 @@
 """Claim-and-delete: the one way image rows and their objects leave Papelera.
 
 A batch is claimed by one conditional UPDATE that stamps ``claim_id``; the claim is
-committed before any object-store call; objects are deleted with ``delete_many``
-(DeleteObjects, 1000 keys a call); only rows of this claim whose objects are gone are
-deleted. A crash anywhere leaves rows claimed (``purge_state='purging'``) that the next
-purge run finishes: never a row without objects that still exist, never objects without
-a row. Used by permanent delete, empty trash, the purge job and user deletion.
+committed before any object-store call; objects (originals, thumbnails and stored
+variants) are deleted with ``delete_many`` (DeleteObjects, 1000 keys a call); only rows
+of this claim whose objects are gone are deleted (their variant rows go with them, ON
+DELETE CASCADE), and every cached copy of a claimed image is evicted. A crash anywhere
+leaves rows claimed (``purge_state='purging'``) that the next purge run finishes: never
+a row without objects that still exist, never objects without a row. Used by permanent
+delete, empty trash, the purge job and user deletion.
 """
 
 from __future__ import annotations
@@ -20,6 +22,8 @@ from sqlalchemy import and_, delete, select, update
 from app.db import on_postgresql
 from app.extensions import db
 from app.images.models import Image, with_trashed
+from app.media.cache import evict_images
+from app.media.models import ImageVariant
 
 log = logging.getLogger(__name__)
 
@@ -108,22 +112,57 @@ def reclaim(condition, *, claim_id: str, now: datetime, limit: int) -> int:
     return result.rowcount
 
 
-def claimed_rows(claim_id: str) -> list:
-    """The rows stamped with ``claim_id`` (ids, keys and sizes only), read and committed."""
+@dataclass(frozen=True)
+class ClaimedRow:
+    id: uuid.UUID
+    storage_key: str
+    thumbnail_key: str
+    size_bytes: int
+    thumbnail_bytes: int
+    variant_bytes: int = 0
+    variant_keys: tuple[str, ...] = ()
+
+    @property
+    def keys(self) -> tuple[str, ...]:
+        return (self.storage_key, self.thumbnail_key, *self.variant_keys)
+
+    @property
+    def total_bytes(self) -> int:
+        return self.size_bytes + (self.thumbnail_bytes or 0) + (self.variant_bytes or 0)
+
+
+def claimed_rows(claim_id: str) -> list[ClaimedRow]:
+    """The rows stamped with ``claim_id`` (ids, keys and sizes only), read and committed.
+
+    A variant is only added while its image is unclaimed (``app.media.service``), so the
+    keys read here, after the claim, are all there will be.
+    """
     rows = db.session.execute(
         with_trashed(select(Image.id, Image.storage_key, Image.thumbnail_key, Image.size_bytes,
-                            Image.thumbnail_bytes).where(Image.claim_id == claim_id))
+                            Image.thumbnail_bytes, Image.variant_bytes)
+                     .where(Image.claim_id == claim_id))
     ).all()
+    variants: dict[uuid.UUID, list[str]] = {}
+    ids = [row.id for row in rows]
+    for start in range(0, len(ids), 500):
+        for image_id, key in db.session.execute(
+                select(ImageVariant.image_id, ImageVariant.key)
+                .where(ImageVariant.image_id.in_(ids[start:start + 500]))):
+            variants.setdefault(image_id, []).append(key)
     db.session.commit()  # no transaction stays open across the object-store call
-    return rows
+    evict_images(ids)  # claimed rows are never served again: drop their cached copies
+    return [ClaimedRow(row.id, row.storage_key, row.thumbnail_key, row.size_bytes,
+                       row.thumbnail_bytes, row.variant_bytes or 0,
+                       tuple(sorted(variants.get(row.id, ()))))
+            for row in rows]
 
 
 def delete_objects(storage, rows, claim_id: str = "") -> dict[str, str]:
-    """Delete the rows' originals and thumbnails; ``{key: error}`` for what failed.
+    """Delete the rows' originals, thumbnails and variants; ``{key: error}`` for what failed.
 
     Touches no database session, so it may run in another thread.
     """
-    keys = [k for row in rows for k in (row.storage_key, row.thumbnail_key)]
+    keys = [k for row in rows for k in row.keys]
     if not keys:
         return {}
     try:
@@ -138,12 +177,12 @@ def delete_rows(claim_id: str, rows, failed_keys: dict[str, str]) -> BatchResult
     result = BatchResult(claimed=len(rows))
     done_ids, sizes = [], {}
     for row in rows:
-        problem = failed_keys.get(row.storage_key) or failed_keys.get(row.thumbnail_key)
+        problem = next((failed_keys[k] for k in row.keys if k in failed_keys), None)
         if problem:
             result.errors[str(row.id)] = problem
         else:
             done_ids.append(row.id)
-            sizes[row.id] = row.size_bytes + (row.thumbnail_bytes or 0)
+            sizes[row.id] = row.total_bytes
     for start in range(0, len(done_ids), 500):
         chunk = done_ids[start:start + 500]
         # RETURNING tells which rows this claim really deleted: a run that took the
@@ -159,6 +198,8 @@ def delete_rows(claim_id: str, rows, failed_keys: dict[str, str]) -> BatchResult
             result.bytes_freed += sizes[image_id]
     db.session.commit()
     result.deleted = len(result.deleted_ids)
+    # Again after the rows are gone: a request that filled the cache meanwhile loses it.
+    evict_images(result.deleted_ids)
     return result
 
 

@@ -34,7 +34,7 @@ def pending_item_to_dict(image) -> dict:
         "id": str(image.id),
         "owner_id": image.owner_id,
         "file_name": image.file_name,
-        "size_bytes": image.size_bytes + (image.thumbnail_bytes or 0),
+        "size_bytes": image.total_bytes,
         "deleted_at": iso(image.deleted_at),
         "purge_at": iso(image.purge_after),
         "purge_state": image.purge_state,

@@ -108,7 +108,7 @@ def pending_stats(now: datetime, older_than_days: int | None = None) -> tuple[in
     """(images, bytes) the next run would delete, orphans aside. One aggregate query."""
     row = db.session.execute(
         with_trashed(select(func.count(Image.id),
-                            func.coalesce(func.sum(Image.size_bytes + Image.thumbnail_bytes), 0))
+                            func.coalesce(func.sum(Image.total_bytes), 0))
                      .where(_pending_condition(now, older_than_days)))
     ).one()
     db.session.commit()
@@ -186,8 +186,7 @@ def _orphan_stats(owners: list[str]) -> tuple[int, int]:
     for start in range(0, len(owners), 500):
         row = db.session.execute(
             with_trashed(select(func.count(Image.id),
-                                func.coalesce(func.sum(Image.size_bytes + Image.thumbnail_bytes),
-                                              0))
+                                func.coalesce(func.sum(Image.total_bytes), 0))
                          .where(Image.owner_id.in_(owners[start:start + 500]),
                                 Image.purge_state.is_(None)))
         ).one()

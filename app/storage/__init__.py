@@ -24,9 +24,8 @@ def storage_from_config(config) -> Storage:
     if url.startswith("s3://"):
         opts = s3_options(url)
         return S3Storage(opts["bucket"], endpoint_url=opts["endpoint_url"],
-                         region=opts["region"], prefix=opts["prefix"],
-                         public_url=config.get("STORAGE_PUBLIC_URL"))
-    return LocalStorage(urlparse(url).path, config["SECRET_KEY"])
+                         region=opts["region"], prefix=opts["prefix"])
+    return LocalStorage(urlparse(url).path)
 
 
 def get_storage() -> Storage:
@@ -48,6 +47,3 @@ def init_app(app) -> None:
             check_at_start(storage)
         except StorageError as exc:
             raise ConfigError(f"STORAGE_URL: {exc}") from exc
-    from app.storage.views import bp
-
-    app.register_blueprint(bp)

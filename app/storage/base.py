@@ -21,8 +21,8 @@ class Storage(Protocol):
 
     def put(self, key: str, data: bytes, content_type: str) -> None: ...
 
-    def open(self, key: str) -> BinaryIO:
-        """A readable stream of the object; raises KeyError when it does not exist."""
+    def open(self, key: str, start: int = 0) -> BinaryIO:
+        """A readable stream of the object from byte ``start``; KeyError when it is absent."""
 
     def exists(self, key: str) -> bool: ...
 
@@ -31,9 +31,6 @@ class Storage(Protocol):
 
         A key that is already gone counts as deleted.
         """
-
-    def signed_url(self, key: str, ttl_s: int, *, image_id: str, allow_trashed: bool,
-                   download_name: str | None = None) -> str: ...
 
     def iter_objects(self, prefix: str = "") -> Iterator[tuple[str, datetime]]:
         """Every stored key under ``prefix`` with its last-modified time (UTC)."""

@@ -1,4 +1,4 @@
-"""Objects in an S3 bucket (AWS, SeaweedFS, MinIO…), served by presigned URLs."""
+"""Objects in an S3 bucket (AWS, SeaweedFS, MinIO…); browsers get them through /media."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ DELETE_BATCH = 1000
 
 class S3Storage:
     def __init__(self, bucket: str, *, endpoint_url: str | None = None, region: str = "us-east-1",
-                 prefix: str = "", public_url: str | None = None, client=None):
+                 prefix: str = "", client=None):
         self.bucket = bucket
         self.prefix = prefix.strip("/") + "/" if prefix.strip("/") else ""
         config = BotoConfig(retries={"max_attempts": 3, "mode": "standard"},
@@ -26,12 +26,6 @@ class S3Storage:
         session = boto3.session.Session()
         self.client = client or session.client("s3", endpoint_url=endpoint_url,
                                                region_name=region, config=config)
-        # SigV4 signs the host, so URLs for browsers are signed by a client that
-        # already uses the public host (STORAGE_PUBLIC_URL) rather than rewritten.
-        self.signer = self.client
-        if public_url:
-            self.signer = session.client("s3", endpoint_url=public_url, region_name=region,
-                                         config=config)
 
     def _key(self, key: str) -> str:
         return self.prefix + key
@@ -57,13 +51,18 @@ class S3Storage:
         except (BotoCoreError, ClientError) as exc:
             raise StorageError(f"could not store the object: {exc}") from exc
 
-    def open(self, key: str):
+    def open(self, key: str, start: int = 0):
+        """The object's body, streamed (a ranged GET from ``start`` when it is not 0)."""
+        extra = {"Range": f"bytes={start}-"} if start else {}
         try:
-            return self.client.get_object(Bucket=self.bucket, Key=self._key(key))["Body"]
+            return self.client.get_object(Bucket=self.bucket, Key=self._key(key),
+                                          **extra)["Body"]
         except ClientError as exc:
             if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
                 raise KeyError(key) from None
             raise StorageError(str(exc)) from exc
+        except BotoCoreError as exc:
+            raise StorageUnreachable(f"cannot reach the S3 endpoint: {exc}") from exc
 
     def exists(self, key: str) -> bool:
         try:
@@ -94,12 +93,6 @@ class S3Storage:
                     continue  # already gone is what we wanted
                 errors[key] = f"{error.get('Code')}: {error.get('Message')}"
         return errors
-
-    def signed_url(self, key, ttl_s, *, image_id, allow_trashed, download_name=None):
-        params = {"Bucket": self.bucket, "Key": self._key(key)}
-        if download_name:
-            params["ResponseContentDisposition"] = f'inline; filename="{download_name}"'
-        return self.signer.generate_presigned_url("get_object", Params=params, ExpiresIn=ttl_s)
 
     def iter_objects(self, prefix: str = ""):
         paginator = self.client.get_paginator("list_objects_v2")

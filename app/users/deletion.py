@@ -41,6 +41,7 @@ from app.db import utcnow
 from app.errors import Conflict, NotFound
 from app.extensions import db
 from app.images.models import Image, with_trashed
+from app.media.cache import evict_images
 from app.purge.batch import BatchResult, claim_and_delete
 from app.users.repository import User, UserRepository, get_users
 from app.users.service import ensure_not_last_admin
@@ -77,7 +78,7 @@ def deletion_consequences(user_id: str) -> dict:
     row = db.session.execute(
         with_trashed(
             select(func.count(Image.id),
-                   func.coalesce(func.sum(Image.size_bytes + Image.thumbnail_bytes), 0),
+                   func.coalesce(func.sum(Image.total_bytes), 0),
                    func.coalesce(func.sum(case((Image.is_deleted.is_(True), 1), else_=0)), 0))
             .where(Image.owner_id == str(user_id))
         )
@@ -183,15 +184,21 @@ def finish_user_deletion(users: UserRepository, storage, user_id: str, lease: st
 
 
 def _trash_active_images(user_id: str, *, actor_id: str | None, now: datetime) -> None:
-    """One UPDATE: the claim only takes trashed rows. Trashed rows keep their dates."""
-    db.session.execute(
+    """One UPDATE: the claim only takes trashed rows. Trashed rows keep their dates.
+
+    Every cached copy of the user's images goes at once (the batches evict them again
+    as they delete them).
+    """
+    trashed = db.session.execute(
         update(Image)
         .where(Image.owner_id == str(user_id), Image.is_deleted.is_(False))
         .values(is_deleted=True, deleted_at=now, deleted_by=actor_id, purge_after=now,
                 version=Image.version + 1)
+        .returning(Image.id)
         .execution_options(synchronize_session=False)
-    )
+    ).scalars().all()
     db.session.commit()
+    evict_images(trashed)
 
 
 def delete_user_permanently(users: UserRepository, storage, target: User, *, ctx: Context,

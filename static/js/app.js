@@ -10,8 +10,16 @@
     setTimeout(function () { toast.remove(); }, ms);
   }
 
+  // A share link arrives in a read-only field: select it and copy it when allowed.
+  function offerCopy(field) {
+    field.focus();
+    field.select();
+    if (navigator.clipboard) navigator.clipboard.writeText(field.value).catch(function () {});
+  }
+
   function init(root) {
     root.querySelectorAll("[data-toast]").forEach(closeLater);
+    root.querySelectorAll("[data-copy]").forEach(offerCopy);
   }
 
   document.addEventListener("DOMContentLoaded", function () { init(document); });

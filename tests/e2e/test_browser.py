@@ -177,9 +177,9 @@ def test_gallery_upload_delete_undo_without_console_or_csp_errors(signed_in):
 
     card = tab.upload_and_see(name, png(1))
     expect(tab.toast("Uploaded 1 image(s).")).to_be_visible()
-    # The thumbnail is served through a signed URL and actually loads.
+    # The thumbnail is served through its stable /media URL and actually loads.
     thumb = card.locator("img")
-    expect(thumb).to_have_attribute("src", re.compile(r"^/objects/"))
+    expect(thumb).to_have_attribute("src", re.compile(r"^/media/[0-9a-f-]{36}/thumb$"))
     page.wait_for_function("img => img.complete && img.naturalWidth > 0",
                            arg=thumb.element_handle())
 
@@ -201,6 +201,42 @@ def test_gallery_upload_delete_undo_without_console_or_csp_errors(signed_in):
     assert tab.csp == []
     assert tab.page_errors == []
     assert tab.console_errors == []
+
+
+def test_images_keep_their_urls_open_in_a_tab_and_share_by_link(signed_in, browser, server):
+    tab, page = signed_in, signed_in.page
+    name = unique_name("stable")
+    card = tab.upload_and_see(name, png(7))
+    src = card.locator("img").get_attribute("src")
+    href = card.locator("a.thumb").get_attribute("href")
+    assert href == src.removesuffix("/thumb")
+    # A later render (a day later as well: the URL carries no expiry) gives the same URLs,
+    # so the browser cache answers them.
+    page.reload()
+    card = tab.card(name)
+    expect(card.locator("img")).to_have_attribute("src", src)
+    page.wait_for_function("img => img.complete && img.naturalWidth > 0",
+                           arg=card.locator("img").element_handle())
+    with page.context.expect_page() as opened:
+        card.locator("a.thumb").click()
+    original = opened.value
+    original.wait_for_load_state()
+    assert original.url == server.url + href
+    original.close()
+
+    card.get_by_role("button", name=re.compile("Copy a share link")).click()
+    field = card.locator("input.share-url")
+    expect(field).to_have_value(re.compile(re.escape(href) + r"\?exp=\d+&sig="))
+    expect(tab.toast("Share link ready")).to_be_visible()
+    # Someone without an account opens the link.
+    stranger = browser.new_context()
+    try:
+        answer = stranger.request.get(field.input_value())
+        assert answer.status == 200 and answer.headers["content-type"] == "image/png"
+        assert stranger.request.get(server.url + href).status == 401
+    finally:
+        stranger.close()
+    assert not tab.console_errors and not tab.page_errors and not tab.csp
 
 
 def test_trash_days_left_restore_and_delete_forever(signed_in):

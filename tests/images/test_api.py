@@ -35,11 +35,11 @@ def test_upload_stores_original_byte_for_byte_and_a_clean_thumbnail(app, alice_a
     with PILImage.open(tmp_path / "objects" / row.thumbnail_key) as thumb:
         assert thumb.format == "WEBP" and max(thumb.size) <= 480
         assert not thumb.getexif()
-    # The signed URLs serve the bytes.
-    served = alice_api.client.get(body["url"])
+    # The /media URLs serve the bytes to the owner.
+    served = alice_api.get(body["url"])
     assert served.data == data
     served.close()
-    served = alice_api.client.get(body["thumbnail_url"])
+    served = alice_api.get(body["thumbnail_url"])
     assert served.status_code == 200
     served.close()
 
@@ -166,14 +166,18 @@ def test_soft_delete_moves_to_trash_with_fixed_dates(app, alice_api):
     assert [i["id"] for i in trash["items"]] == [image_id]
 
 
-def test_trashed_image_urls_only_work_when_minted_for_the_trash(alice_api):
+def test_image_urls_are_stable_and_survive_the_trash_for_the_owner(alice_api):
     created = alice_api.upload().get_json()
+    assert created["url"] == f"/media/{created['id']}"
+    assert created["thumbnail_url"] == f"/media/{created['id']}/thumb"
     alice_api.delete(f"/api/v1/images/{created['id']}", headers=confirm())
-    assert alice_api.client.get(created["url"]).status_code == 404
     trashed = alice_api.get(f"/api/v1/images/{created['id']}").get_json()
-    served = alice_api.client.get(trashed["thumbnail_url"])
+    assert (trashed["url"], trashed["thumbnail_url"]) == (created["url"],
+                                                          created["thumbnail_url"])
+    served = alice_api.get(trashed["thumbnail_url"])
     assert served.status_code == 200
     served.close()
+    assert alice_api.client.get(created["url"]).status_code == 401
 
 
 def test_restore_and_its_alias(alice_api):

@@ -113,13 +113,25 @@ def test_image_lifecycle_over_http(client):
     assert [item["id"] for item in listing.json()["items"]] == [image_id]
     assert listing.json()["next_cursor"] is None
 
-    # The signed URL serves the original byte for byte; the thumbnail is an image too.
-    original = client.get(image["url"], headers={"Authorization": ""})
+    # /media serves the original byte for byte to its owner; the thumbnail is an image too.
+    assert image["url"] == f"/media/{image_id}"
+    original = client.get(image["url"])
     assert original.status_code == 200
     assert original.content == data
     assert original.headers["Content-Type"] == "image/png"
-    thumb = client.get(image["thumbnail_url"], headers={"Authorization": ""})
+    assert client.get(image["url"], headers={"Authorization": ""}).status_code == 401
+    thumb = client.get(image["thumbnail_url"])
     assert thumb.status_code == 200 and thumb.headers["Content-Type"] == "image/webp"
+    again = client.get(image["thumbnail_url"], headers={"If-None-Match": thumb.headers["ETag"]})
+    assert again.status_code == 304 and again.headers["ETag"] == thumb.headers["ETag"]
+    part = client.get(image["url"], headers={"Range": "bytes=0-7"})
+    assert part.status_code == 206 and part.content == data[:8]
+    # A share link opens it for anyone, until the image goes to the trash.
+    link = client.post(f"{API}/images/{image_id}/share", json={"ttl_s": 600})
+    assert link.status_code == 201, link.text
+    shared = client.get(link.json()["url"], headers={"Authorization": ""})
+    assert shared.status_code == 200 and shared.content == data
+    assert shared.headers["Cache-Control"].startswith("public, max-age=")
 
     # Delete needs the confirmation header.
     refused = client.delete(f"{API}/images/{image_id}")
@@ -143,8 +155,9 @@ def test_image_lifecycle_over_http(client):
     assert item["days_left"] == 30 and item["expires_soon"] is False
     assert item["purge_at"] == deletion["recoverable_until"]
     assert item["deleted_at"] == deletion["deleted_at"]
-    # The gallery's signed URL stops working once the image is trashed.
-    assert client.get(image["url"], headers={"Authorization": ""}).status_code == 404
+    # The owner still sees it in the trash; the share link stops working.
+    assert client.get(image["url"]).status_code == 200
+    assert client.get(link.json()["url"], headers={"Authorization": ""}).status_code == 404
 
     # Restore through the PATCH alias.
     restored = client.patch(f"{API}/images/restore/{image_id}")

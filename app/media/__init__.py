@@ -1,0 +1,44 @@
+"""Media delivery: stable /media URLs, HTTP caching, a server cache, variants, share links.
+
+``init_app`` binds the server cache; the blueprints are ``views.bp`` (``/media``) and
+``api.bp`` (``/api/v1/images/<id>/share``).
+"""
+
+from __future__ import annotations
+
+from flask import current_app, url_for
+from flask_login import current_user
+
+
+def init_app(app) -> None:
+    from app.media import models  # noqa: F401  (the table is part of the schema)
+    from app.media.api import bp as api_bp
+    from app.media.cache import init_app as init_cache
+    from app.media.views import bp as media_bp
+
+    init_cache(app)
+    app.register_blueprint(media_bp)
+    app.register_blueprint(api_bp)
+
+
+def media_url(image, variant: str = "original") -> str:
+    """The stable URL of an image: the same on every render, whoever renders it."""
+    if variant == "thumb":
+        return url_for("media.thumbnail", image_id=image.id)
+    return url_for("media.original", image_id=image.id)
+
+
+def share_image(image_id, ttl_s: int) -> dict:
+    """``{"url", "expires_at"}``: a link anyone may open until then (owner or admin)."""
+    from app.db import utcnow
+    from app.images.present import iso
+    from app.images.service import get_image
+    from app.media.service import create_share_link
+
+    image = get_image(image_id, actor=current_user, include_trashed=True)
+    config = current_app.config
+    query, expires_at = create_share_link(image, ttl_s=ttl_s, now=utcnow(),
+                                          window_s=config["SHARE_LINK_WINDOW_S"],
+                                          secret=config["SECRET_KEY"])
+    return {"url": url_for("media.original", image_id=image.id, _external=True, **query),
+            "expires_at": iso(expires_at)}

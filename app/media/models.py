@@ -1,0 +1,37 @@
+"""Stored variants of an image: one row per object the server rendered and kept."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from sqlalchemy import BigInteger, ForeignKey, Integer, String, UniqueConstraint, Uuid
+from sqlalchemy.orm import Mapped, mapped_column
+
+from app.db import UTCDateTime, utcnow
+from app.extensions import db
+
+
+class ImageVariant(db.Model):
+    """A resized/re-encoded copy, stored under a server-made key.
+
+    The row goes with its image (``ON DELETE CASCADE``); the object is deleted by the
+    purge's batch function, which reads these keys before deleting the image rows.
+    """
+
+    __tablename__ = "image_variants"
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer(), "sqlite"),
+                                    primary_key=True, autoincrement=True)
+    image_id: Mapped[uuid.UUID] = mapped_column(
+        Uuid, ForeignKey("images.id", ondelete="CASCADE"), nullable=False, index=True)
+    key: Mapped[str] = mapped_column(String(255), nullable=False, unique=True)
+    width: Mapped[int] = mapped_column(Integer, nullable=False)
+    fmt: Mapped[str] = mapped_column(String(8), nullable=False)
+    quality: Mapped[int] = mapped_column(Integer, nullable=False)
+    bytes: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
+
+    __table_args__ = (
+        UniqueConstraint("image_id", "width", "fmt", "quality", name="uq_image_variants_kind"),
+    )

@@ -1,0 +1,318 @@
+"""Media rules: who may fetch an image, share links, variants. No request in here.
+
+Access (SPEC section 8): the owner and admins always (trashed images too); anyone else
+only with a valid share link to an image that is not in the trash. Another signed-in
+user without a link gets 404, an anonymous caller 401, a bad or expired link 403. An
+image being purged, or gone, is 404 for everyone.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import io
+import math
+import secrets
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from PIL import Image as PILImage
+from PIL import ImageOps, features
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
+
+from app.errors import BadRequest, Conflict, Forbidden, NotFound, Unauthenticated
+from app.extensions import db
+from app.images.models import Image, with_trashed
+from app.images.processing import THUMBNAIL_TYPE
+from app.media.models import ImageVariant
+
+FORMATS = {"webp": ("WEBP", "image/webp"), "jpeg": ("JPEG", "image/jpeg"),
+           "png": ("PNG", "image/png"), "avif": ("AVIF", "image/avif")}
+DEFAULT_FORMAT, DEFAULT_QUALITY = "webp", 80
+QUALITY_RANGE = (30, 95)
+SHARE_TTL_RANGE = (60, 30 * 24 * 3600)
+DEFAULT_SHARE_TTL_S = 24 * 3600
+_SHARE_SALT = b"papelera.media-share"
+
+
+def formats_available() -> tuple[str, ...]:
+    """The ``fmt`` values this Pillow can encode (AVIF needs libavif)."""
+    return tuple(f for f in FORMATS if f != "avif" or features.check("avif"))
+
+
+# -- what is asked for -----------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Variant:
+    """``original``, ``thumb``, or a rendering (``width`` × ``fmt`` at ``quality``)."""
+
+    kind: str
+    width: int | None = None
+    fmt: str | None = None
+    quality: int | None = None
+
+    def fitted(self, image: Image) -> Variant:
+        """Never upscaled: a width past the original's is the original's width."""
+        if self.kind != "render":
+            return self
+        return Variant("render", min(self.width or image.width, image.width), self.fmt,
+                       self.quality)
+
+    @property
+    def name(self) -> str:
+        if self.kind != "render":
+            return self.kind
+        return f"w{self.width}-q{self.quality}.{self.fmt}"
+
+    def content_type(self, image: Image) -> str:
+        if self.kind == "original":
+            return image.content_type
+        if self.kind == "thumb":
+            return THUMBNAIL_TYPE
+        return FORMATS[self.fmt][1]
+
+
+ORIGINAL, THUMB = Variant("original"), Variant("thumb")
+
+
+@dataclass(frozen=True)
+class ShareLink:
+    exp: int
+    sig: str
+
+
+@dataclass(frozen=True)
+class MediaRequest:
+    variant: Variant
+    download: bool
+    link: ShareLink | None
+
+
+def _one(args, name: str) -> str:
+    values = args.getlist(name)
+    if len(values) > 1:
+        raise BadRequest(f"{name} was given more than once.", code="invalid_option",
+                         option=name)
+    return values[0]
+
+
+def parse_media_request(args, *, thumb: bool, widths: tuple[int, ...]) -> MediaRequest:
+    """Read ``w``, ``fmt``, ``q``, ``download``, ``exp`` and ``sig``; 400 naming the bad one."""
+    allowed = {"download", "exp", "sig"} | (set() if thumb else {"w", "fmt", "q"})
+    for name in args:
+        if name not in allowed:
+            raise BadRequest(f"Unknown option {name!r}.", code="invalid_option", option=name)
+    values = {name: _one(args, name) for name in args}
+
+    download = values.get("download", "0")
+    if download not in ("0", "1", "true", "false"):
+        raise BadRequest("download must be 1 or 0.", code="invalid_option", option="download")
+
+    variant = THUMB if thumb else ORIGINAL
+    if {"w", "fmt", "q"} & values.keys():
+        width = None
+        if "w" in values:
+            if not values["w"].isdigit() or int(values["w"]) not in widths:
+                raise BadRequest(f"w must be one of {', '.join(map(str, widths))}.",
+                                 code="invalid_option", option="w")
+            width = int(values["w"])
+        fmt = values.get("fmt", DEFAULT_FORMAT)
+        if fmt not in formats_available():
+            raise BadRequest(f"fmt must be one of {', '.join(formats_available())}.",
+                             code="invalid_option", option="fmt")
+        quality = values.get("q", str(DEFAULT_QUALITY))
+        low, high = QUALITY_RANGE
+        if not quality.isdigit() or not low <= int(quality) <= high:
+            raise BadRequest(f"q must be a whole number from {low} to {high}.",
+                             code="invalid_option", option="q")
+        variant = Variant("render", width, fmt, int(quality))
+
+    link = None
+    if "exp" in values or "sig" in values:
+        if not values.get("exp", "").isdigit() or not values.get("sig"):
+            raise Forbidden("This share link is not valid.", code="invalid_share_link")
+        link = ShareLink(int(values["exp"]), values["sig"])
+    return MediaRequest(variant, download in ("1", "true"), link)
+
+
+# -- share links -----------------------------------------------------------------------
+
+def share_signature(secret: str, image_id, exp: int) -> str:
+    """HMAC of the image and the expiry: the same link serves every variant."""
+    message = f"{uuid.UUID(str(image_id))}:{exp}".encode()
+    digest = hmac.new(_SHARE_SALT + secret.encode(), message, hashlib.sha256).digest()
+    return base64.urlsafe_b64encode(digest).decode().rstrip("=")
+
+
+def share_expiry(now: datetime, ttl_s: int, window_s: int) -> int:
+    """Rounded up to the window, so a link asked for twice within it is the same link."""
+    return math.ceil((now.timestamp() + ttl_s) / window_s) * window_s
+
+
+def parse_share_ttl(body: dict) -> int:
+    ttl_s = body.get("ttl_s", DEFAULT_SHARE_TTL_S)
+    low, high = SHARE_TTL_RANGE
+    if isinstance(ttl_s, bool) or not isinstance(ttl_s, int) or not low <= ttl_s <= high:
+        raise BadRequest(f"ttl_s must be a whole number of seconds from {low} to {high}.",
+                         code="invalid_option", option="ttl_s")
+    unknown = set(body) - {"ttl_s"}
+    if unknown:
+        raise BadRequest(f"Unknown field {sorted(unknown)[0]!r}.", code="invalid_option",
+                         option=sorted(unknown)[0])
+    return ttl_s
+
+
+def create_share_link(image: Image, *, ttl_s: int, now: datetime, window_s: int,
+                      secret: str) -> tuple[dict, datetime]:
+    """The query of a share link to ``image`` and when it stops working."""
+    if image.is_deleted:
+        raise Conflict("Restore this image from the trash before sharing it.", code="in_trash")
+    exp = share_expiry(now, ttl_s, window_s)
+    return ({"exp": exp, "sig": share_signature(secret, image.id, exp)},
+            datetime.fromtimestamp(exp, UTC))
+
+
+def _link_is_valid(link: ShareLink, image_id, *, secret: str, now: datetime) -> bool:
+    expected = share_signature(secret, image_id, link.exp)
+    return hmac.compare_digest(expected, link.sig) and link.exp > now.timestamp()
+
+
+# -- access ----------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Access:
+    image: Image
+    link: ShareLink | None  # None: the owner or an admin
+
+
+def _servable(image_id) -> Image | None:
+    """The row, trashed or not, unless it is gone or being purged."""
+    try:
+        image_id = uuid.UUID(str(image_id))
+    except ValueError:
+        return None
+    image = db.session.execute(
+        with_trashed(select(Image).where(Image.id == image_id))
+    ).scalar_one_or_none()
+    db.session.commit()  # no transaction stays open while the body streams
+    if image is None or image.purge_state is not None:
+        return None
+    return image
+
+
+def authorize(image_id, *, actor, link: ShareLink | None, secret: str,
+              now: datetime) -> Access:
+    image = _servable(image_id)
+    signed_in = actor is not None and actor.is_authenticated
+    if signed_in and image is not None and (image.owner_id == actor.id or actor.is_admin):
+        return Access(image, None)
+    if link is None:
+        if signed_in:
+            raise NotFound("No such image.")
+        raise Unauthenticated("Sign in, or use a share link, to see this image.")
+    if not _link_is_valid(link, image_id, secret=secret, now=now):
+        raise Forbidden("This share link is not valid or has expired.",
+                        code="invalid_share_link")
+    if image is None or image.is_deleted:
+        raise NotFound("No such image.")
+    return Access(image, link)
+
+
+def etag_for(image: Image, variant: Variant) -> str:
+    """Strong: the same bytes (content hash and variant) always give the same tag."""
+    return f"{image.sha256}-{variant.name}"
+
+
+# -- variants --------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class StoredVariant:
+    key: str
+    bytes: int
+    data: bytes | None = None  # set when this request rendered it
+
+
+def read_object(storage, key: str) -> bytes:
+    """A whole (small) object; a file lost outside Papelera is 404, not a crash."""
+    try:
+        with storage.open(key) as stream:
+            return stream.read()
+    except KeyError:
+        raise NotFound("This image's file is missing from the storage.") from None
+
+
+def find_variant(image: Image, variant: Variant) -> ImageVariant | None:
+    row = db.session.execute(
+        select(ImageVariant).where(ImageVariant.image_id == image.id,
+                                   ImageVariant.width == variant.width,
+                                   ImageVariant.fmt == variant.fmt,
+                                   ImageVariant.quality == variant.quality)
+    ).scalar_one_or_none()
+    db.session.commit()
+    return row
+
+
+def render_variant(source: bytes, variant: Variant) -> bytes:
+    """Resize to ``variant.width`` (keeping the ratio) and encode; no metadata kept."""
+    pil_format = FORMATS[variant.fmt][0]
+    with PILImage.open(io.BytesIO(source)) as opened:
+        image = ImageOps.exif_transpose(opened)
+        if image.width > variant.width:
+            height = max(1, round(image.height * variant.width / image.width))
+            image = image.resize((variant.width, height), PILImage.Resampling.LANCZOS)
+        wants_alpha = "A" in image.getbands() or "transparency" in image.info
+        if pil_format == "JPEG" or not wants_alpha:
+            image = image.convert("RGB")
+        elif image.mode != "RGBA":
+            image = image.convert("RGBA")
+        out = io.BytesIO()
+        options = {"quality": variant.quality}
+        if pil_format == "PNG":
+            options = {"optimize": True}
+        image.save(out, format=pil_format, **options)
+    return out.getvalue()
+
+
+def ensure_variant(image: Image, variant: Variant, storage, *, now: datetime) -> StoredVariant:
+    """The stored variant, rendered and stored once (the first request pays for it).
+
+    The object is written first; then one transaction adds its bytes to the image row,
+    but only while the image is not claimed by a purge, and records the row. A purge
+    that claims the image afterwards reads the variant's key and deletes it; a purge
+    that claimed it before makes this request give up and remove its object.
+    """
+    existing = find_variant(image, variant)
+    if existing is not None:
+        return StoredVariant(existing.key, existing.bytes)
+    data = render_variant(read_object(storage, image.storage_key), variant)
+    key = f"variants/{now:%Y/%m}/{secrets.token_hex(16)}.{variant.fmt}"
+    storage.put(key, data, FORMATS[variant.fmt][1])
+    try:
+        counted = db.session.execute(
+            with_trashed(update(Image)
+                         .where(Image.id == image.id, Image.purge_state.is_(None))
+                         .values(variant_bytes=Image.variant_bytes + len(data)))
+            .execution_options(synchronize_session=False)
+        ).rowcount
+        if counted == 0:
+            raise NotFound("No such image.")
+        db.session.add(ImageVariant(image_id=image.id, key=key, width=variant.width,
+                                    fmt=variant.fmt, quality=variant.quality,
+                                    bytes=len(data), created_at=now))
+        db.session.commit()
+    except IntegrityError:
+        # Another request stored the same variant first: keep theirs.
+        db.session.rollback()
+        storage.delete_many([key])
+        winner = find_variant(image, variant)
+        if winner is None:
+            raise NotFound("No such image.") from None
+        return StoredVariant(winner.key, winner.bytes)
+    except BaseException:
+        db.session.rollback()
+        storage.delete_many([key])
+        raise
+    return StoredVariant(key, len(data), data)

@@ -1,0 +1,164 @@
+"""``/media/<id>``, ``/media/<id>/thumb`` and variants: every image reaches browsers here.
+
+Order per request: parse the options (400) → who may see it (401/403/404) →
+``If-None-Match`` (304, nothing read) → the server cache → the storage, streamed.
+"""
+
+from __future__ import annotations
+
+import io
+from urllib.parse import quote
+
+from flask import Blueprint, current_app, request
+from flask_login import current_user
+from werkzeug.wrappers import Response
+from werkzeug.wsgi import FileWrapper
+
+from app.db import utcnow
+from app.media.cache import get_cache
+from app.media.config import media_config
+from app.media.service import (
+    Access,
+    MediaRequest,
+    Variant,
+    authorize,
+    ensure_variant,
+    etag_for,
+    parse_media_request,
+    read_object,
+)
+from app.storage import get_storage
+
+bp = Blueprint("media", __name__)
+
+CHUNK = 64 * 1024
+# The body is an image, never a document: no scripts, no plugins, no framing by others.
+MEDIA_CSP = "default-src 'none'; img-src 'self'; style-src 'unsafe-inline'; sandbox"
+
+
+@bp.get("/media/<image_id>")
+def original(image_id):
+    return _serve(image_id, thumb=False)
+
+
+@bp.get("/media/<image_id>/thumb")
+def thumbnail(image_id):
+    return _serve(image_id, thumb=True)
+
+
+class _LazyObject(io.RawIOBase):
+    """A storage object opened on first read, from wherever it was seeked to.
+
+    Werkzeug's range support seeks before reading, so a ``Range`` request becomes a
+    ranged read from storage (S3: a ranged GET) instead of reading and dropping a
+    prefix; a HEAD request never opens the object at all.
+    """
+
+    def __init__(self, storage, key: str):
+        self.storage, self.key = storage, key
+        self._offset = 0
+        self._stream = None
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return self._stream is None
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        if self._stream is not None or whence != io.SEEK_SET:
+            raise io.UnsupportedOperation("seek after reading")
+        self._offset = offset
+        return offset
+
+    def tell(self) -> int:
+        return self._offset
+
+    def readinto(self, buffer) -> int:
+        if self._stream is None:
+            self._stream = self.storage.open(self.key, self._offset)
+        data = self._stream.read(len(buffer))
+        buffer[:len(data)] = data
+        self._offset += len(data)
+        return len(data)
+
+    def close(self) -> None:
+        if self._stream is not None:
+            self._stream.close()
+        super().close()
+
+
+def _serve(image_id, *, thumb: bool):
+    asked: MediaRequest = parse_media_request(
+        request.args, thumb=thumb, widths=current_app.config["MEDIA_WIDTHS"])
+    now = utcnow()
+    access = authorize(image_id, actor=current_user, link=asked.link,
+                       secret=current_app.config["SECRET_KEY"], now=now)
+    image = access.image
+    variant = asked.variant.fitted(image)
+    config = media_config()
+    etag = etag_for(image, variant)
+    headers = {"ETag": f'"{etag}"',
+               "Cache-Control": _cache_control(access, config.browser_max_age_s, now)}
+
+    if request.if_none_match.contains_weak(etag):
+        return Response(status=304, headers=headers)
+
+    body, length, x_cache = _body(image, variant, config, now)
+    response = Response(FileWrapper(body, CHUNK), mimetype=variant.content_type(image),
+                        direct_passthrough=True, headers=headers)
+    response.content_length = length
+    response.headers["X-Cache"] = x_cache
+    response.headers["Content-Disposition"] = _disposition(image.file_name, variant,
+                                                           asked.download)
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    response.headers["Content-Security-Policy"] = MEDIA_CSP
+    # Range (206/416) and If-Range are Werkzeug's; If-None-Match was answered above.
+    return response.make_conditional(request, accept_ranges=True, complete_length=length)
+
+
+def _cache_control(access: Access, max_age: int, now) -> str:
+    if access.link is None:
+        return f"private, max-age={max_age}"
+    left = max(0, access.link.exp - int(now.timestamp()))
+    return f"public, max-age={min(max_age, left)}"
+
+
+def _body(image, variant: Variant, config, now):
+    """(a readable body, its length, the X-Cache value)."""
+    cache = get_cache()
+    cacheable = config.cache_enabled and request.method != "HEAD"
+    if cacheable:
+        data = cache.get(str(image.id), variant.name)
+        if data is not None:
+            return io.BytesIO(data), len(data), "HIT"
+    storage = get_storage()
+    if variant.kind == "original":
+        key, length, data = image.storage_key, image.size_bytes, None
+    elif variant.kind == "thumb":
+        key, length, data = image.thumbnail_key, image.thumbnail_bytes, None
+    else:
+        stored = ensure_variant(image, variant, storage, now=now)
+        key, length, data = stored.key, stored.bytes, stored.data
+    if cacheable and length <= config.cache_max_bytes:
+        if data is None:
+            data = read_object(storage, key)
+        cache.put(str(image.id), variant.name, data, config.cache_ttl_s)
+        return io.BytesIO(data), len(data), "MISS"
+    if data is not None:
+        return io.BytesIO(data), len(data), "BYPASS"
+    return _LazyObject(storage, key), length, "BYPASS"
+
+
+def _disposition(file_name: str, variant: Variant, download: bool) -> str:
+    """``inline`` or ``attachment``, with an ASCII fallback and the RFC 5987 name."""
+    name = file_name
+    if variant.kind == "render":
+        stem = name.rsplit(".", 1)[0] if "." in name else name
+        name = f"{stem}-{variant.width}.{variant.fmt}"
+    elif variant.kind == "thumb":
+        stem = name.rsplit(".", 1)[0] if "." in name else name
+        name = f"{stem}-thumb.webp"
+    ascii_name = "".join(c if 32 <= ord(c) < 127 and c not in '"\\' else "_" for c in name)
+    kind = "attachment" if download else "inline"
+    return f"{kind}; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(name, safe='')}"

@@ -1,0 +1,152 @@
+"""Variants: rendered once, stored under server-made keys, deleted and counted by the purge."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import select, update
+
+from app.db import utcnow
+from app.extensions import db
+from app.images.models import Image
+from app.media.models import ImageVariant
+from tests.helpers import image_row, object_files
+from tests.media.conftest import picture
+
+CONFIRM = {"X-Confirm-Delete": "yes"}
+
+
+@pytest.fixture
+def image(alice_api):
+    return alice_api.upload(picture(), name="holiday.png").get_json()
+
+
+def variants(app, image_id) -> list[ImageVariant]:
+    with app.app_context():
+        rows = db.session.execute(select(ImageVariant).where(
+            ImageVariant.image_id == uuid.UUID(image_id))).scalars().all()
+        db.session.commit()
+        return rows
+
+
+def test_a_variant_is_rendered_and_stored_once(app, alice_api, image, tmp_path):
+    app.config["MEDIA_CONFIG"] = {"cache_enabled": False}  # every request reaches storage
+    before = object_files(tmp_path)
+    first = alice_api.get(image["url"] + "?w=320&fmt=webp&q=70")
+    second = alice_api.get(image["url"] + "?w=320&fmt=webp&q=70")
+    assert first.status_code == second.status_code == 200
+    assert first.data == second.data
+    [row] = variants(app, image["id"])
+    assert (row.width, row.fmt, row.quality, row.bytes) == (320, "webp", 70, len(first.data))
+    added = object_files(tmp_path) - before
+    assert added == {row.key}
+    assert row.key.startswith("variants/") and "holiday" not in row.key
+    assert image_row(app, image["id"]).variant_bytes == len(first.data)
+    # Another quality is another variant.
+    alice_api.get(image["url"] + "?w=320&fmt=webp&q=50")
+    assert len(variants(app, image["id"])) == 2
+
+
+def test_defaults_are_webp_at_80_and_the_original_width(app, alice_api, image):
+    response = alice_api.get(image["url"] + "?fmt=png")
+    assert response.headers["Content-Type"] == "image/png"
+    alice_api.get(image["url"] + "?w=640")
+    kinds = {(v.width, v.fmt, v.quality) for v in variants(app, image["id"])}
+    assert kinds == {(640, "png", 80), (640, "webp", 80)}
+
+
+def test_the_purge_deletes_variants_and_counts_their_bytes(app, alice_api, admin_api, image,
+                                                           tmp_path):
+    sizes = [len(alice_api.get(image["url"] + q).data)
+             for q in ("?w=320&fmt=webp", "?w=640&fmt=jpeg")]
+    keys = {v.key for v in variants(app, image["id"])}
+    assert keys <= object_files(tmp_path)
+    row = image_row(app, image["id"])
+    total = row.size_bytes + row.thumbnail_bytes + sum(sizes)
+    alice_api.delete(f"/api/v1/images/{image['id']}", headers=CONFIRM)
+    with app.app_context():
+        db.session.execute(update(Image).where(Image.id == row.id)
+                           .values(purge_after=utcnow() - timedelta(days=1)))
+        db.session.commit()
+
+    dry = admin_api.delete("/api/v1/admin/purge?dry_run=true")
+    assert dry.status_code == 200 and dry.get_json()["consequences"]["bytes"] == total
+    assert admin_api.get("/api/v1/admin/purge").get_json()["items"][0]["size_bytes"] == total
+
+    run = admin_api.delete("/api/v1/admin/purge", headers=CONFIRM)
+    assert run.status_code == 200
+    assert run.get_json()["bytes_freed"] == total
+    assert object_files(tmp_path) == set()
+    assert variants(app, image["id"]) == []
+
+
+def test_permanent_delete_counts_variants_in_its_dry_run_and_frees_them(app, alice_api, image,
+                                                                        tmp_path):
+    size = len(alice_api.get(image["url"] + "?w=320").data)
+    row = image_row(app, image["id"])
+    total = row.size_bytes + row.thumbnail_bytes + size
+    path = f"/api/v1/images/{image['id']}?permanent=true"
+    dry = alice_api.delete(path + "&dry_run=true")
+    assert dry.get_json()["consequences"]["bytes"] == total
+    gone = alice_api.delete(path, headers=CONFIRM)
+    assert gone.get_json()["deletion"]["bytes_freed"] == total
+    assert object_files(tmp_path) == set()
+
+
+def test_user_deletion_counts_and_deletes_variants(app, alice, alice_api, admin_api, image,
+                                                   tmp_path):
+    size = len(alice_api.get(image["url"] + "?w=320").data)
+    row = image_row(app, image["id"])
+    path = f"/api/v1/users/{alice.id}?permanent=true&force=true"
+    dry = admin_api.delete(path + "&dry_run=true")
+    assert dry.get_json()["consequences"]["bytes"] == row.size_bytes + row.thumbnail_bytes + size
+    done = admin_api.delete(path, headers={"X-Confirm-Delete": "alice"})
+    assert done.status_code == 200
+    assert done.get_json()["deletion"]["bytes_freed"] == (row.size_bytes + row.thumbnail_bytes
+                                                          + size)
+    assert object_files(tmp_path) == set()
+
+
+def test_no_variant_is_added_to_an_image_being_purged(app, alice_api, image, tmp_path):
+    with app.app_context():
+        db.session.execute(update(Image).where(Image.id == uuid.UUID(image["id"]))
+                           .values(purge_state="purging", claim_id="run:x"))
+        db.session.commit()
+    before = object_files(tmp_path)
+    assert alice_api.get(image["url"] + "?w=320").status_code == 404
+    assert variants(app, image["id"]) == []
+    assert object_files(tmp_path) == before
+
+
+def test_a_claim_that_wins_the_race_makes_the_renderer_give_up(app, alice_api, image,
+                                                               tmp_path):
+    """The image was servable when the request checked, then a purge claimed it."""
+    from app.errors import NotFound
+    from app.media.service import Variant, ensure_variant
+    from app.storage import get_storage
+
+    with app.app_context():
+        loaded = db.session.get(Image, uuid.UUID(image["id"]))
+        db.session.execute(update(Image).where(Image.id == loaded.id)
+                           .values(purge_state="purging", claim_id="run:x"))
+        db.session.commit()
+        before = object_files(tmp_path)
+        with pytest.raises(NotFound):
+            ensure_variant(loaded, Variant("render", 320, "webp", 80), get_storage(),
+                           now=utcnow())
+    assert object_files(tmp_path) == before
+    assert variants(app, image["id"]) == []
+    assert image_row(app, image["id"]).variant_bytes == 0
+
+
+def test_the_doctor_knows_stored_variants_and_finds_orphan_ones(app, alice_api, image,
+                                                                tmp_path):
+    alice_api.get(image["url"] + "?w=320")
+    [row] = variants(app, image["id"])
+    (tmp_path / "objects" / "variants" / "crashed.webp").write_bytes(b"left behind")
+    report = app.test_cli_runner().invoke(args=["doctor", "--min-age-minutes", "0"])
+    assert "orphan object (no row): variants/crashed.webp" in report.output
+    assert row.key not in report.output
+    assert "row without its objects" not in report.output
