@@ -154,8 +154,8 @@ def delete_endpoint(*, resource: str, description: str, load: Callable,
                 raise
             except DomainError as error:
                 db.session.rollback()
-                _write_after_the_fact(
-                    functools.partial(audit_outcome, error.outcome, code=error.code))
+                _write_after_the_fact(functools.partial(
+                    audit_outcome, error.outcome, **error.extra, code=error.code))
                 raise
             except Exception:
                 db.session.rollback()

@@ -11,7 +11,7 @@ from app.audit import service as audit
 from app.auth.login import request_context
 from app.db import utcnow
 from app.deletion.targets import Snapshot
-from app.errors import NotFound
+from app.errors import NotFound, StorageFailed
 from app.storage import get_storage
 from app.trash.service import (
     BulkRestore,
@@ -54,6 +54,12 @@ def empty_trash_action(trash: Snapshot, options) -> tuple[dict, dict]:
     result, remaining = empty_trash(trash.id, get_storage(), now=utcnow(),
                                     batch_size=config["PURGE_BATCH_SIZE"], deadline=deadline,
                                     clock=time.monotonic, only=only)
+    if result.errors:
+        raise StorageFailed(
+            f"{len(result.errors)} item(s) could not be deleted right now: they stay in the "
+            "trash and the next purge run will delete them.", deleted=result.deleted,
+            bytes_freed=result.bytes_freed, remaining=remaining,
+            failed=sorted(result.errors))
     body = {"deleted": result.deleted, "bytes_freed": result.bytes_freed,
             "remaining": remaining}
     if result.deleted:

@@ -12,7 +12,7 @@ from sqlalchemy import and_, or_, select
 from app.errors import BadRequest, DomainError, NotFound
 from app.extensions import db
 from app.images.models import Image, with_trashed
-from app.images.service import restore_image
+from app.images.service import release_claim, restore_image
 from app.images.totals import Totals, image_totals
 from app.pagination import Page, decode_cursor, page_from_rows
 from app.purge.batch import BatchResult, claim_and_delete, new_claim_id
@@ -122,16 +122,23 @@ def empty_trash(owner_id: str, storage, *, now: datetime, batch_size: int,
     batch; skip rows being purged.
 
     Each batch has its own claim id and takes no global lease, so emptying a trash
-    never waits for, nor blocks, the nightly purge. Returns the result and how many
-    items remain in the trash.
+    never waits for, nor blocks, the nightly purge. Items whose objects the store failed
+    to delete are given back to the trash, restorable, and not tried again in this call
+    (``result.errors`` names them; the purge retries them). Returns the result and how
+    many items remain in the trash.
     """
     total = BatchResult()
     condition = Image.owner_id == owner_id
     if only is not None:
         condition = and_(condition, Image.id.in_(only))
     while True:
-        result = claim_and_delete(condition, storage=storage, claim_id=new_claim_id("empty"),
+        claim_id = new_claim_id("empty")
+        failed = [uuid.UUID(i) for i in total.errors]
+        result = claim_and_delete(and_(condition, Image.id.not_in(failed)) if failed
+                                  else condition, storage=storage, claim_id=claim_id,
                                   now=now, batch_size=batch_size)
+        if result.errors:
+            release_claim(claim_id)
         total.add(result)
         if result.claimed == 0 or result.deleted == 0:
             break

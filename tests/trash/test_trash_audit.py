@@ -140,3 +140,44 @@ def test_the_etag_changes_when_the_contents_change_with_equal_totals(app, alice_
     assert image_row(app, second).is_deleted and image_row(app, second) is not None
     assert alice_api.delete("/api/v1/trash",
                             headers={**YES, "If-Match": now["etag"]}).status_code == 200
+
+
+class FailsFor:
+    """The app's storage, refusing to delete the keys of some images."""
+
+    def __init__(self, inner, keys):
+        self.inner, self.keys = inner, set(keys)
+
+    def delete_many(self, keys):
+        keys = list(keys)
+        errors = {k: "AccessDenied: refused" for k in keys if k in self.keys}
+        errors.update(self.inner.delete_many([k for k in keys if k not in self.keys]))
+        return errors
+
+    def __getattr__(self, name):
+        return getattr(self.inner, name)
+
+
+def test_emptying_a_trash_the_store_partly_refuses_is_a_503_and_keeps_the_rest(app, alice_api):
+    stuck, gone = trash(alice_api, 2)
+    row = image_row(app, stuck)
+    inner = app.extensions["papelera.storage"]
+    app.extensions["papelera.storage"] = FailsFor(inner, {row.storage_key})
+    before = audit_count(app)
+    try:
+        response = alice_api.delete("/api/v1/trash", headers=YES)
+    finally:
+        app.extensions["papelera.storage"] = inner
+    assert response.status_code == 503
+    body = response.get_json()
+    assert (body["code"], body["deleted"], body["failed"]) == ("storage_error", 1, [stuck])
+    # What happened: one deleted, the other back in the trash, restorable.
+    assert image_row(app, gone) is None
+    left = image_row(app, stuck)
+    assert left.is_deleted and left.purge_state is None
+    # What was recorded: the attempt, then an error naming what was and was not done.
+    assert audit_since(app, before) == [("empty_trash", "started"), ("empty_trash", "error")]
+    details = last_audit(app).details
+    assert (details["code"], details["deleted"], details["failed"]) == (
+        "storage_error", 1, [stuck])
+    assert alice_api.post(f"/api/v1/images/{stuck}/restore").status_code == 200
