@@ -12,6 +12,7 @@ from flask.cli import AppGroup, with_appcontext
 
 from app.db import utcnow
 from app.errors import Conflict, DomainError
+from app.extensions import db
 from app.users.repository import get_users
 from app.users.service import bootstrap_founder, create_user
 
@@ -106,6 +107,7 @@ def seed_command(username, password, count):
     for offset, image in zip((1, 12, 28), images[-3:], strict=False):
         soft_delete_image(image, actor_id=user.id, retention_days=config["TRASH_RETENTION_DAYS"],
                           now=now - timedelta(days=offset))
+    db.session.commit()
     click.echo(f"{count} images for {username}; sign in at http://{config['HOST']}:"
                f"{config['PORT']}/login")
 

@@ -77,6 +77,18 @@ class ServiceUnavailable(DomainError):
     status, code, outcome = 503, "unavailable", "error"
 
 
+class AuditUnavailable(ServiceUnavailable):
+    """The audit event of a change could not be written, so the change was not made."""
+
+    code = "audit_unavailable"
+
+
+class StorageFailed(ServiceUnavailable):
+    """The object store failed while deleting; what was asked is left undone, retryable."""
+
+    code = "storage_error"
+
+
 _HTTP_CODES = {
     400: "bad_request",
     401: "unauthenticated",
@@ -124,7 +136,10 @@ def register_error_handlers(app):
             from app.auth.login import unauthenticated_response
 
             return unauthenticated_response(error.message, error.code)
-        return error_response(error.status, error.body(), error.headers)
+        headers = dict(error.headers)
+        if error.status == 503:
+            headers.setdefault("Retry-After", "5")
+        return error_response(error.status, error.body(), headers)
 
     @app.errorhandler(CSRFError)
     def _csrf(error: CSRFError):

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import io
 import re
+from contextlib import contextmanager
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
 from app.audit.models import AuditEvent
 from app.extensions import db
@@ -21,6 +22,14 @@ def last_audit(app) -> AuditEvent:
     with app.app_context():
         return db.session.execute(
             select(AuditEvent).order_by(AuditEvent.id.desc()).limit(1)).scalar_one()
+
+
+def audit_since(app, before: int) -> list[tuple[str, str]]:
+    """(action, outcome) of the events written after the first ``before`` ones."""
+    with app.app_context():
+        return [tuple(row) for row in db.session.execute(
+            select(AuditEvent.action, AuditEvent.outcome).where(AuditEvent.id > before)
+            .order_by(AuditEvent.id)).all()]
 
 
 def image_row(app, image_id) -> Image | None:
@@ -74,3 +83,25 @@ class Browser:
     def upload(self, data, name="photo.png"):
         return self.request("POST", "/images", data={"file": (io.BytesIO(data), name)},
                             content_type="multipart/form-data")
+
+
+@contextmanager
+def audit_refused(app):
+    """The database refuses every new audit event (a trigger), as a full disk, a lost
+    connection or a lock timeout would refuse it midway through a transaction."""
+    with app.app_context(), db.engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            conn.execute(text("CREATE OR REPLACE FUNCTION refuse_audit() RETURNS trigger "
+                              "AS $$ BEGIN RAISE EXCEPTION 'audit refused'; END $$ "
+                              "LANGUAGE plpgsql"))
+            conn.execute(text("CREATE TRIGGER refuse_audit BEFORE INSERT ON audit_events "
+                              "FOR EACH ROW EXECUTE FUNCTION refuse_audit()"))
+        else:
+            conn.execute(text("CREATE TRIGGER refuse_audit BEFORE INSERT ON audit_events "
+                              "BEGIN SELECT RAISE(ABORT, 'audit refused'); END"))
+    try:
+        yield
+    finally:
+        with app.app_context(), db.engine.begin() as conn:
+            suffix = " ON audit_events" if conn.dialect.name == "postgresql" else ""
+            conn.execute(text(f"DROP TRIGGER IF EXISTS refuse_audit{suffix}"))

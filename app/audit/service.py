@@ -1,8 +1,11 @@
 """Writing and verifying the audit hash chain (SPEC section 3).
 
 ``hash = sha256(prev_hash + canonical_json(event))``. Writers are serialised so that two
-events never claim the same ``prev_hash``: ``BEGIN IMMEDIATE`` on SQLite (every
-transaction there, see app.db) and ``pg_advisory_xact_lock`` on PostgreSQL.
+events never claim the same ``prev_hash``: on SQLite by the database's one write lock
+(taken by a write before the chain is read, whether the transaction began IMMEDIATE or
+deferred), on PostgreSQL by ``pg_advisory_xact_lock``. Both locks belong to the
+transaction that writes the event, so an event can share the transaction of the change it
+records (``append``) and both commit or roll back together.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from sqlalchemy import select, text
 
 from app.audit.models import AuditEvent, AuditHead
 from app.db import on_postgresql, utcnow
+from app.errors import AuditUnavailable
 from app.extensions import db
 
 log = logging.getLogger(__name__)
@@ -61,21 +65,26 @@ def compute_hash(prev_hash: str, event: AuditEvent) -> str:
 
 
 def _lock_chain(session) -> None:
+    """Take the chain's lock inside the current transaction, held until it ends."""
     if on_postgresql(session):
         session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": CHAIN_LOCK_KEY})
+    else:
+        # A write takes SQLite's write lock (or finds it held by this transaction already)
+        # before the newest event is read; a transaction begun deferred would otherwise
+        # read the chain's end without holding it.
+        session.execute(text("UPDATE audit_head SET last_id = last_id WHERE id = 1"))
 
 
-def record(action: str, outcome: str, ctx: Context, *, target_type: str | None = None,
+def append(action: str, outcome: str, ctx: Context, *, target_type: str | None = None,
            target_id=None, details: dict | None = None, now: datetime | None = None) -> AuditEvent:
-    """Append one event to the chain in a transaction of its own, and commit it.
+    """Add one event to the chain inside the caller's transaction; the caller commits.
 
-    The caller's pending work is committed first: the audit lock must not be held
-    while waiting on anything else.
+    The chain lock is taken here and held until that transaction ends, so the event and
+    the change it records become visible together, or not at all.
     """
     session = db.session
-    session.commit()
-    at = now or utcnow()
     _lock_chain(session)
+    at = now or utcnow()  # under the lock: event ids and times agree on order
     last = session.execute(
         select(AuditEvent.id, AuditEvent.hash).order_by(AuditEvent.id.desc()).limit(1)
     ).first()
@@ -87,7 +96,9 @@ def record(action: str, outcome: str, ctx: Context, *, target_type: str | None =
         action=action,
         outcome=outcome,
         target_type=target_type,
-        target_id=str(target_id) if target_id is not None else None,
+        # The column holds 64 characters; a longer id (a raw path value) must not make
+        # the event, and with it the action, fail.
+        target_id=str(target_id)[:64] if target_id is not None else None,
         ip=ctx.ip,
         user_agent=(ctx.user_agent or None) and ctx.user_agent[:512],
         request_id=ctx.request_id,
@@ -101,8 +112,42 @@ def record(action: str, outcome: str, ctx: Context, *, target_type: str | None =
         session.add(AuditHead(id=1, last_id=event.id, last_hash=event.hash))
     else:
         head.last_id, head.last_hash = event.id, event.hash
-    session.commit()
+    session.flush()
     log.info("audit", extra={"action": action, "outcome": outcome, "target_id": event.target_id})
+    return event
+
+
+def commit_change(action: str, outcome: str, ctx: Context, **kwargs) -> AuditEvent:
+    """Commit the caller's pending change together with the event that records it.
+
+    If the event cannot be written, the change is rolled back with it and
+    ``AuditUnavailable`` (503) is raised: no change without its event.
+    """
+    try:
+        event = append(action, outcome, ctx, **kwargs)
+        db.session.commit()
+    except Exception:
+        db.session.rollback()
+        log.exception("audit event %s/%s not written: the change is rolled back",
+                      action, outcome)
+        raise AuditUnavailable("The audit log cannot be written right now, so nothing was "
+                               "changed. Try again in a moment.") from None
+    return event
+
+
+def record(action: str, outcome: str, ctx: Context, *, target_type: str | None = None,
+           target_id=None, details: dict | None = None, now: datetime | None = None) -> AuditEvent:
+    """Append one event to the chain in a transaction of its own, and commit it.
+
+    For events that record no SQL change of their own (a refusal, a failure, the start
+    of an action outside SQL). The caller's pending work is committed first: the audit
+    lock must not be held while waiting on anything else.
+    """
+    session = db.session
+    session.commit()
+    event = append(action, outcome, ctx, target_type=target_type, target_id=target_id,
+                   details=details, now=now)
+    session.commit()
     return event
 
 

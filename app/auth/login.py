@@ -7,19 +7,23 @@ credentials answers 401 before a missing CSRF token answers 400 (SPEC section 4)
 from __future__ import annotations
 
 import functools
+import logging
 from datetime import timedelta
 
 from flask import current_app, g, jsonify, request, session, url_for
 from flask_login import current_user, login_user, logout_user
 
 from app import htmx
+from app.audit import service as audit
 from app.audit.service import Context
 from app.auth import sessions
 from app.auth.tokens import find_live_token
 from app.db import utcnow
-from app.errors import Forbidden, Unauthenticated, wants_json
+from app.errors import DomainError, Forbidden, Unauthenticated, wants_json
 from app.extensions import csrf, db, login_manager
 from app.users.repository import get_users
+
+log = logging.getLogger(__name__)
 
 UNSAFE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
 # The key of the server-side session's random id in Flask's signed cookie.
@@ -136,15 +140,34 @@ def login_required(view):
 
 
 def admin_required(view):
+    """Admins only; a signed-in non-admin is refused (403) and the attempt is audited."""
     @functools.wraps(view)
     def wrapper(*args, **kwargs):
         if not current_user.is_authenticated:
             raise Unauthenticated("Sign in to continue.")
         if not current_user.is_admin:
-            raise Forbidden("Only administrators may do this.")
+            raise denied(Forbidden("Only administrators may do this."), action="admin_access",
+                         target_type="endpoint", target_id=request.endpoint)
         return view(*args, **kwargs)
 
     return wrapper
+
+
+def denied(error: DomainError, *, action: str, target_type: str | None = None,
+           target_id=None) -> DomainError:
+    """Audit a signed-in caller's refused attempt (outcome ``denied``); return ``error``
+    to raise. Routes outside ``@delete_endpoint`` refuse through here, so the log tells
+    who tried what. Callers without valid credentials never reach it (SPEC section 3).
+    If the log cannot be written the refusal still stands."""
+    try:
+        audit.record(action, "denied", request_context(), target_type=target_type,
+                     target_id=target_id,
+                     details={"code": error.code, "method": request.method,
+                              "path": request.path[:256]})
+    except Exception:
+        db.session.rollback()
+        log.exception("could not audit a denied %s", action)
+    return error
 
 
 def uses_cookie_session() -> bool:

@@ -7,6 +7,20 @@ the action (domain errors 404/409) → one audit event → the response.
 
 The decorator knows no resource: images and users plug in through ``load``,
 ``protect`` and ``preview``.
+
+No action without its audit event, no event without its action:
+
+- An action that only changes SQL rows (trash, restore) writes them without committing;
+  the decorator appends the ``ok`` event to that same transaction (the audit chain's lock
+  is taken inside it) and commits once. If the event cannot be written, everything rolls
+  back and the client gets 503 ``audit_unavailable``: nothing changed.
+- An action that reaches outside SQL (the object store, the user store: permanent
+  deletes, the purge, deactivation) cannot share a transaction with its event. It is
+  declared ``external``: an event with outcome ``started`` is committed before it
+  runs (if that fails, nothing is attempted: 503), and the outcome event follows. A
+  ``started`` event with no outcome after it means the process died, or the log could not
+  be written, midway; the target's state then tells how far the action got.
+- A refused or failed action is rolled back, then recorded with its outcome.
 """
 
 from __future__ import annotations
@@ -26,6 +40,7 @@ from app.auth.login import check_csrf, request_context, uses_cookie_session
 from app.deletion.options import Options, parse_options
 from app.deletion.registry import EndpointSpec
 from app.errors import (
+    AuditUnavailable,
     BadRequest,
     DomainError,
     Forbidden,
@@ -46,8 +61,11 @@ def delete_endpoint(*, resource: str, description: str, load: Callable,
                     status_code: int = 200, partial: str | None = None,
                     dry_run_partial: str = "deletion/_dry_run.html#summary",
                     protect: Callable | None = None, preview: Callable | None = None,
-                    action: str | Callable | None = None):
-    """Declare a destructive endpoint. The view is called as ``view(target, options)``.
+                    action: str | Callable | None = None,
+                    external: bool | Callable = False):
+    """Declare a destructive endpoint. The view is called as ``view(target, options)``
+    and returns ``(body, audit_details)``, or ``(body, audit_details, outcome)`` when
+    the outcome is not ``ok`` (a purge run that failed is an ``error``).
 
     - ``load(actor, **view_args)`` returns the target (with ``id`` and ``etag``) or raises.
     - ``protect(actor, target, options)`` raises Forbidden/Conflict for refused actions.
@@ -58,6 +76,8 @@ def delete_endpoint(*, resource: str, description: str, load: Callable,
       or None for actions that need no confirmation (restore, activate).
     - ``partial``: ``"template.html#block"``; makes this a page route answering htmx.
     - ``dry_run_partial``: the block a page-face dry run answers with.
+    - ``external``: the action writes outside SQL (bool, or ``callable(options)``); see
+      the module docstring.
     """
     spec = EndpointSpec(resource=resource, description=description, soft=soft,
                         allow_permanent=allow_permanent, confirm=confirm, roles=roles,
@@ -84,8 +104,11 @@ def delete_endpoint(*, resource: str, description: str, load: Callable,
             target = None
             target_id = next(iter(view_args.values()), None)  # until the target is loaded
 
-            def audit_outcome(outcome: str, **details):
-                audit.record(
+            def audit_outcome(outcome: str, *, with_change: bool = False, **details):
+                # with_change: the event commits with the pending change, or neither does
+                # and the request answers 503.
+                write = audit.commit_change if with_change else audit.record
+                write(
                     action_name(options), outcome, ctx, target_type=resource,
                     target_id=target_id,
                     details={**(options.as_dict() if options else {}), **details},
@@ -118,23 +141,51 @@ def delete_endpoint(*, resource: str, description: str, load: Callable,
                 expected = confirm(target, options) if callable(confirm) else confirm
                 if expected is not None and request.headers.get(CONFIRM_HEADER) != expected:
                     raise _confirmation_required(expected, callable(confirm))
+                outside_sql = external(options) if callable(external) else external
+                if outside_sql:
+                    audit_outcome("started", with_change=True)
                 result = view(target, options)
+                body, details, outcome = _unpack(result)
+                if outside_sql:
+                    _write_after_the_fact(functools.partial(audit_outcome, outcome, **details))
+                else:
+                    audit_outcome(outcome, with_change=True, **details)
+            except AuditUnavailable:
+                raise
             except DomainError as error:
                 db.session.rollback()
-                audit_outcome(error.outcome, code=error.code)
+                _write_after_the_fact(functools.partial(
+                    audit_outcome, error.outcome, **error.extra, code=error.code))
                 raise
             except Exception:
                 db.session.rollback()
-                audit_outcome("error")
+                _write_after_the_fact(functools.partial(audit_outcome, "error"))
                 raise
-            body, details = result if isinstance(result, tuple) else (result, {})
-            audit_outcome("ok", **details)
             return _answer(spec, body, target, options)
 
         delete_endpoint_view.delete_endpoint = spec
         return delete_endpoint_view
 
     return decorate
+
+
+def _write_after_the_fact(write: Callable[[], None]) -> None:
+    """Record what already happened: the outcome of an action outside SQL (its
+    ``started`` event is written), or a refusal (nothing changed). If the log refuses,
+    say so in the application log and answer the truth."""
+    try:
+        write()
+    except Exception:
+        db.session.rollback()
+        log.exception("an audit event could not be written")
+
+
+def _unpack(result) -> tuple[dict, dict, str]:
+    if not isinstance(result, tuple):
+        return result, {}, "ok"
+    if len(result) == 3:
+        return result
+    return result[0], result[1], "ok"
 
 
 def _check_role(actor, roles) -> None:

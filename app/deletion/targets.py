@@ -10,8 +10,9 @@ from dataclasses import dataclass
 class Snapshot:
     """A collection (a user's trash, the purge queue) as one ``@delete_endpoint`` target.
 
-    Its ``etag`` changes whenever what it holds changes size, so a client can dry-run
-    it and then act with ``If-Match`` on exactly what it was shown.
+    Its ``etag`` changes whenever what it holds changes (``fingerprint``, see
+    ``app.images.totals``), not only its size, so a client can dry-run it and then act
+    with ``If-Match`` on exactly what it was shown.
     """
 
     kind: str
@@ -19,8 +20,10 @@ class Snapshot:
     count: int
     bytes: int
     members: tuple[str, ...] = ()  # a chosen part of the collection, when not all of it
+    fingerprint: str = ""  # which rows, in which state
 
     @property
     def etag(self) -> str:
-        fingerprint = f"{self.kind}:{self.id}:{self.count}:{self.bytes}:{','.join(self.members)}"
+        fingerprint = (f"{self.kind}:{self.id}:{self.count}:{self.bytes}:{self.fingerprint}:"
+                       f"{','.join(self.members)}")
         return f'"{self.kind}-{hashlib.sha256(fingerprint.encode()).hexdigest()[:16]}"'

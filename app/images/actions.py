@@ -58,7 +58,9 @@ def preview_restore(image: Image, options) -> dict:
 
 # What the decorator needs to know about each image action, declared once for every
 # route (API and pages) that performs it; a route adds its description and partial.
-TRASH_IMAGE = {"resource": "image", "load": load_image_for, "preview": preview_image_deletion}
-DELETE_IMAGE_FOREVER = {**TRASH_IMAGE, "soft": False}
+# A permanent delete reaches the object store: it is ``external`` (see app.deletion).
+TRASH_IMAGE = {"resource": "image", "load": load_image_for, "preview": preview_image_deletion,
+               "external": lambda options: options.permanent}
+DELETE_IMAGE_FOREVER = {**TRASH_IMAGE, "soft": False, "external": True}
 RESTORE_IMAGE = {"resource": "image", "load": load_image_for, "preview": preview_restore,
                  "allow_permanent": False, "confirm": None, "action": "restore"}

@@ -14,11 +14,10 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import and_, func, or_, select, update
 
-from app.errors import Conflict, NotFound, TooLarge
+from app.errors import Conflict, NotFound, StorageFailed, TooLarge
 from app.extensions import db
 from app.images.models import Image, reload, with_trashed
 from app.images.processing import THUMBNAIL_TYPE, DecodeSlots, process_upload
-from app.images.processing import THUMBNAIL_TYPE, process_upload
 from app.media.cache import evict_image
 from app.pagination import Page, decode_cursor, page_from_rows
 from app.purge.batch import BatchResult, claim, delete_claimed, new_claim_id
@@ -56,7 +55,11 @@ def upload_image(storage, *, owner_id: str, file_name: str, data: bytes, max_byt
         db.session.commit()
     except BaseException:
         db.session.rollback()
-        storage.delete_many([storage_key, thumbnail_key])
+        try:
+            storage.delete_many([storage_key, thumbnail_key])
+        except Exception:  # the original error is the one to answer; `flask doctor` finds these
+            log.exception("could not remove the objects of a failed upload: %s, %s",
+                          storage_key, thumbnail_key)
         raise
     return image
 
@@ -115,7 +118,10 @@ class Deletion:
 
 def soft_delete_image(image: Image, *, actor_id: str, retention_days: int,
                       now: datetime) -> Deletion:
-    """Move to the trash, fixing ``purge_after`` now. Trashing again changes nothing."""
+    """Move to the trash, fixing ``purge_after`` now. Trashing again changes nothing.
+
+    Not committed: the caller commits, with the audit event that records it.
+    """
     if not image.is_deleted:
         db.session.execute(
             update(Image)
@@ -125,8 +131,7 @@ def soft_delete_image(image: Image, *, actor_id: str, retention_days: int,
                     version=Image.version + 1)
             .execution_options(synchronize_session=False)
         )
-        db.session.commit()
-        evict_image(image.id)
+        evict_image(image.id)  # before the caller commits; access is checked before the cache
         image = reload(image.id)
         if image is None:
             raise NotFound("No such image.")
@@ -140,7 +145,10 @@ def _exists(image_id) -> bool:
 
 
 def restore_image(image: Image, *, now: datetime) -> Image:
-    """Back to the gallery. Refused when not in the trash, or while being purged."""
+    """Back to the gallery. Refused when not in the trash, or while being purged.
+
+    Not committed: the caller commits, with the audit event that records it.
+    """
     result = db.session.execute(
         update(Image)
         .where(Image.id == image.id, Image.is_deleted.is_(True), Image.purge_state.is_(None))
@@ -148,7 +156,6 @@ def restore_image(image: Image, *, now: datetime) -> Image:
                 version=Image.version + 1)
         .execution_options(synchronize_session=False)
     )
-    db.session.commit()
     current = reload(image.id)
     if current is None:
         raise NotFound("No such image.")
@@ -162,7 +169,12 @@ def restore_image(image: Image, *, now: datetime) -> Image:
 
 def permanently_delete_image(image: Image, storage, *, actor_id: str,
                              now: datetime) -> tuple[Deletion, BatchResult]:
-    """Delete now, active or trashed: claim the row, delete its objects, then the row."""
+    """Delete now, active or trashed: claim the row, delete its objects, then the row.
+
+    When the object store fails, the claim is released and committed before
+    ``StorageFailed`` (503) is raised: the image stays in the trash, restorable, with
+    ``purge_after`` no later than now, so the next purge run retries it.
+    """
     claim_id = new_claim_id("delete")
     # Mark it trashed first (if it was active) so that it is hidden at once, then claim it.
     db.session.execute(
@@ -179,6 +191,19 @@ def permanently_delete_image(image: Image, storage, *, actor_id: str,
         raise NotFound("No such image.")
     result = delete_claimed(storage, claim_id)
     if result.errors:
-        raise Conflict("The image's files could not be deleted right now; it stays in the "
-                       "trash and the next purge run will finish it.", code="storage_error")
+        release_claim(claim_id)
+        raise StorageFailed("The image's files could not be deleted right now; it stays in "
+                            "the trash and the next purge run will delete it.")
     return Deletion(str(image.id), "permanent", now, None, actor_id), result
+
+
+def release_claim(claim_id: str) -> None:
+    """Give rows of an unfinished claim back to the trash (restorable again), committed."""
+    db.session.execute(
+        with_trashed(
+            update(Image).where(Image.claim_id == claim_id, Image.purge_state == "purging")
+            .values(purge_state=None, claim_id=None, claimed_at=None, version=Image.version + 1)
+            .execution_options(synchronize_session=False)
+        )
+    )
+    db.session.commit()

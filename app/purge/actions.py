@@ -18,6 +18,7 @@ from app.purge.service import (
     list_runs,
     pending_items,
     pending_stats,
+    pending_totals,
     purge_expired,
     trash_total,
 )
@@ -25,8 +26,8 @@ from app.purge.service import (
 
 def load_purge_queue(actor) -> Snapshot:
     """Everything due for purging, as one target."""
-    count, size = pending_stats(utcnow())
-    return Snapshot("purge", "due", count, size)
+    totals = pending_totals(utcnow())
+    return Snapshot("purge", "due", totals.count, totals.bytes, fingerprint=totals.fingerprint)
 
 
 def preview_purge(queue: Snapshot, options) -> dict:
@@ -34,8 +35,12 @@ def preview_purge(queue: Snapshot, options) -> dict:
     return {"images": report.images, "objects": report.objects, "bytes": report.bytes}
 
 
-def run_purge_now(ctx: Context) -> tuple[dict, dict]:
-    """Purge for at most PURGE_TIME_BUDGET_S; raises PurgeRunning (409) if one runs."""
+def run_purge_now(ctx: Context) -> tuple[dict, dict, str]:
+    """Purge for at most PURGE_TIME_BUDGET_S; raises PurgeRunning (409) if one runs.
+
+    Returns the body, the audit details and the audit outcome: ``error`` for a run that
+    failed (the answer still says what it did), ``ok`` otherwise.
+    """
     budget = current_app.config["PURGE_TIME_BUDGET_S"]
     report = purge_expired(trigger="api", deadline=time.monotonic() + budget, ctx=ctx,
                            audit_run=False)
@@ -50,7 +55,8 @@ def run_purge_now(ctx: Context) -> tuple[dict, dict]:
                            "next scheduled run.")
     else:
         body["message"] = f"Purged {report.deleted} item(s)."
-    return body, report.as_dict()
+    outcome = "error" if report.status == "failed" else "ok"
+    return body, report.as_dict(), outcome
 
 
 def purge_overview(now=None, *, items: int = 20) -> dict:
@@ -81,5 +87,6 @@ def runs_page(*, limit: int, cursor: str | None) -> Page:
 
 
 # The purge as a @delete_endpoint action, declared once for the API and the admin page.
+# It reaches the object store: it is ``external`` (see app.deletion).
 RUN_PURGE = {"resource": "purge", "load": load_purge_queue, "preview": preview_purge,
-             "soft": False, "roles": ("admin",), "action": "purge_run"}
+             "soft": False, "roles": ("admin",), "action": "purge_run", "external": True}

@@ -36,6 +36,7 @@ from app.db import utcnow
 from app.errors import Conflict
 from app.extensions import db
 from app.images.models import Image, with_trashed
+from app.images.totals import Totals, image_totals
 from app.purge.batch import (
     BatchResult,
     claim,
@@ -104,15 +105,17 @@ def _pending_condition(now: datetime, older_than_days: int | None):
                 or_(due_condition(now, older_than_days), Image.purge_state == "purging"))
 
 
-def pending_stats(now: datetime, older_than_days: int | None = None) -> tuple[int, int]:
-    """(images, bytes) the next run would delete, orphans aside. One aggregate query."""
-    row = db.session.execute(
-        with_trashed(select(func.count(Image.id),
-                            func.coalesce(func.sum(Image.total_bytes), 0))
-                     .where(_pending_condition(now, older_than_days)))
-    ).one()
+def pending_totals(now: datetime, older_than_days: int | None = None) -> Totals:
+    """What the next run would delete, orphans aside. One aggregate query."""
+    totals = image_totals(_pending_condition(now, older_than_days))
     db.session.commit()
-    return int(row[0]), int(row[1])
+    return totals
+
+
+def pending_stats(now: datetime, older_than_days: int | None = None) -> tuple[int, int]:
+    """(images, bytes) the next run would delete, orphans aside."""
+    totals = pending_totals(now, older_than_days)
+    return totals.count, totals.bytes
 
 
 def trash_total() -> int:

@@ -37,6 +37,6 @@ def index():
                  description="Purge page: run the purge now, for at most PURGE_TIME_BUDGET_S",
                  partial="purge/index.html#purge")
 def run_now(queue, options):
-    body, details = run_purge_now(request_context())
+    body, details, outcome = run_purge_now(request_context())
     body.update(page_context())
-    return body, details
+    return body, details, outcome

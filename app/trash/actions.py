@@ -7,30 +7,42 @@ import uuid
 
 from flask import current_app, request
 
+from app.audit import service as audit
+from app.auth.login import request_context
 from app.db import utcnow
 from app.deletion.targets import Snapshot
-from app.errors import NotFound
+from app.errors import NotFound, StorageFailed
 from app.storage import get_storage
-from app.trash.service import empty_trash, selected_ids, trash_stats
+from app.trash.service import (
+    BulkRestore,
+    deletable_totals,
+    empty_trash,
+    restore_many,
+    selected_ids,
+    trash_stats,
+)
 
 
 def load_trash_for(actor) -> Snapshot:
-    """The caller's trash as a whole."""
-    count, size = trash_stats(actor.id)
-    return Snapshot("trash", actor.id, count, size)
+    """The caller's trash as a whole (what emptying it would take: items being purged
+    are skipped, as ``empty_trash`` skips them)."""
+    totals = deletable_totals(actor.id)
+    return Snapshot("trash", actor.id, totals.count, totals.bytes,
+                    fingerprint=totals.fingerprint)
 
 
 def load_selection_for(actor) -> Snapshot:
     """The items of the caller's trash ticked on the trash page (``ids``, repeated)."""
     selected = selected_ids(request.args.getlist("ids"))
-    count, size = trash_stats(actor.id, only=selected)
-    if count == 0:
+    if trash_stats(actor.id, only=selected)[0] == 0:
         raise NotFound("None of the selected items is in your trash.")
-    return Snapshot("selection", actor.id, count, size, tuple(str(i) for i in selected))
+    totals = deletable_totals(actor.id, only=selected)
+    return Snapshot("selection", actor.id, totals.count, totals.bytes,
+                    tuple(str(i) for i in selected), fingerprint=totals.fingerprint)
 
 
 def preview_empty_trash(trash: Snapshot, options) -> dict:
-    # Thumbnails are counted among the objects; their bytes are small and counted on delete.
+    """Originals and thumbnails, counted as ``bytes_freed`` counts them."""
     return {"images": trash.count, "objects": trash.count * 2, "bytes": trash.bytes}
 
 
@@ -42,6 +54,12 @@ def empty_trash_action(trash: Snapshot, options) -> tuple[dict, dict]:
     result, remaining = empty_trash(trash.id, get_storage(), now=utcnow(),
                                     batch_size=config["PURGE_BATCH_SIZE"], deadline=deadline,
                                     clock=time.monotonic, only=only)
+    if result.errors:
+        raise StorageFailed(
+            f"{len(result.errors)} item(s) could not be deleted right now: they stay in the "
+            "trash and the next purge run will delete them.", deleted=result.deleted,
+            bytes_freed=result.bytes_freed, remaining=remaining,
+            failed=sorted(result.errors))
     body = {"deleted": result.deleted, "bytes_freed": result.bytes_freed,
             "remaining": remaining}
     if result.deleted:
@@ -57,7 +75,21 @@ def empty_trash_action(trash: Snapshot, options) -> tuple[dict, dict]:
     return body, details
 
 
+def restore_selection(actor, ids: list[str] | None, *, all_items: bool) -> BulkRestore:
+    """Bulk restore, shared by both faces: the rows and one ``restore`` event, with the
+    ids restored and skipped, commit together; if the event cannot be written nothing
+    is restored (503)."""
+    outcome = restore_many(actor.id, ids, all_items=all_items, now=utcnow())
+    skipped = [{"id": item["id"][:64], "code": item["code"]} for item in outcome.skipped]
+    audit.commit_change("restore", "ok", request_context(), target_type="trash",
+                        target_id=actor.id,
+                        details={"all": all_items, "restored": len(outcome.restored),
+                                 "ids": outcome.restored, "skipped": skipped})
+    return outcome
+
+
+# Emptying the trash reaches the object store: it is ``external`` (see app.deletion).
 EMPTY_TRASH = {"resource": "trash", "load": load_trash_for, "preview": preview_empty_trash,
-               "soft": False, "action": "empty_trash"}
+               "soft": False, "action": "empty_trash", "external": True}
 DELETE_SELECTION_FOREVER = {**EMPTY_TRASH, "load": load_selection_for,
                             "action": "permanent_delete"}

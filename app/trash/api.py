@@ -7,12 +7,11 @@ from flask_login import current_user
 
 from app.api import json_body, list_response, page_args
 from app.auth.login import login_required
-from app.db import utcnow
 from app.deletion import delete_endpoint
 from app.errors import BadRequest
 from app.images.api import render
-from app.trash.actions import EMPTY_TRASH, empty_trash_action
-from app.trash.service import list_trash, restore_many
+from app.trash.actions import EMPTY_TRASH, empty_trash_action, restore_selection
+from app.trash.service import list_trash
 
 bp = Blueprint("trash_api", __name__, url_prefix="/api/v1")
 
@@ -46,8 +45,8 @@ def parse_bulk_restore(data: dict) -> tuple[list[str] | None, bool]:
 def restore():
     """Restore several items; what cannot be restored is listed in skipped."""
     ids, all_items = parse_bulk_restore(json_body())
-    restored, skipped = restore_many(current_user.id, ids, all_items=all_items, now=utcnow())
-    return jsonify({"restored": restored, "skipped": skipped})
+    outcome = restore_selection(current_user, ids, all_items=all_items)
+    return jsonify({"restored": len(outcome.restored), "skipped": outcome.skipped})
 
 
 @bp.delete("/trash")

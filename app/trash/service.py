@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import math
 import uuid
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import and_, or_, select
 
 from app.errors import BadRequest, DomainError, NotFound
 from app.extensions import db
 from app.images.models import Image, with_trashed
-from app.images.service import restore_image
+from app.images.service import release_claim, restore_image
+from app.images.totals import Totals, image_totals
 from app.pagination import Page, decode_cursor, page_from_rows
 from app.purge.batch import BatchResult, claim_and_delete, new_claim_id
 
@@ -44,14 +46,21 @@ def list_trash(owner_id: str, *, limit: int, cursor: str | None) -> Page:
     return page_from_rows(rows, limit, lambda img: (img.deleted_at, img.id))
 
 
+def _in_trash(owner_id: str, only: list[uuid.UUID] | None = None):
+    condition = and_(Image.owner_id == owner_id, Image.is_deleted.is_(True))
+    return condition if only is None else and_(condition, Image.id.in_(only))
+
+
 def trash_stats(owner_id: str, only: list[uuid.UUID] | None = None) -> tuple[int, int]:
     """(items, bytes) in the owner's trash, or in ``only`` those items of it."""
-    statement = (select(func.count(Image.id), func.coalesce(func.sum(Image.size_bytes), 0))
-                 .where(Image.owner_id == owner_id, Image.is_deleted.is_(True)))
-    if only is not None:
-        statement = statement.where(Image.id.in_(only))
-    row = db.session.execute(with_trashed(statement)).one()
-    return int(row[0]), int(row[1])
+    totals = image_totals(_in_trash(owner_id, only))
+    return totals.count, totals.bytes
+
+
+def deletable_totals(owner_id: str, only: list[uuid.UUID] | None = None) -> Totals:
+    """What emptying the trash (or deleting ``only`` those items) would take now: the
+    items not already being purged, which ``empty_trash`` skips too."""
+    return image_totals(and_(_in_trash(owner_id, only), Image.purge_state.is_(None)))
 
 
 MAX_SELECTION = 1000
@@ -69,16 +78,25 @@ def selected_ids(raw: list[str]) -> list[uuid.UUID]:
         raise BadRequest("An item id is not valid.", code="invalid_request") from None
 
 
+@dataclass
+class BulkRestore:
+    restored: list[str] = field(default_factory=list)  # image ids, as given
+    skipped: list[dict] = field(default_factory=list)  # {"id", "code"}
+
+
 def restore_many(owner_id: str, ids: list[str] | None, *, all_items: bool,
-                 now: datetime) -> tuple[int, list[dict]]:
-    """Restore what can be; list the rest with the reason, never fail the whole call."""
+                 now: datetime) -> BulkRestore:
+    """Restore what can be; list the rest with the reason, never fail the whole call.
+
+    Not committed: the caller commits, with the audit event that records it.
+    """
     if all_items:
         targets = db.session.execute(
             with_trashed(select(Image.id).where(Image.owner_id == owner_id,
                                                 Image.is_deleted.is_(True)))
         ).scalars().all()
         ids = [str(i) for i in targets]
-    restored, skipped = 0, []
+    outcome = BulkRestore()
     for raw_id in ids or []:
         try:
             image_id = uuid.UUID(str(raw_id))
@@ -89,12 +107,12 @@ def restore_many(owner_id: str, ids: list[str] | None, *, all_items: bool,
             if image is None:
                 raise NotFound("No such image.")
             restore_image(image, now=now)
-            restored += 1
+            outcome.restored.append(str(image_id))
         except ValueError:
-            skipped.append({"id": str(raw_id), "code": "not_found"})
+            outcome.skipped.append({"id": str(raw_id), "code": "not_found"})
         except DomainError as error:
-            skipped.append({"id": str(raw_id), "code": error.code})
-    return restored, skipped
+            outcome.skipped.append({"id": str(raw_id), "code": error.code})
+    return outcome
 
 
 def empty_trash(owner_id: str, storage, *, now: datetime, batch_size: int,
@@ -104,16 +122,23 @@ def empty_trash(owner_id: str, storage, *, now: datetime, batch_size: int,
     batch; skip rows being purged.
 
     Each batch has its own claim id and takes no global lease, so emptying a trash
-    never waits for, nor blocks, the nightly purge. Returns the result and how many
-    items remain in the trash.
+    never waits for, nor blocks, the nightly purge. Items whose objects the store failed
+    to delete are given back to the trash, restorable, and not tried again in this call
+    (``result.errors`` names them; the purge retries them). Returns the result and how
+    many items remain in the trash.
     """
     total = BatchResult()
     condition = Image.owner_id == owner_id
     if only is not None:
         condition = and_(condition, Image.id.in_(only))
     while True:
-        result = claim_and_delete(condition, storage=storage, claim_id=new_claim_id("empty"),
+        claim_id = new_claim_id("empty")
+        failed = [uuid.UUID(i) for i in total.errors]
+        result = claim_and_delete(and_(condition, Image.id.not_in(failed)) if failed
+                                  else condition, storage=storage, claim_id=claim_id,
                                   now=now, batch_size=batch_size)
+        if result.errors:
+            release_claim(claim_id)
         total.add(result)
         if result.claimed == 0 or result.deleted == 0:
             break

@@ -7,7 +7,6 @@ from flask_login import current_user
 
 from app import htmx
 from app.auth.login import login_required
-from app.db import utcnow
 from app.deletion import delete_endpoint
 from app.images.actions import (
     DELETE_IMAGE_FOREVER,
@@ -17,8 +16,13 @@ from app.images.actions import (
 )
 from app.images.views import cards
 from app.pagination import parse_limit
-from app.trash.actions import DELETE_SELECTION_FOREVER, EMPTY_TRASH, empty_trash_action
-from app.trash.service import list_trash, restore_many, trash_stats
+from app.trash.actions import (
+    DELETE_SELECTION_FOREVER,
+    EMPTY_TRASH,
+    empty_trash_action,
+    restore_selection,
+)
+from app.trash.service import list_trash, trash_stats
 
 bp = Blueprint("trash_pages", __name__)
 
@@ -45,12 +49,15 @@ def index():
 def restore_selected():
     ids = request.form.getlist("ids")
     all_items = request.form.get("all") == "true"
-    restored, skipped = restore_many(current_user.id, ids, all_items=all_items, now=utcnow())
+    restored, skipped = [], []
+    if ids or all_items:
+        outcome = restore_selection(current_user, ids, all_items=all_items)
+        restored, skipped = outcome.restored, outcome.skipped
     html = htmx.render_block_of("trash/index.html", "trash", **trash_context())
     if not ids and not all_items:
         html += htmx.toast("Select the items to restore first.", "info")
     elif restored:
-        html += htmx.toast(f"Restored {restored} item(s) to the gallery.", "success")
+        html += htmx.toast(f"Restored {len(restored)} item(s) to the gallery.", "success")
     if skipped:
         html += htmx.toast(f"{len(skipped)} item(s) could not be restored "
                            f"({', '.join(sorted({s['code'] for s in skipped}))}).", "error")

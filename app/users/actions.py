@@ -106,17 +106,18 @@ def permanent_delete_action(target: User, options, *, actor) -> tuple[dict, dict
 
 ADMIN = ("admin",)
 # What the decorator needs to know about each user action, declared once for the API
-# and the admin page; a route adds its description and partial.
+# and the admin page; a route adds its description and partial. Every one writes to the
+# user store, outside SQL: they are ``external`` (see app.deletion).
 DEACTIVATE_USER = {"resource": "user", "load": load_user_for, "protect": protect_user_removal,
                    "preview": preview_user_removal, "allow_permanent": False, "roles": ADMIN,
-                   "action": "deactivate"}
+                   "action": "deactivate", "external": True}
 ACTIVATE_USER = {"resource": "user", "load": load_user_for, "protect": protect_user_activation,
                  "preview": preview_nothing, "allow_permanent": False, "confirm": None,
-                 "roles": ADMIN, "action": "activate"}
+                 "roles": ADMIN, "action": "activate", "external": True}
 DELETE_USER_FOREVER = {"resource": "user", "load": load_user_for,
                        "protect": protect_user_removal, "preview": preview_user_removal,
                        "soft": False, "confirm": confirm_user_removal, "roles": ADMIN,
-                       "action": "permanent_delete"}
+                       "action": "permanent_delete", "external": True}
 # DELETE /users/<id>: deactivation, or with permanent=true the deletion above.
 REMOVE_USER = {**DEACTIVATE_USER, "allow_permanent": True, "confirm": confirm_user_removal,
                "action": removal_action_name}

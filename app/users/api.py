@@ -7,7 +7,7 @@ from flask_login import current_user
 
 from app.api import json_body, page_args
 from app.audit import service as audit
-from app.auth.login import admin_required, login_required, request_context
+from app.auth.login import admin_required, denied, login_required, request_context
 from app.db import utcnow
 from app.deletion import delete_endpoint
 from app.errors import BadRequest, NotFound
@@ -98,7 +98,8 @@ def activate(user, options):
 def export(user_id):
     """The user's profile and image metadata as JSON; include=files streams a zip."""
     if user_id != current_user.id and not current_user.is_admin:
-        raise NotFound("No such user.")
+        raise denied(NotFound("No such user."), action="export", target_type="user",
+                     target_id=user_id)
     include = request.args.get("include", "")
     if include not in ("", "files"):
         raise BadRequest("include may only be files.", code="invalid_option", option="include")

@@ -57,6 +57,16 @@ def row_for(user: User) -> dict:
             "allowed": allowed_actions(get_users(), current_user, user)}
 
 
+def current_row(user: User, changed: dict) -> dict:
+    """The row of a user just acted on, as the store has it now. If the user vanished
+    meanwhile (deleted by another admin), the row shows what the action answered, with
+    no action left to offer, instead of failing a request whose action succeeded."""
+    current = get_users().get(user.id)
+    if current is None:
+        return {"user": changed, "allowed": set()}
+    return row_for(current)
+
+
 def list_context(cursor: str | None = None) -> dict:
     status = request.args.get("status", "all")
     q = request.args.get("q", "")
@@ -129,9 +139,8 @@ def confirm(user_id, action):
                  partial=f"{TEMPLATE}#row_changed")
 def deactivate(user, options):
     body, details = deactivate_action(user, options, actor=current_user)
-    updated = get_users().get(user.id)
     return {"message": f"{user.username} was deactivated: they can no longer sign in.",
-            "row": row_for(updated), "user": body}, details
+            "row": current_row(user, body), "user": body}, details
 
 
 @bp.patch("/admin/users/<user_id>/activate")
@@ -139,8 +148,7 @@ def deactivate(user, options):
                  partial=f"{TEMPLATE}#row_changed")
 def activate(user, options):
     body, details = activate_action(user, options)
-    updated = get_users().get(user.id)
-    return {"message": f"{user.username} was reactivated.", "row": row_for(updated),
+    return {"message": f"{user.username} was reactivated.", "row": current_row(user, body),
             "user": body}, details
 
 

@@ -241,9 +241,10 @@ def test_permanent_delete_keeps_the_row_when_storage_fails(app, alice_api, tmp_p
                                     headers=confirm())
     finally:
         storage.delete_many = original
-    assert response.status_code == 409
+    assert response.status_code == 503 and response.get_json()["code"] == "storage_error"
     row = image_row(app, image_id)
-    assert row is not None and row.purge_state == "purging"
+    # In the trash and restorable until the purge retries (SPEC section 5).
+    assert row is not None and row.is_deleted and row.purge_state is None
     assert len(object_files(tmp_path)) == 2
 
 

@@ -282,6 +282,7 @@ def test_restore_and_purge_race_never_loses_a_restore(app, owner):
                 for image_id in reversed(ids):
                     try:
                         restore_image(SimpleNamespace(id=image_rows_id(image_id)), now=utcnow())
+                        db.session.commit()  # the service leaves the commit to its caller
                         restored.append(image_id)
                     except (Conflict, NotFound) as exc:
                         refused.append((image_id, exc.code))
@@ -327,6 +328,7 @@ def test_trashed_rows_stay_hidden_and_the_claim_rechecks_is_deleted(app, owner):
     (image_id,) = add_images(app, owner.id, 1, EXPIRED)
     with app.app_context():
         restore_image(SimpleNamespace(id=image_rows_id(image_id)), now=utcnow())
+        db.session.commit()
         report = purge_expired()
         row = db.session.execute(with_trashed(select(Image))).scalar_one()
     assert report.claimed == 0 and not row.is_deleted

@@ -16,7 +16,7 @@ from app.deletion import delete_endpoints
 from app.users.repository import get_users
 from app.users.service import deactivate_user
 from tests.conftest import ADMIN_PASSWORD, login_api
-from tests.helpers import Browser, audit_count, last_audit
+from tests.helpers import Browser, audit_count, audit_since, last_audit
 
 
 @dataclass(frozen=True)
@@ -25,7 +25,9 @@ class UserCase:
     path: str
     target_status: str = "active"
     confirm: str | None = "yes"
-    audit_events: int = 1  # a permanent deletion adds user_delete_started and _finished
+    # Every user action reaches the user store, so a "started" event comes before its
+    # outcome; a permanent deletion adds user_delete_started and _finished.
+    audit_events: int = 2
 
 
 TARGET = "target.user"
@@ -40,7 +42,7 @@ USER_CASES = {
     ("users_pages.activate", "/admin/users/<user_id>/activate"):
         UserCase("PATCH", "/admin/users/{id}/activate", "inactive", None),
     ("users_pages.delete", "/admin/users/<user_id>"):
-        UserCase("DELETE", "/admin/users/{id}", confirm=TARGET, audit_events=3),
+        UserCase("DELETE", "/admin/users/{id}", confirm=TARGET, audit_events=4),
 }
 
 
@@ -172,6 +174,7 @@ def test_confirmed_action_succeeds_and_is_audited(app, route):
     response = actor.send(case.method, path, headers=confirm(case))
     assert response.status_code == 200, response.text
     assert audit_count(app) == before + case.audit_events
+    assert audit_since(app, before)[0][1] == "started"
     event = last_audit(app)
     assert event.outcome == "ok" and event.request_id == response.headers["X-Request-ID"]
     if actor.page_face:
