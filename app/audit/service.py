@@ -1,8 +1,8 @@
 """Writing and verifying the audit hash chain (SPEC section 3).
 
 ``hash = sha256(prev_hash + canonical_json(event))``. Writers are serialised so that two
-events never claim the same ``prev_hash``: ``BEGIN IMMEDIATE`` on SQLite (every
-transaction there, see app.db) and ``pg_advisory_xact_lock`` on PostgreSQL.
+events never claim the same ``prev_hash``: ``BEGIN IMMEDIATE`` on SQLite (``begin_write``,
+see app.db) and ``pg_advisory_xact_lock`` on PostgreSQL.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from sqlalchemy import select, text
 
 from app.audit.models import AuditEvent, AuditHead
-from app.db import on_postgresql, utcnow
+from app.db import begin_write, on_postgresql, utcnow
 from app.extensions import db
 
 log = logging.getLogger(__name__)
@@ -61,6 +61,7 @@ def compute_hash(prev_hash: str, event: AuditEvent) -> str:
 
 
 def _lock_chain(session) -> None:
+    begin_write(session)
     if on_postgresql(session):
         session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": CHAIN_LOCK_KEY})
 

@@ -14,7 +14,7 @@ from flask_login import current_user
 from app import htmx
 from app.audit.service import Context
 from app.auth.tokens import find_live_token
-from app.db import utcnow
+from app.db import end_read, utcnow
 from app.errors import Forbidden, Unauthenticated, wants_json
 from app.extensions import csrf, login_manager
 from app.users.repository import get_users
@@ -26,6 +26,7 @@ UNSAFE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
 def _load_session_user(value: str):
     user_id, _, epoch = value.partition(":")
     user = get_users().get(user_id)
+    end_read()  # whatever the lookup read, no transaction stays open behind it
     if user is None or not user.is_active or str(user.auth_epoch) != epoch:
         return None
     g.auth_method = "session"

@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import and_, func, or_, select, update
 
+from app.db import begin_write
 from app.errors import Conflict, NotFound, TooLarge
 from app.extensions import db
 from app.images.models import Image, reload, with_trashed
@@ -48,6 +49,7 @@ def upload_image(storage, *, owner_id: str, file_name: str, data: bytes, max_byt
             thumbnail_bytes=len(processed.thumbnail), width=processed.width,
             height=processed.height, sha256=hashlib.sha256(data).hexdigest(), created_at=now,
         )
+        begin_write()  # only now, after the storage calls: the lock is held for the INSERT
         db.session.add(image)
         db.session.commit()
     except BaseException:
@@ -112,6 +114,7 @@ class Deletion:
 def soft_delete_image(image: Image, *, actor_id: str, retention_days: int,
                       now: datetime) -> Deletion:
     """Move to the trash, fixing ``purge_after`` now. Trashing again changes nothing."""
+    begin_write()
     if not image.is_deleted:
         db.session.execute(
             update(Image)
@@ -136,6 +139,7 @@ def _exists(image_id) -> bool:
 
 def restore_image(image: Image, *, now: datetime) -> Image:
     """Back to the gallery. Refused when not in the trash, or while being purged."""
+    begin_write()
     result = db.session.execute(
         update(Image)
         .where(Image.id == image.id, Image.is_deleted.is_(True), Image.purge_state.is_(None))
@@ -159,6 +163,7 @@ def permanently_delete_image(image: Image, storage, *, actor_id: str,
                              now: datetime) -> tuple[Deletion, BatchResult]:
     """Delete now, active or trashed: claim the row, delete its objects, then the row."""
     claim_id = new_claim_id("delete")
+    begin_write()
     # Mark it trashed first (if it was active) so that it is hidden at once, then claim it.
     db.session.execute(
         update(Image)

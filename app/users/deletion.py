@@ -36,7 +36,7 @@ from app.audit import service as audit
 from app.audit.models import AuditEvent
 from app.audit.service import SYSTEM, Context
 from app.auth.tokens import delete_tokens_of
-from app.db import utcnow
+from app.db import begin_write, utcnow
 from app.errors import Conflict, NotFound
 from app.extensions import db
 from app.images.models import Image, with_trashed
@@ -182,6 +182,7 @@ def finish_user_deletion(users: UserRepository, storage, user_id: str, lease: st
 
 def _trash_active_images(user_id: str, *, actor_id: str | None, now: datetime) -> None:
     """One UPDATE: the claim only takes trashed rows. Trashed rows keep their dates."""
+    begin_write()
     db.session.execute(
         update(Image)
         .where(Image.owner_id == str(user_id), Image.is_deleted.is_(False))
