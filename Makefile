@@ -35,9 +35,12 @@ test: venv deps
 	$(PYTHON) -m pytest -q
 
 # Each prints one JSON line; load.py needs PostgreSQL (DATABASE_URL or 127.0.0.1:5432).
+# serve.py (wrk, installed here when missing) compares `flask run` with gunicorn.
 bench: venv
+	bash scripts/bench-deps.sh
 	$(PYTHON) benchmarks/purge.py
 	$(PYTHON) benchmarks/load.py
+	$(PYTHON) benchmarks/serve.py
 
 lint: venv
 	$(RUFF) check app tests benchmarks
