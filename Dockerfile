@@ -28,7 +28,9 @@ ENV PATH=/opt/venv/bin:$PATH \
     PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     FLASK_APP=app \
-    PAPELERA_INSTANCE=/data
+    PAPELERA_INSTANCE=/data \
+    HOST=0.0.0.0 \
+    PORT=8000
 
 RUN groupadd --system --gid 10001 papelera \
     && useradd --system --uid 10001 --gid papelera --home-dir /app --no-create-home \
@@ -39,7 +41,7 @@ RUN groupadd --system --gid 10001 papelera \
 COPY --from=builder /opt/venv /opt/venv
 
 WORKDIR /app
-COPY pyproject.toml ./
+COPY pyproject.toml gunicorn.conf.py ./
 COPY app/ app/
 COPY templates/ templates/
 COPY static/ static/
@@ -55,4 +57,6 @@ HEALTHCHECK --interval=30s --timeout=5s --start-period=20s --retries=3 \
     CMD ["python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8000/healthz', timeout=4)"]
 
 ENTRYPOINT ["/bin/sh", "/usr/local/bin/papelera-entrypoint"]
-CMD ["gunicorn", "--bind", "0.0.0.0:8000", "--workers", "2", "--threads", "4", "app:create_app()"]
+# gunicorn.conf.py: HOST:PORT; one worker with threads, or WEB_CONCURRENCY workers
+# (default two per core) when REDIS_URL is set, as `make run` does.
+CMD ["gunicorn", "--config", "gunicorn.conf.py"]

@@ -4,7 +4,7 @@ FLASK  := $(VENV)/bin/flask
 RUFF   := $(VENV)/bin/ruff
 STAMP  := $(VENV)/.installed
 
-.PHONY: venv run test deps bench lint clean
+.PHONY: venv run dev test deps bench lint clean
 
 venv: $(STAMP)
 
@@ -16,10 +16,16 @@ $(STAMP): pyproject.toml | $(PYTHON)
 	$(PYTHON) -m pip install -q -e '.[test,dev]'
 	touch $@
 
+# gunicorn (gunicorn.conf.py): one worker with threads, or several with REDIS_URL.
 run: venv
 	$(FLASK) --app app db upgrade
 	@echo "Papelera is starting on http://$${HOST:-127.0.0.1}:$${PORT:-5000}/ (logs are JSON lines)"
-	$(FLASK) --app app run --host $${HOST:-127.0.0.1} --port $${PORT:-5000}
+	exec $(VENV)/bin/gunicorn --config gunicorn.conf.py
+
+# Flask's development server: reloads on code changes, shows tracebacks. Never in production.
+dev: venv
+	$(FLASK) --app app db upgrade
+	$(FLASK) --app app run --debug --host $${HOST:-127.0.0.1} --port $${PORT:-5000}
 
 deps:
 	bash scripts/test-deps.sh
@@ -29,9 +35,12 @@ test: venv deps
 	$(PYTHON) -m pytest -q
 
 # Each prints one JSON line; load.py needs PostgreSQL (DATABASE_URL or 127.0.0.1:5432).
+# serve.py (wrk, installed here when missing) compares `flask run` with gunicorn.
 bench: venv
+	bash scripts/bench-deps.sh
 	$(PYTHON) benchmarks/purge.py
 	$(PYTHON) benchmarks/load.py
+	$(PYTHON) benchmarks/serve.py
 
 lint: venv
 	$(RUFF) check app tests benchmarks

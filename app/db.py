@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import warnings
 from datetime import UTC, datetime
 
 from sqlalchemy import DateTime, event
 from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session, scoped_session
 from sqlalchemy.types import TypeDecorator
+
+from app.extensions import db
 
 
 def utcnow() -> datetime:
@@ -43,13 +47,93 @@ def on_postgresql(session) -> bool:
     return session.get_bind().dialect.name == "postgresql"
 
 
-def configure_engine(engine: Engine) -> None:
-    """SQLite: WAL, a busy timeout, and transactions that take the write lock up front.
+# Transactions on SQLite (SPEC section 3, issue 8 item 6).
+#
+# SQLite has one write lock per database. A transaction begins deferred (plain BEGIN): it
+# reads from a snapshot and blocks nobody, however long it stays open. A transaction
+# that writes takes the write lock up front (BEGIN IMMEDIATE), so that two writers queue
+# on the busy timeout. A deferred transaction that has read and then writes would
+# instead try to upgrade its stale snapshot, and SQLite refuses that at once ("database
+# is locked") whenever another writer got in between. So every writer says so before
+# its first statement with ``begin_write()``; the reads it relies on then happen under
+# the lock. A write that comes after reads in a deferred transaction is a bug: it runs
+# (SQLite keeps it serialisable, failing instead of losing an update) with a
+# ``ReadThenWriteWarning``, which the test suite turns into an error.
+#
+# PostgreSQL is unaffected: its writers lock rows and advisory keys where they need to.
 
-    pysqlite's own transaction handling begins lazily, so two writers that both read
-    first fail with "database is locked" instead of waiting. ``BEGIN IMMEDIATE`` makes
-    the second writer wait for the busy timeout, which is what serialises audit writers
-    and purge claims on SQLite (SPEC section 3).
+WRITE_OPTION = "papelera_write"
+_STATE = "papelera_transaction"
+_WRITE_WORDS = ("INSERT", "UPDATE", "DELETE", "REPLACE")
+_SCHEMA_WORDS = ("CREATE", "DROP", "ALTER")
+_CONTROL_WORDS = ("BEGIN", "COMMIT", "ROLLBACK", "SAVEPOINT", "RELEASE", "END")
+
+
+class ReadThenWriteWarning(RuntimeWarning):
+    """A write in a SQLite transaction that began deferred and has already read."""
+
+
+class _Transaction:
+    __slots__ = ("immediate", "has_read", "has_written")
+
+    def __init__(self, immediate: bool) -> None:
+        self.immediate = immediate
+        self.has_read = False
+        self.has_written = immediate
+
+
+def _first_word(statement: str) -> str:
+    return statement.lstrip(" \n\t(").split(None, 1)[0].upper() if statement.strip() else ""
+
+
+def _plain(session) -> Session:
+    """The request's session (or the one given), unwrapped from its scoped registry."""
+    session = db.session if session is None else session
+    return session() if isinstance(session, scoped_session) else session
+
+
+def begin_write(session=None) -> None:
+    """Make the session's current transaction a write transaction (SQLite: the write lock).
+
+    Call it before a writer's first statement, reads included: what it reads afterwards
+    is read under the lock, so no other writer can change it before the write. A
+    read-only transaction still open (a view that loaded what it checks) is ended first:
+    its objects expire and load again, fresh, under the lock. Calling it inside a
+    transaction that already writes changes nothing, so writers may nest. Refuses when
+    ORM changes are pending in a read-only transaction: those were made from reads the
+    lock did not protect. No-op on PostgreSQL.
+    """
+    session = _plain(session)
+    if session.get_bind().dialect.name != "sqlite":
+        return
+    if session.in_transaction():
+        state = session.connection().info.get(_STATE)
+        if state is not None and state.has_written:
+            return
+        if session.new or session.dirty or session.deleted:
+            raise RuntimeError("begin_write() must come before the changes it protects")
+        session.commit()  # read-only: ending it loses nothing but a stale snapshot
+    session.connection(execution_options={WRITE_OPTION: True})
+
+
+def end_read(session=None) -> None:
+    """End a read-only transaction now (after an auth lookup, between streamed pages).
+
+    Loaded objects expire and reload on their next use; call ``session.expunge`` first
+    for objects that must stay readable. Refuses when the transaction has writes pending.
+    """
+    session = _plain(session)
+    if session.new or session.dirty or session.deleted:
+        raise RuntimeError("end_read() called with changes pending")
+    session.commit()
+
+
+def configure_engine(engine: Engine) -> None:
+    """SQLite: WAL, a busy timeout, deferred reads and writers that lock up front.
+
+    pysqlite's own transaction handling is switched off (``isolation_level = None``) so
+    that the ``begin`` hook decides: ``BEGIN IMMEDIATE`` for a connection procured with
+    ``begin_write()``, a plain ``BEGIN`` otherwise. See the notes above ``begin_write``.
     """
     if engine.dialect.name != "sqlite":
         return
@@ -65,4 +149,29 @@ def configure_engine(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection):
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        immediate = bool(connection.get_execution_options().get(WRITE_OPTION))
+        connection.info[_STATE] = _Transaction(immediate)
+        connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+    @event.listens_for(engine, "commit")
+    @event.listens_for(engine, "rollback")
+    def _on_end(connection):
+        connection.info.pop(_STATE, None)
+
+    @event.listens_for(engine, "before_cursor_execute")
+    def _on_execute(connection, _cursor, statement, _parameters, _context, _executemany):
+        state = connection.info.get(_STATE)
+        if state is None or state.has_written:
+            return
+        word = _first_word(statement)
+        if word in _CONTROL_WORDS:
+            return
+        if word in _WRITE_WORDS and state.has_read:
+            warnings.warn(
+                "a write after reads in a deferred SQLite transaction: call "
+                f"app.db.begin_write() before the writer reads ({statement[:60]!r})",
+                ReadThenWriteWarning, stacklevel=2)
+        if word in _WRITE_WORDS or word in _SCHEMA_WORDS:
+            state.has_written = True
+        else:
+            state.has_read = True

@@ -6,6 +6,7 @@ from sqlalchemy import select
 
 from app.audit.models import AuditEvent
 from app.audit.service import format_time
+from app.db import end_read
 from app.extensions import db
 from app.pagination import Page, decode_cursor, encode_cursor
 
@@ -34,7 +35,12 @@ def search_events(*, actor=None, action=None, target=None, limit: int,
 
 
 def iter_events(*, actor=None, action=None, target=None, batch: int = 500):
-    """Every matching event, newest first, read a batch at a time."""
+    """Every matching event, newest first, read a batch at a time.
+
+    Each batch is read in a short transaction of its own and detached, so a slow
+    download holds no transaction open between batches (on SQLite, an open read would
+    also keep the WAL from being checkpointed).
+    """
     before = None
     while True:
         statement = _filtered(actor, action, target)
@@ -42,6 +48,9 @@ def iter_events(*, actor=None, action=None, target=None, batch: int = 500):
             statement = statement.where(AuditEvent.id < before)
         rows = db.session.execute(statement.order_by(AuditEvent.id.desc()).limit(batch)
                                   ).scalars().all()
+        for row in rows:
+            db.session.expunge(row)
+        end_read()
         if not rows:
             return
         yield from rows

@@ -2,10 +2,10 @@
 
 ``hash = sha256(prev_hash + canonical_json(event))``. Writers are serialised so that two
 events never claim the same ``prev_hash``: on SQLite by the database's one write lock
-(taken by a write before the chain is read, whether the transaction began IMMEDIATE or
-deferred), on PostgreSQL by ``pg_advisory_xact_lock``. Both locks belong to the
-transaction that writes the event, so an event can share the transaction of the change it
-records (``append``) and both commit or roll back together.
+(``begin_write``, see app.db: ``BEGIN IMMEDIATE`` before the chain is read), on
+PostgreSQL by ``pg_advisory_xact_lock``. Both locks belong to the transaction that writes
+the event, so an event can share the transaction of the change it records (``append``)
+and both commit or roll back together.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from sqlalchemy import select, text
 
 from app.audit.models import AuditEvent, AuditHead
-from app.db import on_postgresql, utcnow
+from app.db import begin_write, on_postgresql, utcnow
 from app.errors import AuditUnavailable
 from app.extensions import db
 
@@ -66,13 +66,9 @@ def compute_hash(prev_hash: str, event: AuditEvent) -> str:
 
 def _lock_chain(session) -> None:
     """Take the chain's lock inside the current transaction, held until it ends."""
+    begin_write(session)
     if on_postgresql(session):
         session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": CHAIN_LOCK_KEY})
-    else:
-        # A write takes SQLite's write lock (or finds it held by this transaction already)
-        # before the newest event is read; a transaction begun deferred would otherwise
-        # read the chain's end without holding it.
-        session.execute(text("UPDATE audit_head SET last_id = last_id WHERE id = 1"))
 
 
 def append(action: str, outcome: str, ctx: Context, *, target_type: str | None = None,

@@ -18,7 +18,7 @@ from app.audit import service as audit
 from app.audit.service import Context
 from app.auth import sessions
 from app.auth.tokens import find_live_token
-from app.db import utcnow
+from app.db import end_read, utcnow
 from app.errors import DomainError, Forbidden, Unauthenticated, wants_json
 from app.extensions import csrf, db, login_manager
 from app.users.repository import get_users
@@ -46,10 +46,10 @@ def _load_session_user(value: str):
     user = get_users().get(user_id) if row is not None and row.user_id == user_id else None
     if user is None or not user.is_active or str(user.auth_epoch) != epoch \
             or row.auth_epoch != user.auth_epoch:
-        db.session.commit()  # end the read at once (SQLite holds its lock per transaction)
+        end_read()  # no transaction stays open behind an auth lookup
         return None
     sessions.touch(row, now=now, lifetimes=session_lifetimes())
-    db.session.commit()
+    end_read()
     g.auth_method = "session"
     g.user_session = row
     return user

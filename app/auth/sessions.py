@@ -18,9 +18,10 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, or_, select
+from sqlalchemy import delete, or_, select, update
 
 from app.auth.models import UserSession
+from app.db import begin_write
 from app.extensions import db
 
 # How stale ``last_seen_at`` may get before a request writes it again.
@@ -51,6 +52,7 @@ def start_session(user, *, now: datetime, lifetimes: Lifetimes, ip: str | None,
                       auth_epoch=user.auth_epoch, created_at=now, last_seen_at=now,
                       expires_at=lifetimes.ends_at(now, now), ip=(ip or None) and ip[:64],
                       user_agent=(user_agent or None) and user_agent[:255])
+    begin_write()
     db.session.execute(delete(UserSession).where(
         or_(UserSession.expires_at <= now,
             (UserSession.user_id == user.id) & (UserSession.auth_epoch != user.auth_epoch))))
@@ -73,11 +75,15 @@ def find_live_session(session_id: str | None, *, now: datetime,
 
 
 def touch(row: UserSession, *, now: datetime, lifetimes: Lifetimes) -> None:
-    """Record activity, at most once per ``TOUCH_EVERY`` (the caller commits)."""
+    """Record activity, at most once per ``TOUCH_EVERY``, in a short write of its own."""
     if now - row.last_seen_at < TOUCH_EVERY:
         return
-    row.last_seen_at = now  # the ORM writes both on the caller's commit
-    row.expires_at = lifetimes.ends_at(row.created_at, now)
+    row_id, expires_at = row.id, lifetimes.ends_at(row.created_at, now)
+    begin_write()
+    db.session.execute(update(UserSession).where(UserSession.id == row_id)
+                       .values(last_seen_at=now, expires_at=expires_at)
+                       .execution_options(synchronize_session=False))
+    db.session.commit()
 
 
 def sessions_of(user, *, now: datetime, lifetimes: Lifetimes) -> list[UserSession]:
@@ -92,6 +98,7 @@ def sessions_of(user, *, now: datetime, lifetimes: Lifetimes) -> list[UserSessio
 
 def end_session(user_id: str, session_row_id: uuid.UUID) -> bool:
     """End one of ``user_id``'s sessions by its public id; False when it is not theirs."""
+    begin_write()
     result = db.session.execute(delete(UserSession).where(
         UserSession.id == session_row_id, UserSession.user_id == user_id))
     db.session.commit()
@@ -101,6 +108,7 @@ def end_session(user_id: str, session_row_id: uuid.UUID) -> bool:
 def end_session_by_cookie(session_id: str | None) -> None:
     """Sign-out: the row behind this cookie's id is gone, whoever holds a copy."""
     if session_id and isinstance(session_id, str):
+        begin_write()
         db.session.execute(delete(UserSession).where(UserSession.digest == digest(session_id)))
         db.session.commit()
 
@@ -110,6 +118,7 @@ def end_sessions_of(user_id: str, *, keep: uuid.UUID | None = None) -> int:
     query = delete(UserSession).where(UserSession.user_id == user_id)
     if keep is not None:
         query = query.where(UserSession.id != keep)
+    begin_write()
     result = db.session.execute(query)
     db.session.commit()
     return result.rowcount

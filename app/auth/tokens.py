@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import select, update
 
 from app.auth.models import ApiToken
+from app.db import begin_write, end_read
 from app.extensions import db
 
 PREFIX = "pap_"
@@ -26,21 +27,28 @@ def issue_token(user, *, ttl_hours: int, now: datetime) -> tuple[str, ApiToken]:
     token = PREFIX + secrets.token_urlsafe(32)
     row = ApiToken(user_id=user.id, digest=digest(token), auth_epoch=user.auth_epoch,
                    created_at=now, expires_at=now + timedelta(hours=ttl_hours))
+    begin_write()
     db.session.add(row)
     db.session.commit()
     return token, row
 
 
 def find_live_token(token: str, now: datetime) -> ApiToken | None:
+    """The live token row, detached: the lookup's transaction is over when this returns,
+    so nothing the request does next (an upload's storage calls) runs inside it."""
     row = db.session.execute(
         select(ApiToken).where(ApiToken.digest == digest(token))
     ).scalar_one_or_none()
+    if row is not None:
+        db.session.expunge(row)
+    end_read()
     if row is None or row.revoked_at is not None or row.expires_at <= now:
         return None
     return row
 
 
 def revoke_token(token: str, now: datetime) -> bool:
+    begin_write()
     result = db.session.execute(
         update(ApiToken).where(ApiToken.digest == digest(token), ApiToken.revoked_at.is_(None))
         .values(revoked_at=now)
@@ -50,5 +58,6 @@ def revoke_token(token: str, now: datetime) -> bool:
 
 
 def delete_tokens_of(user_id: str) -> None:
+    begin_write()
     db.session.execute(ApiToken.__table__.delete().where(ApiToken.user_id == user_id))
     db.session.commit()

@@ -37,6 +37,7 @@ from jinja2_fragments.flask import render_block
 from app import htmx
 from app.audit import service as audit
 from app.auth.login import check_csrf, request_context, uses_cookie_session
+from app.db import begin_write
 from app.deletion.options import Options, parse_options
 from app.deletion.registry import EndpointSpec
 from app.errors import (
@@ -123,6 +124,10 @@ def delete_endpoint(*, resource: str, description: str, load: Callable,
                                          code="csrf_failed") from None
                 _check_role(actor, roles)
                 options = parse_options(request.args, soft=soft, allow_permanent=allow_permanent)
+                if not options.dry_run:
+                    # SQLite: the target, its If-Match check and the action's first
+                    # statements are read and written under one write lock.
+                    begin_write()
                 target = load(actor, **view_args)
                 target_id = str(target.id)
                 if protect is not None:

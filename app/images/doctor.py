@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import select
 
+from app.db import begin_write
 from app.extensions import db
 from app.images.models import Image, with_trashed
 from app.purge.batch import claim_and_delete, new_claim_id
@@ -86,6 +87,7 @@ def repair(report: DoctorReport, storage, *, now: datetime, batch_size: int = 50
     for start in range(0, len(report.rows_missing_objects), batch_size):
         ids = [uuid.UUID(i) for i in report.rows_missing_objects[start:start + batch_size]]
         # Into the trash first (claims only take trashed rows), then out for good.
+        begin_write()
         db.session.execute(
             update(Image).where(Image.id.in_(ids), Image.is_deleted.is_(False))
             .values(is_deleted=True, deleted_at=now, deleted_by="doctor", purge_after=now,

@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import and_, func, or_, select, update
 
+from app.db import begin_write
 from app.errors import Conflict, NotFound, StorageFailed, TooLarge
 from app.extensions import db
 from app.images.models import Image, reload, with_trashed
@@ -51,6 +52,7 @@ def upload_image(storage, *, owner_id: str, file_name: str, data: bytes, max_byt
             thumbnail_bytes=len(processed.thumbnail), width=processed.width,
             height=processed.height, sha256=hashlib.sha256(data).hexdigest(), created_at=now,
         )
+        begin_write()  # only now, after the storage calls: the lock is held for the INSERT
         db.session.add(image)
         db.session.commit()
     except BaseException:
@@ -122,6 +124,7 @@ def soft_delete_image(image: Image, *, actor_id: str, retention_days: int,
 
     Not committed: the caller commits, with the audit event that records it.
     """
+    begin_write()
     if not image.is_deleted:
         db.session.execute(
             update(Image)
@@ -149,6 +152,7 @@ def restore_image(image: Image, *, now: datetime) -> Image:
 
     Not committed: the caller commits, with the audit event that records it.
     """
+    begin_write()
     result = db.session.execute(
         update(Image)
         .where(Image.id == image.id, Image.is_deleted.is_(True), Image.purge_state.is_(None))
@@ -176,6 +180,7 @@ def permanently_delete_image(image: Image, storage, *, actor_id: str,
     ``purge_after`` no later than now, so the next purge run retries it.
     """
     claim_id = new_claim_id("delete")
+    begin_write()
     # Mark it trashed first (if it was active) so that it is hidden at once, then claim it.
     db.session.execute(
         update(Image)

@@ -19,7 +19,7 @@ from datetime import datetime
 
 from sqlalchemy import and_, delete, select, update
 
-from app.db import on_postgresql
+from app.db import begin_write, on_postgresql
 from app.extensions import db
 from app.images.models import Image, with_trashed
 from app.media.cache import evict_images
@@ -70,13 +70,14 @@ def claim(condition, *, claim_id: str, now: datetime, limit: int) -> int:
     One statement, committed at once. The subquery re-checks ``is_deleted`` and
     ``purge_state`` at the moment of the claim, so a restore that won the race is
     never claimed. On PostgreSQL ``FOR UPDATE SKIP LOCKED`` lets concurrent claimers
-    pass each other; on SQLite the claim runs under ``BEGIN IMMEDIATE``.
+    pass each other; on SQLite the claim runs under ``BEGIN IMMEDIATE`` (``begin_write``).
     """
     candidates = (
         select(Image.id)
         .where(Image.is_deleted.is_(True), Image.purge_state.is_(None), condition)
         .limit(limit)
     )
+    begin_write()
     result = db.session.execute(
         with_trashed(
             update(Image)
@@ -100,6 +101,7 @@ def reclaim(condition, *, claim_id: str, now: datetime, limit: int) -> int:
     row delete (if it ever wakes up) a no-op.
     """
     candidates = select(Image.id).where(Image.purge_state == "purging", condition).limit(limit)
+    begin_write()
     result = db.session.execute(
         with_trashed(
             update(Image)
@@ -183,6 +185,7 @@ def delete_rows(claim_id: str, rows, failed_keys: dict[str, str]) -> BatchResult
         else:
             done_ids.append(row.id)
             sizes[row.id] = row.total_bytes
+    begin_write()
     for start in range(0, len(done_ids), 500):
         chunk = done_ids[start:start + 500]
         # RETURNING tells which rows this claim really deleted: a run that took the

@@ -25,7 +25,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 
-from app.db import utcnow
+from app.db import begin_write, utcnow
 from app.extensions import db
 from app.purge.models import Lease
 
@@ -43,6 +43,7 @@ def acquire(name: str, holder: str, *, ttl_s: float, now: datetime) -> bool:
     expires_at = now + timedelta(seconds=ttl_s)
     session = db.session
     session.commit()  # the lease statement runs in a transaction of its own
+    begin_write(session)
     dialect = session.get_bind().dialect.name
     if dialect in ("sqlite", "postgresql"):
         insert = sqlite_insert if dialect == "sqlite" else pg_insert
@@ -91,6 +92,7 @@ def renew(name: str, holder: str, *, ttl_s: float, now: datetime) -> bool:
     table = Lease.__table__
     session = db.session
     session.commit()
+    begin_write(session)
     result = session.connection().execute(
         update(table).where(table.c.name == name, table.c.holder == holder)
         .values(expires_at=now + timedelta(seconds=ttl_s))
@@ -104,6 +106,7 @@ def release(name: str, holder: str, *, now: datetime) -> bool:
     table = Lease.__table__
     session = db.session
     session.rollback()  # whatever failed before, the release must still happen
+    begin_write(session)
     result = session.connection().execute(
         update(table).where(table.c.name == name, table.c.holder == holder)
         .values(expires_at=now)

@@ -5,6 +5,8 @@ lease makes all starts but one fail fast with ``PurgeRunning``, and a start that
 moment after another worker already ran this slot is skipped. The scheduler never
 starts under ``TESTING``, when ``SCHEDULER_ENABLED`` is false, or inside a CLI command
 other than ``flask run`` (``flask db upgrade`` and ``flask purge`` need no timer thread).
+Under gunicorn (``make run``, the container) there is no CLI command: every worker builds
+its app after the fork and starts its own scheduler.
 """
 
 from __future__ import annotations

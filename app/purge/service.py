@@ -32,7 +32,7 @@ from flask import current_app
 from sqlalchemy import and_, func, not_, or_, select, update
 
 from app.audit import service as audit
-from app.db import utcnow
+from app.db import begin_write, utcnow
 from app.errors import Conflict
 from app.extensions import db
 from app.images.models import Image, with_trashed
@@ -297,6 +297,7 @@ class _Run:
     def save(self) -> None:
         """Write the counters to the run row, so a killed run still tells what it did."""
         report = self.report
+        begin_write()
         db.session.execute(
             update(PurgeRun).where(PurgeRun.id == self.row.id)
             .values(claimed=report.claimed, deleted=report.deleted,
@@ -383,6 +384,7 @@ def _run(report: PurgeReport, lease: HeldLease, *, now, storage, batch_size, old
     row = PurgeRun(token=secrets.token_hex(8), trigger=report.trigger, holder=lease.holder,
                    status="running", started_at=started, older_than_days=older_than_days,
                    error_messages=[])
+    begin_write()
     db.session.add(row)
     db.session.commit()
     report.run_id = row.id
@@ -418,6 +420,7 @@ def _run(report: PurgeReport, lease: HeldLease, *, now, storage, batch_size, old
     report.remaining = pending_stats(now, older_than_days)[0]
     checkpoint("run_finished")
     run.save()
+    begin_write()
     db.session.execute(update(PurgeRun).where(PurgeRun.id == row.id)
                        .values(status=report.status, finished_at=utcnow(),
                                remaining=report.remaining))
@@ -498,6 +501,7 @@ def _sweep_orphans(run: _Run, now: datetime) -> None:
         return
     for owner_id in owners:
         # Nobody can restore these any more: into the trash, due at once, then purged.
+        begin_write()
         db.session.execute(
             update(Image)
             .where(Image.owner_id == owner_id, Image.is_deleted.is_(False))

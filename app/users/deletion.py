@@ -37,7 +37,7 @@ from app.audit.models import AuditEvent
 from app.audit.service import SYSTEM, Context
 from app.auth.sessions import end_sessions_of
 from app.auth.tokens import delete_tokens_of
-from app.db import utcnow
+from app.db import begin_write, utcnow
 from app.errors import Conflict, NotFound
 from app.extensions import db
 from app.images.models import Image, with_trashed
@@ -189,6 +189,7 @@ def _trash_active_images(user_id: str, *, actor_id: str | None, now: datetime) -
     Every cached copy of the user's images goes at once (the batches evict them again
     as they delete them).
     """
+    begin_write()
     trashed = db.session.execute(
         update(Image)
         .where(Image.owner_id == str(user_id), Image.is_deleted.is_(False))

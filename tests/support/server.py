@@ -1,9 +1,11 @@
 """The app as a real process, started the way `make run` starts it.
 
 `AppServer` picks a free port, sets up a throwaway instance folder, runs `make run`
-(migrations, then `flask run`) in a process group of its own, waits for `/healthz`, and
-stops the whole group again. `flask(...)` runs any other CLI command against the same
-instance. Output goes to a log file in the instance's parent folder, shown on failure.
+(migrations, then gunicorn with gunicorn.conf.py; `target="dev"` for `make dev`) in a
+process group of its own, waits for `/healthz`, and stops the whole group again
+(SIGTERM: gunicorn finishes the requests in flight and exits). `flask(...)` runs any
+other CLI command against the same instance. Output goes to a log file in the instance's
+parent folder, shown on failure.
 """
 
 from __future__ import annotations
@@ -29,7 +31,8 @@ ADMIN_PASSWORD = "founder-password"
 # Settings a developer's shell may carry that would point the app elsewhere.
 _INHERITED = ("DATABASE_URL", "MONGO_URI", "STORAGE_URL", "STORAGE_PUBLIC_URL", "REDIS_URL",
               "SECRET_KEY", "PAPELERA_ENV", "FLASK_DEBUG", "FLASK_APP", "FLASK_RUN_PORT",
-              "FLASK_RUN_HOST", "TRUSTED_PROXIES", "MAKEFLAGS", "MFLAGS", "MAKELEVEL")
+              "FLASK_RUN_HOST", "TRUSTED_PROXIES", "MAKEFLAGS", "MFLAGS", "MAKELEVEL",
+              "WEB_CONCURRENCY", "GUNICORN_THREADS", "GUNICORN_CMD_ARGS")
 
 
 def free_port() -> int:
@@ -41,13 +44,15 @@ def free_port() -> int:
 class AppServer:
     """A Papelera process on 127.0.0.1 with its own instance folder under `workdir`."""
 
-    def __init__(self, workdir: Path, **settings: str) -> None:
+    def __init__(self, workdir: Path, target: str = "run", **settings: str) -> None:
         self.workdir = Path(workdir)
+        self.target = target
         self.instance = self.workdir / "instance"
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log_path = self.workdir / "server.log"
         self.process: subprocess.Popen | None = None
+        self.killed = False  # True when SIGTERM was not enough and stop() sent SIGKILL
         self._log = None
         env = {k: v for k, v in os.environ.items() if k not in _INHERITED}
         env.update({
@@ -69,10 +74,12 @@ class AppServer:
         """`make run`, told never to rebuild the venv stamp (no pip install in a test)."""
         make = shutil.which("make")
         if make and STAMP.exists():
-            return [make, "--no-print-directory", "-o", str(STAMP.relative_to(ROOT)), "run"]
-        # No make: the same two steps the target runs.
-        return ["sh", "-c", f"'{FLASK}' --app app db upgrade && exec '{FLASK}' --app app run "
-                            f"--host 127.0.0.1 --port {self.port}"]
+            return [make, "--no-print-directory", "-o", str(STAMP.relative_to(ROOT)),
+                    self.target]
+        # No make: the same two steps the target runs (HOST and PORT are in the env).
+        serve = (f"'{VENV_BIN / 'gunicorn'}' --config gunicorn.conf.py" if self.target == "run"
+                 else f"'{FLASK}' --app app run --debug --host 127.0.0.1 --port {self.port}")
+        return ["sh", "-c", f"'{FLASK}' --app app db upgrade && exec {serve}"]
 
     def start(self, timeout: float = 60.0) -> AppServer:
         self.workdir.mkdir(parents=True, exist_ok=True)
@@ -91,8 +98,8 @@ class AppServer:
                     with http.get(f"{self.url}/healthz", timeout=1) as response:
                         if response.status_code == 200:
                             return self
-                except requests.ConnectionError:
-                    pass
+                except (requests.ConnectionError, requests.Timeout):
+                    pass  # not listening yet, or gunicorn's worker is still loading the app
                 time.sleep(0.1)
         self.stop()
         raise RuntimeError(f"no answer on {self.url}/healthz after {timeout:.0f} s:\n"
@@ -107,6 +114,7 @@ class AppServer:
                 try:
                     process.wait(timeout=10)
                 except subprocess.TimeoutExpired:
+                    self.killed = True
                     self._signal_group(process, signal.SIGKILL)
                     process.wait(timeout=10)
             # make may be gone while flask still runs: make sure the group is empty.
