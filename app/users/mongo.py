@@ -130,27 +130,34 @@ class Serialised:
     litemongo only evaluates when it is first read) is read in full under the lock.
     """
 
-    __slots__ = ("_target", "_lock")
+    __slots__ = ("_target", "_lock", "_children")
 
     def __init__(self, target, lock: StoreLock):
         self._target, self._lock = target, lock
+        self._children: dict = {}  # a database's collections, wrapped once
 
     def __getattr__(self, name):
-        with self._lock:
-            attr = getattr(self._target, name)
+        if isinstance(self._target, _serialised_types()[0]):
+            with self._lock:  # ``db.users`` opens a collection, as ``db["users"]`` does
+                attr = getattr(self._target, name)
+        else:
+            attr = getattr(self._target, name)  # a bound method or a value: no I/O yet
         if isinstance(attr, _serialised_types()) or not callable(attr):
             return _wrap(attr, self._lock)
+        lock = self._lock
 
-        @functools.wraps(attr)
         def call(*args, **kwargs):
-            with self._lock:
-                return _wrap(attr(*args, **kwargs), self._lock)
+            with lock:
+                return _wrap(attr(*args, **kwargs), lock)
 
         return call
 
     def __getitem__(self, key):
-        with self._lock:
-            return _wrap(self._target[key], self._lock)
+        child = self._children.get(key)
+        if child is None:
+            with self._lock:  # opening a collection creates its SQLite file
+                child = self._children[key] = _wrap(self._target[key], self._lock)
+        return child
 
     def __iter__(self):
         with self._lock:
@@ -209,10 +216,12 @@ class MongoProvider:
         # One client per thread (its SQLite connections refuse other threads), made again
         # in a forked child: a connection must not cross a fork.
         local = self._local
-        with self._store_lock:
-            if getattr(local, "pid", None) != os.getpid():
-                local.client, local.pid = self._new_client(), os.getpid()
-            return Serialised(local.client[DATABASE], self._store_lock)
+        if getattr(local, "pid", None) != os.getpid():
+            with self._store_lock:
+                client = self._new_client()
+                local.database = Serialised(client[DATABASE], self._store_lock)
+            local.pid = os.getpid()
+        return local.database
 
     def exclusive(self):
         """Hold the store for several calls (the embedded store only; a no-op elsewhere)."""

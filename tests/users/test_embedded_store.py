@@ -178,7 +178,7 @@ SCENARIOS = {
                                 check_compare_and_set),
     "insert_distinct": Scenario(10, _names("many"), act_insert_distinct, check_insert_distinct),
     "insert_same": Scenario(20, _names("same"), act_insert_same, check_insert_same),
-    "take_deletion_lease": Scenario(5, _user_ids("del"), act_take_deletion_lease,
+    "take_deletion_lease": Scenario(3, _user_ids("del"), act_take_deletion_lease,
                                     check_take_deletion_lease, _load_user),
     "change_password": Scenario(8, _user_ids("pwd"), act_change_password,
                                 check_change_password, _load_user),
