@@ -12,9 +12,12 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import subprocess
+import sys
 import threading
 import traceback
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import pytest
 
@@ -318,3 +321,44 @@ def test_two_processes_racing_on_the_embedded_store(app, tmp_path, workers, name
         assert all(len(outcomes) == PROCESSES * THREADS_PER_PROCESS for outcomes in per_item)
         tally.check(app, items, per_item)
     tally.assert_none_broken()
+
+
+FORK_CHECK = """
+import fcntl, os, sys
+from app.users.mongo import MongoProvider
+
+provider = MongoProvider("litemongo://" + sys.argv[1])
+parent_database = provider.database()
+parent_database["users"].insert_one({"_id": "parent"})
+with provider.exclusive() as lock:  # held by the parent while it forks (gunicorn --preload)
+    pid = os.fork()
+    if pid == 0:
+        # The parent's hold is not the child's, and closing the inherited descriptor did
+        # not free the parent's flock.
+        fd = os.open(lock.path, os.O_RDWR)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            os._exit(3)
+        except BlockingIOError:
+            os._exit(0 if lock._depth == 0 else 4)
+    code = os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])
+assert code == 0, code
+pid = os.fork()  # the parent let go: the child takes the lock, with a client of its own
+if pid == 0:
+    with provider.exclusive():
+        database = provider.database()
+        database["users"].insert_one({"_id": "child"})
+    os._exit(0 if database is not parent_database else 5)
+code = os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])
+assert code == 0, code
+assert {d["_id"] for d in parent_database["users"].find()} == {"parent", "child"}
+"""
+
+
+def test_a_forked_worker_starts_with_the_lock_free_and_its_own_client(tmp_path):
+    """gunicorn forks workers from a master that may have used the store: a fresh
+    interpreter (no other threads) forks while it holds the lock."""
+    done = subprocess.run([sys.executable, "-c", FORK_CHECK, str(tmp_path / "mongo")],
+                          capture_output=True, text=True, timeout=WAIT,
+                          cwd=Path(__file__).resolve().parents[2])
+    assert done.returncode == 0, done.stderr
