@@ -186,7 +186,6 @@ class MongoProvider:
         self._store_lock = None
         if self.scheme == "litemongo":
             self._folder = urlparse(uri).path
-            os.makedirs(self._folder, exist_ok=True)
             self._store_lock = store_lock(self._folder)
 
     def _new_client(self):
@@ -217,6 +216,7 @@ class MongoProvider:
         # in a forked child: a connection must not cross a fork.
         local = self._local
         if getattr(local, "pid", None) != os.getpid():
+            os.makedirs(self._folder, exist_ok=True)  # where the lock file lives, too
             with self._store_lock:
                 client = self._new_client()
                 local.database = Serialised(client[DATABASE], self._store_lock)
@@ -225,7 +225,10 @@ class MongoProvider:
 
     def exclusive(self):
         """Hold the store for several calls (the embedded store only; a no-op elsewhere)."""
-        return self._store_lock if self._store_lock is not None else contextlib.nullcontext()
+        if self._store_lock is None:
+            return contextlib.nullcontext()
+        self._embedded_database()  # the store's folder exists from here on
+        return self._store_lock
 
     def close(self) -> None:
         if self._shared is not None:
