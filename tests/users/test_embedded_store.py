@@ -323,6 +323,18 @@ def test_two_processes_racing_on_the_embedded_store(app, tmp_path, workers, name
     tally.assert_none_broken()
 
 
+def test_queries_through_the_serialised_store_answer_as_before(app):
+    """Cursors (find, sort, limit) are read under the lock and still answer in order."""
+    with app.app_context():
+        users = get_users()
+        for name in ("carol", "alice", "bob", "dave"):
+            new_user(users, name)
+        assert [u.username for u in users.search(limit=2)] == ["alice", "bob"]
+        assert [u.username for u in users.search(q="car")] == ["carol"]
+        assert [u.username for u in users.search(after="carol")] == ["dave", "founder"]
+        assert len(users.ids_in_status("active")) == 5 and users.count_active_admins() == 1
+
+
 FORK_CHECK = """
 import fcntl, os, sys
 from app.users.mongo import MongoProvider
