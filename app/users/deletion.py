@@ -44,7 +44,7 @@ from app.images.models import Image, with_trashed
 from app.media.cache import evict_images
 from app.purge.batch import BatchResult, claim_and_delete
 from app.users.repository import User, UserRepository, get_users
-from app.users.service import ensure_not_last_admin
+from app.users.service import changed_meanwhile, ensure_not_last_admin
 
 log = logging.getLogger(__name__)
 
@@ -106,22 +106,29 @@ def start_user_deletion(users: UserRepository, target: User, *, ctx: Context,
     audit.record(STARTED, "ok", ctx, target_type="user", target_id=target.id,
                  details={"username": target.username, **deletion_consequences(target.id)})
     lease = uuid.uuid4().hex
-    marked = users.update(
-        target.id, {"status": {"$in": ["active", "inactive"]}},
-        {"status": "deleting", "deletion_lease": lease, "deletion_lease_until": _lease_until(now),
-         "deletion_started_at": now, "deletion_started_by": ctx.actor_id},
-    )
+    with users.exclusive():  # no SQL in here: the store lock is never held across it
+        marked = users.update(
+            target.id, {"status": {"$in": ["active", "inactive"]}, "version": target.version},
+            {"status": "deleting", "deletion_lease": lease,
+             "deletion_lease_until": _lease_until(now), "deletion_started_at": now,
+             "deletion_started_by": ctx.actor_id},
+        )
+        current = users.get(target.id) if marked is None else None
+        last_admin = (marked is not None and marked.role == "admin"
+                      and users.count_active_admins() == 0)
+        if last_admin:
+            # Another admin was deactivated or deleted at the same moment: undo ours.
+            users.update(target.id, {"status": "deleting", "deletion_lease": lease},
+                         {"status": target.status, "deletion_lease": None,
+                          "deletion_lease_until": None})
     if marked is None:
-        current = users.get(target.id)
         _close(ctx, target, "conflict", reason="the user changed or went away meanwhile")
         if current is None:
             raise NotFound("No such user.")
-        raise Conflict(f"{target.username} is already being deleted.", code="deleting")
-    if marked.role == "admin" and users.count_active_admins() == 0:
-        # Another admin was deactivated or deleted at the same moment: undo ours.
-        users.update(target.id, {"status": "deleting", "deletion_lease": lease},
-                     {"status": target.status, "deletion_lease": None,
-                      "deletion_lease_until": None})
+        if current.status == "deleting":
+            raise Conflict(f"{target.username} is already being deleted.", code="deleting")
+        raise changed_meanwhile(current)
+    if last_admin:
         _close(ctx, target, "conflict", reason="last_admin")
         raise Conflict(f"{target.username} is the last active administrator and cannot be "
                        "deleted.", code="last_admin")

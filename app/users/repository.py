@@ -77,6 +77,11 @@ class UserRepository:
     def collection(self):
         return self.provider.database()["users"]
 
+    def exclusive(self):
+        """Hold the store across several calls: exact on the embedded store, where every
+        call is serialised anyway; a no-op on MongoDB (see ``app.users.mongo``)."""
+        return self.provider.exclusive()
+
     def ensure_indexes(self) -> None:
         self.collection.create_index([("username_lower", ASCENDING)], unique=True)
         self.collection.create_index([("email_lower", ASCENDING)], unique=True)

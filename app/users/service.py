@@ -148,42 +148,55 @@ def deactivate_user(users: UserRepository, target: User, *, actor_id: str,
                     now: datetime) -> User:
     """``status=inactive``, who and when, and a new ``auth_epoch`` (sessions and tokens die).
 
-    Deactivating an inactive user changes nothing and answers the user as it is. The
-    last-admin rule is re-checked after the write: two admins deactivating each other
-    at once cannot both win, the loser's change is undone.
+    Deactivating an inactive user changes nothing and answers the user as it is. The write
+    only applies to the version ``target`` was loaded with (the one the protection rules and
+    ``If-Match`` saw): a user changed meanwhile is a 409. The last-admin rule holds the
+    store across check, write and re-check (exact on the embedded store); elsewhere the
+    re-check after the write undoes the loser of two racing changes, epoch included.
     """
-    ensure_not_last_admin(users, target)
-    updated = users.update(target.id, {"status": "active"},
-                           {"status": "inactive", "deactivated_at": now,
-                            "deactivated_by": actor_id}, bump_epoch=True)
-    if updated is None:
-        return _unchanged(users, target)  # already inactive
-    if updated.role == "admin" and users.count_active_admins() == 0:
-        users.update(target.id, {"status": "inactive"},
-                     {"status": "active", "deactivated_at": None, "deactivated_by": None})
-        raise Conflict(f"{target.username} is the last active administrator and cannot be "
-                       "deactivated.", code="last_admin")
+    with users.exclusive():
+        ensure_not_last_admin(users, target)
+        updated = users.update(target.id, {"status": "active", "version": target.version},
+                               {"status": "inactive", "deactivated_at": now,
+                                "deactivated_by": actor_id}, bump_epoch=True)
+        if updated is None:
+            return _unchanged(users, target, "inactive")
+        if updated.role == "admin" and users.count_active_admins() == 0:
+            users.update(target.id, {"status": "inactive", "version": updated.version},
+                         {"status": "active", "deactivated_at": target.deactivated_at,
+                          "deactivated_by": target.deactivated_by,
+                          "auth_epoch": target.auth_epoch})
+            raise Conflict(f"{target.username} is the last active administrator and cannot "
+                           "be deactivated.", code="last_admin")
     return updated
 
 
 def activate_user(users: UserRepository, target: User) -> User:
     """Back to ``active``. The epoch does not move back: old sessions and tokens stay dead."""
-    updated = users.update(target.id, {"status": "inactive"},
+    updated = users.update(target.id, {"status": "inactive", "version": target.version},
                            {"status": "active", "deactivated_at": None,
                             "deactivated_by": None})
     if updated is None:
-        return _unchanged(users, target)  # already active
+        return _unchanged(users, target, "active")
     return updated
 
 
-def _unchanged(users: UserRepository, target: User) -> User:
-    """The user as they are, when a guarded change found nothing to change."""
+def _unchanged(users: UserRepository, target: User, wanted: str) -> User:
+    """When a guarded change found nothing to change: the user as they are if they are
+    already ``wanted``; a 409 if they are being deleted or changed since ``target`` was read."""
     current = users.get(target.id)
     if current is None:
         raise NotFound("No such user.")
     if current.status == "deleting":
         raise _deleting(current)
+    if current.status != wanted:
+        raise changed_meanwhile(current)
     return current
+
+
+def changed_meanwhile(current: User) -> Conflict:
+    return Conflict(f"{current.username} changed while this was being done; reload and "
+                    "try again.", code="conflict", etag=current.etag)
 
 
 # -- the account page --------------------------------------------------------------------

@@ -208,6 +208,69 @@ def test_if_match_guards_every_action(admin_api, alice):
     assert response.status_code == 412
 
 
+ROUTES = {
+    "deactivate": ("delete", "/api/v1/users/{id}", YES),
+    "activate": ("patch", "/api/v1/users/{id}/activate", {}),
+    "permanent": ("delete", "/api/v1/users/{id}?permanent=true&force=true",
+                  {"X-Confirm-Delete": "alice"}),
+}
+
+
+@pytest.mark.parametrize("route", ROUTES)
+def test_a_user_changed_after_the_checks_is_not_acted_on(app, api_for, admin2, alice, route,
+                                                         monkeypatch):
+    """The write only applies to the version the rules and If-Match saw: here alice becomes
+    an admin (whom admin2 may not touch) between the checks and the write."""
+    from app.users import actions
+
+    if route == "activate":
+        with app.app_context():
+            get_users().update(alice.id, {}, {"status": "inactive"})
+    boss = api_for(admin2)
+    method, path, headers = ROUTES[route]
+    path = path.format(id=alice.id)
+    send = getattr(boss, method)
+    etag = send(path + ("&" if "?" in path else "?") + "dry_run=true").get_json()["etag"]
+    real_check = actions.check_protection
+
+    def check_then_promote(users, actor, target, action):
+        real_check(users, actor, target, action)
+        users.update(target.id, {}, {"role": "admin"})  # another request, at that moment
+
+    monkeypatch.setattr(actions, "check_protection", check_then_promote)
+    response = send(path, headers={**headers, "If-Match": etag})
+    assert response.status_code == 409, response.get_json()
+    assert response.get_json()["code"] == "conflict"
+    doc = user_doc(app, alice.id)
+    assert doc["role"] == "admin"
+    assert doc["status"] == ("inactive" if route == "activate" else "active")
+    assert "deletion_lease" not in doc or doc["deletion_lease"] is None
+
+
+def test_a_refused_deactivation_leaves_the_target_signed_in(app, admin_api, make_user, api_for,
+                                                            monkeypatch):
+    """Last-admin compensation: the founder goes inactive at the very moment racer is
+    deactivated, so racer's deactivation is undone, and racer's sessions live on."""
+    from app.users.repository import UserRepository
+
+    racer = make_user("racer", role="admin")
+    racer_api = api_for(racer)
+    founder_id = admin_api.user.id
+    real_update = UserRepository.update
+
+    def racing_update(self, user_id, expect, changes, **kwargs):
+        if user_id == racer.id and changes.get("status") == "inactive":
+            real_update(self, founder_id, {}, {"status": "inactive"})
+        return real_update(self, user_id, expect, changes, **kwargs)
+
+    monkeypatch.setattr(UserRepository, "update", racing_update)
+    response = admin_api.delete(f"/api/v1/users/{racer.id}", headers=YES)
+    assert response.status_code == 409 and response.get_json()["code"] == "last_admin"
+    doc = user_doc(app, racer.id)
+    assert (doc["status"], doc["auth_epoch"], doc["deactivated_at"]) == ("active", 0, None)
+    assert racer_api.get("/api/v1/images").status_code == 200
+
+
 # -- permanent deletion ---------------------------------------------------------------------
 
 def test_permanent_deletion_needs_force_when_the_user_owns_images(app, admin_api, alice,

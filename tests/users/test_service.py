@@ -130,7 +130,9 @@ def test_last_admin_race_is_undone_after_the_write(users, founder, monkeypatch):
     with pytest.raises(Conflict) as caught:
         deactivate_user(users, admin, actor_id=founder.id, now=utcnow())
     assert caught.value.code == "last_admin"
-    assert users.get(admin.id).status == "active"
+    back = users.get(admin.id)
+    assert (back.status, back.deactivated_at, back.deactivated_by) == ("active", None, None)
+    assert back.auth_epoch == admin.auth_epoch  # a refused deactivation signs nobody out
 
 
 def test_allowed_actions_follow_the_rules(users, founder):
