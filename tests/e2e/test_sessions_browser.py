@@ -4,18 +4,14 @@ from __future__ import annotations
 
 import re
 
-from tests.e2e.test_browser import (  # noqa: F401  (fixtures used by name)
+from tests.e2e.conftest import (  # noqa: F401  (pytestmark applies to this module)
     Tab,
-    browser,
     expect,
     pytestmark,
-    server,
-    signed_in,
-    tab,
 )
 
 
-def test_sign_out_another_browser_then_everywhere(signed_in, browser, server):  # noqa: F811
+def test_sign_out_another_browser_then_everywhere(signed_in, browser, server):
     laptop, page = signed_in, signed_in.page
     phone = Tab(browser, server.url)
     try:

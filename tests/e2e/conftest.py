@@ -1,0 +1,151 @@
+"""What every browser test shares: Chromium once per session, the app once per module,
+a fresh context per test (``Tab``), signed in through the login form."""
+
+from __future__ import annotations
+
+import io
+import itertools
+import re
+from pathlib import Path
+
+import pytest
+from PIL import Image as PILImage
+
+from tests.support.server import ADMIN_PASSWORD, ADMIN_USERNAME, AppServer
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+                 "--no-first-run", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync"]
+
+pytestmark = [
+    pytest.mark.e2e,
+    pytest.mark.skipif(not CHROMIUM.exists(),
+                       reason=f"Chromium is not installed at {CHROMIUM} "
+                              "(apt-get install -y chromium; see TOOLCHAIN.md)"),
+]
+
+sync_api = pytest.importorskip("playwright.sync_api",
+                               reason="Python Playwright is not installed (test extra)")
+expect = sync_api.expect
+expect.set_options(timeout=5_000)
+
+_names = itertools.count(1)
+
+# htmx reports an out-of-band element whose target is not on this page (the trash page
+# answers a restore with a card for the gallery) as an error; that one is expected.
+_EXPECTED_CONSOLE = re.compile(r"oobErrorNoTarget|hx-swap-oob|no target", re.I)
+
+# Every document of the context reports its CSP violations to Python (kept across
+# navigations, unlike a list on `window`).
+_CSP_PROBE = """
+document.addEventListener('securitypolicyviolation', function (e) {
+  window.__cspViolation(e.violatedDirective + ' ' + (e.blockedURI || 'inline') + ' @ ' +
+                        e.documentURI);
+});
+"""
+
+
+def png(seed: int) -> bytes:
+    out = io.BytesIO()
+    PILImage.new("RGB", (48, 36), (seed * 37 % 256, seed * 91 % 256, 120)).save(out, "PNG")
+    return out.getvalue()
+
+
+def unique_name(stem: str) -> str:
+    return f"{stem}-{next(_names)}.png"
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    yield from AppServer.serve(tmp_path_factory, "e2e")
+
+
+@pytest.fixture(scope="session")
+def browser():
+    playwright = sync_api.sync_playwright().start()
+    try:
+        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM),
+                                              args=CHROMIUM_ARGS)
+    except Exception:
+        playwright.stop()
+        raise
+    yield chromium
+    chromium.close()
+    playwright.stop()
+
+
+class Tab:
+    """A page in a fresh context, with what its console and CSP reported."""
+
+    def __init__(self, browser, base_url: str) -> None:
+        self.context = browser.new_context(base_url=base_url)
+        self.csp: list[str] = []
+        self.context.expose_function("__cspViolation", lambda text: self.csp.append(text))
+        self.context.add_init_script(_CSP_PROBE)
+        self.context.set_default_timeout(10_000)
+        self.page = self.context.new_page()
+        self.console_errors: list[str] = []
+        self.page_errors: list[str] = []
+        self.dialogs: list[str] = []
+        self.page.on("console", self._on_console)
+        self.page.on("pageerror", lambda error: self.page_errors.append(str(error)))
+        self.page.on("dialog", self._on_dialog)
+
+    def _on_console(self, message) -> None:
+        if message.type == "error" and not _EXPECTED_CONSOLE.search(message.text):
+            self.console_errors.append(f"{message.text} @ {message.location.get('url')}")
+
+    def _on_dialog(self, dialog) -> None:
+        self.dialogs.append(dialog.message)
+        dialog.accept()
+
+    def sign_in(self, username=ADMIN_USERNAME, password=ADMIN_PASSWORD) -> None:
+        page = self.page
+        page.goto("/login")
+        page.get_by_label("Username").fill(username)
+        page.get_by_label("Password").fill(password)
+        page.get_by_role("button", name="Sign in").click()
+        page.wait_for_url(re.compile(r"/$"))
+
+    def upload(self, name: str, data: bytes, mime: str = "image/png") -> None:
+        self.page.set_input_files("#file-input",
+                                  files=[{"name": name, "mimeType": mime, "buffer": data}])
+
+    def card(self, name: str):
+        return self.page.locator("#gallery .card", has_text=name)
+
+    def toast(self, text: str):
+        return self.page.locator("#toasts .toast", has_text=text)
+
+    def upload_and_see(self, name: str, data: bytes):
+        self.upload(name, data)
+        card = self.card(name)
+        expect(card).to_have_count(1)
+        return card
+
+    @staticmethod
+    def delete_button(card):
+        # Its accessible name is the aria-label ("Move … to the trash"); it reads "Delete".
+        return card.locator("button", has_text="Delete")
+
+    def trash_from_gallery(self, name: str) -> None:
+        card = self.card(name)
+        self.delete_button(card).click()
+        expect(card).to_have_count(0)
+
+    def close(self) -> None:
+        self.context.close()
+
+
+@pytest.fixture
+def tab(browser, server):
+    t = Tab(browser, server.url)
+    yield t
+    t.close()
+
+
+@pytest.fixture
+def signed_in(tab):
+    tab.sign_in()
+    return tab
