@@ -43,6 +43,11 @@ def ensure_founder(app) -> None:
 @users_cli.command("bootstrap")
 def bootstrap_command():
     """Create the first admin if none exists (used once by the container entrypoint)."""
+    from app.installation import ensure_installation
+
+    status = ensure_installation()  # the store as it is, before a founder lands in it
+    if status.state == "mismatch":
+        raise click.ClickException(f"not creating the first admin: {status.reason}")
     ensure_founder(current_app)
     click.echo("first admin present")
 
@@ -121,8 +126,14 @@ def doctor_command(fix, min_age_minutes):
 
     from app.audit import service as audit
     from app.images.doctor import examine, repair
+    from app.installation import require_installation
     from app.storage import get_storage
 
+    if fix:
+        try:
+            require_installation()
+        except DomainError as error:
+            raise click.ClickException(error.message) from None
     storage, now = get_storage(), utcnow()
     report = examine(storage, now=now, min_age=timedelta(minutes=min_age_minutes))
     click.echo(f"{report.rows} image rows, {report.objects} objects")
