@@ -99,7 +99,8 @@ def test_the_slip_changes_no_image(library, slipped):
     assert installation["status"] == "down" and "user store" in installation["error"]
 
     token = login_api(client, "founder", ADMIN_PASSWORD)
-    for path in ("/api/v1/admin/purge", "/api/v1/trash"):
+    for path in ("/api/v1/admin/purge", "/api/v1/trash",
+                 "/api/v1/users/someone?permanent=true&force=true"):
         response = client.delete(path, headers={"Authorization": f"Bearer {token}",
                                                 **CONFIRM})
         assert response.status_code == 409, path
