@@ -28,7 +28,8 @@ test: venv deps
 	$(RUFF) check app tests benchmarks
 	$(PYTHON) -m pytest -q
 
-# Each prints one JSON line; load.py needs PostgreSQL (DATABASE_URL or 127.0.0.1:5432).
+# Each prints one JSON line on throwaway stores of its own (DATABASE_URL is never read);
+# load.py needs PostgreSQL (TEST_DATABASE_URL or 127.0.0.1:5432).
 bench: venv
 	$(PYTHON) benchmarks/purge.py
 	$(PYTHON) benchmarks/load.py

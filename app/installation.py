@@ -137,8 +137,9 @@ def _owners_unknown_to_store() -> int:
 
 def _mismatch(sql_id, store_id, reason) -> InstallationStatus:
     return InstallationStatus("mismatch", sql_id, store_id,
-                              reason + " Destructive actions are refused until this is "
-                                       "fixed; see `flask installation show`.")
+                              reason + " Destructive actions are refused until the right "
+                                       "store is configured, or until `flask installation "
+                                       "adopt` records that this pairing is deliberate.")
 
 
 def _decide(sql_id: str | None, store_id: str | None) -> InstallationStatus | None:

@@ -18,6 +18,7 @@ from app.audit.models import AuditEvent
 from app.db import utcnow
 from app.extensions import db
 from app.installation import Installation, check_at_start
+from app.purge.models import PurgeRun
 from app.users.repository import get_users
 from app.users.service import create_user
 from tests.conftest import ADMIN_PASSWORD, NO_POSTGRES, build_app, login_api
@@ -148,6 +149,8 @@ def test_after_a_wrong_adopt_the_circuit_breaker_holds_the_sweep(library, slippe
             AuditEvent.action == "orphan_sweep")).scalars().all()
         assert [e.outcome for e in refused] == ["refused"]
         assert refused[0].details["unknown_owners"] == 2
+        run = db.session.execute(select(PurgeRun)).scalar_one()
+        assert run.status == "stopped" and "PURGE_MAX_SWEEP_SHARE" in run.error_messages[-1]
 
     result = runner.invoke(args=["purge", "--allow-mass-sweep"])
     assert result.exit_code == 0, result.output
