@@ -47,7 +47,10 @@ def bootstrap_command():
 
     status = ensure_installation()  # the store as it is, before a founder lands in it
     if status.state == "mismatch":
-        raise click.ClickException(f"not creating the first admin: {status.reason}")
+        # Not an error exit: the app may still start and serve, refusing destructive work
+        # and saying why on /readyz, rather than not start at all.
+        click.echo(f"not creating the first admin: {status.reason}", err=True)
+        return
     ensure_founder(current_app)
     click.echo("first admin present")
 
