@@ -34,8 +34,9 @@ test: venv deps
 	$(RUFF) check app tests benchmarks
 	$(PYTHON) -m pytest -q
 
-# Each prints one JSON line; load.py needs PostgreSQL (DATABASE_URL or 127.0.0.1:5432).
-# serve.py (wrk, installed here when missing) compares `flask run` with gunicorn.
+# Each prints one JSON line on throwaway stores of its own (DATABASE_URL is never read);
+# load.py needs PostgreSQL (TEST_DATABASE_URL or 127.0.0.1:5432); serve.py (wrk,
+# installed by scripts/bench-deps.sh when missing) compares `flask run` with gunicorn.
 bench: venv
 	bash scripts/bench-deps.sh
 	$(PYTHON) benchmarks/purge.py

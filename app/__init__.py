@@ -38,8 +38,16 @@ def create_app(config: dict | None = None) -> Flask:
     _register_blueprints(app)
     _register_hooks(app)
     _register_cli(app)
+    # Before the founder: a founder in an empty store must not make it look like ours.
+    from app.installation import check_at_start
+
+    installation = check_at_start(app)
     if app.config.get("BOOTSTRAP_ADMIN", True):
-        _bootstrap_founder(app)
+        if installation is not None and installation.state == "mismatch":
+            log.error("not creating the first admin: the user store is not this "
+                      "installation's")
+        else:
+            _bootstrap_founder(app)
     _start_scheduler(app)
     return app
 
@@ -161,6 +169,9 @@ def _register_cli(app: Flask) -> None:
     app.cli.add_command(users_cli)
     app.cli.add_command(demo_cli)
     app.cli.add_command(doctor_command)
+    from app.installation import installation_cli
+
+    app.cli.add_command(installation_cli)
     from app.purge.cli import purge_command
 
     app.cli.add_command(purge_command)

@@ -44,6 +44,14 @@ def ensure_founder(app) -> None:
 @users_cli.command("bootstrap")
 def bootstrap_command():
     """Create the first admin if none exists (used once by the container entrypoint)."""
+    from app.installation import ensure_installation
+
+    status = ensure_installation()  # the store as it is, before a founder lands in it
+    if status.state == "mismatch":
+        # Not an error exit: the app may still start and serve, refusing destructive work
+        # and saying why on /readyz, rather than not start at all.
+        click.echo(f"not creating the first admin: {status.reason}", err=True)
+        return
     ensure_founder(current_app)
     click.echo("first admin present")
 
@@ -123,8 +131,14 @@ def doctor_command(fix, min_age_minutes):
 
     from app.audit import service as audit
     from app.images.doctor import examine, repair
+    from app.installation import require_installation
     from app.storage import get_storage
 
+    if fix:
+        try:
+            require_installation()
+        except DomainError as error:
+            raise click.ClickException(error.message) from None
     storage, now = get_storage(), utcnow()
     report = examine(storage, now=now, min_age=timedelta(minutes=min_age_minutes))
     click.echo(f"{report.rows} image rows, {report.objects} objects")

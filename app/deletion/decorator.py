@@ -1,7 +1,8 @@
 """``@delete_endpoint``: the one way Papelera declares a destructive route.
 
 Order of checks (SPEC section 4), each with its status:
-credentials 401 → CSRF for cookie sessions 400 → role 403 → options 400 → load 404 →
+credentials 401 → CSRF for cookie sessions 400 → role 403 → options 400 →
+installation 409 (``installation_mismatch``: SQL and the user store disagree) → load 404 →
 protection rules 403/409 → If-Match 412 → dry run answers here → confirmation 400 →
 the action (domain errors 404/409) → one audit event → the response.
 
@@ -49,6 +50,7 @@ from app.errors import (
     Unauthenticated,
 )
 from app.extensions import db
+from app.installation import require_installation
 
 log = logging.getLogger(__name__)
 
@@ -124,6 +126,7 @@ def delete_endpoint(*, resource: str, description: str, load: Callable,
                                          code="csrf_failed") from None
                 _check_role(actor, roles)
                 options = parse_options(request.args, soft=soft, allow_permanent=allow_permanent)
+                require_installation()
                 if not options.dry_run:
                     # SQLite: the target, its If-Match check and the action's first
                     # statements are read and written under one write lock.

@@ -1,4 +1,4 @@
-"""``flask purge [--dry-run] [--older-than DAYS] [--batch-size N]``."""
+"""``flask purge [--dry-run] [--older-than DAYS] [--allow-mass-sweep] [--batch-size N]``."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import click
 from flask.cli import with_appcontext
 
 from app.db import utcnow
+from app.errors import InstallationMismatch
 from app.purge.service import PurgeRunning, purge_expired
 
 
@@ -27,10 +28,22 @@ def _size(value: int) -> str:
               help="Only items trashed at least DAYS ago (never before their purge date).")
 @click.option("--batch-size", type=click.IntRange(1, 100_000), metavar="N",
               help="Images per batch (default PURGE_BATCH_SIZE).")
+@click.option("--allow-mass-sweep", is_flag=True,
+              help="Let the orphan sweep trash more than PURGE_MAX_SWEEP_SHARE of owners or "
+                   "images (after checking MONGO_URI).")
 @with_appcontext
-def purge_command(dry_run: bool, older_than: int | None, batch_size: int | None) -> None:
+def purge_command(dry_run: bool, older_than: int | None, batch_size: int | None,
+                  allow_mass_sweep: bool) -> None:
     """Purge expired trash now: database rows, originals and thumbnails."""
     now = utcnow()
+    try:
+        _purge(now, dry_run, older_than, batch_size, allow_mass_sweep)
+    except InstallationMismatch as error:
+        raise click.ClickException(f"Nothing was purged: {error.message}") from None
+
+
+def _purge(now, dry_run: bool, older_than: int | None, batch_size: int | None,
+           allow_mass_sweep: bool) -> None:
     if dry_run:
         report = purge_expired(now=now, dry_run=True, older_than_days=older_than,
                                trigger="cli")
@@ -52,7 +65,8 @@ def purge_command(dry_run: bool, older_than: int | None, batch_size: int | None)
 
     try:
         report = purge_expired(now=now, batch_size=batch_size, older_than_days=older_than,
-                               trigger="cli", progress=progress)
+                               trigger="cli", progress=progress,
+                               allow_mass_sweep=allow_mass_sweep)
     except PurgeRunning as error:
         holder = error.extra.get("holder")
         detail = f" (held by {holder} since {error.extra.get('since')})" if holder else ""

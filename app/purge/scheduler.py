@@ -52,6 +52,7 @@ def current_slot(config, now: datetime) -> datetime | None:
 
 def run_scheduled_purge(app) -> None:
     """The job: one purge inside an app context; a no-op where another worker runs it."""
+    from app.errors import InstallationMismatch
     from app.purge.service import PurgeRunning, purge_expired
 
     with app.app_context():
@@ -61,6 +62,9 @@ def run_scheduled_purge(app) -> None:
             report = purge_expired(now=now, trigger="scheduler", skip_if_started_since=slot)
         except PurgeRunning:
             log.info("the purge is running elsewhere; this start is a no-op")
+            return
+        except InstallationMismatch as error:
+            log.error("the scheduled purge was refused: %s", error.message)
             return
         except Exception:
             log.exception("the scheduled purge failed")

@@ -10,11 +10,15 @@
 3. finishes users left ``deleting`` (``app.users.deletion``);
 4. claims and deletes expired images, ``batch_size`` at a time, each batch with a claim
    id of its own (``purge:<run token>:<n>``) through ``app.purge.batch``;
-5. sweeps images whose owner no longer exists;
+5. sweeps images whose owner no longer exists: owners whose deletion is recorded (a
+   ``user_delete_finished`` tombstone) at once, unknown owners into the trash with the
+   normal retention; a sweep larger than ``PURGE_MAX_SWEEP_SHARE`` waits for an admin;
 6. records the run (``purge_runs``) and its audit events, and lets the lease go.
 
-Only one batch of rows is ever in memory. Between batches the lease is renewed and the
-deadline checked. Every step leaves a state the next run finishes: see app.purge.batch.
+Nothing runs while SQL and the user store are not one installation (app.installation).
+Only one batch of rows is ever in memory. Between batches, user deletions' included, the
+lease is renewed and the deadline checked. Every step leaves a state the next run
+finishes: see app.purge.batch.
 """
 
 from __future__ import annotations
@@ -32,11 +36,13 @@ from flask import current_app
 from sqlalchemy import and_, func, not_, or_, select, update
 
 from app.audit import service as audit
+from app.audit.models import AuditEvent
 from app.db import begin_write, utcnow
 from app.errors import Conflict
 from app.extensions import db
 from app.images.models import Image, with_trashed
 from app.images.totals import Totals, image_totals
+from app.installation import require_installation
 from app.purge.batch import (
     BatchResult,
     claim,
@@ -47,6 +53,7 @@ from app.purge.batch import (
 )
 from app.purge.lease import PURGE_LEASE, HeldLease, current_holder
 from app.purge.models import MAX_ERROR_MESSAGES, PurgeRun
+from app.users.deletion import FINISHED as USER_DELETE_FINISHED
 from app.users.deletion import resume_user_deletions
 
 log = logging.getLogger(__name__)
@@ -73,6 +80,7 @@ class PurgeReport:
     remaining: int = 0
     users_resumed: int = 0
     orphans_deleted: int = 0
+    orphans_trashed: int = 0
     error_messages: list[str] = field(default_factory=list)
     # Dry runs only: what a real run would take now.
     images: int = 0
@@ -86,7 +94,8 @@ class PurgeReport:
         return {"run_id": self.run_id, "status": self.status, "claimed": self.claimed,
                 "deleted": self.deleted, "bytes_freed": self.bytes_freed,
                 "errors": self.errors, "remaining": self.remaining,
-                "users_resumed": self.users_resumed, "orphans_deleted": self.orphans_deleted}
+                "users_resumed": self.users_resumed, "orphans_deleted": self.orphans_deleted,
+                "orphans_trashed": self.orphans_trashed}
 
 
 # -- what is due -----------------------------------------------------------------------
@@ -163,8 +172,63 @@ def _owner_ids_in_images(page: int = 1000) -> list[str]:
         last = chunk[-1]
 
 
-def orphan_owner_ids() -> list[str]:
-    """Owners of images who are no longer users.
+@dataclass
+class Orphans:
+    """Owners of images who are no longer users, and what sweeping them would touch."""
+
+    owners: int = 0  # distinct owners of images
+    images: int = 0  # images in SQL, trashed ones included
+    deleted: list[str] = field(default_factory=list)  # with a tombstone: swept at once
+    unknown: dict[str, int] = field(default_factory=dict)  # no tombstone: active images
+
+    @property
+    def unknown_images(self) -> int:
+        return sum(self.unknown.values())
+
+    def too_many(self, share: float) -> str | None:
+        """Why trashing the unknown owners' images is too much for one run, or None."""
+        if not self.unknown:
+            return None
+        owners_share = len(self.unknown) / max(self.owners, 1)
+        images_share = self.unknown_images / max(self.images, 1)
+        if owners_share <= share and images_share <= share:
+            return None
+        return (f"the orphan sweep would move {self.unknown_images} image(s) of "
+                f"{len(self.unknown)} owner(s) unknown to the user store to the trash "
+                f"({owners_share:.0%} of {self.owners} owners, {images_share:.0%} of "
+                f"{self.images} images), more than PURGE_MAX_SWEEP_SHARE={share:g}; check "
+                "MONGO_URI, then run `flask purge --allow-mass-sweep` if they are really gone")
+
+
+def _tombstoned(owners: list[str]) -> set[str]:
+    """Owners whose deletion finished: a ``user_delete_finished`` event with outcome ok."""
+    found: set[str] = set()
+    for start in range(0, len(owners), 500):
+        found.update(db.session.execute(
+            select(AuditEvent.target_id).where(
+                AuditEvent.action == USER_DELETE_FINISHED, AuditEvent.outcome == "ok",
+                AuditEvent.target_type == "user",
+                AuditEvent.target_id.in_(owners[start:start + 500]))
+        ).scalars())
+    db.session.commit()
+    return found
+
+
+def _active_counts(owners: list[str]) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for start in range(0, len(owners), 500):
+        counts.update(db.session.execute(
+            with_trashed(select(Image.owner_id, func.count(Image.id))
+                         .where(Image.owner_id.in_(owners[start:start + 500]),
+                                Image.is_deleted.is_(False))
+                         .group_by(Image.owner_id))
+        ).all())
+    db.session.commit()
+    return {owner: int(n) for owner, n in counts.items() if n}
+
+
+def find_orphans() -> Orphans:
+    """Owners of images who are no longer users, split by whether their deletion is recorded.
 
     Images are read before users, so a user created in between (who cannot own images
     yet) is never mistaken for a missing one. An empty user store means a misconfigured
@@ -174,12 +238,24 @@ def orphan_owner_ids() -> list[str]:
 
     owners = _owner_ids_in_images()
     if not owners:
-        return []
+        return Orphans()
     known = get_users().all_ids()
     if not known:
         log.warning("the user store has no users: skipping the orphan sweep")
-        return []
-    return [owner for owner in owners if owner not in known]
+        return Orphans()
+    missing = [owner for owner in owners if owner not in known]
+    total = db.session.execute(with_trashed(select(func.count(Image.id)))).scalar_one()
+    db.session.commit()
+    tombstoned = _tombstoned(missing)
+    unknown = [owner for owner in missing if owner not in tombstoned]
+    return Orphans(owners=len(owners), images=int(total),
+                   deleted=[owner for owner in missing if owner in tombstoned],
+                   unknown=_active_counts(unknown))
+
+
+def orphan_owner_ids() -> list[str]:
+    """Owners whose images the purge deletes at once: deleted users (with a tombstone)."""
+    return find_orphans().deleted
 
 
 def _orphan_stats(owners: list[str]) -> tuple[int, int]:
@@ -204,14 +280,17 @@ _checkpoint_hits: dict[str, int] = {}
 
 
 def checkpoint(name: str) -> None:
-    """Pause for good at a named point when ``PAPELERA_PURGE_PAUSE_AT`` says so.
+    """Pause at a named point when the crash tests say so; inert otherwise.
 
-    Inert unless the variable is set: the crash tests set it to ``name`` or
-    ``name:n`` (the n-th time the point is reached), wait for the marker file named by
-    ``PAPELERA_PURGE_PAUSE_FILE``, and SIGKILL the process there.
+    Only when both ``PAPELERA_PURGE_PAUSE_AT`` (``name`` or ``name:n``, the n-th time
+    the point is reached) and ``PAPELERA_PURGE_PAUSE_FILE`` (the marker the test waits
+    for before its SIGKILL) are set, and for at most ``PAPELERA_PURGE_PAUSE_MAX_S``
+    (default 300) seconds: a variable leaked into a web worker's environment cannot hold
+    a purge, its lease and its connection for good.
     """
     wanted = os.environ.get("PAPELERA_PURGE_PAUSE_AT")
-    if not wanted:
+    marker = os.environ.get("PAPELERA_PURGE_PAUSE_FILE")
+    if not wanted or not marker:
         return
     point, _, nth = wanted.partition(":")
     if point != name:
@@ -219,12 +298,11 @@ def checkpoint(name: str) -> None:
     _checkpoint_hits[name] = _checkpoint_hits.get(name, 0) + 1
     if _checkpoint_hits[name] != int(nth or 1):
         return
-    marker = os.environ.get("PAPELERA_PURGE_PAUSE_FILE")
-    if marker:
-        with open(marker, "w") as handle:
-            handle.write(f"{os.getpid()} {name}\n")
-    while True:  # until killed
-        time.sleep(3600)
+    with open(marker, "w") as handle:
+        handle.write(f"{os.getpid()} {name}\n")
+    limit = float(os.environ.get("PAPELERA_PURGE_PAUSE_MAX_S") or 300)
+    log.warning("purge paused at %s for at most %g s (crash-test seam)", name, limit)
+    time.sleep(limit)  # the crash test kills the process long before
 
 
 # -- the run ---------------------------------------------------------------------------
@@ -234,9 +312,11 @@ class _Run:
 
     def __init__(self, row: PurgeRun, lease: HeldLease, report: PurgeReport, *, storage,
                  batch_size: int, deadline: float | None, ctx: audit.Context,
-                 progress: Callable[[int, int], None] | None, total: int):
+                 progress: Callable[[int, int], None] | None, total: int,
+                 clock: Callable[[], float] = time.monotonic):
         self.row, self.lease, self.report = row, lease, report
         self.storage, self.batch_size, self.deadline, self.ctx = storage, batch_size, deadline, ctx
+        self.clock = clock
         self.progress, self.total = progress, total
         self.batches = 0
         self.stop_reason: str | None = None
@@ -251,7 +331,7 @@ class _Run:
     def may_continue(self) -> bool:
         if self.stop_reason:
             return False
-        if self.deadline is not None and time.monotonic() >= self.deadline:
+        if self.deadline is not None and self.clock() >= self.deadline:
             self.stop_reason = "time budget used up"
         elif not self.lease.renew():
             self.stop_reason = "lease lost to another holder"
@@ -312,16 +392,21 @@ def purge_expired(now: datetime | None = None, *, storage=None, batch_size: int 
                   trigger: str = "cli", deadline: float | None = None,
                   progress: Callable[[int, int], None] | None = None,
                   ctx: audit.Context = audit.SYSTEM, audit_run: bool = True,
-                  skip_if_started_since: datetime | None = None) -> PurgeReport:
+                  skip_if_started_since: datetime | None = None,
+                  allow_mass_sweep: bool = False,
+                  clock: Callable[[], float] = time.monotonic) -> PurgeReport:
     """Purge what has expired at ``now``; see the module docstring for the steps.
 
-    ``deadline`` is a ``time.monotonic()`` value after which no new batch starts.
+    ``deadline`` is a ``clock()`` value (``time.monotonic`` by default) after which no
+    new batch starts, user deletions' batches included.
     ``progress(done, total)`` is called after every batch. ``audit_run=False`` leaves the
     ``purge_run`` audit event to the caller (the API's ``@delete_endpoint`` writes it).
     ``skip_if_started_since``: the scheduler's guard against running twice for one slot
-    when several workers fire a moment apart. Raises ``PurgeRunning`` when another run
-    holds the lease.
+    when several workers fire a moment apart. ``allow_mass_sweep``: an admin's yes to an
+    orphan sweep above ``PURGE_MAX_SWEEP_SHARE``. Raises ``PurgeRunning`` when another
+    run holds the lease, ``InstallationMismatch`` when SQL and the user store disagree.
     """
+    require_installation()
     config = current_app.config
     now = now or utcnow()
     if storage is None:
@@ -344,7 +429,8 @@ def purge_expired(now: datetime | None = None, *, storage=None, batch_size: int 
             return report
         return _run(report, lease, now=now, storage=storage, batch_size=batch_size,
                     older_than_days=older_than_days, deadline=deadline, progress=progress,
-                    ctx=ctx, audit_run=audit_run)
+                    ctx=ctx, audit_run=audit_run, allow_mass_sweep=allow_mass_sweep,
+                    clock=clock)
     finally:
         lease.release()
 
@@ -378,7 +464,7 @@ def _dry_run(report: PurgeReport, now: datetime, older_than_days: int | None) ->
 
 
 def _run(report: PurgeReport, lease: HeldLease, *, now, storage, batch_size, older_than_days,
-         deadline, progress, ctx, audit_run) -> PurgeReport:
+         deadline, progress, ctx, audit_run, allow_mass_sweep, clock) -> PurgeReport:
     config = current_app.config
     started = utcnow()
     row = PurgeRun(token=secrets.token_hex(8), trigger=report.trigger, holder=lease.holder,
@@ -396,7 +482,7 @@ def _run(report: PurgeReport, lease: HeldLease, *, now, storage, batch_size, old
     checkpoint("run_started")
     total, _ = pending_stats(now, older_than_days)
     run = _Run(row, lease, report, storage=storage, batch_size=batch_size, deadline=deadline,
-               ctx=ctx, progress=progress, total=total)
+               ctx=ctx, progress=progress, total=total, clock=clock)
     if progress is not None:
         progress(0, total)
     stale_s = config.get("PURGE_STALE_CLAIM_S", DEFAULT_STALE_CLAIM_S)
@@ -405,7 +491,7 @@ def _run(report: PurgeReport, lease: HeldLease, *, now, storage, batch_size, old
         _finish_user_deletions(run)
         _purge_due(run, due_condition(now, older_than_days))
         if older_than_days is None:  # a narrowed run stays narrow
-            _sweep_orphans(run, now)
+            _sweep_orphans(run, now, allow_mass_sweep=allow_mass_sweep)
         report.status = "stopped" if run.stop_reason else "finished"
         if run.stop_reason:
             report.error_messages.append(f"stopped: {run.stop_reason}")
@@ -473,16 +559,15 @@ def _finish_user_deletions(run: _Run) -> None:
         return
     try:
         # The wall clock, not the run's ``now``: user deletions hold leases in real time.
-        resumed = resume_user_deletions(run.storage, utcnow(), run.batch_size)
+        # ``may_continue`` checks the run's deadline and renews its lease between batches.
+        resumed = resume_user_deletions(run.storage, utcnow(), run.batch_size,
+                                        may_continue=run.may_continue)
     except Exception as exc:
         db.session.rollback()
         log.exception("finishing user deletions failed")
         run.note_error(f"user deletions: {type(exc).__name__}: {exc}"[:500])
         return
-    if isinstance(resumed, int):
-        run.report.users_resumed += resumed
-    elif resumed is not None and hasattr(resumed, "__len__"):
-        run.report.users_resumed += len(resumed)
+    run.report.users_resumed += len(resumed)
 
 
 def _purge_due(run: _Run, condition) -> None:
@@ -490,17 +575,49 @@ def _purge_due(run: _Run, condition) -> None:
                                           limit=run.batch_size), "expired")
 
 
-def _sweep_orphans(run: _Run, now: datetime) -> None:
+def _sweep_orphans(run: _Run, now: datetime, *, allow_mass_sweep: bool) -> None:
     if not run.may_continue():
         return
     try:
-        owners = orphan_owner_ids()
+        orphans = find_orphans()
     except Exception as exc:  # the user store is down: the sweep waits for the next run
         db.session.rollback()
         run.note_error(f"orphan sweep skipped: {type(exc).__name__}: {exc}"[:500])
         return
-    for owner_id in owners:
-        # Nobody can restore these any more: into the trash, due at once, then purged.
+    config = current_app.config
+    too_many = orphans.too_many(config["PURGE_MAX_SWEEP_SHARE"])
+    if too_many and not allow_mass_sweep:
+        # A forgotten MONGO_URI looks like this: everyone unknown. Nothing is touched.
+        run.stop_reason = too_many
+        log.error("orphan sweep stopped: %s", too_many)
+        audit.record("orphan_sweep", "refused", run.ctx, target_type="purge_run",
+                     target_id=run.row.id,
+                     details={"reason": too_many, "unknown_owners": len(orphans.unknown),
+                              "images": orphans.unknown_images, "owners": orphans.owners})
+        return
+    if orphans.unknown:
+        # Nobody proved these owners gone: the trash, with its normal retention, so a
+        # user store that comes back finds its images restorable.
+        purge_after = now + timedelta(days=config["TRASH_RETENTION_DAYS"])
+        for owner_id in orphans.unknown:
+            begin_write()
+            moved = db.session.execute(
+                update(Image)
+                .where(Image.owner_id == owner_id, Image.is_deleted.is_(False))
+                .values(is_deleted=True, deleted_at=now, deleted_by=SYSTEM_ACTOR,
+                        purge_after=purge_after, version=Image.version + 1)
+                .execution_options(synchronize_session=False)
+            ).rowcount
+            db.session.commit()
+            run.report.orphans_trashed += moved
+        audit.record("orphan_sweep", "ok", run.ctx, target_type="purge_run",
+                     target_id=run.row.id,
+                     details={"trashed": run.report.orphans_trashed,
+                              "owners": sorted(orphans.unknown)[:50],
+                              "purge_after": audit.format_time(purge_after),
+                              "mass_sweep_allowed": bool(too_many)})
+    for owner_id in orphans.deleted:
+        # Their deletion is recorded: nobody can restore these any more. Due at once.
         begin_write()
         db.session.execute(
             update(Image)

@@ -41,6 +41,7 @@ from app.db import begin_write, utcnow
 from app.errors import Conflict, NotFound
 from app.extensions import db
 from app.images.models import Image, with_trashed
+from app.installation import require_installation
 from app.media.cache import evict_images
 from app.purge.batch import BatchResult, claim_and_delete
 from app.users.repository import User, UserRepository, get_users
@@ -146,12 +147,14 @@ def finish_user_deletion(users: UserRepository, storage, user_id: str, lease: st
                          ctx: Context, now: datetime, batch_size: int,
                          deadline: float | None = None,
                          clock: Callable[[], float] = time.monotonic,
+                         may_continue: Callable[[], bool] | None = None,
                          resumed: bool = False) -> UserDeletion:
     """Remove the images, tokens and document of a user we hold the lease on.
 
     Stops early (``finished=False``, the user stays ``deleting``) when the object store
-    fails, when rows are claimed by someone else, when the deadline passes or when the
-    lease was lost; the purge job finishes the rest.
+    fails, when rows are claimed by someone else, when the deadline passes, when
+    ``may_continue()`` says no (the purge's deadline and lease) or when the lease was
+    lost; the purge job finishes the rest.
     """
     doc = users.get_doc(user_id)
     username = doc["username"] if doc else ""
@@ -169,6 +172,8 @@ def finish_user_deletion(users: UserRepository, storage, user_id: str, lease: st
         if batch.claimed == 0 or batch.errors:
             break
         if deadline is not None and clock() >= deadline:
+            break
+        if may_continue is not None and not may_continue():
             break
         if users.update(user_id, {"status": "deleting", "deletion_lease": lease},
                         {"deletion_lease_until": _lease_until(now)}) is None:
@@ -220,14 +225,24 @@ def delete_user_permanently(users: UserRepository, storage, target: User, *, ctx
 
 # -- the purge job's part ------------------------------------------------------------------
 
-def resume_user_deletions(storage, now: datetime, batch_size: int) -> list[str]:
+def _always() -> bool:
+    return True
+
+
+def resume_user_deletions(storage, now: datetime, batch_size: int, *,
+                          may_continue: Callable[[], bool] = _always) -> list[str]:
     """Finish users left ``deleting`` whose lease expired; close dangling audit starts.
 
-    Returns the ids of the users whose deletion finished in this call.
+    ``may_continue()`` is asked before each user and between batches: the purge passes
+    its own, which checks the run's deadline and renews the purge lease. Returns the ids
+    of the users whose deletion finished in this call.
     """
+    require_installation()
     users = get_users()
     finished = []
     for user_id in users.ids_in_status("deleting"):
+        if not may_continue():
+            return finished
         lease = uuid.uuid4().hex
         taken = users.update(
             user_id,
@@ -238,10 +253,12 @@ def resume_user_deletions(storage, now: datetime, batch_size: int) -> list[str]:
         if taken is None:
             continue  # a live request still holds it
         result = finish_user_deletion(users, storage, user_id, lease, ctx=SYSTEM, now=now,
-                                      batch_size=batch_size, resumed=True)
+                                      batch_size=batch_size, may_continue=may_continue,
+                                      resumed=True)
         if result.finished:
             finished.append(user_id)
-    _close_dangling_starts(users, cutoff=now - LEASE)
+    if may_continue():
+        _close_dangling_starts(users, cutoff=now - LEASE)
     return finished
 
 

@@ -9,6 +9,7 @@ from types import SimpleNamespace
 import pytest
 from sqlalchemy import select, update
 
+from app.audit import service as audit
 from app.audit.models import AuditEvent
 from app.audit.service import verify_chain
 from app.db import utcnow
@@ -215,17 +216,56 @@ def test_killed_run_rows_are_marked_interrupted(app, owner):
     assert [r.status for r in runs(app)] == ["interrupted", "finished"]
 
 
-def test_images_of_owners_who_no_longer_exist_are_swept(app, owner):
+def tombstone(app, user_id: str) -> None:
+    """What a finished user deletion leaves in the audit log."""
+    with app.app_context():
+        audit.record("user_delete_finished", "ok", audit.SYSTEM, target_type="user",
+                     target_id=user_id, details={"finished": True})
+
+
+def test_images_of_users_whose_deletion_is_recorded_are_swept_at_once(app, owner):
     mine = add_images(app, owner.id, 2, ACTIVE) + add_images(app, owner.id, 1, TRASHED)
-    add_images(app, "ghost-owner", 2, ACTIVE)
-    add_images(app, "ghost-owner", 1, TRASHED)
+    add_images(app, "deleted-owner", 2, ACTIVE)
+    add_images(app, "deleted-owner", 1, TRASHED)
+    tombstone(app, "deleted-owner")
     with app.app_context():
         dry = purge_expired(dry_run=True)
         assert dry.images == 3
         report = purge_expired(batch_size=2)
-    assert report.orphans_deleted == 3
+    assert report.orphans_deleted == 3 and report.orphans_trashed == 0
     assert set(image_rows(app)) == set(mine)
     assert_consistent(app)
+
+
+def test_a_failed_deletion_is_no_tombstone(app, owner):
+    add_images(app, owner.id, 30, ACTIVE)
+    ghost = add_images(app, "ghost-owner", 1, ACTIVE)
+    with app.app_context():
+        audit.record("user_delete_finished", "conflict", audit.SYSTEM, target_type="user",
+                     target_id="ghost-owner", details={"completed": False})
+        app.config["PURGE_MAX_SWEEP_SHARE"] = 1.0
+        report = purge_expired()
+    assert report.orphans_deleted == 0 and report.orphans_trashed == 1
+    assert image_rows(app)[ghost[0]].is_deleted
+
+
+def test_images_of_unknown_owners_go_to_the_trash_with_the_normal_retention(app, owner):
+    """No tombstone: nobody proved the owner gone (a wrong user store looks like this)."""
+    add_images(app, owner.id, 40, ACTIVE)
+    ghost = add_images(app, "ghost-owner", 1, ACTIVE)
+    already = add_images(app, "ghost-owner", 1, TRASHED)
+    now = utcnow()
+    with app.app_context():
+        app.config["PURGE_MAX_SWEEP_SHARE"] = 0.5  # one owner of two
+        report = purge_expired(now=now)
+    assert (report.orphans_trashed, report.orphans_deleted, report.deleted) == (1, 0, 0)
+    rows = image_rows(app)
+    assert len(rows) == 42  # nothing deleted
+    swept = rows[ghost[0]]
+    assert swept.is_deleted and swept.deleted_by == "system" and swept.purge_state is None
+    assert swept.purge_after == now + timedelta(days=app.config["TRASH_RETENTION_DAYS"])
+    assert rows[already[0]].purge_after > now  # a trashed image keeps its own date
+    assert audit_events(app, "orphan_sweep")[0].details["trashed"] == 1
 
 
 def test_orphan_sweep_is_skipped_when_the_user_store_is_empty(app, owner, monkeypatch):
@@ -241,7 +281,7 @@ def test_orphan_sweep_is_skipped_when_the_user_store_is_empty(app, owner, monkey
 def test_users_left_deleting_are_finished_by_the_run(app, owner, monkeypatch):
     seen = []
     monkeypatch.setattr(service, "resume_user_deletions",
-                        lambda storage, now, batch_size: seen.append(batch_size) or ["u1"])
+                        lambda storage, now, batch_size, **kw: seen.append(batch_size) or ["u1"])
     with app.app_context():
         report = purge_expired(batch_size=7)
     assert seen == [7] and report.users_resumed == 1
@@ -250,7 +290,7 @@ def test_users_left_deleting_are_finished_by_the_run(app, owner, monkeypatch):
 def test_a_failing_user_sweep_is_recorded_and_the_purge_goes_on(app, owner, monkeypatch):
     add_images(app, owner.id, 2, EXPIRED)
 
-    def broken(storage, now, batch_size):
+    def broken(storage, now, batch_size, **kw):
         raise RuntimeError("user store down")
 
     monkeypatch.setattr(service, "resume_user_deletions", broken)

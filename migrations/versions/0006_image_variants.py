@@ -8,7 +8,7 @@ Create Date: 2026-11-30 20:00:00
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0007"
+revision = "0006"
 down_revision = "0005"
 branch_labels = None
 depends_on = None
