@@ -1,6 +1,6 @@
 """media: stored image variants, and their bytes on the image row
 
-Revision ID: 0007
+Revision ID: 0006
 Revises: 0003
 Create Date: 2026-11-30 20:00:00
 
