@@ -10,6 +10,7 @@ from flask import Blueprint, current_app, jsonify
 from app.api import API_PREFIX
 from app.api.schemas import OPERATIONS, SCHEMAS, ref
 from app.deletion.decorator import CONFIRM_HEADER
+from app.users.ids import USER_ID_PATTERN
 
 bp = Blueprint("openapi", __name__, url_prefix=API_PREFIX)
 
@@ -29,6 +30,8 @@ def _path_and_params(rule) -> tuple[str, list[dict]]:
         schema = {"type": "string"}
         if converter == "uuid":
             schema["format"] = "uuid"
+        elif converter == "user_id":
+            schema["pattern"] = f"^{USER_ID_PATTERN}$"
         params.append({"name": name, "in": "path", "required": True, "schema": schema})
     path = re.sub(r"<(?:\w+:)?(\w+)>", r"{\1}", rule.rule)
     return path[len(API_PREFIX):] or "/", params
@@ -67,6 +70,10 @@ def _operation(endpoint, view, params) -> dict:
                                 _switch("force", "Proceed despite dependencies")]
     if spec.allow_permanent and spec.soft:
         operation["parameters"].append(_switch("permanent", "Delete now instead of trashing"))
+    named = {p["name"] for p in operation["parameters"]}
+    operation["parameters"] += [{"name": name, "in": "query", "required": False,
+                                 "schema": {"type": "string"}}
+                                for name in spec.params if name not in named]
     if spec.confirm is not None:
         operation["parameters"].append({
             "name": CONFIRM_HEADER, "in": "header", "required": True,

@@ -19,6 +19,7 @@ from flask import jsonify, make_response, request
 from flask_login import current_user
 from flask_wtf.csrf import CSRFError
 from jinja2_fragments.flask import render_block
+from werkzeug.http import unquote_etag
 
 from app import htmx
 from app.audit import service as audit
@@ -46,7 +47,7 @@ def delete_endpoint(*, resource: str, description: str, load: Callable,
                     status_code: int = 200, partial: str | None = None,
                     dry_run_partial: str = "deletion/_dry_run.html#summary",
                     protect: Callable | None = None, preview: Callable | None = None,
-                    action: str | Callable | None = None):
+                    action: str | Callable | None = None, params: tuple[str, ...] = ()):
     """Declare a destructive endpoint. The view is called as ``view(target, options)``.
 
     - ``load(actor, **view_args)`` returns the target (with ``id`` and ``etag``) or raises.
@@ -58,11 +59,13 @@ def delete_endpoint(*, resource: str, description: str, load: Callable,
       or None for actions that need no confirmation (restore, activate).
     - ``partial``: ``"template.html#block"``; makes this a page route answering htmx.
     - ``dry_run_partial``: the block a page-face dry run answers with.
+    - ``params``: the query parameters the route reads besides the switches (e.g. ``ids``);
+      any other parameter, like a misspelt ``dryrun``, is 400 ``invalid_option``.
     """
     spec = EndpointSpec(resource=resource, description=description, soft=soft,
                         allow_permanent=allow_permanent, confirm=confirm, roles=roles,
                         status_code=status_code, partial=partial,
-                        dry_run_partial=dry_run_partial, action=action)
+                        dry_run_partial=dry_run_partial, action=action, params=tuple(params))
 
     def action_name(options: Options | None) -> str:
         if callable(action):
@@ -99,7 +102,8 @@ def delete_endpoint(*, resource: str, description: str, load: Callable,
                         raise BadRequest(f"CSRF check failed: {exc.description}",
                                          code="csrf_failed") from None
                 _check_role(actor, roles)
-                options = parse_options(request.args, soft=soft, allow_permanent=allow_permanent)
+                options = parse_options(request.args, soft=soft, allow_permanent=allow_permanent,
+                                        params=spec.params)
                 target = load(actor, **view_args)
                 target_id = str(target.id)
                 if protect is not None:
@@ -146,11 +150,11 @@ def _check_role(actor, roles) -> None:
 
 
 def _check_if_match(target) -> None:
-    header = request.headers.get("If-Match")
-    if not header:
+    """RFC 9110's strong comparison: a weak ``W/"…"`` tag never matches."""
+    if not request.headers.get("If-Match", "").strip():
         return
-    wanted = {tag.strip().removeprefix("W/") for tag in header.split(",")}
-    if "*" not in wanted and target.etag not in wanted:
+    current, _ = unquote_etag(target.etag)
+    if not request.if_match.contains(current):  # True for "*"; False for weak tags
         raise PreconditionFailed(
             "The resource changed since you read it: reload it and try again.",
             etag=target.etag,

@@ -60,4 +60,4 @@ def empty_trash_action(trash: Snapshot, options) -> tuple[dict, dict]:
 EMPTY_TRASH = {"resource": "trash", "load": load_trash_for, "preview": preview_empty_trash,
                "soft": False, "action": "empty_trash"}
 DELETE_SELECTION_FOREVER = {**EMPTY_TRASH, "load": load_selection_for,
-                            "action": "permanent_delete"}
+                            "action": "permanent_delete", "params": ("ids",)}

@@ -110,7 +110,7 @@ def create():
     return html, status, headers
 
 
-@bp.get("/admin/users/<user_id>/confirm/<any(deactivate, delete):action>")
+@bp.get("/admin/users/<user_id:user_id>/confirm/<any(deactivate, delete):action>")
 @admin_required
 def confirm(user_id, action):
     """The orange (deactivate) or red (delete) modal; refused actions are a toast."""
@@ -124,7 +124,7 @@ def confirm(user_id, action):
     return render_template(template, user=user_to_dict(user), kept=kept)
 
 
-@bp.patch("/admin/users/<user_id>/deactivate")
+@bp.patch("/admin/users/<user_id:user_id>/deactivate")
 @delete_endpoint(**DEACTIVATE_USER, description="Users page: deactivate a user (orange modal)",
                  partial=f"{TEMPLATE}#row_changed")
 def deactivate(user, options):
@@ -134,7 +134,7 @@ def deactivate(user, options):
             "row": row_for(updated), "user": body}, details
 
 
-@bp.patch("/admin/users/<user_id>/activate")
+@bp.patch("/admin/users/<user_id:user_id>/activate")
 @delete_endpoint(**ACTIVATE_USER, description="Users page: reactivate a user",
                  partial=f"{TEMPLATE}#row_changed")
 def activate(user, options):
@@ -144,7 +144,7 @@ def activate(user, options):
             "user": body}, details
 
 
-@bp.delete("/admin/users/<user_id>")
+@bp.delete("/admin/users/<user_id:user_id>")
 @delete_endpoint(
     **DELETE_USER_FOREVER,
     description="Users page: delete a user and their images for good (red modal)",
