@@ -54,6 +54,8 @@ def _operation(endpoint, view, params) -> dict:
     success = {"description": "Done" if spec else "OK"}
     if "response" in shapes:
         success["content"] = {"application/json": {"schema": shapes["response"]}}
+    for media_type, schema in shapes.get("other_content", {}).items():  # e.g. a stream
+        success.setdefault("content", {})[media_type] = {"schema": schema}
     status = str(shapes.get("status", spec.status_code if spec else 200))
     operation = {"summary": spec.description if spec else doc,
                  "parameters": list(params) + shapes.get("params", []),
@@ -61,6 +63,8 @@ def _operation(endpoint, view, params) -> dict:
                                "401": _error(ERRORS["401"])}}
     if "request" in shapes:
         operation["requestBody"] = shapes["request"]
+    if getattr(view, "is_public", False):
+        operation["security"] = []  # e.g. POST /auth/token: the password is the credential
     if spec is None:
         return operation
     operation["x-delete-endpoint"] = {"resource": spec.resource, "soft": spec.soft,

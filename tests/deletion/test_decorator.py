@@ -395,6 +395,13 @@ def test_admin_endpoints_page_lists_every_route(app, client):
     assert page.status_code == 200
     for entry in delete_endpoints(app):
         assert str(escape(entry.rule)) in page.text
+    # Each row lists the query parameters its route accepts; the rest are refused.
+    selection = re.search(r"<tr>(?:(?!</tr>).)*?/trash/selected.*?</tr>", page.text, re.S)
+    assert "<code>ids</code>" in selection.group(0)
+    gallery = re.search(r"<tr>(?:(?!</tr>).)*?<code>/images/&lt;uuid:image_id&gt;</code>.*?</tr>",
+                        page.text, re.S)
+    options = re.search(r'data-label="Options">(.*?)</td>', gallery.group(0)).group(1)
+    assert options == "<code>dry_run</code>, <code>force</code>, <code>permanent</code>"
 
 
 def test_admin_pages_refuse_plain_users(app, make_user):
