@@ -106,8 +106,10 @@ def _register_blueprints(app: Flask) -> None:
     from app.trash.views import bp as trash_pages
     from app.users.account import bp as account_pages
     from app.users.api import bp as users_api
+    from app.users.ids import UserIdConverter
     from app.users.views import bp as users_pages
 
+    app.url_map.converters["user_id"] = UserIdConverter
     for blueprint in (health_bp, auth_pages, images_pages, trash_pages, audit_pages,
                       deletion_pages, openapi_bp, auth_api, images_api, trash_api, users_api,
                       audit_api, purge_api, purge_pages, users_pages, account_pages):

@@ -64,5 +64,5 @@ def decode_cursor(cursor: str, kinds: tuple = (datetime, uuid.UUID)) -> tuple:
             else:
                 values.append(kind(raw))
         return tuple(values)
-    except (ValueError, TypeError, UnicodeDecodeError, json.JSONDecodeError):
+    except (ValueError, TypeError, UnicodeDecodeError, RecursionError):
         raise BadRequest("The cursor is not valid.", code="invalid_cursor") from None

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import current_app
+from flask import current_app, request
 
 
 def content_security_policy(config) -> str:
@@ -18,4 +18,19 @@ def add_security_headers(response):
     headers.setdefault("X-Content-Type-Options", "nosniff")
     headers.setdefault("Referrer-Policy", "same-origin")
     headers.setdefault("X-Frame-Options", "DENY")
+    return add_cache_policy(response)
+
+
+def add_cache_policy(response):
+    """``Cache-Control: no-store`` on every page and every API answer, tokens included.
+
+    Pages show one person's library and the API answers bearer tokens and private data:
+    no browser disk cache or shared cache may keep them (the back button after sign-out,
+    RFC 6749 5.1 for tokens). A route that sets its own ``Cache-Control`` keeps it: that
+    is how the media routes (SPEC section 8) choose their caching.
+    """
+    if "Cache-Control" in response.headers:
+        return response
+    if response.mimetype == "text/html" or request.path.startswith("/api/"):
+        response.headers["Cache-Control"] = "no-store"
     return response

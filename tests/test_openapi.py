@@ -32,3 +32,22 @@ def test_answers_match_the_documented_image_shape(alice_api, client):
     required = set(document["components"]["schemas"]["Image"]["required"])
     image = alice_api.upload().get_json()
     assert required <= set(image)
+
+
+def test_only_public_operations_drop_the_bearer_requirement(app, client):
+    """The document demands a bearer token everywhere except where none is needed."""
+    response = client.get("/api/v1/openapi.json")  # public itself: no credentials sent
+    assert response.status_code == 200
+    document = response.get_json()
+    assert document["security"] == [{"bearer": []}]
+    public = {(path, method) for path, operations in document["paths"].items()
+              for method, operation in operations.items() if operation.get("security") == []}
+    assert public == {("/auth/token", "post")}
+    assert "security" not in document["paths"]["/auth/token"]["delete"]
+
+
+def test_user_ids_are_documented_with_their_format(app, client):
+    document = client.get("/api/v1/openapi.json").get_json()
+    user_id = next(p for p in document["paths"]["/users/{user_id}"]["delete"]["parameters"]
+                   if p["name"] == "user_id")
+    assert user_id["schema"]["pattern"] == "^[0-9a-f]{32}$"

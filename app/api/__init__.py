@@ -11,7 +11,10 @@ API_PREFIX = "/api/v1"
 
 
 def json_body() -> dict:
-    data = request.get_json(silent=True)
+    try:
+        data = request.get_json(silent=True)
+    except RecursionError:  # "[[[[…" thousands deep: silent=True only catches ValueError
+        data = None
     if not isinstance(data, dict):
         raise BadRequest("Send a JSON object in the request body.", code="invalid_json")
     return data

@@ -10,6 +10,7 @@ from flask import Blueprint, current_app, jsonify
 from app.api import API_PREFIX
 from app.api.schemas import OPERATIONS, SCHEMAS, ref
 from app.deletion.decorator import CONFIRM_HEADER
+from app.users.ids import USER_ID_PATTERN
 
 bp = Blueprint("openapi", __name__, url_prefix=API_PREFIX)
 
@@ -29,6 +30,8 @@ def _path_and_params(rule) -> tuple[str, list[dict]]:
         schema = {"type": "string"}
         if converter == "uuid":
             schema["format"] = "uuid"
+        elif converter == "user_id":
+            schema["pattern"] = f"^{USER_ID_PATTERN}$"
         params.append({"name": name, "in": "path", "required": True, "schema": schema})
     path = re.sub(r"<(?:\w+:)?(\w+)>", r"{\1}", rule.rule)
     return path[len(API_PREFIX):] or "/", params
@@ -51,6 +54,8 @@ def _operation(endpoint, view, params) -> dict:
     success = {"description": "Done" if spec else "OK"}
     if "response" in shapes:
         success["content"] = {"application/json": {"schema": shapes["response"]}}
+    for media_type, schema in shapes.get("other_content", {}).items():  # e.g. a stream
+        success.setdefault("content", {})[media_type] = {"schema": schema}
     status = str(shapes.get("status", spec.status_code if spec else 200))
     operation = {"summary": spec.description if spec else doc,
                  "parameters": list(params) + shapes.get("params", []),
@@ -58,6 +63,8 @@ def _operation(endpoint, view, params) -> dict:
                                "401": _error(ERRORS["401"])}}
     if "request" in shapes:
         operation["requestBody"] = shapes["request"]
+    if getattr(view, "is_public", False):
+        operation["security"] = []  # e.g. POST /auth/token: the password is the credential
     if spec is None:
         return operation
     operation["x-delete-endpoint"] = {"resource": spec.resource, "soft": spec.soft,
@@ -67,6 +74,10 @@ def _operation(endpoint, view, params) -> dict:
                                 _switch("force", "Proceed despite dependencies")]
     if spec.allow_permanent and spec.soft:
         operation["parameters"].append(_switch("permanent", "Delete now instead of trashing"))
+    named = {p["name"] for p in operation["parameters"]}
+    operation["parameters"] += [{"name": name, "in": "query", "required": False,
+                                 "schema": {"type": "string"}}
+                                for name in spec.params if name not in named]
     if spec.confirm is not None:
         operation["parameters"].append({
             "name": CONFIRM_HEADER, "in": "header", "required": True,

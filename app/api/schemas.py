@@ -101,7 +101,8 @@ def query(name: str, schema: dict) -> dict:
     return {"name": name, "in": "query", "schema": schema}
 
 
-# endpoint name -> {"status": …, "response": schema, "request": body, "params": […]}
+# endpoint name -> {"status": …, "response": schema, "request": body, "params": […],
+#                   "other_content": {media type: schema} for answers that are not JSON}
 OPERATIONS: dict[str, dict] = {
     "auth_api.create_token": {"status": 201, "request": json_body(
         {"username": {"type": "string"}, "password": {"type": "string"}},
@@ -147,12 +148,16 @@ OPERATIONS: dict[str, dict] = {
     "users_api.delete": {"response": {"oneOf": [ref("User"), ref("Deletion")]}},
     "users_api.deactivate": {"response": ref("User")},
     "users_api.activate": {"response": ref("User")},
-    "users_api.export": {"response": {"type": "object"}, "params": [
+    "users_api.export": {"response": {"type": "object"}, "other_content": {
+        "application/zip": {"type": "string", "format": "binary",
+                            "description": "With include=files"}}, "params": [
         query("include", {"type": "string", "enum": ["files"]})]},
     "audit_api.index": {"response": list_of("AuditEvent"), "params": PAGED + [
         query("actor", {"type": "string"}), query("action", {"type": "string"}),
         query("target", {"type": "string"}),
-        query("format", {"type": "string", "enum": ["json", "jsonl"], "default": "json"})]},
+        query("format", {"type": "string", "enum": ["json", "jsonl"], "default": "json"})],
+        "other_content": {"application/x-ndjson": {
+            "type": "string", "description": "With format=jsonl: one event per line"}}},
     "purge_api.status": {"response": {"type": "object", "properties": {
         "total_in_trash": {"type": "integer"}, "pending_deletion": {"type": "integer"},
         "retention_days": {"type": "integer"}, "next_run_at": NULLABLE_TIME,

@@ -87,17 +87,15 @@ def append(action: str, outcome: str, ctx: Context, *, target_type: str | None =
     event = AuditEvent(
         id=(last.id + 1) if last else 1,
         at=at,
-        actor_id=ctx.actor_id,
-        actor_role=ctx.actor_role,
-        action=action,
-        outcome=outcome,
-        target_type=target_type,
-        # The column holds 64 characters; a longer id (a raw path value) must not make
-        # the event, and with it the action, fail.
-        target_id=str(target_id)[:64] if target_id is not None else None,
-        ip=ctx.ip,
+        actor_id=_fit("actor_id", ctx.actor_id),
+        actor_role=_fit("actor_role", ctx.actor_role),
+        action=_fit("action", action),
+        outcome=_fit("outcome", outcome),
+        target_type=_fit("target_type", target_type),
+        target_id=_fit("target_id", target_id),
+        ip=_fit("ip", ctx.ip),
         user_agent=(ctx.user_agent or None) and ctx.user_agent[:512],
-        request_id=ctx.request_id,
+        request_id=_fit("request_id", ctx.request_id),
         details=_jsonable(details or {}),
         prev_hash=last.hash if last else GENESIS,
     )
@@ -145,6 +143,16 @@ def record(action: str, outcome: str, ctx: Context, *, target_type: str | None =
                    details=details, now=now)
     session.commit()
     return event
+
+
+def _fit(column: str, value) -> str | None:
+    """Cut a value to its column's length: an over-long path segment or header is recorded
+    (shortened, ending in "…"), never a failed insert that loses the event."""
+    if value is None:
+        return None
+    value = str(value)
+    limit = AuditEvent.__table__.c[column].type.length
+    return value if len(value) <= limit else value[:limit - 1] + "…"
 
 
 def _jsonable(value):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from urllib.parse import urlsplit
 
 from flask import Blueprint, redirect, render_template, request, url_for
@@ -23,10 +24,15 @@ class LoginForm(FlaskForm):
     password = PasswordField("Password", validators=[DataRequired(), Length(max=1024)])
 
 
+# Browsers read "\" as "/" and drop tabs and line breaks from URLs, so "/\evil.example" and
+# "/\t/evil.example" lead off-site; CR/LF would also be refused by Werkzeug as a header (500).
+_UNSAFE_IN_NEXT = re.compile(r"[\x00-\x1f\x7f\\]")
+
+
 def _safe_next(target: str | None) -> str:
-    """Only same-site paths: never an open redirect."""
+    """Only same-site paths: never an open redirect, never a header Werkzeug refuses."""
     if target and target.startswith("/") and not target.startswith("//") \
-            and not urlsplit(target).netloc:
+            and not _UNSAFE_IN_NEXT.search(target) and not urlsplit(target).netloc:
         return target
     return url_for("images_pages.gallery")
 

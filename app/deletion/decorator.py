@@ -34,6 +34,7 @@ from flask import jsonify, make_response, request
 from flask_login import current_user
 from flask_wtf.csrf import CSRFError
 from jinja2_fragments.flask import render_block
+from werkzeug.http import unquote_etag
 
 from app import htmx
 from app.audit import service as audit
@@ -65,7 +66,7 @@ def delete_endpoint(*, resource: str, description: str, load: Callable,
                     dry_run_partial: str = "deletion/_dry_run.html#summary",
                     protect: Callable | None = None, preview: Callable | None = None,
                     action: str | Callable | None = None,
-                    external: bool | Callable = False):
+                    external: bool | Callable = False, params: tuple[str, ...] = ()):
     """Declare a destructive endpoint. The view is called as ``view(target, options)``
     and returns ``(body, audit_details)``, or ``(body, audit_details, outcome)`` when
     the outcome is not ``ok`` (a purge run that failed is an ``error``).
@@ -81,11 +82,13 @@ def delete_endpoint(*, resource: str, description: str, load: Callable,
     - ``dry_run_partial``: the block a page-face dry run answers with.
     - ``external``: the action writes outside SQL (bool, or ``callable(options)``); see
       the module docstring.
+    - ``params``: the query parameters the route reads besides the switches (e.g. ``ids``);
+      any other parameter, like a misspelt ``dryrun``, is 400 ``invalid_option``.
     """
     spec = EndpointSpec(resource=resource, description=description, soft=soft,
                         allow_permanent=allow_permanent, confirm=confirm, roles=roles,
                         status_code=status_code, partial=partial,
-                        dry_run_partial=dry_run_partial, action=action)
+                        dry_run_partial=dry_run_partial, action=action, params=tuple(params))
 
     def action_name(options: Options | None) -> str:
         if callable(action):
@@ -125,7 +128,8 @@ def delete_endpoint(*, resource: str, description: str, load: Callable,
                         raise BadRequest(f"CSRF check failed: {exc.description}",
                                          code="csrf_failed") from None
                 _check_role(actor, roles)
-                options = parse_options(request.args, soft=soft, allow_permanent=allow_permanent)
+                options = parse_options(request.args, soft=soft, allow_permanent=allow_permanent,
+                                        params=spec.params)
                 require_installation()
                 if not options.dry_run:
                     # SQLite: the target, its If-Match check and the action's first
@@ -205,11 +209,11 @@ def _check_role(actor, roles) -> None:
 
 
 def _check_if_match(target) -> None:
-    header = request.headers.get("If-Match")
-    if not header:
+    """RFC 9110's strong comparison: a weak ``W/"…"`` tag never matches."""
+    if not request.headers.get("If-Match", "").strip():
         return
-    wanted = {tag.strip().removeprefix("W/") for tag in header.split(",")}
-    if "*" not in wanted and target.etag not in wanted:
+    current, _ = unquote_etag(target.etag)
+    if not request.if_match.contains(current):  # True for "*"; False for weak tags
         raise PreconditionFailed(
             "The resource changed since you read it: reload it and try again.",
             etag=target.etag,

@@ -1,4 +1,9 @@
-"""The three switches every delete endpoint understands, parsed strictly."""
+"""The three switches every delete endpoint understands, parsed strictly.
+
+Strict means: each switch is ``true`` or ``false``, given at most once, and the query holds
+nothing the route has not declared. A proxy that reads the last of two values, or a client
+that misspells ``dry_run``, must meet a 400, never the irreversible action.
+"""
 
 from __future__ import annotations
 
@@ -19,21 +24,40 @@ class Options:
         return asdict(self)
 
 
+def _invalid(message: str, name: str) -> BadRequest:
+    return BadRequest(message, code="invalid_option", option=name[:64])
+
+
 def parse_switch(args, name: str) -> bool:
-    raw = args.get(name)
-    if raw is None:
+    values = args.getlist(name)
+    if not values:
         return False
+    if len(values) > 1:
+        raise _invalid(f"The option {name} was given {len(values)} times; give it once.", name)
+    raw = values[0]
     if raw in ("true", "false"):
         return raw == "true"
-    raise BadRequest(f"The option {name} must be true or false, got {raw!r}.",
-                     code="invalid_option", option=name)
+    raise _invalid(f"The option {name} must be true or false, got {raw[:64]!r}.", name)
 
 
-def parse_options(args, *, soft: bool, allow_permanent: bool) -> Options:
+def check_known(args, params: tuple[str, ...] = ()) -> None:
+    """Refuse any query parameter that is neither a switch nor declared by the route."""
+    for name in args:
+        if name not in SWITCHES and name not in params:
+            allowed = ", ".join((*SWITCHES, *params))
+            raise _invalid(f"This endpoint takes no option {name[:64]!r} (it takes {allowed}).",
+                           name)
+
+
+def parse_options(args, *, soft: bool, allow_permanent: bool,
+                  params: tuple[str, ...] = ()) -> Options:
+    check_known(args, params)
     values = {name: parse_switch(args, name) for name in SWITCHES}
     if values["permanent"] and not allow_permanent:
-        raise BadRequest("This endpoint does not offer permanent=true.", code="invalid_option",
-                         option="permanent")
+        raise _invalid("This endpoint does not offer permanent=true.", "permanent")
     if not soft:
+        if "permanent" in args and not values["permanent"]:
+            raise _invalid("This endpoint always deletes for good: permanent=false cannot be "
+                           "honoured.", "permanent")
         values["permanent"] = True  # a hard-only endpoint is permanent by definition
     return Options(**values)

@@ -18,10 +18,19 @@ class EndpointSpec:
     partial: str | None
     dry_run_partial: str
     action: Any
+    params: tuple[str, ...] = ()  # query parameters the route reads besides the switches
 
     @property
     def face(self) -> str:
         return "page" if self.partial else "api"
+
+    @property
+    def options(self) -> tuple[str, ...]:
+        """Every query parameter the route accepts: the switches it offers, then its own."""
+        switches = ["dry_run", "force"]
+        if self.soft and self.allow_permanent:
+            switches.append("permanent")
+        return (*switches, *self.params)
 
     @property
     def confirm_text(self) -> str:

@@ -92,4 +92,4 @@ def restore_selection(actor, ids: list[str] | None, *, all_items: bool) -> BulkR
 EMPTY_TRASH = {"resource": "trash", "load": load_trash_for, "preview": preview_empty_trash,
                "soft": False, "action": "empty_trash", "external": True}
 DELETE_SELECTION_FOREVER = {**EMPTY_TRASH, "load": load_selection_for,
-                            "action": "permanent_delete"}
+                            "action": "permanent_delete", "params": ("ids",)}

@@ -68,7 +68,7 @@ def create():
     return jsonify(user_to_dict(user)), 201
 
 
-@bp.delete("/users/<user_id>")
+@bp.delete("/users/<user_id:user_id>")
 @delete_endpoint(
     **REMOVE_USER,
     description="Deactivate a user (reversible); permanent=true&force=true deletes the user "
@@ -80,20 +80,20 @@ def delete(user, options):
     return deactivate_action(user, options, actor=current_user)
 
 
-@bp.patch("/users/<user_id>/deactivate")
+@bp.patch("/users/<user_id:user_id>/deactivate")
 @delete_endpoint(**DEACTIVATE_USER,
                  description="Deactivate a user: no sign-in, sessions and tokens end, data kept")
 def deactivate(user, options):
     return deactivate_action(user, options, actor=current_user)
 
 
-@bp.patch("/users/<user_id>/activate")
+@bp.patch("/users/<user_id:user_id>/activate")
 @delete_endpoint(**ACTIVATE_USER, description="Reactivate a deactivated user")
 def activate(user, options):
     return activate_action(user, options)
 
 
-@bp.get("/users/<user_id>/export")
+@bp.get("/users/<user_id:user_id>/export")
 @login_required
 def export(user_id):
     """The user's profile and image metadata as JSON; include=files streams a zip."""

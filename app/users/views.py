@@ -120,7 +120,7 @@ def create():
     return html, status, headers
 
 
-@bp.get("/admin/users/<user_id>/confirm/<any(deactivate, delete):action>")
+@bp.get("/admin/users/<user_id:user_id>/confirm/<any(deactivate, delete):action>")
 @admin_required
 def confirm(user_id, action):
     """The orange (deactivate) or red (delete) modal; refused actions are a toast."""
@@ -134,7 +134,7 @@ def confirm(user_id, action):
     return render_template(template, user=user_to_dict(user), kept=kept)
 
 
-@bp.patch("/admin/users/<user_id>/deactivate")
+@bp.patch("/admin/users/<user_id:user_id>/deactivate")
 @delete_endpoint(**DEACTIVATE_USER, description="Users page: deactivate a user (orange modal)",
                  partial=f"{TEMPLATE}#row_changed")
 def deactivate(user, options):
@@ -143,7 +143,7 @@ def deactivate(user, options):
             "row": current_row(user, body), "user": body}, details
 
 
-@bp.patch("/admin/users/<user_id>/activate")
+@bp.patch("/admin/users/<user_id:user_id>/activate")
 @delete_endpoint(**ACTIVATE_USER, description="Users page: reactivate a user",
                  partial=f"{TEMPLATE}#row_changed")
 def activate(user, options):
@@ -152,7 +152,7 @@ def activate(user, options):
             "user": body}, details
 
 
-@bp.delete("/admin/users/<user_id>")
+@bp.delete("/admin/users/<user_id:user_id>")
 @delete_endpoint(
     **DELETE_USER_FOREVER,
     description="Users page: delete a user and their images for good (red modal)",

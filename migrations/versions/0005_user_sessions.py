@@ -1,7 +1,7 @@
 """user sessions: server-side sign-in sessions, so signing out ends them for good
 
 Revision ID: 0005
-Revises: 0003
+Revises: 0004
 Create Date: 2026-11-30 20:10:00
 
 """

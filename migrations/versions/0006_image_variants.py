@@ -1,7 +1,7 @@
 """media: stored image variants, and their bytes on the image row
 
 Revision ID: 0006
-Revises: 0003
+Revises: 0005
 Create Date: 2026-11-30 20:00:00
 
 """

@@ -6,7 +6,9 @@ fails until it does.
 
 from __future__ import annotations
 
+import html
 import re
+import uuid
 from dataclasses import dataclass
 
 import pytest
@@ -26,6 +28,7 @@ class Case:
     confirm: str | None = "yes"
     ok_status: int = 200
     external: bool = False  # reaches the object store: a "started" event comes first
+    hard_only: bool = False  # soft=False: always deletes for good
 
 
 CASES: dict[tuple[str, str], Case] = {
@@ -36,25 +39,27 @@ CASES: dict[tuple[str, str], Case] = {
     ("images_api.restore", "/api/v1/images/restore/<uuid:image_id>"):
         Case("PATCH", "/api/v1/images/restore/{id}", "trashed_image", confirm=None),
     ("trash_api.empty", "/api/v1/trash"):
-        Case("DELETE", "/api/v1/trash", "trash", external=True),
+        Case("DELETE", "/api/v1/trash", "trash", external=True, hard_only=True),
     ("images_pages.delete_image", "/images/<uuid:image_id>"):
         Case("DELETE", "/images/{id}", "image"),
     ("images_pages.restore_image", "/images/<uuid:image_id>/restore"):
         Case("POST", "/images/{id}/restore", "trashed_image", confirm=None),
-    ("trash_pages.empty", "/trash"): Case("DELETE", "/trash", "trash", external=True),
+    ("trash_pages.empty", "/trash"):
+        Case("DELETE", "/trash", "trash", external=True, hard_only=True),
     ("trash_pages.restore_item", "/trash/items/<uuid:image_id>/restore"):
         Case("POST", "/trash/items/{id}/restore", "trashed_image", confirm=None),
     ("trash_pages.delete_item", "/trash/items/<uuid:image_id>"):
-        Case("DELETE", "/trash/items/{id}", "trashed_image", external=True),
+        Case("DELETE", "/trash/items/{id}", "trashed_image", external=True, hard_only=True),
     ("trash_pages.delete_selected", "/trash/selected"):
-        Case("DELETE", "/trash/selected?ids={id}", "trashed_image", external=True),
+        Case("DELETE", "/trash/selected?ids={id}", "trashed_image", external=True, hard_only=True),
 }
 # Routes that other packages declare register their cases here (see tests/users, purge).
 EXTRA_CASES: dict[tuple[str, str], Case] = {
     ("purge_api.run", "/api/v1/admin/purge"):
-        Case("DELETE", "/api/v1/admin/purge", "trash", admin_only=True, external=True),
+        Case("DELETE", "/api/v1/admin/purge", "trash", admin_only=True, external=True,
+             hard_only=True),
     ("purge_pages.run_now", "/admin/purge"):
-        Case("DELETE", "/admin/purge", "trash", admin_only=True, external=True),
+        Case("DELETE", "/admin/purge", "trash", admin_only=True, external=True, hard_only=True),
 }
 
 
@@ -146,6 +151,13 @@ def route(request, app, make_user):
     return case, actor, path
 
 
+def test_hard_only_cases_match_the_registry(tmp_path):
+    app = build_app(tmp_path)
+    hard = {(e.endpoint, e.rule) for e in delete_endpoints(app)
+            if not e.spec.soft and (e.endpoint, e.rule) in all_cases()}
+    assert hard == {key for key, case in all_cases().items() if case.hard_only}
+
+
 def test_every_route_has_a_case(tmp_path):
     """Every decorated route is covered: here, or (users as targets) in tests/users."""
     from tests.users.test_decorated_routes import USER_CASES
@@ -186,17 +198,77 @@ def test_cookie_session_without_csrf_is_400(app, route):
     assert last_audit(app).outcome == "bad_request"
 
 
+# Each names the parameter the 400 must point at.
+BAD_OPTIONS = {
+    "permanent=yes": "permanent", "dry_run=1": "dry_run", "force=TRUE": "force",
+    "dry_run=": "dry_run",
+    # Repeated: proxies and other stacks read the last value, Werkzeug the first.
+    "permanent=true&permanent=false": "permanent", "permanent=false&permanent=true": "permanent",
+    "dry_run=false&dry_run=true": "dry_run", "dry_run=true&dry_run=true": "dry_run",
+    "permanent=true&permanent=maybe": "permanent", "force=true&force=false": "force",
+    # Not declared by any route: misspellings must not fall back to the real action.
+    "dryrun=true": "dryrun", "dry-run=true": "dry-run", "Permanent=true": "Permanent",
+    "permanent[]=true": "permanent[]", "foo=bar": "foo", "dry_run=true&foo=": "foo",
+}
+
+
 @routes()
-@pytest.mark.parametrize("bad", ["permanent=yes", "dry_run=1", "force=TRUE", "dry_run="])
-def test_options_are_strict(app, route, bad):
+def test_options_are_strict(app, route):
+    """Every bad query on every route: 400 naming the parameter, nothing changed, audited."""
     case, actor, path = route
-    before, state = audit_count(app), snapshot(app)
-    response = actor.send(case.method, with_query(path, bad), headers=confirm_headers(case))
-    assert response.status_code == 400
-    if not actor.page_face:
-        assert response.get_json()["code"] == "invalid_option"
+    state = snapshot(app)
+    for bad, name in BAD_OPTIONS.items():
+        before = audit_count(app)
+        response = actor.send(case.method, with_query(path, bad), headers=confirm_headers(case))
+        assert response.status_code == 400, bad
+        if actor.page_face:
+            assert str(escape(name)) in response.text, bad
+        else:
+            body = response.get_json()
+            assert (body["code"], body["option"]) == ("invalid_option", name), bad
+        assert snapshot(app) == state, bad
+        assert audit_count(app) == before + 1, bad
+        event = last_audit(app)
+        assert (event.outcome, event.details["code"]) == ("bad_request", "invalid_option"), bad
+
+
+@routes(lambda case: "ids=" not in case.path)
+def test_a_parameter_another_route_declares_is_refused(app, route):
+    """``ids`` belongs to the trash selection; on any other route it is not an option."""
+    case, actor, path = route
+    state = snapshot(app)
+    response = actor.send(case.method, with_query(path, f"ids={uuid.uuid4()}"),
+                          headers=confirm_headers(case))
+    assert response.status_code == 400 and "ids" in response.text
     assert snapshot(app) == state
-    assert audit_count(app) == before + 1
+
+
+@routes(lambda case: case.hard_only)
+def test_hard_only_routes_refuse_permanent_false(app, route):
+    """A route that always deletes for good cannot honour permanent=false: 400, not the act."""
+    case, actor, path = route
+    state = snapshot(app)
+    response = actor.send(case.method, with_query(path, "permanent=false"),
+                          headers=confirm_headers(case))
+    assert response.status_code == 400 and "permanent" in response.text
+    assert snapshot(app) == state
+
+
+@routes(lambda case: case.admin_only)
+def test_role_is_checked_before_options(app, route, make_user):
+    case, actor, path = route
+    other = Actor(app, make_user().username, USER_PASSWORD, actor.page_face)
+    response = other.send(case.method, with_query(path, "foo=bar"), headers=confirm_headers(case))
+    assert response.status_code == 403
+
+
+@routes(is_page)
+def test_csrf_is_checked_before_options(app, route):
+    case, actor, path = route
+    response = actor.send(case.method, with_query(path, "foo=bar"),
+                          headers=confirm_headers(case), csrf=False)
+    assert response.status_code == 400 and "CSRF" in response.text
+    assert last_audit(app).details["code"] == "csrf_failed"
 
 
 @routes(lambda case: "{id}" in case.path)
@@ -229,6 +301,32 @@ def test_if_match_mismatch_is_412(app, route):
     assert response.status_code == 412
     assert snapshot(app) == state
     assert last_audit(app).outcome == "precondition_failed"
+
+
+@routes()
+def test_if_match_uses_the_strong_comparison(app, route):
+    """A weak tag never satisfies If-Match (RFC 9110 13.1.1), even with the current value;
+    the strong tag, a list holding it, or * do."""
+    case, actor, path = route
+    etag = _dry_run_etag(actor, case, path)
+    state = snapshot(app)
+    for weak in (f"W/{etag}", f'"other", W/{etag}', f"w/{etag}"):
+        response = actor.send(case.method, path, headers={**confirm_headers(case),
+                                                          "If-Match": weak})
+        assert response.status_code == 412, weak
+        assert snapshot(app) == state
+    for strong in (etag, f'"other", {etag}', "*"):
+        response = actor.send(case.method, with_query(path, "dry_run=true"),
+                              headers={"If-Match": strong})
+        assert response.status_code == case.ok_status, strong
+
+
+def _dry_run_etag(actor, case, path) -> str:
+    """The etag If-Match wants, from a dry run on either face."""
+    response = actor.send(case.method, with_query(path, "dry_run=true"))
+    if actor.page_face:
+        return html.unescape(re.search(r'data-etag="([^"]*)"', response.text).group(1))
+    return response.get_json()["etag"]
 
 
 @routes()
@@ -302,6 +400,13 @@ def test_admin_endpoints_page_lists_every_route(app, client):
     assert page.status_code == 200
     for entry in delete_endpoints(app):
         assert str(escape(entry.rule)) in page.text
+    # Each row lists the query parameters its route accepts; the rest are refused.
+    selection = re.search(r"<tr>(?:(?!</tr>).)*?/trash/selected.*?</tr>", page.text, re.S)
+    assert "<code>ids</code>" in selection.group(0)
+    gallery = re.search(r"<tr>(?:(?!</tr>).)*?<code>/images/&lt;uuid:image_id&gt;</code>.*?</tr>",
+                        page.text, re.S)
+    options = re.search(r'data-label="Options">(.*?)</td>', gallery.group(0)).group(1)
+    assert options == "<code>dry_run</code>, <code>force</code>, <code>permanent</code>"
 
 
 def test_admin_pages_refuse_plain_users(app, make_user):

@@ -152,6 +152,24 @@ def test_trash_selection_deleted_forever(signed_in):
     assert tab.console_errors == [] and tab.csp == []
 
 
+def test_a_row_deleted_forever_while_others_are_ticked(signed_in):
+    """The row's button sits inside the selection form; htmx must not send the ticked ids
+    with it (the route declares no ids and would refuse them)."""
+    tab, page = signed_in, signed_in.page
+    ticked, drop = unique_name("ticked"), unique_name("row")
+    for seed, name in enumerate((ticked, drop), start=11):
+        tab.upload_and_see(name, png(seed))
+        tab.trash_from_gallery(name)
+    page.goto("/trash")
+    page.locator("#trash tbody tr", has_text=ticked).locator('input[name="ids"]').check()
+    page.locator("#trash tbody tr", has_text=drop).get_by_role(
+        "button", name="Delete forever").click()
+    expect(page.locator("#trash tbody tr", has_text=drop)).to_have_count(0)
+    expect(page.locator("#trash tbody tr", has_text=ticked)).to_have_count(1)
+    expect(tab.toast("was deleted permanently")).to_be_visible()
+    assert tab.console_errors == [] and tab.csp == []
+
+
 def test_empty_trash(signed_in):
     tab, page = signed_in, signed_in.page
     names = [unique_name("empty"), unique_name("empty")]

@@ -85,6 +85,17 @@ def test_create_validates_and_refuses_duplicates_ignoring_case(admin_api):
     assert admin_api.post("/api/v1/users", json={"username": 1}).status_code == 400
 
 
+def test_taken_username_or_email_is_409_duplicate_naming_the_field(admin_api, alice):
+    good = {"username": "fresh", "email": "fresh@example.com", "password": "long-password"}
+    for change, field in (({"username": alice.username}, "username"),
+                          ({"email": alice.email.upper()}, "email")):
+        response = admin_api.post("/api/v1/users", json={**good, **change})
+        assert response.status_code == 409, change
+        assert (response.get_json()["code"], response.get_json()["field"]) == ("duplicate", field)
+    listed = admin_api.get("/api/v1/users", query_string={"q": "fresh"}).get_json()["items"]
+    assert listed == []
+
+
 # -- deactivation ---------------------------------------------------------------------------
 
 @pytest.mark.parametrize("method, path", [("delete", "/api/v1/users/{id}"),

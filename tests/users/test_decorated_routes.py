@@ -32,16 +32,17 @@ class UserCase:
 
 TARGET = "target.user"
 USER_CASES = {
-    ("users_api.delete", "/api/v1/users/<user_id>"): UserCase("DELETE", "/api/v1/users/{id}"),
-    ("users_api.deactivate", "/api/v1/users/<user_id>/deactivate"):
+    ("users_api.delete", "/api/v1/users/<user_id:user_id>"):
+        UserCase("DELETE", "/api/v1/users/{id}"),
+    ("users_api.deactivate", "/api/v1/users/<user_id:user_id>/deactivate"):
         UserCase("PATCH", "/api/v1/users/{id}/deactivate"),
-    ("users_api.activate", "/api/v1/users/<user_id>/activate"):
+    ("users_api.activate", "/api/v1/users/<user_id:user_id>/activate"):
         UserCase("PATCH", "/api/v1/users/{id}/activate", "inactive", None),
-    ("users_pages.deactivate", "/admin/users/<user_id>/deactivate"):
+    ("users_pages.deactivate", "/admin/users/<user_id:user_id>/deactivate"):
         UserCase("PATCH", "/admin/users/{id}/deactivate"),
-    ("users_pages.activate", "/admin/users/<user_id>/activate"):
+    ("users_pages.activate", "/admin/users/<user_id:user_id>/activate"):
         UserCase("PATCH", "/admin/users/{id}/activate", "inactive", None),
-    ("users_pages.delete", "/admin/users/<user_id>"):
+    ("users_pages.delete", "/admin/users/<user_id:user_id>"):
         UserCase("DELETE", "/admin/users/{id}", confirm=TARGET, audit_events=4),
 }
 
@@ -123,13 +124,43 @@ def test_cookie_session_without_csrf_is_400(app, route):
     assert last_audit(app).outcome == "bad_request"
 
 
+BAD_OPTIONS = ("permanent=yes", "dry_run=1", "force=TRUE", "force=true&force=false",
+               "dry_run=false&dry_run=true", "dryrun=true", "foo=bar", "ids=1")
+
+
 @routes()
-@pytest.mark.parametrize("bad", ["permanent=yes", "dry_run=1", "force=TRUE"])
-def test_options_are_strict(app, route, bad):
+def test_options_are_strict(app, route):
     case, actor, path, target = route
     state = target_state(app, target)
-    response = actor.send(case.method, f"{path}?{bad}", headers=confirm(case))
-    assert response.status_code == 400 and target_state(app, target) == state
+    for bad in BAD_OPTIONS:
+        response = actor.send(case.method, f"{path}?{bad}", headers=confirm(case))
+        assert response.status_code == 400 and target_state(app, target) == state, bad
+        assert last_audit(app).details["code"] == "invalid_option", bad
+        if not actor.page_face:
+            assert response.get_json()["option"] == bad.partition("=")[0], bad
+
+
+@routes(lambda case: case.method == "DELETE")
+def test_repeated_permanent_never_deletes(app, route):
+    """permanent=true&permanent=false (or the reverse) is refused, whichever value wins."""
+    case, actor, path, target = route
+    state = target_state(app, target)
+    for query in ("permanent=true&permanent=false&force=true",
+                  "permanent=false&permanent=true&force=true"):
+        response = actor.send(case.method, f"{path}?{query}",
+                              headers={"X-Confirm-Delete": TARGET})
+        assert response.status_code == 400 and target_state(app, target) == state
+
+
+@routes()
+def test_malformed_user_id_is_404_without_touching_the_audit(app, route):
+    """Ids that cannot exist (not 32 hex digits) never reach the decorator."""
+    case, actor, _, _ = route
+    before = audit_count(app)
+    for bad in ("x" * 65, "0" * 31, "0" * 33, "ABCDEF" + "0" * 26, "zz" + "0" * 30):
+        response = actor.send(case.method, case.path.format(id=bad), headers=confirm(case))
+        assert response.status_code == 404, bad
+    assert audit_count(app) == before
 
 
 @routes()
@@ -143,8 +174,11 @@ def test_unknown_target_is_404(app, route):
 def test_if_match_mismatch_is_412(app, route):
     case, actor, path, target = route
     state = target_state(app, target)
-    response = actor.send(case.method, path, headers={**confirm(case), "If-Match": '"old"'})
-    assert response.status_code == 412 and target_state(app, target) == state
+    with app.app_context():
+        current = get_users().get(target.id).etag
+    for stale in ('"old"', f"W/{current}"):  # a weak tag fails even with the current value
+        response = actor.send(case.method, path, headers={**confirm(case), "If-Match": stale})
+        assert response.status_code == 412 and target_state(app, target) == state, stale
 
 
 @routes()
