@@ -53,7 +53,7 @@ def create_app(config: dict | None = None) -> Flask:
 
 
 def _init_extensions(app: Flask) -> None:
-    from app import media, storage
+    from app import i18n, media, storage
     from app.auth.passwords import configure_hasher
     from app.db import configure_engine
     from app.extensions import csrf, db, limiter, login_manager, migrate
@@ -61,6 +61,7 @@ def _init_extensions(app: Flask) -> None:
     from app.users.repository import UserRepository
 
     configure_hasher(app.config.get("ARGON2_MEMORY_KIB"), app.config.get("ARGON2_TIME_COST"))
+    i18n.init_app(app, str(ROOT / "translations"))
     db.init_app(app)
     migrate.init_app(app, db, directory=str(ROOT / "migrations"))
     with app.app_context():
