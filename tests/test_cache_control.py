@@ -61,10 +61,11 @@ def test_media_keeps_the_caching_it_chose(app, make_user):
     uploaded = client.post("/api/v1/images", headers={"Authorization": f"Bearer {token}"},
                            data={"file": (io.BytesIO(png_bytes()), "p.png")},
                            content_type="multipart/form-data").get_json()
-    media = client.get(re.sub(r"^https?://[^/]+", "", uploaded["url"]))
+    media = client.get(re.sub(r"^https?://[^/]+", "", uploaded["url"]),
+                       headers={"Authorization": f"Bearer {token}"})
     media.close()
     assert media.status_code == 200
-    assert media.headers["Cache-Control"] == "private, max-age=60"
+    assert media.headers["Cache-Control"] == "private, max-age=86400"
 
 
 def test_a_route_that_sets_its_own_cache_control_keeps_it(tmp_path):

@@ -23,6 +23,7 @@ from PIL import ImageOps, features
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
+from app.db import begin_write
 from app.errors import BadRequest, Conflict, Forbidden, NotFound, Unauthenticated
 from app.extensions import db
 from app.images.models import Image, with_trashed
@@ -291,6 +292,7 @@ def ensure_variant(image: Image, variant: Variant, storage, *, now: datetime) ->
     key = f"variants/{now:%Y/%m}/{secrets.token_hex(16)}.{variant.fmt}"
     storage.put(key, data, FORMATS[variant.fmt][1])
     try:
+        begin_write()  # after the object is stored: no lock held across the store call
         counted = db.session.execute(
             with_trashed(update(Image)
                          .where(Image.id == image.id, Image.purge_state.is_(None))

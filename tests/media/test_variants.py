@@ -129,6 +129,7 @@ def test_a_claim_that_wins_the_race_makes_the_renderer_give_up(app, alice_api, i
 
     with app.app_context():
         loaded = db.session.get(Image, uuid.UUID(image["id"]))
+        db.session.commit()  # the request's read ends; the purge's claim is another writer
         db.session.execute(update(Image).where(Image.id == loaded.id)
                            .values(purge_state="purging", claim_id="run:x"))
         db.session.commit()

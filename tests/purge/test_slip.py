@@ -101,7 +101,7 @@ def test_the_slip_changes_no_image(library, slipped):
 
     token = login_api(client, "founder", ADMIN_PASSWORD)
     for path in ("/api/v1/admin/purge", "/api/v1/trash",
-                 "/api/v1/users/someone?permanent=true&force=true"):
+                 f"/api/v1/users/{'ab' * 16}?permanent=true&force=true"):
         response = client.delete(path, headers={"Authorization": f"Bearer {token}",
                                                 **CONFIRM})
         assert response.status_code == 409, path
