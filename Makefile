@@ -48,11 +48,11 @@ bench: venv
 PYBABEL := $(VENV)/bin/pybabel
 
 i18n-extract: venv
-	$(PYBABEL) -q extract -F babel.cfg -k lazy_gettext -k lazy_ngettext:1,2 --project Papelera --no-location \
-		--sort-output -o translations/messages.pot .
+	$(PYBABEL) -q extract -F babel.cfg -k lazy_gettext -k lazy_ngettext:1,2 \
+		--project Papelera --no-location --sort-output -o translations/messages.pot .
 
 i18n-update: i18n-extract
-	$(PYBABEL) -q update -i translations/messages.pot -d translations --no-fuzzy-matching \
+	$(PYBABEL) -q update -i translations/messages.pot -d translations --no-fuzzy-matching --ignore-obsolete \
 		--ignore-pot-creation-date
 
 i18n-compile: venv

@@ -136,6 +136,19 @@ def test_every_page_header_has_the_switcher(client):
     assert 'action="/account/language"' in page.text and ">English<" in page.text
 
 
+def test_the_switcher_offers_the_other_language(app):
+    from flask import render_template
+
+    with app.test_request_context("/trash", headers=ES):
+        html = render_template("_language.html")
+    assert 'action="/account/language"' in html and 'name="csrf_token"' in html
+    assert 'name="next" value="/trash"' in html
+    assert 'value="en" lang="en"' in html and ">English<" in html
+    assert 'value="es"' not in html
+    assert 'aria-label="Idioma"' in html
+    assert untranslated_literals((ROOT / "templates" / "_language.html").read_text()) == []
+
+
 def get_doc(app, user_id):
     with app.app_context():
         return get_users().get_doc(user_id)
