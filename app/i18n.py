@@ -29,7 +29,10 @@ def select_language() -> str:
         return DEFAULT_LANGUAGE
     from flask_login import current_user
 
-    saved = getattr(current_user, "language", None) if current_user else None
+    try:
+        saved = getattr(current_user, "language", None)
+    except Exception:  # noqa: BLE001 - a store is down: its error page still needs a language
+        saved = None
     if saved in LANGUAGES:
         return saved
     if request.cookies.get(COOKIE) in LANGUAGES:

@@ -14,9 +14,10 @@ from babel.messages.extract import extract_from_dir
 from babel.messages.frontend import parse_mapping_cfg
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
+from pymongo.errors import ConnectionFailure
 
 from app.i18n import ago, when
-from app.users.repository import get_users
+from app.users.repository import UserRepository, get_users
 from tests.conftest import USER_PASSWORD, build_app, login_api, png_bytes
 from tests.helpers import Browser
 
@@ -177,6 +178,24 @@ def test_a_protection_rule_refusal_is_translated(app, client):
     assert refused.status_code == 403
     assert refused.get_json()["code"] == "self_action"
     assert refused.get_json()["error"] == "No puedes desactivar tu propia cuenta."
+
+
+def test_a_down_user_store_still_answers_in_the_browsers_language(app, make_user,
+                                                                   monkeypatch):
+    """Choosing the language reads the user; with the store down that read fails again
+    inside the error handler, which must still answer its 503, not a 500."""
+    make_user("ana")
+    browser = Browser(app.test_client(), "ana", USER_PASSWORD)
+
+    def down(*args, **kwargs):
+        raise ConnectionFailure("the user store is down")
+
+    monkeypatch.setattr(UserRepository, "get", down)
+    answer = browser.request("GET", "/api/v1/images", htmx=False, headers=ES)
+    assert answer.status_code == 503
+    assert answer.get_json() == {"code": "unavailable", "error": (
+        "No se puede alcanzar el almacén de usuarios ahora mismo. Inténtalo de nuevo en un "
+        "momento.")}
 
 
 def test_a_sign_in_refusal_is_translated(client):
