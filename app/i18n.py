@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from flask import Flask, has_request_context, request
+from flask import Flask, Response, g, has_request_context, request
 from flask_babel import Babel, format_datetime, format_timedelta, get_locale
 
 LANGUAGES = ("en", "es")
@@ -29,6 +29,7 @@ def select_language() -> str:
         return DEFAULT_LANGUAGE
     from flask_login import current_user
 
+    g.language_negotiated = True  # the answer now depends on who asks: see vary_language
     try:
         saved = getattr(current_user, "language", None)
     except Exception:  # noqa: BLE001 - a store is down: its error page still needs a language
@@ -38,6 +39,15 @@ def select_language() -> str:
     if request.cookies.get(COOKIE) in LANGUAGES:
         return request.cookies[COOKIE]
     return request.accept_languages.best_match(LANGUAGES) or DEFAULT_LANGUAGE
+
+
+def vary_language(response: Response) -> Response:
+    """A shared cache must not hand a Spanish answer to an English reader: an answer with
+    words in it varies by the headers that chose its language. Answers with none (images
+    under /media) are left alone, so their caching is untouched."""
+    if g.get("language_negotiated"):
+        response.vary.update(("Accept-Language", "Cookie"))
+    return response
 
 
 def current_language() -> str:
@@ -70,6 +80,7 @@ def init_app(app: Flask, translations_dir: str) -> None:
     app.context_processor(lambda: {"current_language": current_language(),
                                    "languages": LANGUAGES,
                                    "language_names": LANGUAGE_NAMES})
+    app.after_request(vary_language)
     app.add_template_filter(ago, "ago")
     app.add_template_filter(when, "when")
     from app.language import bp

@@ -168,6 +168,15 @@ def test_api_error_sentences_are_spanish_with_the_same_english_code(app, client,
     assert spanish.get_json() == {"error": "Esa imagen no existe.", "code": "not_found"}
 
 
+def test_answers_with_words_vary_by_language_and_images_do_not(client, alice_api):
+    image_id = alice_api.upload().get_json()["id"]
+    missing = alice_api.get(f"/api/v1/images/{uuid.uuid4()}", headers=ES)
+    assert {"Accept-Language", "Cookie"} <= set(missing.vary)
+    thumbnail = alice_api.get(f"/media/{image_id}/thumb", headers=ES)
+    assert thumbnail.status_code == 200
+    assert "Accept-Language" not in thumbnail.vary
+
+
 def test_a_protection_rule_refusal_is_translated(app, client):
     token = login_api(client, "founder", "founder-password")
     with app.app_context():
