@@ -20,6 +20,10 @@ RUN pip wheel --no-cache-dir --wheel-dir /wheels . \
     && pip install --no-cache-dir --no-index --no-deps /wheels/*.whl \
     && rm -rf /wheels
 
+# The compiled catalogues (.mo) are built, never committed: Babel came with Flask-Babel.
+COPY translations/ translations/
+RUN pybabel compile -d translations
+
 
 FROM python:3.11-slim
 
@@ -44,6 +48,7 @@ WORKDIR /app
 COPY pyproject.toml gunicorn.conf.py ./
 COPY app/ app/
 COPY templates/ templates/
+COPY --from=builder /src/translations/ translations/
 COPY static/ static/
 COPY migrations/ migrations/
 COPY docker/entrypoint.sh /usr/local/bin/papelera-entrypoint

@@ -4,7 +4,7 @@ FLASK  := $(VENV)/bin/flask
 RUFF   := $(VENV)/bin/ruff
 STAMP  := $(VENV)/.installed
 
-.PHONY: venv run dev test deps bench lint clean
+.PHONY: venv run dev test deps bench lint clean i18n-extract i18n-update i18n-compile
 
 venv: $(STAMP)
 
@@ -17,20 +17,20 @@ $(STAMP): pyproject.toml | $(PYTHON)
 	touch $@
 
 # gunicorn (gunicorn.conf.py): one worker with threads, or several with REDIS_URL.
-run: venv
+run: venv i18n-compile
 	$(FLASK) --app app db upgrade
 	@echo "Papelera is starting on http://$${HOST:-127.0.0.1}:$${PORT:-5000}/ (logs are JSON lines)"
 	exec $(VENV)/bin/gunicorn --config gunicorn.conf.py
 
 # Flask's development server: reloads on code changes, shows tracebacks. Never in production.
-dev: venv
+dev: venv i18n-compile
 	$(FLASK) --app app db upgrade
 	$(FLASK) --app app run --debug --host $${HOST:-127.0.0.1} --port $${PORT:-5000}
 
 deps:
 	bash scripts/test-deps.sh
 
-test: venv deps
+test: venv deps i18n-compile
 	$(RUFF) check app tests benchmarks
 	$(PYTHON) -m pytest -q
 
@@ -42,6 +42,21 @@ bench: venv
 	$(PYTHON) benchmarks/purge.py
 	$(PYTHON) benchmarks/load.py
 	$(PYTHON) benchmarks/serve.py
+
+# Languages (README "Languages"): strings -> messages.pot -> each .po -> compiled .mo.
+# The .po files are committed; the .mo files are built here (and in the Dockerfile).
+PYBABEL := $(VENV)/bin/pybabel
+
+i18n-extract: venv
+	$(PYBABEL) -q extract -F babel.cfg -k lazy_gettext -k lazy_ngettext:1,2 \
+		--project Papelera --no-location --sort-output -o translations/messages.pot .
+
+i18n-update: i18n-extract
+	$(PYBABEL) -q update -i translations/messages.pot -d translations --no-fuzzy-matching --ignore-obsolete \
+		--ignore-pot-creation-date
+
+i18n-compile: venv
+	$(PYBABEL) -q compile -d translations
 
 lint: venv
 	$(RUFF) check app tests benchmarks

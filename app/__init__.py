@@ -118,6 +118,7 @@ def _register_blueprints(app: Flask) -> None:
 
 
 def _register_hooks(app: Flask) -> None:
+    from flask_babel import lazy_gettext
     from flask_login import current_user
 
     from app.auth.login import csrf_gate
@@ -141,13 +142,13 @@ def _register_hooks(app: Flask) -> None:
         return {"current_user": current_user, "htmx_js": htmx_js, "nav_links": _nav_links()}
 
     def _nav_links():
-        links = [("images_pages.gallery", "Gallery", False),
-                 ("trash_pages.index", "Trash", False),
-                 ("users_pages.index", "Users", True),
-                 ("purge_pages.index", "Purge", True),
-                 ("audit_pages.index", "Audit", True),
-                 ("deletion_pages.endpoints", "Endpoints", True),
-                 ("account_pages.index", "Account", False)]
+        links = [("images_pages.gallery", lazy_gettext("Gallery"), False),
+                 ("trash_pages.index", lazy_gettext("Trash"), False),
+                 ("users_pages.index", lazy_gettext("Users"), True),
+                 ("purge_pages.index", lazy_gettext("Purge"), True),
+                 ("audit_pages.index", lazy_gettext("Audit"), True),
+                 ("deletion_pages.endpoints", lazy_gettext("Endpoints"), True),
+                 ("account_pages.index", lazy_gettext("Account"), False)]
         is_admin = current_user.is_authenticated and current_user.is_admin
         return [(endpoint, label) for endpoint, label, admin_only in links
                 if endpoint in app.view_functions and (is_admin or not admin_only)]
@@ -156,12 +157,15 @@ def _register_hooks(app: Flask) -> None:
 
 
 def _filesize(value) -> str:
+    from flask_babel import format_decimal  # "1.5 MB" in English, "1,5 MB" in Spanish
+
     size = float(value or 0)
     for unit in ("B", "KB", "MB", "GB"):
         if size < 1024 or unit == "GB":
-            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+            return (f"{size:.0f} {unit}" if unit == "B"
+                    else f"{format_decimal(round(size, 1), '0.0')} {unit}")
         size /= 1024
-    return f"{size:.1f} TB"
+    return f"{format_decimal(round(size, 1), '0.0')} TB"
 
 
 def _register_cli(app: Flask) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 
 from flask import current_app, jsonify, render_template, request
+from flask_babel import gettext, lazy_gettext
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 
@@ -108,6 +109,17 @@ _HTTP_CODES = {
     429: "rate_limited",
 }
 
+# Werkzeug's sentences are English and developer-flavoured: ours, in the reader's language.
+_HTTP_SENTENCES = {
+    400: lazy_gettext("The request could not be understood."),
+    403: lazy_gettext("You do not have permission to do this."),
+    404: lazy_gettext("There is nothing at this address."),
+    405: lazy_gettext("This address does not accept that method."),
+    409: lazy_gettext("This conflicts with the current state; reload and try again."),
+    412: lazy_gettext("The resource changed since you read it: reload it and try again."),
+    415: lazy_gettext("This kind of file is not accepted."),
+}
+
 
 def wants_json() -> bool:
     # /media answers img tags and scripts: a JSON error and a bare 401, never a login page.
@@ -135,6 +147,14 @@ def error_response(status: int, body: dict, headers=None):
     return response
 
 
+def csrf_sentence(error: CSRFError) -> str:
+    """Flask-WTF's reasons, said to a person: the page is stale or the form lost its token."""
+    if "expired" in (error.description or ""):
+        return gettext("This page was open too long and its form expired. Reload the page "
+                       "and try again.")
+    return gettext("The form's security check failed. Reload the page and try again.")
+
+
 def register_error_handlers(app):
     @app.errorhandler(DomainError)
     def _domain(error: DomainError):
@@ -149,8 +169,7 @@ def register_error_handlers(app):
 
     @app.errorhandler(CSRFError)
     def _csrf(error: CSRFError):
-        return error_response(400, {"error": f"CSRF check failed: {error.description}",
-                                    "code": "csrf_failed"})
+        return error_response(400, {"error": csrf_sentence(error), "code": "csrf_failed"})
 
     @app.errorhandler(HTTPException)
     def _http(error: HTTPException):
@@ -159,12 +178,12 @@ def register_error_handlers(app):
             from app.auth.login import unauthenticated_response
 
             return unauthenticated_response()
-        message = error.description or error.name
+        message = str(_HTTP_SENTENCES.get(status, "")) or error.description or error.name
         if status == 413:
-            limit = current_app.config["MAX_UPLOAD_MB"]
-            message = f"The upload is larger than the {limit} MB limit."
+            message = gettext("The upload is larger than the %(limit)s MB limit.",
+                              limit=current_app.config["MAX_UPLOAD_MB"])
         if status == 429:
-            message = "Too many failed attempts. Try again later."
+            message = gettext("Too many failed attempts. Try again later.")
         headers = dict(error.get_response().headers) if status in (405, 429) else {}
         headers.pop("Content-Type", None)
         headers.pop("Content-Length", None)
@@ -176,29 +195,32 @@ def register_error_handlers(app):
 
     from app.storage.base import StorageError
 
-    def _unavailable(what: str, error: Exception):
+    def _unavailable(what: str, sentence: str, error: Exception):
         log.error("%s unavailable: %s", what, error)
         from app.extensions import db
 
         db.session.rollback()
-        return error_response(503, {"error": f"The {what} is unreachable right now. "
-                                             "Try again in a moment.",
-                                    "code": "unavailable"}, {"Retry-After": "5"})
+        return error_response(503, {"error": sentence, "code": "unavailable"},
+                              {"Retry-After": "5"})
 
     @app.errorhandler(ConnectionFailure)
     def _mongo_down(error):
-        return _unavailable("user store", error)
+        return _unavailable("user store", gettext(
+            "The user store is unreachable right now. Try again in a moment."), error)
 
     @app.errorhandler(OperationalError)
     def _sql_down(error):
-        return _unavailable("database", error)
+        return _unavailable("database", gettext(
+            "The database is unreachable right now. Try again in a moment."), error)
 
     @app.errorhandler(StorageError)
     def _storage_down(error):
-        return _unavailable("object store", error)
+        return _unavailable("object store", gettext(
+            "The object store is unreachable right now. Try again in a moment."), error)
 
     @app.errorhandler(Exception)
     def _unexpected(error: Exception):
         log.exception("unhandled error", exc_info=error)
-        return error_response(500, {"error": "Something went wrong on our side. It was logged.",
+        return error_response(500, {"error": gettext("Something went wrong on our side. "
+                                                     "It was logged."),
                                     "code": "internal_error"})

@@ -9,6 +9,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from flask_babel import gettext
+
 from app.errors import BadRequest
 
 DEFAULT_LIMIT, MAX_LIMIT = 50, 200
@@ -26,9 +28,10 @@ def parse_limit(raw: str | None) -> int:
     try:
         value = int(raw)
     except ValueError:
-        raise BadRequest("limit must be a whole number.", code="invalid_limit") from None
+        raise BadRequest(gettext("limit must be a whole number."), code="invalid_limit") from None
     if not 1 <= value <= MAX_LIMIT:
-        raise BadRequest(f"limit must be between 1 and {MAX_LIMIT}.", code="invalid_limit")
+        raise BadRequest(gettext("limit must be between 1 and %(max)d.", max=MAX_LIMIT),
+                         code="invalid_limit")
     return value
 
 
@@ -65,4 +68,4 @@ def decode_cursor(cursor: str, kinds: tuple = (datetime, uuid.UUID)) -> tuple:
                 values.append(kind(raw))
         return tuple(values)
     except (ValueError, TypeError, UnicodeDecodeError, RecursionError):
-        raise BadRequest("The cursor is not valid.", code="invalid_cursor") from None
+        raise BadRequest(gettext("The cursor is not valid."), code="invalid_cursor") from None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from flask import jsonify, request
+from flask_babel import gettext
 
 from app.errors import BadRequest
 from app.pagination import Page, parse_limit
@@ -16,7 +17,7 @@ def json_body() -> dict:
     except RecursionError:  # "[[[[…" thousands deep: silent=True only catches ValueError
         data = None
     if not isinstance(data, dict):
-        raise BadRequest("Send a JSON object in the request body.", code="invalid_json")
+        raise BadRequest(gettext("Send a JSON object in the request body."), code="invalid_json")
     return data
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 from flask import Blueprint, Response, jsonify, request, stream_with_context
+from flask_babel import gettext
 
 from app.api import page_args
 from app.audit.query import event_to_dict, iter_events, search_events
@@ -24,7 +25,8 @@ def index():
     """Audit events, newest first; ?format=jsonl streams every match."""
     output = request.args.get("format", "json")
     if output not in ("json", "jsonl"):
-        raise BadRequest("format must be json or jsonl.", code="invalid_option", option="format")
+        raise BadRequest(gettext("format must be json or jsonl."), code="invalid_option",
+                         option="format")
     if output == "jsonl":
         lines = (json.dumps(event_to_dict(e), sort_keys=True) + "\n"
                  for e in iter_events(**filters()))

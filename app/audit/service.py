@@ -16,6 +16,7 @@ import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from flask_babel import gettext
 from sqlalchemy import select, text
 
 from app.audit.models import AuditEvent, AuditHead
@@ -124,8 +125,8 @@ def commit_change(action: str, outcome: str, ctx: Context, **kwargs) -> AuditEve
         db.session.rollback()
         log.exception("audit event %s/%s not written: the change is rolled back",
                       action, outcome)
-        raise AuditUnavailable("The audit log cannot be written right now, so nothing was "
-                               "changed. Try again in a moment.") from None
+        raise AuditUnavailable(gettext("The audit log cannot be written right now, so nothing "
+                                       "was changed. Try again in a moment.")) from None
     return event
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from flask import Blueprint, current_app, g, jsonify, request
+from flask_babel import gettext
 from flask_login import current_user
 
 from app.api import json_body
@@ -26,7 +27,8 @@ def create_token():
     data = json_body()
     username, password = data.get("username"), data.get("password")
     if not isinstance(username, str) or not isinstance(password, str):
-        raise BadRequest('Send {"username": "…", "password": "…"}.', code="invalid_request")
+        raise BadRequest(gettext('Send {"username": "…", "password": "…"}.'),
+                         code="invalid_request")
     try:
         user = checked_login(get_users(), username, password)
     except LoginRefused as refused:
@@ -45,9 +47,9 @@ def delete_token():
     header = request.headers.get("Authorization", "")
     scheme, _, token = header.partition(" ")
     if g.get("auth_method") != "token" or scheme.lower() != "bearer":
-        raise BadRequest("Send the token to revoke as Authorization: Bearer <token>.",
+        raise BadRequest(gettext("Send the token to revoke as Authorization: Bearer <token>."),
                          code="invalid_request")
     revoke_token(token.strip(), utcnow())
     audit.record("token_revoked", "ok", request_context(), target_type="user",
                  target_id=current_user.id)
-    return jsonify({"message": "The token was revoked."})
+    return jsonify({"message": gettext("The token was revoked.")})

@@ -11,6 +11,7 @@ import logging
 from datetime import timedelta
 
 from flask import current_app, g, jsonify, request, session, url_for
+from flask_babel import gettext
 from flask_login import current_user, login_user, logout_user
 
 from app import htmx
@@ -102,12 +103,11 @@ def _load_token_user(req):
     return user
 
 
-def unauthenticated_response(message: str = "Sign in to continue.",
-                             code: str = "unauthenticated"):
+def unauthenticated_response(message: str | None = None, code: str = "unauthenticated"):
     next_path = request.full_path.rstrip("?") if request.method == "GET" else None
     login_url = url_for("auth.login", next=next_path)
     if wants_json():
-        response = jsonify({"error": message, "code": code})
+        response = jsonify({"error": message or gettext("Sign in to continue."), "code": code})
         response.status_code = 401
         response.headers["WWW-Authenticate"] = 'Bearer realm="papelera"'
         return response
@@ -133,7 +133,7 @@ def login_required(view):
     @functools.wraps(view)
     def wrapper(*args, **kwargs):
         if not current_user.is_authenticated:
-            raise Unauthenticated("Sign in to continue.")
+            raise Unauthenticated(gettext("Sign in to continue."))
         return view(*args, **kwargs)
 
     return wrapper
@@ -144,9 +144,10 @@ def admin_required(view):
     @functools.wraps(view)
     def wrapper(*args, **kwargs):
         if not current_user.is_authenticated:
-            raise Unauthenticated("Sign in to continue.")
+            raise Unauthenticated(gettext("Sign in to continue."))
         if not current_user.is_admin:
-            raise denied(Forbidden("Only administrators may do this."), action="admin_access",
+            raise denied(Forbidden(gettext("Only administrators may do this.")),
+                         action="admin_access",
                          target_type="endpoint", target_id=request.endpoint)
         return view(*args, **kwargs)
 

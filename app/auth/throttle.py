@@ -25,6 +25,7 @@ import time
 from dataclasses import dataclass
 
 from flask import current_app, request
+from flask_babel import gettext, ngettext
 from limits import RateLimitItem, parse
 from limits.storage import storage_from_string
 from limits.strategies import FixedWindowRateLimiter
@@ -92,8 +93,9 @@ class Attempt:
 def _refused(item: RateLimitItem, ids: tuple[str, ...]) -> TooManyRequests:
     reset = _strategy().get_window_stats(item, *ids).reset_time
     wait = max(1, math.ceil(reset - time.time()))
-    return TooManyRequests(f"Too many failed sign-in attempts. Try again in {wait} seconds.",
-                           retry_after=wait)
+    return TooManyRequests(ngettext("Too many failed sign-in attempts. Try again in %(num)d "
+                                    "second.", "Too many failed sign-in attempts. Try again "
+                                    "in %(num)d seconds.", wait), retry_after=wait)
 
 
 def begin_attempt(username: str, ip: str | None) -> Attempt:
@@ -113,8 +115,8 @@ def begin_attempt(username: str, ip: str | None) -> Attempt:
             attempt.hits.append((item, ids))
     except strategy.storage.base_exceptions as exc:
         log.error("login limiter storage unavailable: %s", exc)
-        raise ServiceUnavailable("Sign-in is unavailable for a moment (the limiter's store "
-                                 "is unreachable). Try again shortly.") from None
+        raise ServiceUnavailable(gettext("Sign-in is unavailable for a moment (the limiter's "
+                                         "store is unreachable). Try again shortly.")) from None
     return attempt
 
 

@@ -6,6 +6,7 @@ import re
 from urllib.parse import urlsplit
 
 from flask import Blueprint, redirect, render_template, request, url_for
+from flask_babel import gettext, lazy_gettext
 from flask_login import current_user
 from flask_wtf import FlaskForm
 from wtforms import PasswordField, StringField
@@ -20,8 +21,9 @@ bp = Blueprint("auth", __name__)
 
 
 class LoginForm(FlaskForm):
-    username = StringField("Username", validators=[DataRequired(), Length(max=64)])
-    password = PasswordField("Password", validators=[DataRequired(), Length(max=1024)])
+    username = StringField(lazy_gettext("Username"), validators=[DataRequired(), Length(max=64)])
+    password = PasswordField(lazy_gettext("Password"),
+                             validators=[DataRequired(), Length(max=1024)])
 
 
 # Browsers read "\" as "/" and drop tabs and line breaks from URLs, so "/\evil.example" and
@@ -54,7 +56,7 @@ def login():
             sign_in(user)  # a fresh cookie and server-side session: no fixation
             return redirect(_safe_next(request.args.get("next")), code=303)
     elif request.method == "POST":
-        error, status = "Enter your username and password.", 400
+        error, status = gettext("Enter your username and password."), 400
     return render_template("auth/login.html", form=form, error=error), status
 
 

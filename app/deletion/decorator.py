@@ -31,6 +31,7 @@ import logging
 from collections.abc import Callable
 
 from flask import jsonify, make_response, request
+from flask_babel import gettext
 from flask_login import current_user
 from flask_wtf.csrf import CSRFError
 from jinja2_fragments.flask import render_block
@@ -49,6 +50,7 @@ from app.errors import (
     Forbidden,
     PreconditionFailed,
     Unauthenticated,
+    csrf_sentence,
 )
 from app.extensions import db
 from app.installation import require_installation
@@ -103,7 +105,7 @@ def delete_endpoint(*, resource: str, description: str, load: Callable,
             if not current_user.is_authenticated:
                 # Never written to the chain: we do not know who this is.
                 log.info("unauthenticated delete request", extra={"path": request.path})
-                raise Unauthenticated("Sign in to continue.")
+                raise Unauthenticated(gettext("Sign in to continue."))
             actor = current_user._get_current_object()
             ctx = request_context()
             options: Options | None = None
@@ -125,8 +127,7 @@ def delete_endpoint(*, resource: str, description: str, load: Callable,
                     try:
                         check_csrf()
                     except CSRFError as exc:
-                        raise BadRequest(f"CSRF check failed: {exc.description}",
-                                         code="csrf_failed") from None
+                        raise BadRequest(csrf_sentence(exc), code="csrf_failed") from None
                 _check_role(actor, roles)
                 options = parse_options(request.args, soft=soft, allow_permanent=allow_permanent,
                                         params=spec.params)
@@ -205,7 +206,7 @@ def _check_role(actor, roles) -> None:
         return
     allowed = roles(actor) if callable(roles) else actor.role in roles
     if not allowed:
-        raise Forbidden("You do not have permission to do this.")
+        raise Forbidden(gettext("You do not have permission to do this."))
 
 
 def _check_if_match(target) -> None:
@@ -215,7 +216,7 @@ def _check_if_match(target) -> None:
     current, _ = unquote_etag(target.etag)
     if not request.if_match.contains(current):  # True for "*"; False for weak tags
         raise PreconditionFailed(
-            "The resource changed since you read it: reload it and try again.",
+            gettext("The resource changed since you read it: reload it and try again."),
             etag=target.etag,
         )
 
@@ -226,10 +227,12 @@ class ConfirmationRequired(BadRequest):
 
 def _confirmation_required(expected: str, computed: bool) -> ConfirmationRequired:
     if computed:
-        message = (f"Confirm by sending the header {CONFIRM_HEADER} with the exact value "
-                   "asked for this action (for a user, the username).")
+        message = gettext("Confirm by sending the header %(header)s with the exact value "
+                          "asked for this action (for a user, the username).",
+                          header=CONFIRM_HEADER)
     else:
-        message = f"Confirm by sending the header {CONFIRM_HEADER}: {expected}."
+        message = gettext("Confirm by sending the header %(header)s: %(value)s.",
+                          header=CONFIRM_HEADER, value=expected)
     return ConfirmationRequired(message, header=CONFIRM_HEADER)
 
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
+from flask_babel import gettext
+
 from app.errors import BadRequest
 
 SWITCHES = ("permanent", "dry_run", "force")
@@ -33,11 +35,13 @@ def parse_switch(args, name: str) -> bool:
     if not values:
         return False
     if len(values) > 1:
-        raise _invalid(f"The option {name} was given {len(values)} times; give it once.", name)
+        raise _invalid(gettext("The option %(name)s was given %(num)d times; give it once.",
+                               name=name, num=len(values)), name)
     raw = values[0]
     if raw in ("true", "false"):
         return raw == "true"
-    raise _invalid(f"The option {name} must be true or false, got {raw[:64]!r}.", name)
+    raise _invalid(gettext("The option %(name)s must be true or false, got %(value)s.",
+                           name=name, value=repr(raw[:64])), name)
 
 
 def check_known(args, params: tuple[str, ...] = ()) -> None:
@@ -45,7 +49,8 @@ def check_known(args, params: tuple[str, ...] = ()) -> None:
     for name in args:
         if name not in SWITCHES and name not in params:
             allowed = ", ".join((*SWITCHES, *params))
-            raise _invalid(f"This endpoint takes no option {name[:64]!r} (it takes {allowed}).",
+            raise _invalid(gettext("This endpoint takes no option %(name)s (it takes "
+                                   "%(allowed)s).", name=repr(name[:64]), allowed=allowed),
                            name)
 
 
@@ -54,10 +59,10 @@ def parse_options(args, *, soft: bool, allow_permanent: bool,
     check_known(args, params)
     values = {name: parse_switch(args, name) for name in SWITCHES}
     if values["permanent"] and not allow_permanent:
-        raise _invalid("This endpoint does not offer permanent=true.", "permanent")
+        raise _invalid(gettext("This endpoint does not offer permanent=true."), "permanent")
     if not soft:
         if "permanent" in args and not values["permanent"]:
-            raise _invalid("This endpoint always deletes for good: permanent=false cannot be "
-                           "honoured.", "permanent")
+            raise _invalid(gettext("This endpoint always deletes for good: permanent=false "
+                                   "cannot be honoured."), "permanent")
         values["permanent"] = True  # a hard-only endpoint is permanent by definition
     return Options(**values)

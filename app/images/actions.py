@@ -6,6 +6,8 @@ and returns ``(body, audit_details)``.
 
 from __future__ import annotations
 
+from flask_babel import gettext
+
 from app.db import utcnow
 from app.images.models import Image
 from app.images.present import deletion_to_dict, image_to_dict
@@ -35,12 +37,12 @@ def delete_image_action(image: Image, options, *, actor) -> tuple[dict, dict]:
     if options.permanent:
         deletion, result = permanently_delete_image(image, get_storage(), actor_id=actor.id,
                                                     now=now)
-        body = {"message": f"“{image.file_name}” was deleted permanently.",
+        body = {"message": gettext("“%(name)s” was deleted permanently.", name=image.file_name),
                 "deletion": {**deletion_to_dict(deletion), "bytes_freed": result.bytes_freed}}
         return body, {"bytes_freed": result.bytes_freed, "owner_id": image.owner_id}
     deletion = soft_delete_image(image, actor_id=actor.id,
                                  retention_days=retention_days_for(image.owner_id), now=now)
-    body = {"message": f"“{image.file_name}” moved to the trash.",
+    body = {"message": gettext("“%(name)s” moved to the trash.", name=image.file_name),
             "deletion": deletion_to_dict(deletion)}
     return body, {"purge_at": body["deletion"]["recoverable_until"], "owner_id": image.owner_id}
 

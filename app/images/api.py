@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from flask import Blueprint, current_app, jsonify, request
+from flask_babel import gettext
 from flask_login import current_user
 
 from app.api import list_response, page_args
@@ -27,7 +28,8 @@ bp = Blueprint("images_api", __name__, url_prefix="/api/v1")
 def read_upload() -> tuple[str, bytes]:
     upload = request.files.get("file")
     if upload is None:
-        raise BadRequest("Send the image as a multipart field named file.", code="missing_file")
+        raise BadRequest(gettext("Send the image as a multipart field named file."),
+                         code="missing_file")
     return upload.filename or "image", upload.read()
 
 

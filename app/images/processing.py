@@ -15,6 +15,7 @@ import warnings
 from contextlib import nullcontext
 from dataclasses import dataclass
 
+from flask_babel import format_number, gettext
 from PIL import Image as PILImage
 from PIL import ImageOps, UnidentifiedImageError
 
@@ -57,7 +58,7 @@ class DecodeSlots:
     def acquire(self) -> None:
         if not self._semaphore.acquire(timeout=self.wait_s):
             raise ServiceUnavailable(
-                "The server is busy processing other images. Try again in a moment.",
+                gettext("The server is busy processing other images. Try again in a moment."),
                 code="busy", headers={"Retry-After": str(max(1, round(self.wait_s)))})
 
     def release(self) -> None:
@@ -94,7 +95,7 @@ def decode_slots_for(app) -> DecodeSlots:
 def process_upload(data: bytes, *, max_pixels: int,
                    slots: DecodeSlots | None = None) -> ProcessedImage:
     if not data:
-        raise UnsupportedMedia("The file is empty.")
+        raise UnsupportedMedia(gettext("The file is empty."))
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", PILImage.DecompressionBombWarning)
@@ -103,11 +104,15 @@ def process_upload(data: bytes, *, max_pixels: int,
                 fmt = probe.format
                 width, height = probe.size
                 if width * height > max_pixels:
-                    raise TooLarge(f"The image has {width}×{height} pixels; the limit is "
-                                   f"{max_pixels:,} pixels.", code="too_large")
+                    raise TooLarge(gettext("The image has %(width)d×%(height)d pixels; the "
+                                           "limit is %(limit)s pixels.", width=width,
+                                           height=height, limit=format_number(max_pixels)),
+                                   code="too_large")
                 if fmt not in ALLOWED_FORMATS:  # e.g. MPO, which the JPEG opener may return
-                    raise UnsupportedMedia(f"{fmt or 'This'} images are not supported: "
-                                           "upload JPEG, PNG, GIF or WebP.")
+                    raise UnsupportedMedia(gettext("%(format)s images are not supported: "
+                                                   "upload JPEG, PNG, GIF or WebP.",
+                                                   format=fmt) if fmt else gettext(
+                        "This kind of image is not supported: upload JPEG, PNG, GIF or WebP."))
                 probe.verify()
             # verify() leaves the image unusable; open again to decode it for real, one
             # decode per slot.
@@ -117,9 +122,9 @@ def process_upload(data: bytes, *, max_pixels: int,
     except (TooLarge, UnsupportedMedia, ServiceUnavailable):
         raise
     except (PILImage.DecompressionBombError, PILImage.DecompressionBombWarning):
-        raise TooLarge("The image has too many pixels.", code="too_large") from None
+        raise TooLarge(gettext("The image has too many pixels."), code="too_large") from None
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError):
-        raise UnsupportedMedia("The file is not an image Papelera can read.") from None
+        raise UnsupportedMedia(gettext("The file is not an image Papelera can read.")) from None
     return ProcessedImage(ALLOWED_FORMATS[fmt], width, height, thumbnail)
 
 

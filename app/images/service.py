@@ -12,6 +12,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from flask_babel import gettext
 from sqlalchemy import and_, func, or_, select, update
 
 from app.db import begin_write
@@ -37,7 +38,8 @@ def upload_image(storage, *, owner_id: str, file_name: str, data: bytes, max_byt
     """Store an upload and its thumbnail. ``decode_slots`` bounds concurrent decodes
     (503 ``busy`` when none frees up in time); None decodes at once (CLI)."""
     if len(data) > max_bytes:
-        raise TooLarge(f"The upload is larger than the {max_bytes // (1024 * 1024)} MB limit.")
+        raise TooLarge(gettext("The upload is larger than the %(limit)s MB limit.",
+                               limit=max_bytes // (1024 * 1024)))
     processed = process_upload(data, max_pixels=max_pixels, slots=decode_slots)
     storage_key, thumbnail_key = new_keys(now)
     # Objects first: a crash after this leaves orphan objects (found by `flask doctor`),
@@ -99,13 +101,13 @@ def get_image(image_id, *, actor, include_trashed: bool = True) -> Image:
     try:
         image_id = uuid.UUID(str(image_id))
     except ValueError:
-        raise NotFound("No such image.") from None
+        raise NotFound(gettext("No such image.")) from None
     statement = select(Image).where(Image.id == image_id)
     if include_trashed:
         statement = with_trashed(statement)
     image = db.session.execute(statement).scalar_one_or_none()
     if image is None or (image.owner_id != actor.id and not actor.is_admin):
-        raise NotFound("No such image.")
+        raise NotFound(gettext("No such image."))
     return image
 
 
@@ -137,7 +139,7 @@ def soft_delete_image(image: Image, *, actor_id: str, retention_days: int,
         evict_image(image.id)  # before the caller commits; access is checked before the cache
         image = reload(image.id)
         if image is None:
-            raise NotFound("No such image.")
+            raise NotFound(gettext("No such image."))
     return Deletion(str(image.id), "soft", image.deleted_at, image.purge_after, image.deleted_by)
 
 
@@ -162,12 +164,12 @@ def restore_image(image: Image, *, now: datetime) -> Image:
     )
     current = reload(image.id)
     if current is None:
-        raise NotFound("No such image.")
+        raise NotFound(gettext("No such image."))
     if result.rowcount == 0:
         if current.purge_state == "purging":
-            raise Conflict("This image is being purged and can no longer be restored.",
+            raise Conflict(gettext("This image is being purged and can no longer be restored."),
                            code="purging")
-        raise Conflict("This image is not in the trash.", code="not_in_trash")
+        raise Conflict(gettext("This image is not in the trash."), code="not_in_trash")
     return current
 
 
@@ -192,13 +194,13 @@ def permanently_delete_image(image: Image, storage, *, actor_id: str,
     claimed = claim(Image.id == image.id, claim_id=claim_id, now=now, limit=1)
     if claimed == 0:
         if _exists(image.id):
-            raise Conflict("This image is already being purged.", code="purging")
-        raise NotFound("No such image.")
+            raise Conflict(gettext("This image is already being purged."), code="purging")
+        raise NotFound(gettext("No such image."))
     result = delete_claimed(storage, claim_id)
     if result.errors:
         release_claim(claim_id)
-        raise StorageFailed("The image's files could not be deleted right now; it stays in "
-                            "the trash and the next purge run will delete it.")
+        raise StorageFailed(gettext("The image's files could not be deleted right now; it "
+                                    "stays in the trash and the next purge run will delete it."))
     return Deletion(str(image.id), "permanent", now, None, actor_id), result
 
 

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from flask import Blueprint, render_template, request, url_for
+from flask_babel import gettext, ngettext
 from flask_login import current_user
 
 from app import htmx
@@ -10,6 +13,7 @@ from app.auth.login import login_required
 from app.db import utcnow
 from app.deletion import delete_endpoint
 from app.errors import BadRequest, DomainError
+from app.i18n import when
 from app.images.actions import (
     RESTORE_IMAGE,
     TRASH_IMAGE,
@@ -56,7 +60,7 @@ def upload():
 
     files = [f for f in request.files.getlist("file") if f and f.filename]
     if not files:
-        raise BadRequest("Choose one or more images to upload.", code="missing_file")
+        raise BadRequest(gettext("Choose one or more images to upload."), code="missing_file")
     config = current_app.config
     uploaded, failed = [], []
     for item in files:
@@ -73,7 +77,8 @@ def upload():
     html = render_template("images/_uploaded.html", images=cards(uploaded))
     html += render_template("images/_count.html", oob=True, **gallery_count())
     if uploaded:
-        html += htmx.toast(f"Uploaded {len(uploaded)} image(s).", "success")
+        html += htmx.toast(ngettext("Uploaded %(num)d image.", "Uploaded %(num)d images.",
+                                    len(uploaded)), "success")
     for message in failed:
         html += htmx.toast(message, "error")
     return html, 201 if uploaded else 400
@@ -88,8 +93,9 @@ def share_image(image_id):
 
     link = make_link(image_id, DEFAULT_SHARE_TTL_S)
     html = render_template("images/_share.html", link=link)
-    html += htmx.toast(f"Share link ready; it works until {link['expires_at'][:16]} UTC "
-                       "for anyone who has it.", "success")
+    until = datetime.fromisoformat(link["expires_at"].replace("Z", "+00:00"))
+    html += htmx.toast(gettext("Share link ready; it works until %(when)s (UTC) for anyone "
+                               "who has it.", when=when(until, "short")), "success")
     return html
 
 

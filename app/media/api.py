@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from flask import Blueprint, jsonify, request
+from flask_babel import gettext
 
 from app.auth.login import login_required
 from app.errors import BadRequest
@@ -20,5 +21,5 @@ def share(image_id):
     if body is None and not request.get_data():
         body = {}
     if not isinstance(body, dict):
-        raise BadRequest('Send {"ttl_s": seconds} as JSON.', code="invalid_json")
+        raise BadRequest(gettext('Send {"ttl_s": seconds} as JSON.'), code="invalid_json")
     return jsonify(share_image(image_id, parse_share_ttl(body))), 201

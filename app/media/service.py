@@ -18,6 +18,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from flask_babel import gettext
 from PIL import Image as PILImage
 from PIL import ImageOps, features
 from sqlalchemy import select, update
@@ -95,7 +96,8 @@ class MediaRequest:
 def _one(args, name: str) -> str:
     values = args.getlist(name)
     if len(values) > 1:
-        raise BadRequest(f"{name} was given more than once.", code="invalid_option",
+        raise BadRequest(gettext("%(name)s was given more than once.", name=name),
+                         code="invalid_option",
                          option=name)
     return values[0]
 
@@ -105,36 +107,41 @@ def parse_media_request(args, *, thumb: bool, widths: tuple[int, ...]) -> MediaR
     allowed = {"download", "exp", "sig"} | (set() if thumb else {"w", "fmt", "q"})
     for name in args:
         if name not in allowed:
-            raise BadRequest(f"Unknown option {name!r}.", code="invalid_option", option=name)
+            raise BadRequest(gettext("Unknown option %(name)s.", name=repr(name)),
+                             code="invalid_option", option=name)
     values = {name: _one(args, name) for name in args}
 
     download = values.get("download", "0")
     if download not in ("0", "1", "true", "false"):
-        raise BadRequest("download must be 1 or 0.", code="invalid_option", option="download")
+        raise BadRequest(gettext("download must be 1 or 0."), code="invalid_option",
+                         option="download")
 
     variant = THUMB if thumb else ORIGINAL
     if {"w", "fmt", "q"} & values.keys():
         width = None
         if "w" in values:
             if not values["w"].isdigit() or int(values["w"]) not in widths:
-                raise BadRequest(f"w must be one of {', '.join(map(str, widths))}.",
+                raise BadRequest(gettext("w must be one of %(values)s.",
+                                         values=", ".join(map(str, widths))),
                                  code="invalid_option", option="w")
             width = int(values["w"])
         fmt = values.get("fmt", DEFAULT_FORMAT)
         if fmt not in formats_available():
-            raise BadRequest(f"fmt must be one of {', '.join(formats_available())}.",
+            raise BadRequest(gettext("fmt must be one of %(values)s.",
+                                     values=", ".join(formats_available())),
                              code="invalid_option", option="fmt")
         quality = values.get("q", str(DEFAULT_QUALITY))
         low, high = QUALITY_RANGE
         if not quality.isdigit() or not low <= int(quality) <= high:
-            raise BadRequest(f"q must be a whole number from {low} to {high}.",
+            raise BadRequest(gettext("q must be a whole number from %(low)d to %(high)d.",
+                                     low=low, high=high),
                              code="invalid_option", option="q")
         variant = Variant("render", width, fmt, int(quality))
 
     link = None
     if "exp" in values or "sig" in values:
         if not values.get("exp", "").isdigit() or not values.get("sig"):
-            raise Forbidden("This share link is not valid.", code="invalid_share_link")
+            raise Forbidden(gettext("This share link is not valid."), code="invalid_share_link")
         link = ShareLink(int(values["exp"]), values["sig"])
     return MediaRequest(variant, download in ("1", "true"), link)
 
@@ -157,11 +164,13 @@ def parse_share_ttl(body: dict) -> int:
     ttl_s = body.get("ttl_s", DEFAULT_SHARE_TTL_S)
     low, high = SHARE_TTL_RANGE
     if isinstance(ttl_s, bool) or not isinstance(ttl_s, int) or not low <= ttl_s <= high:
-        raise BadRequest(f"ttl_s must be a whole number of seconds from {low} to {high}.",
+        raise BadRequest(gettext("ttl_s must be a whole number of seconds from %(low)d to "
+                                 "%(high)d.", low=low, high=high),
                          code="invalid_option", option="ttl_s")
     unknown = set(body) - {"ttl_s"}
     if unknown:
-        raise BadRequest(f"Unknown field {sorted(unknown)[0]!r}.", code="invalid_option",
+        raise BadRequest(gettext("Unknown field %(name)s.", name=repr(sorted(unknown)[0])),
+                         code="invalid_option",
                          option=sorted(unknown)[0])
     return ttl_s
 
@@ -170,7 +179,8 @@ def create_share_link(image: Image, *, ttl_s: int, now: datetime, window_s: int,
                       secret: str) -> tuple[dict, datetime]:
     """The query of a share link to ``image`` and when it stops working."""
     if image.is_deleted:
-        raise Conflict("Restore this image from the trash before sharing it.", code="in_trash")
+        raise Conflict(gettext("Restore this image from the trash before sharing it."),
+                       code="in_trash")
     exp = share_expiry(now, ttl_s, window_s)
     return ({"exp": exp, "sig": share_signature(secret, image.id, exp)},
             datetime.fromtimestamp(exp, UTC))
@@ -212,13 +222,13 @@ def authorize(image_id, *, actor, link: ShareLink | None, secret: str,
         return Access(image, None)
     if link is None:
         if signed_in:
-            raise NotFound("No such image.")
-        raise Unauthenticated("Sign in, or use a share link, to see this image.")
+            raise NotFound(gettext("No such image."))
+        raise Unauthenticated(gettext("Sign in, or use a share link, to see this image."))
     if not _link_is_valid(link, image_id, secret=secret, now=now):
-        raise Forbidden("This share link is not valid or has expired.",
+        raise Forbidden(gettext("This share link is not valid or has expired."),
                         code="invalid_share_link")
     if image is None or image.is_deleted:
-        raise NotFound("No such image.")
+        raise NotFound(gettext("No such image."))
     return Access(image, link)
 
 
@@ -242,7 +252,7 @@ def read_object(storage, key: str) -> bytes:
         with storage.open(key) as stream:
             return stream.read()
     except KeyError:
-        raise NotFound("This image's file is missing from the storage.") from None
+        raise NotFound(gettext("This image's file is missing from the storage.")) from None
 
 
 def find_variant(image: Image, variant: Variant) -> ImageVariant | None:
@@ -300,7 +310,7 @@ def ensure_variant(image: Image, variant: Variant, storage, *, now: datetime) ->
             .execution_options(synchronize_session=False)
         ).rowcount
         if counted == 0:
-            raise NotFound("No such image.")
+            raise NotFound(gettext("No such image."))
         db.session.add(ImageVariant(image_id=image.id, key=key, width=variant.width,
                                     fmt=variant.fmt, quality=variant.quality,
                                     bytes=len(data), created_at=now))
@@ -311,7 +321,7 @@ def ensure_variant(image: Image, variant: Variant, storage, *, now: datetime) ->
         storage.delete_many([key])
         winner = find_variant(image, variant)
         if winner is None:
-            raise NotFound("No such image.") from None
+            raise NotFound(gettext("No such image.")) from None
         return StoredVariant(winner.key, winner.bytes)
     except BaseException:
         db.session.rollback()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 
 from flask import current_app
+from flask_babel import gettext, ngettext
 
 from app.audit.service import Context
 from app.db import utcnow
@@ -48,13 +49,18 @@ def run_purge_now(ctx: Context) -> tuple[dict, dict, str]:
             "errors": report.errors, "remaining": report.remaining, "run_id": report.run_id,
             "status": report.status, "error_messages": report.error_messages}
     if report.status == "failed":
-        body["message"] = "The purge failed; the next run will pick up where it stopped."
+        body["message"] = gettext("The purge failed; the next run will pick up where it "
+                                  "stopped.")
     elif report.remaining:
-        body["message"] = (f"Purged {report.deleted} item(s); {report.remaining} still due "
-                           "(time budget used up or errors): run it again or wait for the "
-                           "next scheduled run.")
+        body["message"] = ngettext(
+            "Purged %(num)d item; %(remaining)d still due (time budget used up or errors): "
+            "run it again or wait for the next scheduled run.",
+            "Purged %(num)d items; %(remaining)d still due (time budget used up or errors): "
+            "run it again or wait for the next scheduled run.", report.deleted,
+            remaining=report.remaining)
     else:
-        body["message"] = f"Purged {report.deleted} item(s)."
+        body["message"] = ngettext("Purged %(num)d item.", "Purged %(num)d items.",
+                                   report.deleted)
     outcome = "error" if report.status == "failed" else "ok"
     return body, report.as_dict(), outcome
 

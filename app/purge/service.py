@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from flask import current_app
+from flask_babel import gettext
 from sqlalchemy import and_, func, not_, or_, select, update
 
 from app.audit import service as audit
@@ -440,7 +441,8 @@ def _already_running() -> PurgeRunning:
     extra = {}
     if holder is not None:
         extra = {"holder": holder.holder, "since": audit.format_time(holder.acquired_at)}
-    return PurgeRunning("A purge is already running; try again when it has finished.", **extra)
+    return PurgeRunning(gettext("A purge is already running; try again when it has finished."),
+                        **extra)
 
 
 def _started_since(trigger: str, since: datetime) -> bool:

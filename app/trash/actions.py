@@ -6,6 +6,7 @@ import time
 import uuid
 
 from flask import current_app, request
+from flask_babel import gettext, ngettext
 
 from app.audit import service as audit
 from app.auth.login import request_context
@@ -35,7 +36,7 @@ def load_selection_for(actor) -> Snapshot:
     """The items of the caller's trash ticked on the trash page (``ids``, repeated)."""
     selected = selected_ids(request.args.getlist("ids"))
     if trash_stats(actor.id, only=selected)[0] == 0:
-        raise NotFound("None of the selected items is in your trash.")
+        raise NotFound(gettext("None of the selected items is in your trash."))
     totals = deletable_totals(actor.id, only=selected)
     return Snapshot("selection", actor.id, totals.count, totals.bytes,
                     tuple(str(i) for i in selected), fingerprint=totals.fingerprint)
@@ -56,18 +57,22 @@ def empty_trash_action(trash: Snapshot, options) -> tuple[dict, dict]:
                                     clock=time.monotonic, only=only)
     if result.errors:
         raise StorageFailed(
-            f"{len(result.errors)} item(s) could not be deleted right now: they stay in the "
-            "trash and the next purge run will delete them.", deleted=result.deleted,
+            ngettext("%(num)d item could not be deleted right now: it stays in the trash and "
+                     "the next purge run will delete it.",
+                     "%(num)d items could not be deleted right now: they stay in the trash and "
+                     "the next purge run will delete them.", len(result.errors)),
+            deleted=result.deleted,
             bytes_freed=result.bytes_freed, remaining=remaining,
             failed=sorted(result.errors))
     body = {"deleted": result.deleted, "bytes_freed": result.bytes_freed,
             "remaining": remaining}
     if result.deleted:
-        body["message"] = f"Deleted {result.deleted} item(s) for good."
+        body["message"] = ngettext("Deleted %(num)d item for good.",
+                                   "Deleted %(num)d items for good.", result.deleted)
     elif trash.members:
-        body["message"] = "Nothing was deleted: those items are already being purged."
+        body["message"] = gettext("Nothing was deleted: those items are already being purged.")
     else:
-        body["message"] = "The trash was already empty."
+        body["message"] = gettext("The trash was already empty.")
     details = {"deleted": result.deleted, "bytes_freed": result.bytes_freed,
                "remaining": remaining, "errors": len(result.errors)}
     if trash.members:

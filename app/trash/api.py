@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from flask import Blueprint, jsonify
+from flask_babel import gettext
 from flask_login import current_user
 
 from app.api import json_body, list_response, page_args
@@ -30,13 +31,14 @@ def parse_bulk_restore(data: dict) -> tuple[list[str] | None, bool]:
     all_items = data.get("all", False)
     ids = data.get("ids")
     if all_items is not True and all_items is not False:
-        raise BadRequest("all must be true or false.", code="invalid_option")
+        raise BadRequest(gettext("all must be true or false."), code="invalid_option")
     if all_items:
         return None, True
     if not isinstance(ids, list) or not ids or not all(isinstance(i, str) for i in ids):
-        raise BadRequest('Send {"ids": ["…"]} or {"all": true}.', code="invalid_request")
+        raise BadRequest(gettext('Send {"ids": ["…"]} or {"all": true}.'), code="invalid_request")
     if len(ids) > MAX_BULK:
-        raise BadRequest(f"At most {MAX_BULK} ids at a time.", code="invalid_request")
+        raise BadRequest(gettext("At most %(num)d ids at a time.", num=MAX_BULK),
+                         code="invalid_request")
     return ids, False
 
 

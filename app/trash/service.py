@@ -7,6 +7,7 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from flask_babel import gettext
 from sqlalchemy import and_, or_, select
 
 from app.errors import BadRequest, DomainError, NotFound
@@ -69,13 +70,14 @@ MAX_SELECTION = 1000
 def selected_ids(raw: list[str]) -> list[uuid.UUID]:
     """Image ids chosen by a person: at least one, all well formed, at most 1000."""
     if not raw:
-        raise BadRequest("Select the items first.", code="invalid_request")
+        raise BadRequest(gettext("Select the items first."), code="invalid_request")
     if len(raw) > MAX_SELECTION:
-        raise BadRequest(f"At most {MAX_SELECTION} items at a time.", code="invalid_request")
+        raise BadRequest(gettext("At most %(num)d items at a time.", num=MAX_SELECTION),
+                         code="invalid_request")
     try:
         return sorted({uuid.UUID(value) for value in raw})
     except ValueError:
-        raise BadRequest("An item id is not valid.", code="invalid_request") from None
+        raise BadRequest(gettext("An item id is not valid."), code="invalid_request") from None
 
 
 @dataclass
@@ -105,7 +107,7 @@ def restore_many(owner_id: str, ids: list[str] | None, *, all_items: bool,
                                                  Image.owner_id == owner_id))
             ).scalar_one_or_none()
             if image is None:
-                raise NotFound("No such image.")
+                raise NotFound(gettext("No such image."))
             restore_image(image, now=now)
             outcome.restored.append(str(image_id))
         except ValueError:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from flask import Blueprint, request
+from flask_babel import gettext, ngettext
 from flask_login import current_user
 
 from app import htmx
@@ -55,12 +56,17 @@ def restore_selected():
         restored, skipped = outcome.restored, outcome.skipped
     html = htmx.render_block_of("trash/index.html", "trash", **trash_context())
     if not ids and not all_items:
-        html += htmx.toast("Select the items to restore first.", "info")
+        html += htmx.toast(gettext("Select the items to restore first."), "info")
     elif restored:
-        html += htmx.toast(f"Restored {len(restored)} item(s) to the gallery.", "success")
+        html += htmx.toast(ngettext("Restored %(num)d item to the gallery.",
+                                    "Restored %(num)d items to the gallery.", len(restored)),
+                           "success")
     if skipped:
-        html += htmx.toast(f"{len(skipped)} item(s) could not be restored "
-                           f"({', '.join(sorted({s['code'] for s in skipped}))}).", "error")
+        html += htmx.toast(ngettext("%(num)d item could not be restored (%(codes)s).",
+                                    "%(num)d items could not be restored (%(codes)s).",
+                                    len(skipped),
+                                    codes=", ".join(sorted({s["code"] for s in skipped}))),
+                           "error")
     return html
 
 

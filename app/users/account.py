@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 
 from flask import Blueprint, current_app, redirect, render_template, request, url_for
+from flask_babel import gettext, lazy_gettext, ngettext
 from flask_login import current_user, login_user
 from flask_wtf import FlaskForm
 from wtforms import PasswordField, SelectField
@@ -35,25 +36,29 @@ DEFAULT = "default"
 
 
 class PasswordForm(FlaskForm):
-    current_password = PasswordField("Current password", validators=[DataRequired(),
-                                                                     Length(max=1024)])
-    new_password = PasswordField("New password", validators=[
-        DataRequired(), Length(min=MIN_PASSWORD, max=1024,
-                               message=f"At least {MIN_PASSWORD} characters.")])
-    repeat_password = PasswordField("Repeat the new password", validators=[
-        DataRequired(), EqualTo("new_password", message="The two passwords differ.")])
+    current_password = PasswordField(lazy_gettext("Current password"),
+                                     validators=[DataRequired(), Length(max=1024)])
+    new_password = PasswordField(lazy_gettext("New password"), validators=[
+        DataRequired(), Length(min=MIN_PASSWORD, max=1024, message=lazy_gettext(
+            "At least %(num)d characters.", num=MIN_PASSWORD))])
+    repeat_password = PasswordField(lazy_gettext("Repeat the new password"), validators=[
+        DataRequired(), EqualTo("new_password",
+                                message=lazy_gettext("The two passwords differ."))])
 
 
 class RetentionForm(FlaskForm):
-    days = SelectField("Keep deleted images in the trash for", choices=[])
+    days = SelectField(lazy_gettext("Keep deleted images in the trash for"), choices=[])
 
 
 def retention_form(formdata=None) -> RetentionForm:
     config = current_app.config
     form = RetentionForm(formdata=formdata)
-    form.days.choices = [choice(DEFAULT,
-                                f"Server default ({config['TRASH_RETENTION_DAYS']} days)")]
-    form.days.choices += [choice(str(n), "Delete at once" if n == 0 else f"{n} day{'s' * (n != 1)}")
+    default_days = config["TRASH_RETENTION_DAYS"]
+    form.days.choices = [choice(DEFAULT, ngettext("Server default (%(num)d day)",
+                                                  "Server default (%(num)d days)",
+                                                  default_days))]
+    form.days.choices += [choice(str(n), gettext("Delete at once") if n == 0 else
+                                 ngettext("%(num)d day", "%(num)d days", n))
                           for n in range(0, config["TRASH_RETENTION_MAX_DAYS"] + 1)]
     if formdata is None:
         days = current_user.trash_retention_days
@@ -106,8 +111,8 @@ def password():
     sign_in(user, fresh_cookie=False)
     audit.record("password_change", "ok", request_context(), target_type="user",
                  target_id=user.id)
-    toast = htmx.toast("Your password was changed. Other sessions and API tokens were "
-                       "signed out.", "success")
+    toast = htmx.toast(gettext("Your password was changed. Other sessions and API tokens "
+                               "were signed out."), "success")
     return answer("password", 200, toast, password_form=PasswordForm(formdata=None))
 
 
@@ -123,9 +128,15 @@ def retention():
     audit.record("trash_retention_changed", "ok", request_context(), target_type="user",
                  target_id=user.id, details={"days": days})
     login_user(user)  # the same epoch: this only refreshes the loaded user
-    label = "the server default" if days is None else f"{days} day(s)"
-    toast = htmx.toast(f"Deleted images now stay in the trash for {label}. Items already "
-                       "in the trash keep their dates.", "success")
+    if days is None:
+        message = gettext("Deleted images now stay in the trash for the server default. "
+                          "Items already in the trash keep their dates.")
+    else:
+        message = ngettext("Deleted images now stay in the trash for %(num)d day. Items "
+                           "already in the trash keep their dates.",
+                           "Deleted images now stay in the trash for %(num)d days. Items "
+                           "already in the trash keep their dates.", days)
+    toast = htmx.toast(message, "success")
     return answer("retention", 200, toast, retention_form=retention_form())
 
 
@@ -145,20 +156,22 @@ def end_session(session_id: str):
     try:
         row_id = uuid.UUID(session_id)
     except ValueError:
-        raise NotFound("No such session.") from None
+        raise NotFound(gettext("No such session.")) from None
     if row_id == current_session_id():
         sign_out()
         return _signed_out_answer()
     if not sessions.end_session(current_user.id, row_id):
-        raise NotFound("No such session.")
-    return answer("sessions", 200, htmx.toast("That session was signed out.", "success"))
+        raise NotFound(gettext("No such session."))
+    return answer("sessions", 200, htmx.toast(gettext("That session was signed out."),
+                                              "success"))
 
 
 @bp.post("/account/sessions/sign-out-others")
 @login_required
 def end_other_sessions():
     ended = sessions.end_sessions_of(current_user.id, keep=current_session_id())
-    message = f"Signed out {ended} other session{'s' * (ended != 1)}."
+    message = ngettext("Signed out %(num)d other session.", "Signed out %(num)d other "
+                       "sessions.", ended)
     return answer("sessions", 200, htmx.toast(message, "success"))
 
 

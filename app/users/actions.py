@@ -10,6 +10,7 @@ from __future__ import annotations
 import time
 
 from flask import current_app
+from flask_babel import gettext, ngettext
 
 from app.audit.service import format_time
 from app.auth.login import request_context
@@ -28,7 +29,7 @@ def load_user_for(actor, user_id) -> User:
     """The user with this id (routes are admin-only, so nobody else gets this far)."""
     user = get_users().get(str(user_id))
     if user is None:
-        raise NotFound("No such user.")
+        raise NotFound(gettext("No such user."))
     return user
 
 
@@ -36,21 +37,24 @@ def protect_user_removal(actor, target: User, options) -> None:
     """Protection rules, then dependencies: images without force=true are a 409."""
     check_protection(get_users(), actor, target, "delete" if options.permanent else "deactivate")
     if target.status == "deleting":
-        raise Conflict(f"{target.username} is already being deleted.", code="deleting")
+        raise Conflict(gettext("%(name)s is already being deleted.", name=target.username),
+                       code="deleting")
     if options.permanent and not options.force:
         found = deletion_consequences(target.id)
         if found["images"]:
-            raise Conflict(
-                f"{target.username} owns {found['images']} image(s) "
-                f"({found['trash_items']} in the trash). Send force=true to delete them "
-                "with the account.", code="has_dependencies", dependencies=found)
+            raise Conflict(ngettext(
+                "%(name)s owns %(num)d image (%(trash)d in the trash). Send force=true to "
+                "delete it with the account.",
+                "%(name)s owns %(num)d images (%(trash)d in the trash). Send force=true to "
+                "delete them with the account.", found["images"], name=target.username,
+                trash=found["trash_items"]), code="has_dependencies", dependencies=found)
 
 
 def protect_user_activation(actor, target: User, options) -> None:
     check_protection(get_users(), actor, target, "activate")
     if target.status == "deleting":
-        raise Conflict(f"{target.username} is being deleted and cannot be reactivated.",
-                       code="deleting")
+        raise Conflict(gettext("%(name)s is being deleted and cannot be reactivated.",
+                               name=target.username), code="deleting")
 
 
 def confirm_user_removal(target: User, options) -> str:
@@ -92,10 +96,15 @@ def permanent_delete_action(target: User, options, *, actor) -> tuple[dict, dict
         batch_size=config["PURGE_BATCH_SIZE"],
         deadline=time.monotonic() + config["PURGE_TIME_BUDGET_S"])
     if result.finished:
-        message = f"{target.username} was deleted permanently, with {result.deleted} image(s)."
+        message = ngettext("%(name)s was deleted permanently, with %(num)d image.",
+                           "%(name)s was deleted permanently, with %(num)d images.",
+                           result.deleted, name=target.username)
     else:
-        message = (f"{target.username} is locked and being deleted; {result.remaining} "
-                   "image(s) remain and the purge job finishes them.")
+        message = ngettext("%(name)s is locked and being deleted; %(num)d image remains and "
+                           "the purge job finishes it.",
+                           "%(name)s is locked and being deleted; %(num)d images remain and "
+                           "the purge job finishes them.", result.remaining,
+                           name=target.username)
     deletion = {"id": target.id, "type": "permanent", "username": target.username,
                 "status": "deleted" if result.finished else "deleting",
                 "deleted_at": format_time(now), "deleted_by": actor.id,

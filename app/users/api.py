@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from flask import Blueprint, Response, jsonify, request, stream_with_context
+from flask_babel import gettext
 from flask_login import current_user
 
 from app.api import json_body, page_args
@@ -34,7 +35,8 @@ STATUSES = ("active", "inactive", "deleting", "all")
 def search_users(status: str, q: str, limit: int, cursor: str | None):
     """One page of users by username: ``(users, next_cursor)``; shared with the admin page."""
     if status not in STATUSES:
-        raise BadRequest(f"status must be one of {', '.join(STATUSES)}.", code="invalid_option")
+        raise BadRequest(gettext("status must be one of %(values)s.", values=", ".join(STATUSES)),
+                         code="invalid_option")
     after = decode_cursor(cursor, kinds=(str,))[0] if cursor else None
     users = get_users().search(status=status, q=q.strip(), after=after, limit=limit + 1)
     next_cursor = encode_cursor(users[limit - 1].username.lower()) if len(users) > limit else None
@@ -58,7 +60,7 @@ def create():
     data = json_body()
     fields = {name: data.get(name) for name in ("username", "email", "password")}
     if not all(isinstance(v, str) for v in fields.values()):
-        raise BadRequest("username, email and password are required strings.",
+        raise BadRequest(gettext("username, email and password are required strings."),
                          code="invalid_user")
     role = data.get("role", "user")
     user = create_user(get_users(), **fields, role=role if isinstance(role, str) else "",
@@ -98,14 +100,15 @@ def activate(user, options):
 def export(user_id):
     """The user's profile and image metadata as JSON; include=files streams a zip."""
     if user_id != current_user.id and not current_user.is_admin:
-        raise denied(NotFound("No such user."), action="export", target_type="user",
+        raise denied(NotFound(gettext("No such user.")), action="export", target_type="user",
                      target_id=user_id)
     include = request.args.get("include", "")
     if include not in ("", "files"):
-        raise BadRequest("include may only be files.", code="invalid_option", option="include")
+        raise BadRequest(gettext("include may only be files."), code="invalid_option",
+                         option="include")
     user = get_users().get(user_id)
     if user is None:
-        raise NotFound("No such user.")
+        raise NotFound(gettext("No such user."))
     images = owned_images(user.id)
     document = export_document(user, images, utcnow())
     audit.record("export", "ok", request_context(), target_type="user", target_id=user.id,

@@ -29,6 +29,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from flask_babel import gettext
 from sqlalchemy import case, exists, func, select, update
 from sqlalchemy.orm import aliased
 
@@ -125,14 +126,15 @@ def start_user_deletion(users: UserRepository, target: User, *, ctx: Context,
     if marked is None:
         _close(ctx, target, "conflict", reason="the user changed or went away meanwhile")
         if current is None:
-            raise NotFound("No such user.")
+            raise NotFound(gettext("No such user."))
         if current.status == "deleting":
-            raise Conflict(f"{target.username} is already being deleted.", code="deleting")
+            raise Conflict(gettext("%(name)s is already being deleted.", name=target.username),
+                           code="deleting")
         raise changed_meanwhile(current)
     if last_admin:
         _close(ctx, target, "conflict", reason="last_admin")
-        raise Conflict(f"{target.username} is the last active administrator and cannot be "
-                       "deleted.", code="last_admin")
+        raise Conflict(gettext("%(name)s is the last active administrator and cannot be "
+                               "deleted.", name=target.username), code="last_admin")
     return lease
 
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from flask import current_app
+from flask_babel import gettext
 from flask_login import UserMixin
 from pymongo import ASCENDING, ReturnDocument
 from pymongo.errors import DuplicateKeyError
@@ -34,6 +35,7 @@ class User(UserMixin):
     deactivated_at: datetime | None = None
     deactivated_by: str | None = None
     trash_retention_days: int | None = None
+    language: str | None = None  # "en" / "es"; None follows the browser (app.i18n)
 
     @classmethod
     def from_doc(cls, doc: dict) -> User:
@@ -44,6 +46,7 @@ class User(UserMixin):
             password_hash=doc.get("password_hash", ""), is_founder=doc.get("is_founder", False),
             deactivated_at=doc.get("deactivated_at"), deactivated_by=doc.get("deactivated_by"),
             trash_retention_days=doc.get("trash_retention_days"),
+            language=doc.get("language"),
         )
 
     def get_id(self) -> str:
@@ -118,8 +121,9 @@ class UserRepository:
             self.collection.insert_one(doc)
         except DuplicateKeyError as exc:
             field_name = self._duplicate_field(exc, username)
-            raise Conflict(f"That {field_name} is already taken.", code="duplicate",
-                           field=field_name) from None
+            sentence = (gettext("That username is already taken.") if field_name == "username"
+                        else gettext("That e-mail address is already taken."))
+            raise Conflict(sentence, code="duplicate", field=field_name) from None
         return User.from_doc(doc)
 
     def _duplicate_field(self, exc: DuplicateKeyError, username: str) -> str:
@@ -140,6 +144,17 @@ class UserRepository:
         doc = self.collection.find_one_and_update(
             {"_id": str(user_id), **expect}, update, return_document=ReturnDocument.AFTER
         )
+        return User.from_doc(doc) if doc else None
+
+    def set_language(self, user_id: str, language: str) -> User | None:
+        """Save an active user's language; None when the user is not active any more.
+
+        The version stays: the language is no state an admin's If-Match guards, so
+        switching it must not make an open admin page's next action fail with 412.
+        """
+        doc = self.collection.find_one_and_update(
+            {"_id": str(user_id), "status": "active"}, {"$set": {"language": language}},
+            return_document=ReturnDocument.AFTER)
         return User.from_doc(doc) if doc else None
 
     def delete(self, user_id: str, expect: dict | None = None) -> bool:

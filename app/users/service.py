@@ -10,6 +10,8 @@ import re
 import secrets
 from datetime import datetime
 
+from flask_babel import gettext, lazy_gettext
+
 from app.auth.passwords import hash_password, verify_password
 from app.errors import BadRequest, Conflict, Forbidden, NotFound
 from app.users.repository import User, UserRepository
@@ -24,14 +26,14 @@ def validate_new_user(username: str, email: str, password: str, role: str) -> di
     """Field -> problem, empty when the input is acceptable."""
     problems = {}
     if not USERNAME_RE.fullmatch(username or ""):
-        problems["username"] = ("3 to 32 characters: lower-case letters, digits, "
-                                "dot, dash or underscore.")
+        problems["username"] = gettext("3 to 32 characters: lower-case letters, digits, "
+                                       "dot, dash or underscore.")
     if not EMAIL_RE.fullmatch(email or "") or len(email) > 254:
-        problems["email"] = "A valid e-mail address."
+        problems["email"] = gettext("A valid e-mail address.")
     if len(password or "") < MIN_PASSWORD:
-        problems["password"] = f"At least {MIN_PASSWORD} characters."
+        problems["password"] = gettext("At least %(num)d characters.", num=MIN_PASSWORD)
     if role not in ROLES:
-        problems["role"] = "Either admin or user."
+        problems["role"] = gettext("Either admin or user.")
     return problems
 
 
@@ -41,8 +43,8 @@ def create_user(users: UserRepository, *, username: str, email: str, password: s
     email = (email or "").strip()
     problems = validate_new_user(username, email, password, role)
     if problems:
-        raise BadRequest("The user could not be created: " + "; ".join(
-            f"{k}: {v}" for k, v in problems.items()), code="invalid_user", fields=problems)
+        raise BadRequest(gettext("The user could not be created: %(problems)s", problems="; ".join(
+            f"{k}: {v}" for k, v in problems.items())), code="invalid_user", fields=problems)
     return users.insert(username=username, email=email, password_hash=hash_password(password),
                         role=role, is_founder=is_founder, now=now)
 
@@ -59,13 +61,14 @@ def authenticate(users: UserRepository, username: str, password: str) -> User:
     """The user whose credentials these are, or LoginRefused saying why."""
     user = users.by_username((username or "").strip()) if username else None
     if not verify_password(user.password_hash if user else None, password or ""):
-        raise LoginRefused("Wrong username or password.", "invalid_credentials",
+        raise LoginRefused(gettext("Wrong username or password."), "invalid_credentials",
                            user.id if user else None)
     if user.status == "inactive":
-        raise LoginRefused("This account has been deactivated. Ask an administrator to "
-                           "reactivate it.", "account_inactive", user.id)
+        raise LoginRefused(gettext("This account has been deactivated. Ask an administrator "
+                                   "to reactivate it."), "account_inactive", user.id)
     if user.status != "active":
-        raise LoginRefused("This account is being deleted.", "account_deleting", user.id)
+        raise LoginRefused(gettext("This account is being deleted."), "account_deleting",
+                           user.id)
     return user
 
 
@@ -90,6 +93,21 @@ def bootstrap_founder(users: UserRepository, *, username: str, password: str | N
 
 ACTIONS = ("deactivate", "delete", "activate")
 
+# Whole sentences per action, so each language words them its own way.
+_SELF_ACTION = {"deactivate": lazy_gettext("You cannot deactivate your own account."),
+                "delete": lazy_gettext("You cannot delete your own account."),
+                "activate": lazy_gettext("You cannot reactivate your own account.")}
+_FOUNDER = {"deactivate": lazy_gettext("The founder's account cannot be deactivated."),
+            "delete": lazy_gettext("The founder's account cannot be deleted.")}
+_ADMIN = {"deactivate": lazy_gettext("Only the founder may deactivate another administrator."),
+          "delete": lazy_gettext("Only the founder may delete another administrator."),
+          "activate": lazy_gettext("Only the founder may reactivate another administrator.")}
+_LAST_ADMIN = {
+    "deactivate": lazy_gettext("%(name)s is the last active administrator and cannot be "
+                               "deactivated."),
+    "delete": lazy_gettext("%(name)s is the last active administrator and cannot be deleted."),
+}
+
 
 def check_protection(users: UserRepository, actor: User, target: User, action: str) -> None:
     """Raise Forbidden/Conflict when ``actor`` may not ``action`` ``target``.
@@ -100,23 +118,21 @@ def check_protection(users: UserRepository, actor: User, target: User, action: s
     """
     if action not in ACTIONS:
         raise ValueError(action)
-    verb = {"deactivate": "deactivate", "delete": "delete", "activate": "reactivate"}[action]
     if actor.id == target.id:
-        raise Forbidden(f"You cannot {verb} your own account.", code="self_action")
+        raise Forbidden(str(_SELF_ACTION[action]), code="self_action")
     if action != "activate" and target.is_founder:
-        raise Forbidden(f"The founder's account cannot be {verb}d.", code="founder_protected")
+        raise Forbidden(str(_FOUNDER[action]), code="founder_protected")
     if target.role == "admin" and not actor.is_founder:
-        raise Forbidden(f"Only the founder may {verb} another administrator.",
-                        code="admin_protected")
+        raise Forbidden(str(_ADMIN[action]), code="admin_protected")
     if action != "activate":
-        ensure_not_last_admin(users, target, verb)
+        ensure_not_last_admin(users, target, action)
 
 
-def ensure_not_last_admin(users: UserRepository, target: User, verb: str = "deactivate") -> None:
+def ensure_not_last_admin(users: UserRepository, target: User,
+                          action: str = "deactivate") -> None:
     """The invariant: at least one active admin remains after any change to ``target``."""
     if target.role == "admin" and target.status == "active" and users.count_active_admins() <= 1:
-        raise Conflict(f"{target.username} is the last active administrator and cannot be "
-                       f"{verb}d.", code="last_admin")
+        raise Conflict(_LAST_ADMIN[action] % {"name": target.username}, code="last_admin")
 
 
 def allowed_actions(users: UserRepository, actor: User, target: User) -> set[str]:
@@ -140,8 +156,8 @@ def allowed_actions(users: UserRepository, actor: User, target: User) -> set[str
 # -- deactivation and reactivation -------------------------------------------------------
 
 def _deleting(user: User) -> Conflict:
-    return Conflict(f"{user.username} is being deleted; this cannot be changed any more.",
-                    code="deleting")
+    return Conflict(gettext("%(name)s is being deleted; this cannot be changed any more.",
+                            name=user.username), code="deleting")
 
 
 def deactivate_user(users: UserRepository, target: User, *, actor_id: str,
@@ -166,8 +182,8 @@ def deactivate_user(users: UserRepository, target: User, *, actor_id: str,
                          {"status": "active", "deactivated_at": target.deactivated_at,
                           "deactivated_by": target.deactivated_by,
                           "auth_epoch": target.auth_epoch})
-            raise Conflict(f"{target.username} is the last active administrator and cannot "
-                           "be deactivated.", code="last_admin")
+            raise Conflict(_LAST_ADMIN["deactivate"] % {"name": target.username},
+                           code="last_admin")
     return updated
 
 
@@ -186,7 +202,7 @@ def _unchanged(users: UserRepository, target: User, wanted: str) -> User:
     already ``wanted``; a 409 if they are being deleted or changed since ``target`` was read."""
     current = users.get(target.id)
     if current is None:
-        raise NotFound("No such user.")
+        raise NotFound(gettext("No such user."))
     if current.status == "deleting":
         raise _deleting(current)
     if current.status != wanted:
@@ -195,8 +211,9 @@ def _unchanged(users: UserRepository, target: User, wanted: str) -> User:
 
 
 def changed_meanwhile(current: User) -> Conflict:
-    return Conflict(f"{current.username} changed while this was being done; reload and "
-                    "try again.", code="conflict", etag=current.etag)
+    return Conflict(gettext("%(name)s changed while this was being done; reload and try "
+                            "again.", name=current.username), code="conflict",
+                    etag=current.etag)
 
 
 # -- the account page --------------------------------------------------------------------
@@ -207,17 +224,19 @@ def change_password(users: UserRepository, user: User, *, current: str, new: str
     Every other session and every token dies; the caller signs the session in again.
     """
     if not verify_password(user.password_hash, current or ""):
-        raise BadRequest("The current password is not correct.", code="wrong_password",
-                         fields={"current_password": "This is not your current password."})
+        raise BadRequest(gettext("The current password is not correct."), code="wrong_password",
+                         fields={"current_password": gettext(
+                             "This is not your current password.")})
     if len(new or "") < MIN_PASSWORD:
-        raise BadRequest(f"The new password needs at least {MIN_PASSWORD} characters.",
-                         code="invalid_password",
-                         fields={"new_password": f"At least {MIN_PASSWORD} characters."})
+        raise BadRequest(gettext("The new password needs at least %(num)d characters.",
+                                 num=MIN_PASSWORD), code="invalid_password",
+                         fields={"new_password": gettext("At least %(num)d characters.",
+                                                         num=MIN_PASSWORD)})
     updated = users.update(user.id, {"status": "active", "password_hash": user.password_hash},
                            {"password_hash": hash_password(new)}, bump_epoch=True)
     if updated is None:
-        raise Conflict("Your account changed meanwhile; reload the page and try again.",
-                       code="conflict")
+        raise Conflict(gettext("Your account changed meanwhile; reload the page and try "
+                               "again."), code="conflict")
     return updated
 
 
@@ -229,9 +248,10 @@ def set_trash_retention(users: UserRepository, user: User, days: int | None, *,
     they were promised.
     """
     if days is not None and (isinstance(days, bool) or not 0 <= days <= max_days):
-        raise BadRequest(f"Choose between 0 and {max_days} days, or the server default.",
-                         code="invalid_retention", fields={"days": f"0 to {max_days}."})
+        raise BadRequest(gettext("Choose between 0 and %(max)d days, or the server default.",
+                                 max=max_days), code="invalid_retention",
+                         fields={"days": gettext("0 to %(max)d.", max=max_days)})
     updated = users.update(user.id, {"status": "active"}, {"trash_retention_days": days})
     if updated is None:
-        raise NotFound("No such user.")
+        raise NotFound(gettext("No such user."))
     return updated

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from flask import Blueprint, render_template, request
+from flask_babel import gettext, lazy_gettext
 from flask_login import current_user
 from flask_wtf import FlaskForm
 from wtforms import PasswordField, SelectField, StringField
@@ -34,22 +35,24 @@ from app.users.service import MIN_PASSWORD, allowed_actions, check_protection, c
 bp = Blueprint("users_pages", __name__)
 
 PAGE_SIZE = 50
-FILTERS = (("all", "All"), ("active", "Active"), ("inactive", "Inactive"))
+FILTERS = (("all", lazy_gettext("All")), ("active", lazy_gettext("Active")),
+           ("inactive", lazy_gettext("Inactive")))
 TEMPLATE = "users/index.html"
 
 
 class NewUserForm(FlaskForm):
-    username = StringField("Username", validators=[
-        DataRequired(), Regexp(r"^[a-z0-9._-]{3,32}$", message=(
+    username = StringField(lazy_gettext("Username"), validators=[
+        DataRequired(), Regexp(r"^[a-z0-9._-]{3,32}$", message=lazy_gettext(
             "3 to 32 characters: lower-case letters, digits, dot, dash or underscore."))])
-    email = StringField("E-mail", validators=[
+    email = StringField(lazy_gettext("E-mail"), validators=[
         DataRequired(), Length(max=254),
-        Regexp(r"^[^@\s]+@[^@\s]+\.[^@\s]+$", message="A valid e-mail address.")])
-    password = PasswordField("Password", validators=[
-        DataRequired(), Length(min=MIN_PASSWORD, max=1024,
-                               message=f"At least {MIN_PASSWORD} characters.")])
-    role = SelectField("Role", choices=[choice("user", "User"),
-                                        choice("admin", "Administrator")], default="user")
+        Regexp(r"^[^@\s]+@[^@\s]+\.[^@\s]+$", message=lazy_gettext("A valid e-mail address."))])
+    password = PasswordField(lazy_gettext("Password"), validators=[
+        DataRequired(), Length(min=MIN_PASSWORD, max=1024, message=lazy_gettext(
+            "At least %(num)d characters.", num=MIN_PASSWORD))])
+    role = SelectField(lazy_gettext("Role"), choices=[
+        choice("user", lazy_gettext("User")), choice("admin", lazy_gettext("Administrator"))],
+        default="user")
 
 
 def row_for(user: User) -> dict:
@@ -108,7 +111,9 @@ def create():
         else:
             audit.record("user_created", "ok", request_context(), target_type="user",
                          target_id=user.id, details={"role": user.role})
-            toast = htmx.toast(f"Created {user.role} {user.username}.", "success")
+            toast = htmx.toast(gettext("Created administrator %(name)s.", name=user.username)
+                               if user.role == "admin" else
+                               gettext("Created user %(name)s.", name=user.username), "success")
             headers.update(htmx.trigger_header("users-changed"))
             form = NewUserForm(formdata=None)
     else:
@@ -127,7 +132,8 @@ def confirm(user_id, action):
     user = load_user_for(current_user, user_id)
     check_protection(get_users(), current_user, user, action)
     if user.status == "deleting":
-        raise Conflict(f"{user.username} is already being deleted.", code="deleting")
+        raise Conflict(gettext("%(name)s is already being deleted.", name=user.username),
+                       code="deleting")
     template = "users/_deactivate_modal.html" if action == "deactivate" \
         else "users/_delete_modal.html"
     kept = deletion_consequences(user.id) if action == "deactivate" else None
@@ -139,7 +145,8 @@ def confirm(user_id, action):
                  partial=f"{TEMPLATE}#row_changed")
 def deactivate(user, options):
     body, details = deactivate_action(user, options, actor=current_user)
-    return {"message": f"{user.username} was deactivated: they can no longer sign in.",
+    return {"message": gettext("%(name)s was deactivated: they can no longer sign in.",
+                               name=user.username),
             "row": current_row(user, body), "user": body}, details
 
 
@@ -148,7 +155,8 @@ def deactivate(user, options):
                  partial=f"{TEMPLATE}#row_changed")
 def activate(user, options):
     body, details = activate_action(user, options)
-    return {"message": f"{user.username} was reactivated.", "row": current_row(user, body),
+    return {"message": gettext("%(name)s was reactivated.", name=user.username),
+            "row": current_row(user, body),
             "user": body}, details
 
 
