@@ -28,7 +28,7 @@ pytestmark = [
 sync_api = pytest.importorskip("playwright.sync_api",
                                reason="Python Playwright is not installed (test extra)")
 expect = sync_api.expect
-expect.set_options(timeout=5_000)
+expect.set_options(timeout=10_000)  # a loaded 2-core CI machine is slow
 
 _names = itertools.count(1)
 
