@@ -145,6 +145,7 @@ def _register_hooks(app: Flask) -> None:
                  ("trash_pages.index", "Trash", False),
                  ("users_pages.index", "Users", True),
                  ("purge_pages.index", "Purge", True),
+                 ("media_admin.index", "Media", True),
                  ("audit_pages.index", "Audit", True),
                  ("deletion_pages.endpoints", "Endpoints", True),
                  ("account_pages.index", "Account", False)]
@@ -183,7 +184,11 @@ def _register_cli(app: Flask) -> None:
 def _start_scheduler(app: Flask) -> None:
     from app.purge.scheduler import init_app as init_purge_scheduler
 
-    init_purge_scheduler(app)
+    if init_purge_scheduler(app):
+        from app.extensions import scheduler
+        from app.media.metrics import schedule as schedule_media
+
+        schedule_media(app, scheduler)
 
 
 def _bootstrap_founder(app: Flask) -> None:

@@ -27,6 +27,7 @@ from app.errors import BadRequest, Conflict, Forbidden, NotFound, Unauthenticate
 from app.extensions import db
 from app.images.models import Image, with_trashed
 from app.images.processing import THUMBNAIL_TYPE
+from app.media.metrics import record_event
 from app.media.models import ImageVariant
 
 FORMATS = {"webp": ("WEBP", "image/webp"), "jpeg": ("JPEG", "image/jpeg"),
@@ -303,6 +304,7 @@ def ensure_variant(image: Image, variant: Variant, storage, *, now: datetime) ->
                                     fmt=variant.fmt, quality=variant.quality,
                                     bytes=len(data), created_at=now))
         db.session.commit()
+        record_event("variant", image.id, nbytes=len(data))
     except IntegrityError:
         # Another request stored the same variant first: keep theirs.
         db.session.rollback()
