@@ -42,6 +42,7 @@ bench: venv
 	$(PYTHON) benchmarks/purge.py
 	$(PYTHON) benchmarks/load.py
 	$(PYTHON) benchmarks/serve.py
+	$(PYTHON) benchmarks/media.py
 
 lint: venv
 	$(RUFF) check app tests benchmarks
