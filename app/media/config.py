@@ -20,6 +20,7 @@ import ipaddress
 import threading
 import time
 from dataclasses import asdict, dataclass, field, fields, replace
+from datetime import datetime
 from urllib.parse import urlparse
 
 from flask import current_app
@@ -92,7 +93,7 @@ class MediaSettings(db.Model):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     version: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
     values: Mapped[dict] = mapped_column(JSON, nullable=False, default=dict)
-    updated_at: Mapped[object] = mapped_column(UTCDateTime, nullable=True)
+    updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     updated_by: Mapped[str | None] = mapped_column(db.String(64), nullable=True)
 
 
