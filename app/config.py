@@ -100,7 +100,7 @@ def _share(env, name, default):
     return value
 
 
-def _share_seconds(env, name, default):
+def _seconds(env, name, default):
     """Seconds as a number from 0 to 60 (fractions allowed)."""
     raw = env.get(name)
     if raw is None or raw == "":
@@ -281,7 +281,7 @@ def load_settings(env=None) -> dict:
         "MEDIA_WIDTHS": media_widths,
         "SHARE_LINK_WINDOW_S": _int(env, "SHARE_LINK_WINDOW_S", 3600, 1, 7 * 24 * 3600),
         "MEDIA_FLUSH_INTERVAL_S": _int(env, "MEDIA_FLUSH_INTERVAL_S", 10, 1, 3600),
-        "MEDIA_CONFIG_CHECK_S": _share_seconds(env, "MEDIA_CONFIG_CHECK_S", 1.0),
+        "MEDIA_CONFIG_CHECK_S": _seconds(env, "MEDIA_CONFIG_CHECK_S", 1.0),
         "TOKEN_TTL_HOURS": _int(env, "TOKEN_TTL_HOURS", 24 * 30, 1),
         "ARGON2_MEMORY_KIB": _int(env, "ARGON2_MEMORY_KIB", 65536, 8, 4 * 1024 * 1024),
         "ARGON2_TIME_COST": _int(env, "ARGON2_TIME_COST", 3, 1, 20),

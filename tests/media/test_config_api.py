@@ -161,3 +161,16 @@ def test_a_change_applies_on_the_next_request_of_another_instance(app, admin_api
         with other.app_context():
             db.session.remove()
             db.engine.dispose()
+
+
+@pytest.mark.parametrize(("name", "value"), [("MEDIA_FLUSH_INTERVAL_S", "0"),
+                                             ("MEDIA_FLUSH_INTERVAL_S", "soon"),
+                                             ("MEDIA_CONFIG_CHECK_S", "-1"),
+                                             ("MEDIA_CONFIG_CHECK_S", "61")])
+def test_bad_media_settings_stop_the_start(tmp_path, name, value):
+    from app.config import ConfigError, load_settings
+
+    with pytest.raises(ConfigError, match=name):
+        load_settings({"PAPELERA_INSTANCE": str(tmp_path), name: value})
+    good = load_settings({"PAPELERA_INSTANCE": str(tmp_path)})
+    assert (good["MEDIA_FLUSH_INTERVAL_S"], good["MEDIA_CONFIG_CHECK_S"]) == (10, 1.0)
