@@ -42,6 +42,7 @@ bench: venv
 	$(PYTHON) benchmarks/purge.py
 	$(PYTHON) benchmarks/load.py
 	$(PYTHON) benchmarks/serve.py
+	$(PYTHON) benchmarks/media.py
 
 # Languages (README "Languages"): strings -> messages.pot -> each .po -> compiled .mo.
 # The .po files are committed; the .mo files are built here (and in the Dockerfile).

@@ -146,6 +146,7 @@ def _register_hooks(app: Flask) -> None:
                  ("trash_pages.index", lazy_gettext("Trash"), False),
                  ("users_pages.index", lazy_gettext("Users"), True),
                  ("purge_pages.index", lazy_gettext("Purge"), True),
+                 ("media_admin.index", lazy_gettext("Media"), True),
                  ("audit_pages.index", lazy_gettext("Audit"), True),
                  ("deletion_pages.endpoints", lazy_gettext("Endpoints"), True),
                  ("account_pages.index", lazy_gettext("Account"), False)]
@@ -187,7 +188,11 @@ def _register_cli(app: Flask) -> None:
 def _start_scheduler(app: Flask) -> None:
     from app.purge.scheduler import init_app as init_purge_scheduler
 
-    init_purge_scheduler(app)
+    if init_purge_scheduler(app):
+        from app.extensions import scheduler
+        from app.media.metrics import schedule as schedule_media
+
+        schedule_media(app, scheduler)
 
 
 def _bootstrap_founder(app: Flask) -> None:

@@ -100,6 +100,20 @@ def _share(env, name, default):
     return value
 
 
+def _seconds(env, name, default):
+    """Seconds as a number from 0 to 60 (fractions allowed)."""
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a number of seconds, got {raw!r}") from None
+    if not 0 <= value <= 60:
+        raise ConfigError(f"{name} must be between 0 and 60, got {value:g}")
+    return value
+
+
 def mask_url(url: str) -> str:
     """``url`` without its password (and without query values that look like secrets),
     fit for an error message or a log line."""
@@ -266,6 +280,8 @@ def load_settings(env=None) -> dict:
         "SIGNED_URL_TTL_S": _int(env, "SIGNED_URL_TTL_S", 300, 1, 7 * 24 * 3600),
         "MEDIA_WIDTHS": media_widths,
         "SHARE_LINK_WINDOW_S": _int(env, "SHARE_LINK_WINDOW_S", 3600, 1, 7 * 24 * 3600),
+        "MEDIA_FLUSH_INTERVAL_S": _int(env, "MEDIA_FLUSH_INTERVAL_S", 10, 1, 3600),
+        "MEDIA_CONFIG_CHECK_S": _seconds(env, "MEDIA_CONFIG_CHECK_S", 1.0),
         "TOKEN_TTL_HOURS": _int(env, "TOKEN_TTL_HOURS", 24 * 30, 1),
         "ARGON2_MEMORY_KIB": _int(env, "ARGON2_MEMORY_KIB", 65536, 8, 4 * 1024 * 1024),
         "ARGON2_TIME_COST": _int(env, "ARGON2_TIME_COST", 3, 1, 20),

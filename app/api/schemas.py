@@ -165,4 +165,17 @@ OPERATIONS: dict[str, dict] = {
         "items": {"type": "array", "items": {"type": "object"}}}}},
     "purge_api.run": {"response": ref("PurgeResult")},
     "purge_api.runs": {"response": list_of("PurgeRun"), "params": PAGED},
+    "media_admin_api.get_config": {"response": {"type": "object", "description":
+        "Every media setting (SPEC 8); webhook_secret is write-only: webhook_secret_set"}},
+    "media_admin_api.patch_config": {"request": {"required": True, "content": {
+        "application/json": {"schema": {"type": "object", "description":
+            "Any subset of the settings; 400 invalid_config names a bad field"}}}},
+        "response": {"type": "object"}},
+    "media_admin_api.stats": {"response": {"type": "object", "properties": {
+        name: {"type": "integer"} for name in (
+            "requests", "bytes_served", "cache_hits", "storage_reads_saved", "bytes_saved",
+            "trash_bytes")} | {"hit_ratio": {"type": "number"},
+                               **{name: {"type": "array", "items": {"type": "object"}}
+                                  for name in ("top_images", "heavy_images",
+                                               "storage_per_user", "series")}}}},
 }

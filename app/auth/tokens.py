@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import select, update
 
 from app.auth.models import ApiToken
-from app.db import begin_write, end_read
+from app.db import begin_write
 from app.extensions import db
 
 PREFIX = "pap_"
@@ -34,14 +34,13 @@ def issue_token(user, *, ttl_hours: int, now: datetime) -> tuple[str, ApiToken]:
 
 
 def find_live_token(token: str, now: datetime) -> ApiToken | None:
-    """The live token row, detached: the lookup's transaction is over when this returns,
-    so nothing the request does next (an upload's storage calls) runs inside it."""
-    row = db.session.execute(
-        select(ApiToken).where(ApiToken.digest == digest(token))
-    ).scalar_one_or_none()
-    if row is not None:
-        db.session.expunge(row)
-    end_read()
+    """The live token row, detached: read with one Core SELECT on a connection of its own,
+    so no transaction is left open behind it (an upload's storage calls run outside any)
+    and the lookup every bearer request pays stays light."""
+    table = ApiToken.__table__
+    with db.engine.connect() as connection:
+        found = connection.execute(select(table).where(table.c.digest == digest(token))).first()
+    row = ApiToken(**found._mapping) if found is not None else None
     if row is None or row.revoked_at is not None or row.expires_at <= now:
         return None
     return row

@@ -65,6 +65,9 @@ def upload_image(storage, *, owner_id: str, file_name: str, data: bytes, max_byt
             log.exception("could not remove the objects of a failed upload: %s, %s",
                           storage_key, thumbnail_key)
         raise
+    from app.media.metrics import record_event
+
+    record_event("upload", image.id, nbytes=len(data))
     return image
 
 

@@ -11,12 +11,18 @@ from flask_login import current_user
 
 
 def init_app(app) -> None:
-    from app.media import models  # noqa: F401  (the table is part of the schema)
+    from app.media import config, models  # noqa: F401  (their tables are part of the schema)
+    from app.media.admin import api_bp as admin_api_bp
+    from app.media.admin import bp as admin_bp
     from app.media.api import bp as api_bp
     from app.media.cache import init_app as init_cache
+    from app.media.metrics import init_app as init_metrics
     from app.media.views import bp as media_bp
 
     init_cache(app)
+    init_metrics(app)
+    app.register_blueprint(admin_bp)
+    app.register_blueprint(admin_api_bp)
     app.register_blueprint(media_bp)
     app.register_blueprint(api_bp)
 

@@ -165,7 +165,12 @@ def get_cache():
 def evict_images(image_ids: Iterable) -> None:
     """Drop every cached variant of these images (no-op outside an app)."""
     if has_app_context() and EXTENSION in current_app.extensions:
+        image_ids = list(image_ids)
         get_cache().evict_images(image_ids)
+        from app.media.metrics import record_event
+
+        for image_id in image_ids:
+            record_event("delete", image_id)
 
 
 def evict_image(image_id) -> None:

@@ -35,3 +35,53 @@ class ImageVariant(db.Model):
     __table_args__ = (
         UniqueConstraint("image_id", "width", "fmt", "quality", name="uq_image_variants_kind"),
     )
+
+
+class MediaStat(db.Model):
+    """Per image usage counters, added to by each metrics flush (no foreign key: a flush
+    may land after a purge; stats join with live images)."""
+
+    __tablename__ = "media_stats"
+
+    image_id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    views: Mapped[int] = mapped_column(BigInteger, nullable=False, default=0)
+    downloads: Mapped[int] = mapped_column(BigInteger, nullable=False, default=0)
+    proxy_requests: Mapped[int] = mapped_column(BigInteger, nullable=False, default=0)
+    bytes_served: Mapped[int] = mapped_column(BigInteger, nullable=False, default=0)
+    cache_hits: Mapped[int] = mapped_column(BigInteger, nullable=False, default=0)
+    not_modified: Mapped[int] = mapped_column(BigInteger, nullable=False, default=0)
+    bytes_from_cache: Mapped[int] = mapped_column(BigInteger, nullable=False, default=0)
+
+
+class MediaHourly(db.Model):
+    """Every image together, per hour: the stats page's series."""
+
+    __tablename__ = "media_hourly"
+
+    hour: Mapped[datetime] = mapped_column(UTCDateTime, primary_key=True)
+    proxy_requests: Mapped[int] = mapped_column(BigInteger, nullable=False, default=0)
+    bytes_served: Mapped[int] = mapped_column(BigInteger, nullable=False, default=0)
+    cache_hits: Mapped[int] = mapped_column(BigInteger, nullable=False, default=0)
+    not_modified: Mapped[int] = mapped_column(BigInteger, nullable=False, default=0)
+    bytes_from_cache: Mapped[int] = mapped_column(BigInteger, nullable=False, default=0)
+
+
+class MediaEvent(db.Model):
+    """An access (``kind`` ``view``/``download``), or ``upload``, ``variant``, ``delete``.
+
+    ``ip`` is truncated to its /24 (IPv4) or /48 (IPv6) network before it is kept; rows
+    older than ``events_retention_days`` are pruned by the scheduler.
+    """
+
+    __tablename__ = "media_events"
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer(), "sqlite"),
+                                    primary_key=True, autoincrement=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, index=True)
+    image_id: Mapped[uuid.UUID | None] = mapped_column(Uuid, nullable=True, index=True)
+    kind: Mapped[str] = mapped_column(String(16), nullable=False)
+    ip: Mapped[str | None] = mapped_column(String(64))
+    user_agent: Mapped[str | None] = mapped_column(String(256))
+    status: Mapped[int | None] = mapped_column(Integer)
+    cache_hit: Mapped[bool | None] = mapped_column(db.Boolean)
+    bytes: Mapped[int | None] = mapped_column(BigInteger)

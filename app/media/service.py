@@ -29,6 +29,7 @@ from app.errors import BadRequest, Conflict, Forbidden, NotFound, Unauthenticate
 from app.extensions import db
 from app.images.models import Image, with_trashed
 from app.images.processing import THUMBNAIL_TYPE
+from app.media.metrics import record_event
 from app.media.models import ImageVariant
 
 FORMATS = {"webp": ("WEBP", "image/webp"), "jpeg": ("JPEG", "image/jpeg"),
@@ -199,19 +200,30 @@ class Access:
     link: ShareLink | None  # None: the owner or an admin
 
 
+_SERVED_COLUMNS = ("id", "owner_id", "file_name", "storage_key", "thumbnail_key",
+                   "content_type", "size_bytes", "thumbnail_bytes", "width", "height",
+                   "sha256", "is_deleted", "purge_state")
+
+
 def _servable(image_id) -> Image | None:
-    """The row, trashed or not, unless it is gone or being purged."""
+    """The row, trashed or not, unless it is gone or being purged.
+
+    Read with one Core SELECT on a connection of its own (no ORM session, no transaction
+    left open while the body streams), into a detached ``Image``: the hot path of every
+    /media request, a cache hit included, so it stays as light as a read can be.
+    """
     try:
         image_id = uuid.UUID(str(image_id))
     except ValueError:
         return None
-    image = db.session.execute(
-        with_trashed(select(Image).where(Image.id == image_id))
-    ).scalar_one_or_none()
-    db.session.commit()  # no transaction stays open while the body streams
-    if image is None or image.purge_state is not None:
+    table = Image.__table__
+    with db.engine.connect() as connection:
+        row = connection.execute(
+            select(*(table.c[name] for name in _SERVED_COLUMNS)).where(table.c.id == image_id)
+        ).first()
+    if row is None or row.purge_state is not None:
         return None
-    return image
+    return Image(**row._mapping)
 
 
 def authorize(image_id, *, actor, link: ShareLink | None, secret: str,
@@ -315,6 +327,7 @@ def ensure_variant(image: Image, variant: Variant, storage, *, now: datetime) ->
                                     fmt=variant.fmt, quality=variant.quality,
                                     bytes=len(data), created_at=now))
         db.session.commit()
+        record_event("variant", image.id, nbytes=len(data))
     except IntegrityError:
         # Another request stored the same variant first: keep theirs.
         db.session.rollback()

@@ -17,6 +17,7 @@ from werkzeug.wsgi import FileWrapper
 from app.db import utcnow
 from app.media.cache import get_cache
 from app.media.config import media_config
+from app.media.metrics import record_access
 from app.media.service import (
     Access,
     MediaRequest,
@@ -102,6 +103,7 @@ def _serve(image_id, *, thumb: bool):
                "Cache-Control": _cache_control(access, config.browser_max_age_s, now)}
 
     if request.if_none_match.contains_weak(etag):
+        _track(config, image, 304, 0, None, asked.download)
         return Response(status=304, headers=headers)
 
     body, length, x_cache = _body(image, variant, config, now)
@@ -114,7 +116,17 @@ def _serve(image_id, *, thumb: bool):
     response.headers["X-Content-Type-Options"] = "nosniff"
     response.headers["Content-Security-Policy"] = MEDIA_CSP
     # Range (206/416) and If-Range are Werkzeug's; If-None-Match was answered above.
-    return response.make_conditional(request, accept_ranges=True, complete_length=length)
+    response = response.make_conditional(request, accept_ranges=True, complete_length=length)
+    sent = 0 if request.method == "HEAD" else (response.content_length or 0)
+    _track(config, image, response.status_code, sent, x_cache, asked.download)
+    return response
+
+
+def _track(config, image, status: int, nbytes: int, x_cache, download: bool) -> None:
+    if config.tracking_enabled:
+        record_access(image.id, status=status, nbytes=nbytes, x_cache=x_cache,
+                      download=download, ip=request.remote_addr,
+                      user_agent=request.headers.get("User-Agent"), tracking=True)
 
 
 def _cache_control(access: Access, max_age: int, now) -> str:

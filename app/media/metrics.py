@@ -1,0 +1,288 @@
+"""Usage metrics of /media: counted in process memory, written to SQL in batches.
+
+A request adds to in-memory counters under a lock (no SQL, no I/O); ``flush`` moves
+everything counted so far to SQL in one transaction: per image (``media_stats``), per
+hour (``media_hourly``) and the access events (``media_events``, IPs truncated to /24 or
+/48). The scheduler flushes every ``MEDIA_FLUSH_INTERVAL_S`` (default 10 s) and prunes
+events older than ``events_retention_days``; the process flushes once more when it exits
+cleanly (``atexit``: gunicorn's SIGTERM, Ctrl-C), so a clean stop loses nothing and a
+killed worker loses at most what it counted since its last flush. A failed flush puts its
+counts back for the next one. ``tracking_enabled`` false counts nothing.
+
+Stats read SQL plus ``pending()``, the counts of this process not flushed yet.
+"""
+
+from __future__ import annotations
+
+import atexit
+import functools
+import ipaddress
+import logging
+import threading
+import uuid
+from collections import defaultdict
+from datetime import datetime, timedelta
+
+from flask import current_app, has_app_context
+from sqlalchemy import delete
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+from app.db import begin_write, utcnow
+from app.extensions import db
+from app.media.models import MediaEvent, MediaHourly, MediaStat
+
+log = logging.getLogger(__name__)
+
+EXTENSION = "papelera.media_metrics"
+FLUSH_JOB, PRUNE_JOB = "media_metrics_flush", "media_events_prune"
+# Events beyond this many between two flushes are counted but not kept one by one.
+MAX_PENDING_EVENTS = 50_000
+STAT_FIELDS = ("views", "downloads", "proxy_requests", "bytes_served", "cache_hits",
+               "not_modified", "bytes_from_cache")
+EVENT_FIELDS = ("at", "image_id", "kind", "ip", "user_agent", "status", "cache_hit", "bytes")
+HOUR_FIELDS = ("proxy_requests", "bytes_served", "cache_hits", "not_modified",
+               "bytes_from_cache")
+
+
+@functools.lru_cache(maxsize=4096)  # the same clients come back: parse each address once
+def truncate_ip(address: str | None) -> str | None:
+    """The /24 (IPv4) or /48 (IPv6) network of an address: enough to spot abuse, not a person."""
+    if not address:
+        return None
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return None
+    if ip.version == 6 and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    prefix = 24 if ip.version == 4 else 48
+    return str(ipaddress.ip_network(f"{ip}/{prefix}", strict=False))
+
+
+def _zero_stat() -> list[int]:
+    return [0] * len(STAT_FIELDS)
+
+
+def _zero_hour() -> list[int]:
+    return [0] * len(HOUR_FIELDS)
+
+
+class Recorder:
+    """This process's counts since its last flush."""
+
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.flush_lock = threading.Lock()
+        self.stats: dict[uuid.UUID, list[int]] = defaultdict(_zero_stat)
+        self.hours: dict[datetime, list[int]] = defaultdict(_zero_hour)
+        self.events: list[tuple] = []
+        self.dropped_events = 0
+
+    def access(self, image_id, *, at: datetime, status: int, nbytes: int, x_cache: str | None,
+               download: bool, ip: str | None, user_agent: str | None) -> None:
+        hit = x_cache == "HIT"
+        not_modified = status == 304
+        from_cache = nbytes if hit else 0
+        hour = at.replace(minute=0, second=0, microsecond=0)
+        # A tuple of plain values: the garbage collector stops tracking it, so thousands
+        # of pending events cost no collection time (dicts would be scanned every time).
+        event = (at, image_id, "download" if download else "view", ip,
+                 (user_agent or "")[:256] or None, status, hit or not_modified, nbytes)
+        with self.lock:
+            stat = self.stats[image_id]
+            stat[0] += 0 if download else 1
+            stat[1] += 1 if download else 0
+            stat[2] += 1
+            stat[3] += nbytes
+            stat[4] += hit
+            stat[5] += not_modified
+            stat[6] += from_cache
+            counts = self.hours[hour]
+            counts[0] += 1
+            counts[1] += nbytes
+            counts[2] += hit
+            counts[3] += not_modified
+            counts[4] += from_cache
+            if len(self.events) < MAX_PENDING_EVENTS:
+                self.events.append(event)
+            else:
+                self.dropped_events += 1
+
+    def event(self, kind: str, image_id=None, *, at: datetime, nbytes: int | None = None,
+              ip: str | None = None, user_agent: str | None = None) -> None:
+        with self.lock:
+            if len(self.events) < MAX_PENDING_EVENTS:
+                self.events.append((at, image_id, kind, ip,
+                                    (user_agent or "")[:256] or None, None, None, nbytes))
+
+    def take(self):
+        with self.lock:
+            taken = (self.stats, self.hours, self.events)
+            self.stats = defaultdict(_zero_stat)
+            self.hours = defaultdict(_zero_hour)
+            self.events = []
+            return taken
+
+    def give_back(self, stats, hours, events) -> None:
+        """A failed flush: its counts go back, to be written by the next one."""
+        with self.lock:
+            for key, values in stats.items():
+                mine = self.stats[key]
+                for i, value in enumerate(values):
+                    mine[i] += value
+            for key, values in hours.items():
+                mine = self.hours[key]
+                for i, value in enumerate(values):
+                    mine[i] += value
+            self.events[:0] = events[:MAX_PENDING_EVENTS]
+
+    def snapshot(self):
+        with self.lock:
+            return ({k: list(v) for k, v in self.stats.items()},
+                    {k: list(v) for k, v in self.hours.items()})
+
+
+def recorder(app=None) -> Recorder:
+    app = app or current_app
+    found = app.extensions.get(EXTENSION)
+    if found is None:
+        found = app.extensions.setdefault(EXTENSION, Recorder())
+    return found
+
+
+def _tracking() -> bool:
+    from app.media.config import media_config
+
+    return media_config().tracking_enabled
+
+
+def record_access(image_id, *, status: int, nbytes: int, x_cache: str | None,
+                  download: bool, ip: str | None, user_agent: str | None,
+                  tracking: bool, at: datetime | None = None) -> None:
+    """Count one answered /media request (the caller knows whether tracking is on)."""
+    if not tracking:
+        return
+    recorder().access(image_id, at=at or utcnow(), status=status, nbytes=nbytes,
+                      x_cache=x_cache, download=download, ip=truncate_ip(ip),
+                      user_agent=user_agent)
+
+
+def record_event(kind: str, image_id=None, *, nbytes: int | None = None,
+                 ip: str | None = None, user_agent: str | None = None) -> None:
+    """``upload``, ``variant`` or ``delete``; a no-op outside an app or with tracking off."""
+    if not has_app_context():
+        return
+    try:
+        if not _tracking():
+            return
+        recorder().event(kind, image_id, at=utcnow(), nbytes=nbytes, ip=truncate_ip(ip),
+                         user_agent=user_agent)
+    except Exception:  # noqa: BLE001  (metrics never fail the action they describe)
+        log.exception("media event %s not recorded", kind)
+
+
+def _upsert(model, key: str, rows: list[dict], fields: tuple[str, ...]) -> None:
+    if not rows:
+        return
+    session = db.session
+    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    stmt = insert(model.__table__)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=[key],
+        set_={name: model.__table__.c[name] + stmt.excluded[name] for name in fields})
+    session.execute(stmt, rows)
+
+
+def flush(app=None) -> int:
+    """Write this process's counts to SQL in one transaction; the number of images touched."""
+    app = app or current_app
+    rec = recorder(app)
+    with rec.flush_lock:
+        stats, hours, events = rec.take()
+        if not stats and not hours and not events:
+            return 0
+        try:
+            session = db.session
+            begin_write(session)
+            _upsert(MediaStat, "image_id",
+                    [{"image_id": k, **dict(zip(STAT_FIELDS, v, strict=True))}
+                     for k, v in stats.items()], STAT_FIELDS)
+            _upsert(MediaHourly, "hour",
+                    [{"hour": k, **dict(zip(HOUR_FIELDS, v, strict=True))}
+                     for k, v in hours.items()], HOUR_FIELDS)
+            if events:
+                session.execute(MediaEvent.__table__.insert(),
+                                [dict(zip(EVENT_FIELDS, event, strict=True)) for event in events])
+            session.commit()
+        except Exception:
+            db.session.rollback()
+            rec.give_back(stats, hours, events)
+            log.exception("media metrics flush failed; the counts are kept for the next one")
+            raise
+    return len(stats)
+
+
+def pending():
+    """(per image, per hour) counts of this process not flushed yet."""
+    return recorder().snapshot()
+
+
+def prune_events(now: datetime | None = None) -> int:
+    """Delete events older than ``events_retention_days``; the number deleted."""
+    from app.media.config import media_config
+
+    now = now or utcnow()
+    cutoff = now - timedelta(days=media_config().events_retention_days)
+    session = db.session
+    begin_write(session)
+    deleted = session.execute(delete(MediaEvent).where(MediaEvent.at < cutoff)).rowcount
+    session.execute(delete(MediaHourly).where(MediaHourly.hour < cutoff))
+    session.commit()
+    return deleted
+
+
+# -- wiring ----------------------------------------------------------------------------
+
+def _flush_job(app) -> None:
+    with app.app_context():
+        try:
+            flush(app)
+        except Exception:  # noqa: BLE001  (logged in flush; the next run retries)
+            pass
+        finally:
+            db.session.remove()
+
+
+def _prune_job(app) -> None:
+    with app.app_context():
+        try:
+            prune_events()
+        except Exception:
+            log.exception("media events prune failed")
+            db.session.rollback()
+        finally:
+            db.session.remove()
+
+
+def _flush_at_exit(app) -> None:
+    try:
+        _flush_job(app)
+    except Exception:  # noqa: BLE001  (the interpreter is going away)
+        log.exception("media metrics: the last flush failed")
+
+
+def init_app(app) -> None:
+    """Flush at a clean exit (not under TESTING: test apps come and go)."""
+    recorder(app)
+    if not app.testing:
+        atexit.register(_flush_at_exit, app)
+
+
+def schedule(app, scheduler) -> None:
+    """Add the flush and prune jobs to the running scheduler of this process."""
+    interval = int(app.config.get("MEDIA_FLUSH_INTERVAL_S") or 10)
+    scheduler.add_job(FLUSH_JOB, _flush_job, trigger="interval", seconds=interval,
+                      args=[app], replace_existing=True, coalesce=True, max_instances=1)
+    scheduler.add_job(PRUNE_JOB, _prune_job, trigger="interval", hours=1, args=[app],
+                      replace_existing=True, coalesce=True, max_instances=1)

@@ -1,0 +1,191 @@
+"""What the media stats answer and page show: SQL totals plus this process's unflushed counts.
+
+Definitions: ``requests`` every answered /media request (200, 206, 304, HEAD);
+``cache_hits`` answers with ``X-Cache: HIT``; ``storage_reads_saved`` hits plus 304s (no
+storage read either way); ``bytes_saved`` the bytes served from the cache instead of the
+storage; ``hit_ratio`` ``storage_reads_saved / requests``. ``heavy_images`` is the seed's
+LCP audit: originals of at least ``HEAVY_MIN_BYTES`` viewed at most ``RARELY_VIEWED`` times,
+largest first.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from sqlalchemy import func, select
+
+from app.db import utcnow
+from app.extensions import db
+from app.images.models import Image, with_trashed
+from app.media.metrics import HOUR_FIELDS, STAT_FIELDS, pending
+from app.media.models import MediaHourly, MediaStat
+
+TOP = 10
+HEAVY_MIN_BYTES = 1024 * 1024
+RARELY_VIEWED = 2
+SERIES_HOURS = 24
+
+
+def _usernames(ids) -> dict[str, str]:
+    from app.users.repository import get_users
+
+    users = get_users()
+    names = {}
+    for user_id in ids:
+        try:
+            user = users.get(user_id)
+        except Exception:  # noqa: BLE001  (the user store is down: ids stay anonymous)
+            user = None
+        names[user_id] = user.username if user else "(deleted user)"
+    return names
+
+
+def _image_dict(image: Image, counts: dict) -> dict:
+    from app.media import media_url
+
+    return {"id": str(image.id), "file_name": image.file_name, "size_bytes": image.size_bytes,
+            "url": media_url(image, "thumb"), "views": counts.get("views", 0),
+            "downloads": counts.get("downloads", 0),
+            "requests": counts.get("proxy_requests", 0),
+            "bytes_served": counts.get("bytes_served", 0),
+            "cache_hits": counts.get("cache_hits", 0)}
+
+
+def media_stats(now: datetime | None = None) -> dict:
+    now = now or utcnow()
+    unflushed_stats, unflushed_hours = pending()
+    session = db.session
+
+    per_image: dict = {}
+    for row in session.execute(select(MediaStat)).scalars():
+        per_image[row.image_id] = {name: getattr(row, name) for name in STAT_FIELDS}
+    for image_id, values in unflushed_stats.items():
+        counts = per_image.setdefault(image_id, dict.fromkeys(STAT_FIELDS, 0))
+        for name, value in zip(STAT_FIELDS, values, strict=True):
+            counts[name] += value
+
+    totals = dict.fromkeys(STAT_FIELDS, 0)
+    for counts in per_image.values():
+        for name in STAT_FIELDS:
+            totals[name] += counts[name]
+    requests = totals["proxy_requests"]
+    saved = totals["cache_hits"] + totals["not_modified"]
+
+    ranked = sorted((i for i in per_image if per_image[i]["proxy_requests"] > 0),
+                    key=lambda i: (-per_image[i]["proxy_requests"], str(i)))[:TOP * 3]
+    live = {image.id: image for image in session.execute(
+        with_trashed(select(Image).where(Image.id.in_(ranked),
+                                         Image.purge_state.is_(None)))).scalars()} \
+        if ranked else {}
+    top = [_image_dict(live[i], per_image[i]) for i in ranked if i in live][:TOP]
+    large = session.execute(
+        select(Image).where(Image.size_bytes >= HEAVY_MIN_BYTES, Image.purge_state.is_(None))
+        .order_by(Image.size_bytes.desc(), Image.id).limit(TOP * 20)).scalars()
+    heavy = [image for image in large
+             if per_image.get(image.id, {}).get("views", 0) <= RARELY_VIEWED][:TOP]
+    heavy_images = [_image_dict(image, per_image.get(image.id, {})) for image in heavy]
+
+    storage = session.execute(
+        with_trashed(select(Image.owner_id,
+                            func.count(Image.id),
+                            func.sum(Image.size_bytes + Image.thumbnail_bytes
+                                     + Image.variant_bytes))
+                     .where(Image.purge_state.is_(None)).group_by(Image.owner_id))).all()
+    trash_bytes = session.execute(
+        with_trashed(select(func.coalesce(func.sum(Image.size_bytes + Image.thumbnail_bytes
+                                                   + Image.variant_bytes), 0))
+                     .where(Image.is_deleted.is_(True), Image.purge_state.is_(None)))
+    ).scalar_one()
+
+    since = (now - timedelta(hours=SERIES_HOURS - 1)).replace(minute=0, second=0, microsecond=0)
+    hours = {row.hour.replace(tzinfo=since.tzinfo): {n: getattr(row, n) for n in HOUR_FIELDS}
+             for row in session.execute(
+                 select(MediaHourly).where(MediaHourly.hour >= since)).scalars()}
+    db.session.commit()
+    for hour, values in unflushed_hours.items():
+        if hour >= since:
+            counts = hours.setdefault(hour, dict.fromkeys(HOUR_FIELDS, 0))
+            for name, value in zip(HOUR_FIELDS, values, strict=True):
+                counts[name] += value
+    series = []
+    for index in range(SERIES_HOURS):
+        hour = since + timedelta(hours=index)
+        counts = hours.get(hour, dict.fromkeys(HOUR_FIELDS, 0))
+        series.append({"hour": hour.strftime("%Y-%m-%dT%H:00:00Z"),
+                       "requests": counts["proxy_requests"],
+                       "bytes_served": counts["bytes_served"],
+                       "cache_hits": counts["cache_hits"] + counts["not_modified"]})
+
+    names = _usernames([owner for owner, _, _ in storage])
+    storage_per_user = sorted(
+        ({"username": names[owner], "images": count, "bytes": int(total or 0)}
+         for owner, count, total in storage), key=lambda u: (-u["bytes"], u["username"]))
+    return {
+        "requests": requests,
+        "bytes_served": totals["bytes_served"],
+        "cache_hits": totals["cache_hits"],
+        "hit_ratio": round(saved / requests, 4) if requests else 0.0,
+        "storage_reads_saved": saved,
+        "bytes_saved": totals["bytes_from_cache"],
+        "views": totals["views"],
+        "downloads": totals["downloads"],
+        "top_images": top,
+        "heavy_images": heavy_images,
+        "storage_per_user": storage_per_user,
+        "trash_bytes": int(trash_bytes or 0),
+        "series": series,
+    }
+
+
+# -- charts ----------------------------------------------------------------------------
+
+@dataclass
+class BarChart:
+    """Bars per hour with a y scale; sized so 12-unit text stays legible on a phone."""
+
+    width: int = 420
+    height: int = 200
+    left: int = 56
+    right: int = 412
+    top: int = 12
+    bottom: int = 170
+    bars: list[dict] = field(default_factory=list)
+    ticks: list[dict] = field(default_factory=list)
+    labels: list[dict] = field(default_factory=list)
+    total: int = 0
+
+
+def _nice(value: float) -> float:
+    if value <= 0:
+        return 1
+    exponent = math.floor(math.log10(value))
+    for step in (1, 2, 5, 10):
+        if step * 10 ** exponent >= value:
+            return step * 10 ** exponent
+    return 10 ** (exponent + 1)  # pragma: no cover
+
+
+def hourly_chart(series: list[dict], key: str) -> BarChart:
+    chart = BarChart()
+    values = [point[key] for point in series]
+    chart.total = sum(values)
+    if not series:
+        return chart
+    top_value = _nice(max(values))
+    plot_w, plot_h = chart.right - chart.left, chart.bottom - chart.top
+    slot = plot_w / len(series)
+    for fraction in (0, 0.5, 1):
+        chart.ticks.append({"y": chart.bottom - fraction * plot_h, "value": top_value * fraction})
+    seen = set()
+    for index, point in enumerate(series):
+        height = plot_h * point[key] / top_value
+        chart.bars.append({"x": chart.left + slot * index + slot * 0.15, "width": slot * 0.7,
+                           "y": chart.bottom - height, "height": height,
+                           "value": point[key], "hour": point["hour"][11:16]})
+        text = point["hour"][11:16]
+        if index % 6 == 0 and text not in seen:  # four labels, never the same one twice
+            seen.add(text)
+            chart.labels.append({"x": chart.left + slot * (index + 0.5), "text": text})
+    return chart

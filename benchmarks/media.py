@@ -1,0 +1,329 @@
+#!/usr/bin/env python
+"""Media delivery benchmark (issue 9's Performance section): /media against a bare route.
+
+Sets up a throwaway instance in a temporary folder (SQLite, the embedded user store, local
+objects; ``DATABASE_URL``, ``MONGO_URI``, ``STORAGE_URL`` and ``REDIS_URL`` are ignored)
+and a throwaway ``redis-server`` on a free port, so that gunicorn runs 2 workers as
+`make run` does with Redis (the server cache is then Redis). Seeds one user with
+``--images`` photos and one ~50 MB original, then measures with wrk (``-t2 -c16 -d10s``):
+
+  bare            GET /_bench/bare: the thumbnail's bytes from memory (the ceiling)
+  hit             a cached thumbnail (X-Cache: HIT), owner's bearer token
+  hit_share       the same through a share link, anonymous (no token or user lookup)
+  revalidate      the same with If-None-Match (304)
+  miss            the thumbnail read from storage each time (cache_enabled off)
+  variant         a 1280-wide WebP variant (stored, then cached)
+  page            the gallery page (session cookie)
+  hit_untracked   ``hit`` with tracking_enabled off  -> tracking_cost
+  share_limited   a share-link thumbnail, anonymous, rate limits on (set very high)
+  share_unlimited the same with 127.0.0.0/8 in allow_ips (limits skipped)
+  blocked         the share link with 127.0.0.1 in block_ips (403 once blocking exists)
+
+Settings are changed through ``PATCH /api/v1/admin/media/config``, as an admin would.
+Then 8 clients stream the 50 MB original at once while the workers' RSS is sampled
+(psutil): ``stream_rss_growth_mb`` is the largest growth of the workers' summed RSS.
+
+Prints each case's requests/s, p50 and p99 to stderr and one JSON line to stdout.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import psutil
+import requests
+from PIL import Image
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from serve import (  # noqa: E402  (the serving benchmark's helpers)
+    ADMIN_PASSWORD,
+    IGNORED,
+    PASSWORD,
+    ROOT,
+    USERNAME,
+    VENV_BIN,
+    Server,
+    photo,
+    say,
+    session_cookie,
+    token,
+    wrk,
+)
+
+BENCH_APP = '''
+import os
+
+from flask import Response
+
+from app import create_app
+
+app = create_app()
+_BYTES = []
+
+
+@app.get("/_bench/bare")
+def bare():
+    if not _BYTES:
+        with open(os.environ["BENCH_BARE_FILE"], "rb") as handle:
+            _BYTES.append(handle.read())
+    return Response(_BYTES[0], mimetype="image/webp")
+
+
+bare.is_public = True
+'''
+CONFIG = "/api/v1/admin/media/config"
+STREAM_CLIENTS = 8
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--duration", type=int, default=10, help="seconds per case (10)")
+    parser.add_argument("--connections", type=int, default=16, help="wrk -c (16)")
+    parser.add_argument("--threads", type=int, default=2, help="wrk -t (2)")
+    parser.add_argument("--images", type=int, default=24, help="images seeded (24)")
+    parser.add_argument("--big-mb", type=int, default=50, help="the streamed original (50)")
+    return parser.parse_args(argv)
+
+
+def big_photo(megabytes: int) -> bytes:
+    """A PNG of random pixels (incompressible) of at least ``megabytes`` MiB."""
+    side = int((megabytes * 2**20 / 3) ** 0.5) + 1
+    image = Image.frombytes("RGB", (side, side), os.urandom(side * side * 3))
+    out = io.BytesIO()
+    image.save(out, format="PNG", compress_level=1)
+    return out.getvalue()
+
+
+def seed(url: str, n: int, big: bytes) -> tuple[dict, list[dict]]:
+    admin = requests.post(f"{url}/api/v1/auth/token", timeout=30,
+                          json={"username": "admin", "password": ADMIN_PASSWORD})
+    admin.raise_for_status()
+    admin_headers = {"Authorization": f"Bearer {admin.json()['token']}"}
+    requests.post(f"{url}/api/v1/users", headers=admin_headers, timeout=30, json={
+        "username": USERNAME, "email": f"{USERNAME}@example.com",
+        "password": PASSWORD}).raise_for_status()
+    headers = {"Authorization": f"Bearer {token(url)}"}
+    images = []
+    for index in range(n):
+        response = requests.post(f"{url}/api/v1/images", headers=headers, timeout=60,
+                                 files={"file": (f"photo-{index}.jpg", photo(index),
+                                                 "image/jpeg")})
+        response.raise_for_status()
+        images.append(response.json())
+    response = requests.post(f"{url}/api/v1/images", headers=headers, timeout=300,
+                             files={"file": ("big.png", big, "image/png")})
+    response.raise_for_status()
+    return admin_headers, images + [response.json()]
+
+
+def patch(url: str, admin_headers: dict, **changes) -> None:
+    """Change settings as an admin would; then wait out MEDIA_CONFIG_CHECK_S (1 s), after
+    which every worker applies them."""
+    response = requests.patch(f"{url}{CONFIG}", headers=admin_headers, json=changes, timeout=30)
+    if response.status_code != 200:
+        raise SystemExit(f"PATCH {changes}: {response.status_code} {response.text}")
+    time.sleep(1.5)
+
+
+def workers(server: Server) -> list[psutil.Process]:
+    root = psutil.Process(server.process.pid)
+    return [p for p in root.children(recursive=True)]
+
+
+def rss(procs) -> int:
+    total = 0
+    for proc in procs:
+        try:
+            total += proc.memory_info().rss
+        except psutil.NoSuchProcess:
+            pass
+    return total
+
+
+def stream_growth(server: Server, url: str, headers: dict, size: int) -> dict:
+    """8 clients download the big original at once; the workers' RSS growth at its peak."""
+    procs = workers(server)
+    before = rss(procs)
+    peak = [before]
+    done = threading.Event()
+
+    def sample():
+        while not done.is_set():
+            peak[0] = max(peak[0], rss(procs))
+            time.sleep(0.02)
+
+    received = []
+
+    def client():
+        total = 0
+        with requests.get(url, headers=headers, stream=True, timeout=300) as response:
+            response.raise_for_status()
+            for chunk in response.iter_content(256 * 1024):
+                total += len(chunk)
+        received.append(total)
+
+    sampler = threading.Thread(target=sample)
+    sampler.start()
+    started = time.monotonic()
+    clients = [threading.Thread(target=client) for _ in range(STREAM_CLIENTS)]
+    for thread in clients:
+        thread.start()
+    for thread in clients:
+        thread.join()
+    done.set()
+    sampler.join()
+    if received != [size] * STREAM_CLIENTS:
+        raise SystemExit(f"stream: expected {STREAM_CLIENTS} x {size} bytes, got {received}")
+    return {"rss_before_mb": round(before / 2**20, 1), "rss_peak_mb": round(peak[0] / 2**20, 1),
+            "growth_mb": round((peak[0] - before) / 2**20, 1),
+            "seconds": round(time.monotonic() - started, 2), "clients": STREAM_CLIENTS,
+            "object_mb": round(size / 2**20, 1)}
+
+
+def check(url: str, headers: dict, expect_status: int, expect_cache: str | None = None) -> str:
+    """The X-Cache of a few requests (both workers answer some); all must agree."""
+    seen = set()
+    for _ in range(6):
+        response = requests.get(url, headers=headers, timeout=60)
+        if response.status_code != expect_status:
+            raise SystemExit(f"{url}: {response.status_code}, expected {expect_status}")
+        seen.add(response.headers.get("X-Cache", "-"))
+    x_cache = "/".join(sorted(seen))
+    if expect_cache and x_cache != expect_cache:
+        raise SystemExit(f"{url}: X-Cache {x_cache}, expected {expect_cache}")
+    return x_cache
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    for tool in ("wrk", "redis-server"):
+        if shutil.which(tool) is None:
+            raise SystemExit(f"{tool} is not installed (make bench installs it: "
+                             "scripts/bench-deps.sh)")
+    say(f"making a {args.big_mb} MB original")
+    big = big_photo(args.big_mb)
+    with tempfile.TemporaryDirectory(prefix="papelera-bench-media-") as tmp:
+        workdir = Path(tmp)
+        (workdir / "bench_app.py").write_text(BENCH_APP)
+        bare_file = workdir / "bare.bin"
+        bare_file.write_bytes(b"")
+        env = {k: v for k, v in os.environ.items() if k not in IGNORED}
+        env.update({
+            "PAPELERA_INSTANCE": str(workdir / "instance"),
+            "ADMIN_USERNAME": "admin", "ADMIN_PASSWORD": ADMIN_PASSWORD,
+            "SCHEDULER_ENABLED": "true", "MAX_UPLOAD_MB": str(args.big_mb * 2),
+            "ARGON2_MEMORY_KIB": "1024", "ARGON2_TIME_COST": "1", "PYTHONUNBUFFERED": "1",
+            "WEB_CONCURRENCY": "2", "BENCH_BARE_FILE": str(bare_file),
+            "GUNICORN_LOG_LEVEL": "warning",
+        })
+        subprocess.run([str(VENV_BIN / "flask"), "--app", "app", "db", "upgrade"], cwd=ROOT,
+                       env=env, check=True, capture_output=True)
+        server = Server("gunicorn-redis", workdir, env).start()
+        try:
+            url = server.url
+            say(f"seeding {args.images} images and the big original")
+            admin_headers, images = seed(url, args.images, big)
+            owner = {"Authorization": f"Bearer {token(url)}"}
+            bearer = [f"Authorization: {owner['Authorization']}"]
+            first, biggest = images[0], images[-1]
+            thumb = f"{url}{first['thumbnail_url']}"
+            requests.get(thumb, headers=owner, timeout=30)  # the MISS that fills the cache
+            x_hit = check(thumb, owner, 200, "HIT")
+            thumb_bytes = requests.get(thumb, headers=owner, timeout=30).content
+            bare_file.write_bytes(thumb_bytes)
+            etag = requests.get(thumb, headers=owner, timeout=30).headers["ETag"]
+            variant = f"{url}{first['url']}?w=1280"
+            check(variant, owner, 200)
+            share = requests.post(f"{url}/api/v1/images/{first['id']}/share", headers=owner,
+                                  json={"ttl_s": 86400}, timeout=30).json()["url"]
+            share_thumb = share.replace(f"/media/{first['id']}?", f"/media/{first['id']}/thumb?")
+            check(share_thumb, {}, 200)
+            cookie = [f"Cookie: {session_cookie(url)}"]
+
+            results: dict[str, dict] = {}
+            notes: dict[str, str] = {}
+
+            def run(name, target, headers, before=None, note=None):
+                if before:
+                    before()
+                results[name] = wrk(target, headers, args)
+                if note:
+                    notes[name] = note
+                got = results[name]
+                say(f"{name:>17}: {got['rps']:>8.1f} req/s  p50 {got['p50_ms']:>7.2f} ms  "
+                    f"p99 {got['p99_ms']:>7.2f} ms"
+                    + (f"  non-2xx/3xx {got['non_2xx']}" if got["non_2xx"] else ""))
+
+            run("bare", f"{url}/_bench/bare", [])
+            run("hit", thumb, bearer, note=f"X-Cache {x_hit}")
+            run("hit_share", share_thumb, [], note="the same HIT through a share link: no "
+                                                   "session or token lookup")
+            run("revalidate", thumb, bearer + [f"If-None-Match: {etag}"], note="304")
+            patch(url, admin_headers, cache_enabled=False)
+            x_miss = check(thumb, owner, 200, "BYPASS")
+            run("miss", thumb, bearer, note=f"X-Cache {x_miss}: read from storage each time")
+            patch(url, admin_headers, cache_enabled=True)
+            x_variant = check(variant, owner, 200)
+            run("variant", variant, bearer, note=f"X-Cache {x_variant}")
+            run("page", f"{url}/", cookie)
+            patch(url, admin_headers, tracking_enabled=False)
+            run("hit_untracked", thumb, bearer, note="tracking_enabled false")
+            patch(url, admin_headers, tracking_enabled=True)
+            run("hit_tracked_again", thumb, bearer, note="tracking on, measured again")
+            patch(url, admin_headers, rate_limits={"per_minute": 10**9, "per_hour": 10**9,
+                                                   "per_day": 10**9})
+            run("share_limited", share_thumb, [], note="rate limits on, set too high to refuse")
+            patch(url, admin_headers, allow_ips=["127.0.0.0/8"])
+            run("share_unlimited", share_thumb, [], note="127.0.0.0/8 allow-listed: no limits")
+            patch(url, admin_headers, allow_ips=[], block_ips=["127.0.0.1/32"])
+            blocked_status = requests.get(share_thumb, timeout=30).status_code
+            run("blocked", share_thumb, [], note=f"127.0.0.1 in block_ips: answers "
+                                                 f"{blocked_status}")
+            patch(url, admin_headers, block_ips=[])
+
+            say("streaming the big original to 8 clients")
+            stream = stream_growth(server, f"{url}{biggest['url']}", owner,
+                                   biggest["size_bytes"])
+            say(f"          stream: {stream}")
+        finally:
+            server.stop()
+
+    bare = results["bare"]["rps"]
+    hit = (results["hit"]["rps"] + results["hit_tracked_again"]["rps"]) / 2
+    limits_applied = blocked_status == 403
+    summary = {
+        "duration_s": args.duration, "connections": args.connections, "workers": 2,
+        "cores": os.cpu_count(), "cases": results, "notes": notes,
+        "bare_rps": bare, "hit_rps": results["hit"]["rps"],
+        "revalidate_rps": results["revalidate"]["rps"], "miss_rps": results["miss"]["rps"],
+        "variant_rps": results["variant"]["rps"], "page_rps": results["page"]["rps"],
+        "hit_ratio_to_bare": round(results["hit"]["rps"] / bare, 3),
+        "hit_share_ratio_to_bare": round(results["hit_share"]["rps"] / bare, 3),
+        "revalidate_ratio_to_bare": round(results["revalidate"]["rps"] / bare, 3),
+        "miss_ratio_to_bare": round(results["miss"]["rps"] / bare, 3),
+        "tracking_cost": round(1 - hit / results["hit_untracked"]["rps"], 3),
+        "limits_cost": round(1 - results["share_limited"]["rps"]
+                             / results["share_unlimited"]["rps"], 3),
+        "limits_applied": limits_applied,
+        "limits_note": None if limits_applied else (
+            "rate_limits, allow_ips and block_ips are stored but not enforced in this build "
+            "(issue 10): the limits and blocked cases measure the same path"),
+        "blocked_status": blocked_status,
+        "stream_rss_growth_mb": stream["growth_mb"], "stream": stream,
+    }
+    print(json.dumps(summary, sort_keys=True))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
