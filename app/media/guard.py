@@ -162,7 +162,7 @@ def _limit_key() -> str:
 
 
 def _breached(limit) -> None:
-    wait = max(1, math.ceil(limit.reset_at - time.time()))
+    wait = max(1, int(limit.reset_at - time.time()))
     raise TooManyRequests(f"Too many image requests from your address. Try again in {wait} "
                           "seconds.", retry_after=wait)
 
@@ -178,7 +178,7 @@ def add_rate_limit_headers(response):
     current = limiter.current_limit
     if current is None:
         return response
-    reset = max(0, math.ceil(current.reset_at - time.time()))
+    reset = max(0, int(current.reset_at - time.time()))
     response.headers["RateLimit-Limit"] = str(current.limit.amount)
     response.headers["RateLimit-Remaining"] = str(current.remaining)
     response.headers["RateLimit-Reset"] = str(reset)
