@@ -18,7 +18,6 @@ nothing else the client sends is read.
 
 from __future__ import annotations
 
-import math
 import time
 import uuid
 
