@@ -42,7 +42,7 @@ from app.media.protection import (
 
 MEDIA_ENDPOINTS = frozenset({"media.original", "media.thumbnail"})
 # Never blocked with block_scope "site": an admin must be able to sign in and lift it.
-NEVER_BLOCKED_ENDPOINTS = frozenset({"auth.login", "auth_api.token", "static"})
+NEVER_BLOCKED_ENDPOINTS = frozenset({"auth.login", "auth_api.create_token", "static"})
 NEVER_BLOCKED_PREFIXES = ("/api/v1/admin/",)
 
 

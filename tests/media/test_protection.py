@@ -15,7 +15,7 @@ import pytest
 import app.media.guard as guard
 from app.db import utcnow
 from app.extensions import db
-from tests.conftest import ENGINES, NO_POSTGRES, build_app
+from tests.conftest import ADMIN_PASSWORD, ENGINES, NO_POSTGRES, build_app
 from tests.helpers import last_audit
 from tests.media.conftest import REDIS_URL, picture, redis_answers
 from tests.media.helpers import set_media_config
@@ -142,6 +142,14 @@ def test_block_scope_site_refuses_pages_but_never_sign_in_or_the_admin_api(app, 
     assert fetch(client, "/api/v1/images", ip=ATTACKER).status_code == 403
     assert fetch(client, "/login", ip=ATTACKER).status_code == 200
     assert fetch(client, "/api/v1/admin/media/blocks", ip=ATTACKER).status_code == 401
+    # An admin behind a blocked address can still get a token and lift the block.
+    token = client.post("/api/v1/auth/token", json={"username": "founder",
+                                                    "password": ADMIN_PASSWORD},
+                        environ_base={"REMOTE_ADDR": ATTACKER})
+    assert token.status_code == 201
+    bearer = {"Authorization": f"Bearer {token.get_json()['token']}"}
+    assert fetch(client, "/api/v1/admin/media/blocks", ip=ATTACKER, **bearer).status_code == 200
+    assert fetch(client, "/api/v1/images", ip=ATTACKER, **bearer).status_code == 403
     assert fetch(client, "/", ip="203.0.113.1").status_code in (200, 302)
 
 
@@ -273,7 +281,6 @@ def test_one_trusted_proxy_makes_its_forwarded_address_the_client(tmp_path):
 # -- the panel -------------------------------------------------------------------------
 
 def test_the_panel_edits_lists_previews_cidrs_and_lifts(app, client, link):
-    from tests.conftest import ADMIN_PASSWORD
     from tests.helpers import Browser
 
     browser = Browser(app.test_client(), "founder", ADMIN_PASSWORD)
