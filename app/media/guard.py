@@ -10,6 +10,9 @@ Order on ``/media`` (the gate runs before every request, the limits with the vie
 4. Flask-Limiter's per-IP limits per minute, hour and day (unless exempt) → 429 with
    ``Retry-After``; every limited answer carries ``RateLimit-*`` headers.
 
+When the counters' store (Redis) is unreachable, images stay served: the limits and the
+counting are skipped, logged; blocks already known to the process still hold.
+
 Exempt from 3 and 4: addresses in ``allow_ips``, and a signed-in owner or admin fetching
 their own images. The client address is ``request.remote_addr``: the socket's peer, or
 with ``TRUSTED_PROXIES=n`` what ProxyFix took from the last n ``X-Forwarded-For`` hops;
@@ -18,6 +21,7 @@ nothing else the client sends is read.
 
 from __future__ import annotations
 
+import logging
 import time
 import uuid
 
@@ -26,7 +30,7 @@ from flask_login import current_user
 from sqlalchemy import select
 
 from app.db import utcnow
-from app.errors import Forbidden, TooManyRequests
+from app.errors import Forbidden, TooManyRequests, error_response
 from app.extensions import db, limiter
 from app.media.config import media_config
 from app.media.protection import (
@@ -39,6 +43,8 @@ from app.media.protection import (
     referrer_allowed,
     send_webhook,
 )
+
+log = logging.getLogger(__name__)
 
 MEDIA_ENDPOINTS = frozenset({"media.original", "media.thumbnail"})
 # Never blocked with block_scope "site": an admin must be able to sign in and lift it.
@@ -129,9 +135,15 @@ def _count_for_auto_block(config, now) -> None:
     threshold = config.auto_block.threshold_per_image_per_hour
     protection = get_protection()
     key = client_key()
-    if not count_image_request(protection, key, image_id, threshold):
+    try:
+        if not count_image_request(protection, key, image_id, threshold):
+            return
+        first = claim_block(protection, key)
+    except protection.storage.base_exceptions as exc:
+        # Images stay served while the counters' store is down; known blocks still hold.
+        log.error("auto-block counters unavailable: %s", exc)
         return
-    if claim_block(protection, key):
+    if first:
         from app.audit.service import Context
 
         ctx = Context(actor_id="system", actor_role="system", ip=request.remote_addr,
@@ -160,10 +172,13 @@ def _limit_key() -> str:
     return f"{namespace}/media/{client_key()}"
 
 
-def _breached(limit) -> None:
+def _breached(limit):
+    """The 429 answer, returned (not raised) so the limiter's error swallowing, which
+    keeps images served while its store is unreachable, cannot swallow it."""
     wait = max(1, int(limit.reset_at - time.time()))
-    raise TooManyRequests(f"Too many image requests from your address. Try again in {wait} "
-                          "seconds.", retry_after=wait)
+    error = TooManyRequests(f"Too many image requests from your address. Try again in {wait} "
+                            "seconds.", retry_after=wait)
+    return error_response(error.status, error.body(), error.headers)
 
 
 # Shared by every /media route: one budget per address, read from the config per request.

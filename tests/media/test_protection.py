@@ -278,6 +278,21 @@ def test_one_trusted_proxy_makes_its_forwarded_address_the_client(tmp_path):
     assert codes == [401, 401, 401]  # a budget per forwarded client
 
 
+def test_an_unreachable_counter_store_keeps_images_served(tmp_path):
+    import socket
+
+    closed = socket.socket()
+    closed.bind(("127.0.0.1", 0))
+    port = closed.getsockname()[1]
+    closed.close()
+    app = build_app(tmp_path, RATELIMIT_STORAGE_URI=f"redis://127.0.0.1:{port}/0",
+                    MEDIA_CONFIG={"block_ips": [ATTACKER]})
+    client = app.test_client()
+    path = f"/media/{uuid.uuid4()}"
+    assert fetch(client, path, ip=OTHER).status_code == 401  # on to the access check
+    assert fetch(client, path, ip=ATTACKER).status_code == 403  # the list needs no store
+
+
 # -- the panel -------------------------------------------------------------------------
 
 def test_the_panel_edits_lists_previews_cidrs_and_lifts(app, client, link):
