@@ -168,8 +168,12 @@ def _limit_string() -> str:
 
 
 def _limit_key() -> str:
+    """The budget's owner: the address, an IPv6 client by its /64 (which one client
+    holds whole), as for sign-in limits."""
+    from app.auth.throttle import client_key as budget_key
+
     namespace = current_app.config.get("MEDIA_PROTECTION_NAMESPACE") or "papelera"
-    return f"{namespace}/media/{client_key()}"
+    return f"{namespace}/media/{budget_key(client_key())}"
 
 
 def _breached(limit):
