@@ -165,6 +165,32 @@ def test_an_allowed_address_skips_limits_and_auto_block(app, client, link):
         [200, 200, 403]  # outside the /28: auto-blocked at the third request
 
 
+def test_a_blocked_request_runs_no_sql(app, client, link):
+    """Lists and auto-blocks are decided from per-process caches, not per-request queries."""
+    from sqlalchemy import event
+
+    set_media_config(app, block_ips=["203.0.113.0/24"],
+                     auto_block={"threshold_per_image_per_hour": 1, "block_for_s": 0})
+    assert [fetch(client, link).status_code for _ in range(2)] == [200, 403]
+    assert fetch(client, link).status_code == 403  # the board is loaded again once
+    statements = []
+
+    def record(conn, cursor, statement, *args):
+        statements.append(statement)
+
+    with app.app_context():
+        engine = db.engine
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        assert fetch(client, link).status_code == 403  # auto-blocked
+        assert fetch(client, link, ip="203.0.113.5").status_code == 403  # listed
+        assert statements == []
+        assert fetch(client, link, ip=OTHER).status_code == 200
+        assert statements, "a served request does query: the listener listens"
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+
+
 def test_the_block_list_wins_over_the_allow_list(app, client, link):
     set_media_config(app, allow_ips=["198.51.100.0/24"], block_ips=[ATTACKER])
     assert fetch(client, link).status_code == 403
