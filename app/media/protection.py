@@ -264,7 +264,11 @@ def init_app(app) -> None:
     config = app.config
     namespace = config.get("MEDIA_PROTECTION_NAMESPACE") or "papelera"
     uri = config.get("RATELIMIT_STORAGE_URI") or config.get("REDIS_URL") or "memory://"
-    storage = storage_from_string(uri)
+    from app.extensions import limiter
+
+    # The limiter was just bound to this app with this URI: one store (and, in memory, one
+    # expiry timer) for the limits and the auto-block counters.
+    storage = limiter.storage if limiter.initialized else storage_from_string(uri)
     if uri.startswith(("redis://", "rediss://")):
         import redis
 
