@@ -125,9 +125,11 @@ def _register_hooks(app: Flask) -> None:
     from app.errors import register_error_handlers
     from app.htmx import add_vary
     from app.logs import assign_request_id, log_request
+    from app.media.guard import protection_gate
     from app.security import add_security_headers
 
     app.before_request(assign_request_id)
+    app.before_request(protection_gate)  # blocked addresses and hotlinks: 403 before anything
     app.before_request(csrf_gate)
     app.after_request(add_vary)
     app.after_request(add_security_headers)

@@ -173,6 +173,8 @@ def register_error_handlers(app):
 
     @app.errorhandler(HTTPException)
     def _http(error: HTTPException):
+        if error.response is not None:  # it brought its answer (the /media limits' 429)
+            return error.response
         status = error.code or 500
         if status == 401:
             from app.auth.login import unauthenticated_response

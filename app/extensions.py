@@ -20,6 +20,11 @@ db = SQLAlchemy(model_class=Base, session_options={"expire_on_commit": False})
 migrate = Migrate()
 login_manager = LoginManager()
 csrf = CSRFProtect()
-# Only failed logins are counted (see app.auth): the storage is chosen in create_app.
-limiter = Limiter(key_func=get_remote_address, default_limits=[], headers_enabled=True)
+# Sign-in limits count on their own (app.auth.throttle); this limiter holds /media to the
+# per-IP limits (app.media.guard), which writes the RateLimit-* headers itself. The
+# storage is chosen in create_app; a sliding window counter keeps two counters per limit.
+# An unreachable store is logged and skipped: images stay served (the 429 is returned by
+# on_breach, so swallowing errors never swallows it).
+limiter = Limiter(key_func=get_remote_address, default_limits=[], headers_enabled=False,
+                  strategy="sliding-window-counter", swallow_errors=True)
 scheduler = APScheduler()

@@ -80,6 +80,12 @@ SCHEMAS: dict[str, dict] = {
         "status": {"type": "string"}, "started_at": TIME, "finished_at": NULLABLE_TIME,
         "claimed": {"type": "integer"}, "deleted": {"type": "integer"},
         "bytes_freed": {"type": "integer"}, "errors": {"type": "integer"}}},
+    "IpBlock": {"type": "object", "required": ["ip", "reason", "image_id", "count",
+                                               "blocked_at", "expires_at"], "properties": {
+        "ip": {"type": "string"}, "reason": {"type": "string"},
+        "image_id": {"type": "string", "nullable": True}, "count": {"type": "integer"},
+        "blocked_at": TIME,
+        "expires_at": {**NULLABLE_TIME, "description": "null: until lifted"}}},
     "PurgeResult": {"type": "object", "required": ["deleted", "bytes_freed", "errors",
                                                    "remaining"], "properties": {
         "deleted": {"type": "integer"}, "bytes_freed": {"type": "integer"},
@@ -178,4 +184,10 @@ OPERATIONS: dict[str, dict] = {
                                **{name: {"type": "array", "items": {"type": "object"}}
                                   for name in ("top_images", "heavy_images",
                                                "storage_per_user", "series")}}}},
+    "media_blocks_api.blocks": {"response": {"type": "object", "required": ["items"],
+                                             "properties": {"items": {"type": "array",
+                                                                      "items": ref("IpBlock")}}}},
+    "media_blocks_api.lift": {"response": {"type": "object", "properties": {
+        "message": {"type": "string"}, "ip": {"type": "string"},
+        "lifted": {"type": "integer"}}}},
 }

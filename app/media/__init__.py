@@ -1,7 +1,9 @@
 """Media delivery: stable /media URLs, HTTP caching, a server cache, variants, share links.
 
-``init_app`` binds the server cache; the blueprints are ``views.bp`` (``/media``) and
-``api.bp`` (``/api/v1/images/<id>/share``).
+``init_app`` binds the server cache and the protection state; the blueprints are
+``views.bp`` (``/media``), ``api.bp`` (``/api/v1/images/<id>/share``), ``blocks_api.bp``
+(``/api/v1/admin/media/blocks``) and ``protection_views.bp`` (``/admin/media/protection``).
+The protection gate (``guard.protection_gate``) is an app-wide ``before_request``.
 """
 
 from __future__ import annotations
@@ -15,16 +17,24 @@ def init_app(app) -> None:
     from app.media.admin import api_bp as admin_api_bp
     from app.media.admin import bp as admin_bp
     from app.media.api import bp as api_bp
+    from app.media.blocks_api import bp as blocks_api_bp
     from app.media.cache import init_app as init_cache
     from app.media.metrics import init_app as init_metrics
+    from app.media.protection import init_app as init_protection
+    from app.media.protection_views import bp as protection_pages
+    from app.media.protection_views import register_template_globals
     from app.media.views import bp as media_bp
 
     init_cache(app)
     init_metrics(app)
+    init_protection(app)
     app.register_blueprint(admin_bp)
     app.register_blueprint(admin_api_bp)
     app.register_blueprint(media_bp)
     app.register_blueprint(api_bp)
+    app.register_blueprint(blocks_api_bp)
+    app.register_blueprint(protection_pages)
+    register_template_globals(app)
 
 
 def media_url(image, variant: str = "original") -> str:

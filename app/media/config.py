@@ -363,7 +363,7 @@ def update_config(changes: dict, ctx) -> MediaConfig:
     row.version = (row.version or 0) + 1
     row.updated_at = utcnow()
     row.updated_by = ctx.actor_id
-    audit.commit_change("media_config_changed", "success", ctx, target_type="media_config",
+    audit.commit_change("media_config_changed", "ok", ctx, target_type="media_config",
                         target_id="media", details={"changes": diff})
     forget_config()
     return after

@@ -85,3 +85,23 @@ class MediaEvent(db.Model):
     status: Mapped[int | None] = mapped_column(Integer)
     cache_hit: Mapped[bool | None] = mapped_column(db.Boolean)
     bytes: Mapped[int | None] = mapped_column(BigInteger)
+
+
+class IpBlock(db.Model):
+    """An automatic block of one client address (SPEC section 8).
+
+    Active while ``lifted_at`` is null and ``expires_at`` is null (until lifted) or in the
+    future. Rows are kept after they end: the history of who was blocked, and why.
+    """
+
+    __tablename__ = "ip_blocks"
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer(), "sqlite"),
+                                    primary_key=True, autoincrement=True)
+    ip: Mapped[str] = mapped_column(String(64), nullable=False, index=True)
+    reason: Mapped[str] = mapped_column(String(64), nullable=False)
+    image_id: Mapped[uuid.UUID | None] = mapped_column(Uuid, nullable=True)
+    count: Mapped[int] = mapped_column(BigInteger, nullable=False, default=0)
+    blocked_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
+    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    lifted_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)

@@ -1,6 +1,7 @@
 """``/media/<id>``, ``/media/<id>/thumb`` and variants: every image reaches browsers here.
 
-Order per request: parse the options (400) → who may see it (401/403/404) →
+Order per request: protection (``app.media.guard``: blocks, hotlinks, auto-block 403;
+per-IP limits 429) → parse the options (400) → who may see it (401/403/404) →
 ``If-None-Match`` (304, nothing read) → the server cache → the storage, streamed.
 """
 
@@ -17,6 +18,7 @@ from werkzeug.wsgi import FileWrapper
 from app.db import utcnow
 from app.media.cache import get_cache
 from app.media.config import media_config
+from app.media.guard import add_rate_limit_headers, media_limits
 from app.media.metrics import record_access
 from app.media.service import (
     Access,
@@ -31,6 +33,7 @@ from app.media.service import (
 from app.storage import get_storage
 
 bp = Blueprint("media", __name__)
+bp.after_request(add_rate_limit_headers)
 
 CHUNK = 64 * 1024
 # The body is an image, never a document: no scripts, no plugins, no framing by others.
@@ -38,11 +41,13 @@ MEDIA_CSP = "default-src 'none'; img-src 'self'; style-src 'unsafe-inline'; sand
 
 
 @bp.get("/media/<image_id>")
+@media_limits
 def original(image_id):
     return _serve(image_id, thumb=False)
 
 
 @bp.get("/media/<image_id>/thumb")
+@media_limits
 def thumbnail(image_id):
     return _serve(image_id, thumb=True)
 

@@ -60,6 +60,13 @@ EXTRA_CASES: dict[tuple[str, str], Case] = {
              hard_only=True),
     ("purge_pages.run_now", "/admin/purge"):
         Case("DELETE", "/admin/purge", "trash", admin_only=True, external=True, hard_only=True),
+    # Lifting an automatic IP block: "{id}" is the blocked address (tests/media).
+    ("media_blocks_api.lift", "/api/v1/admin/media/blocks/<ip>"):
+        Case("DELETE", "/api/v1/admin/media/blocks/{id}", "ip_block", admin_only=True,
+             external=True, hard_only=True),
+    ("media_protection.lift", "/admin/media/protection/blocks/<ip>"):
+        Case("DELETE", "/admin/media/protection/blocks/{id}", "ip_block", admin_only=True,
+             external=True, hard_only=True),
 }
 
 
@@ -105,6 +112,8 @@ class Actor:
 
 def setup_target(app, case: Case, actor: Actor) -> str:
     """Create what the route acts on, owned by the actor; return the request path."""
+    if case.target == "ip_block":
+        return case.path.format(id=auto_block(app))
     if case.target == "trash":
         image_id = actor.upload()
         trashed = actor.send("DELETE", f"/api/v1/images/{image_id}" if not actor.page_face
@@ -116,6 +125,18 @@ def setup_target(app, case: Case, actor: Actor) -> str:
         path = f"/api/v1/images/{image_id}" if not actor.page_face else f"/images/{image_id}"
         assert actor.send("DELETE", path, headers={"X-Confirm-Delete": "yes"}).status_code == 200
     return case.path.format(id=image_id)
+
+
+def auto_block(app, ip="198.51.100.77") -> str:
+    """Block ``ip`` the way an abuser gets blocked: past the threshold on one image."""
+    from tests.media.helpers import set_media_config
+
+    set_media_config(app, auto_block={"threshold_per_image_per_hour": 1, "block_for_s": 0})
+    path = f"/media/{uuid.uuid4()}"
+    client = app.test_client()
+    codes = [client.get(path, environ_base={"REMOTE_ADDR": ip}).status_code for _ in range(2)]
+    assert codes == [401, 403]
+    return ip
 
 
 def with_query(path: str, query: str) -> str:

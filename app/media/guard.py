@@ -1,0 +1,207 @@
+"""The request side of media protection: the gate, the per-IP limits and their headers.
+
+Order on ``/media`` (the gate runs before every request, the limits with the view):
+
+1. block list or an active auto-block → 403 ``ip_blocked`` (on every route when
+   ``block_scope`` is ``site``, except the admin API, sign-in and static files);
+2. hotlink protection → 403 ``hotlink_refused``;
+3. the request is counted for auto-block (unless exempt); past the threshold the address
+   is blocked at once (audited, webhook) → 403 ``ip_blocked``;
+4. Flask-Limiter's per-IP limits per minute, hour and day (unless exempt) → 429 with
+   ``Retry-After``; every limited answer carries ``RateLimit-*`` headers.
+
+When the counters' store (Redis) is unreachable, images stay served: the limits and the
+counting are skipped, logged; blocks already known to the process still hold.
+
+Exempt from 3 and 4: addresses in ``allow_ips``, and a signed-in owner or admin fetching
+their own images. The client address is ``request.remote_addr``: the socket's peer, or
+with ``TRUSTED_PROXIES=n`` what ProxyFix took from the last n ``X-Forwarded-For`` hops;
+nothing else the client sends is read.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+
+from flask import current_app, g, request
+from flask_login import current_user
+from sqlalchemy import select
+
+from app.db import utcnow
+from app.errors import Forbidden, TooManyRequests, error_response
+from app.extensions import db, limiter
+from app.media.config import media_config
+from app.media.protection import (
+    address_set,
+    claim_block,
+    count_image_request,
+    create_block,
+    get_protection,
+    parse_address,
+    referrer_allowed,
+    send_webhook,
+)
+
+log = logging.getLogger(__name__)
+
+MEDIA_ENDPOINTS = frozenset({"media.original", "media.thumbnail"})
+# Never blocked with block_scope "site": an admin must be able to sign in and lift it.
+NEVER_BLOCKED_ENDPOINTS = frozenset({"auth.login", "auth_api.create_token", "static"})
+NEVER_BLOCKED_PREFIXES = ("/api/v1/admin/",)
+
+
+def client_key() -> str:
+    """The client's address as blocks and limits know it (IPv4-mapped IPv6 as IPv4)."""
+    if "media_client" not in g:
+        address = parse_address(request.remote_addr)
+        g.media_client = (address, str(address) if address else (request.remote_addr or "-"))
+    return g.media_client[1]
+
+
+def _client_address():
+    client_key()
+    return g.media_client[0]
+
+
+def _blocked(config, now) -> bool:
+    address = _client_address()
+    if address in address_set(config.block_ips):
+        return True
+    return get_protection().board.is_blocked(client_key(), now)
+
+
+def _never_blocked() -> bool:
+    return (request.endpoint in NEVER_BLOCKED_ENDPOINTS
+            or request.path.startswith(NEVER_BLOCKED_PREFIXES))
+
+
+def blocked_error() -> Forbidden:
+    return Forbidden("Requests from your address are blocked.", code="ip_blocked")
+
+
+def protection_gate():
+    """``before_request``: lists, auto-blocks and hotlinks, before anything is read."""
+    endpoint = request.endpoint
+    is_media = endpoint in MEDIA_ENDPOINTS
+    config = media_config()
+    if not is_media and (config.block_scope != "site" or _never_blocked() or endpoint is None):
+        return None
+    now = utcnow()
+    if _blocked(config, now):
+        raise blocked_error()
+    if not is_media:
+        return None
+    if not referrer_allowed(request.headers.get("Referer"), own_host=request.host,
+                            allowed=config.allowed_referrers,
+                            allow_empty=config.allow_empty_referrer):
+        raise Forbidden("Images here may not be embedded on other sites.",
+                        code="hotlink_refused")
+    if not media_exempt():
+        _count_for_auto_block(config, now)
+    return None
+
+
+def media_exempt() -> bool:
+    """Allowed addresses, and an owner or admin fetching their own image (memoised)."""
+    if "media_exempt" not in g:
+        g.media_exempt = _exempt()
+    return g.media_exempt
+
+
+def _exempt() -> bool:
+    config = media_config()
+    if _client_address() in address_set(config.allow_ips):
+        return True
+    if not current_user.is_authenticated:
+        return False
+    if current_user.is_admin:
+        return True
+    from app.images.models import Image, with_trashed
+
+    try:
+        image_id = uuid.UUID(str((request.view_args or {}).get("image_id")))
+    except ValueError:
+        return False
+    owner = db.session.execute(
+        with_trashed(select(Image.owner_id).where(Image.id == image_id))).scalar_one_or_none()
+    db.session.commit()  # end the read before the view
+    return owner is not None and owner == current_user.id
+
+
+def _count_for_auto_block(config, now) -> None:
+    image_id = (request.view_args or {}).get("image_id")
+    threshold = config.auto_block.threshold_per_image_per_hour
+    protection = get_protection()
+    key = client_key()
+    try:
+        if not count_image_request(protection, key, image_id, threshold):
+            return
+        first = claim_block(protection, key)
+    except protection.storage.base_exceptions as exc:
+        # Images stay served while the counters' store is down; known blocks still hold.
+        log.error("auto-block counters unavailable: %s", exc)
+        return
+    if first:
+        from app.audit.service import Context
+
+        ctx = Context(actor_id="system", actor_role="system", ip=request.remote_addr,
+                      user_agent=request.headers.get("User-Agent"),
+                      request_id=g.get("request_id"))
+        block = create_block(key, image_id=image_id, count=threshold + 1,
+                             block_for_s=config.auto_block.block_for_s, now=now, ctx=ctx)
+        protection.board.changed()
+        if block is not None and config.webhook_url:
+            send_webhook(config.webhook_url, config.webhook_secret,
+                         {"event": "ip_blocked", **block},
+                         backoff_s=protection.webhook_backoff_s)
+    raise blocked_error()
+
+
+# -- per-IP limits (Flask-Limiter) -----------------------------------------------------
+
+def _limit_string() -> str:
+    limits = media_config().rate_limits
+    return (f"{limits.per_minute}/minute;{limits.per_hour}/hour;"
+            f"{limits.per_day}/day")
+
+
+def _limit_key() -> str:
+    """The budget's owner: the address, an IPv6 client by its /64 (which one client
+    holds whole), as for sign-in limits."""
+    from app.auth.throttle import client_key as budget_key
+
+    namespace = current_app.config.get("MEDIA_PROTECTION_NAMESPACE") or "papelera"
+    return f"{namespace}/media/{budget_key(client_key())}"
+
+
+def _breached(limit):
+    """The 429 answer, returned (not raised) so the limiter's error swallowing, which
+    keeps images served while its store is unreachable, cannot swallow it."""
+    wait = max(1, int(limit.reset_at - time.time()))
+    error = TooManyRequests(f"Too many image requests from your address. Try again in {wait} "
+                            "seconds.", retry_after=wait)
+    return error_response(error.status, error.body(), error.headers)
+
+
+# Shared by every /media route: one budget per address, read from the config per request.
+media_limits = limiter.shared_limit(_limit_string, scope="media", key_func=_limit_key,
+                                    exempt_when=media_exempt, on_breach=_breached)
+
+
+def add_rate_limit_headers(response):
+    """``RateLimit-Limit``, ``-Remaining``, ``-Reset`` (seconds) and ``-Policy`` for the
+    tightest limit this request was held to (IETF httpapi rate-limit headers)."""
+    current = limiter.current_limit
+    if current is None:
+        return response
+    reset = max(0, int(current.reset_at - time.time()))
+    response.headers["RateLimit-Limit"] = str(current.limit.amount)
+    response.headers["RateLimit-Remaining"] = str(current.remaining)
+    response.headers["RateLimit-Reset"] = str(reset)
+    limits = media_config().rate_limits
+    response.headers["RateLimit-Policy"] = (f"{limits.per_minute};w=60, "
+                                            f"{limits.per_hour};w=3600, "
+                                            f"{limits.per_day};w=86400")
+    return response

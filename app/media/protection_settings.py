@@ -1,0 +1,64 @@
+"""Changing the protection settings from the protection panel (admin).
+
+The panel's forms arrive as text; they are turned into the JSON values of SPEC section 8
+and go through the one validator and store of ``app.media.config`` (``validate_changes``,
+``update_config``), the same path as ``PATCH /api/v1/admin/media/config``, which also
+audits ``media_config_changed`` with old and new values.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+
+from app.errors import BadRequest
+from app.media.config import media_config, update_config, validate_changes
+
+
+def _invalid(field: str, message: str) -> BadRequest:
+    return BadRequest(message, code="invalid_config", field=field)
+
+
+def normalise_entry(key: str, text: str) -> str:
+    """One list entry as stored: a network in its canonical form, a domain lower-cased."""
+    return validate_changes({key: [(text or "").strip()]})[key][0]
+
+
+def whole_number(field: str, value, low: int, high: int) -> int:
+    try:
+        number = int(str(value).strip())
+    except ValueError:
+        raise _invalid(field, f"{field} must be a whole number.") from None
+    if not low <= number <= high:
+        raise _invalid(field, f"{field} must be from {low} to {high}.")
+    return number
+
+
+def current_settings() -> dict:
+    """The protection settings as plain JSON values (the secret only as set or not)."""
+    config = media_config()
+    return {"allowed_referrers": list(config.allowed_referrers),
+            "allow_empty_referrer": config.allow_empty_referrer,
+            "rate_limits": asdict(config.rate_limits),
+            "allow_ips": list(config.allow_ips), "block_ips": list(config.block_ips),
+            "auto_block": asdict(config.auto_block), "block_scope": config.block_scope,
+            "webhook_url": config.webhook_url,
+            "webhook_secret_set": bool(config.webhook_secret)}
+
+
+def add_entry(key: str, text: str, ctx) -> dict:
+    entry = normalise_entry(key, text)
+    values = list(getattr(media_config(), key))
+    if entry not in values:
+        values.append(entry)
+    return update_protection({key: values}, ctx)
+
+
+def remove_entry(key: str, text: str, ctx) -> dict:
+    values = [v for v in getattr(media_config(), key) if v != (text or "").strip()]
+    return update_protection({key: values}, ctx)
+
+
+def update_protection(changes: dict, ctx) -> dict:
+    """Validate and store ``changes`` (audited by ``update_config``); the settings after."""
+    update_config(validate_changes(changes), ctx)
+    return current_settings()
