@@ -28,10 +28,14 @@
     load(url, "push");
   }
 
+  // Moves run one after the other, so two quick presses go two photos further.
+  var moving = Promise.resolve();
   function go(which) {
-    var r = root();
-    var url = r && r.getAttribute("data-" + which);
-    if (url) load(url, "replace");
+    moving = moving.then(function () {
+      var r = root();
+      var url = r && r.getAttribute("data-" + which);
+      return url ? load(url, "replace") : null;
+    }).catch(function () { /* an error toast says it */ });
   }
 
   function clear() {
