@@ -39,10 +39,11 @@
   }
 
   function clear() {
+    var shown = root();
+    var id = shown ? shown.getAttribute("data-id") : lastId;
     var h = host();
     if (h) h.innerHTML = "";
     document.body.classList.remove("viewer-open");
-    var id = lastId;
     var back = id && document.querySelector('[data-viewer][data-id="' + id + '"]');
     if (back && back.offsetParent !== null) back.focus();
     else {
