@@ -13,7 +13,15 @@
     var g = gallery();
     return g ? Array.prototype.filter.call(g.querySelectorAll(".tile"), function (t) { return !t.hidden; }) : [];
   }
-  function fmt(template, n) { return template.replace("%d", String(n)); }
+  // Sentences come translated from the page (templates/images/_js_text.html).
+  function say(key, fallback, values) {
+    var box = document.getElementById("gallery-text");
+    var text = (box && box.getAttribute("data-" + key)) || fallback;
+    Object.keys(values || {}).forEach(function (k) {
+      text = text.split("%(" + k + ")s").join(String(values[k]));
+    });
+    return text;
+  }
 
   // --- Gallery selection ------------------------------------------------------------
   function syncGallery() {
@@ -31,7 +39,7 @@
     bar.hidden = n === 0;
     g.classList.toggle("is-selecting", n > 0);
     var count = document.getElementById("bulk-count");
-    if (count) count.textContent = n === 1 ? "1 selected" : fmt("%d selected", n);
+    if (count) count.textContent = say("selected", "%(num)s selected", { num: n });
   }
 
   function selectedIds() {
@@ -105,7 +113,7 @@
       var field = copy.parentNode.querySelector(".share-url");
       field.select();
       if (navigator.clipboard) navigator.clipboard.writeText(field.value).catch(function () {});
-      copy.textContent = copy.getAttribute("data-done") || "Copied";
+      copy.textContent = say("copied", "Copied");
     }
   }, true);
 
@@ -157,7 +165,7 @@
     var n = document.querySelectorAll('#trash input[name="ids"]:checked').length;
     bar.querySelectorAll("[data-needs-selection]").forEach(function (b) { b.disabled = n === 0; });
     var count = bar.querySelector("[data-bulk-count]");
-    if (count) count.textContent = n ? fmt("%d selected", n) : "";
+    if (count) count.textContent = n ? say("selected", "%(num)s selected", { num: n }) : "";
   }
   document.addEventListener("change", function (event) {
     if (event.target.closest && event.target.closest("#trash")) syncTrash();
@@ -261,7 +269,7 @@
     bar.setAttribute("aria-label", file.name);
     var status = document.createElement("span");
     status.className = "upload-status";
-    status.textContent = "Waiting…";
+    status.textContent = say("waiting", "Waiting…");
     li.appendChild(name); li.appendChild(bar); li.appendChild(status);
     document.getElementById("upload-list").appendChild(li);
     return { li: li, bar: bar, status: status };
@@ -276,7 +284,7 @@
       var headers = csrfHeaders();
       Object.keys(headers).forEach(function (k) { xhr.setRequestHeader(k, headers[k]); });
       xhr.setRequestHeader("HX-Request", "true");
-      ui.status.textContent = "Uploading…";
+      ui.status.textContent = say("uploading", "Uploading…");
       xhr.upload.onprogress = function (e) {
         if (e.lengthComputable) ui.bar.value = Math.round((e.loaded / e.total) * 100);
       };
@@ -285,14 +293,14 @@
         if (xhr.status >= 200 && xhr.status < 300) {
           ui.bar.value = 100;
           ui.li.classList.add("is-done");
-          ui.status.textContent = "Done";
+          ui.status.textContent = say("done", "Done");
           htmx.swap("#gallery", html, { swapStyle: "afterbegin" });
         } else {
           ui.li.classList.add("is-error");
           var tmp = document.createElement("div");
           tmp.innerHTML = html;
           var msg = tmp.querySelector(".toast-message");
-          ui.status.textContent = msg ? msg.textContent : "Upload failed (" + xhr.status + ")";
+          ui.status.textContent = msg ? msg.textContent : say("failed", "Upload failed (%(num)s)", { num: xhr.status });
           htmx.swap("#toasts", html, { swapStyle: "beforeend" });
         }
         processMarkers();
@@ -300,7 +308,7 @@
       };
       xhr.onerror = function () {
         ui.li.classList.add("is-error");
-        ui.status.textContent = "Network error: not uploaded";
+        ui.status.textContent = say("network", "Network error: not uploaded");
         resolve();
       };
       xhr.send(data);
@@ -316,11 +324,11 @@
       ask.className = "upload-ask";
       ask.setAttribute("role", "group");
       var text = document.createElement("span");
-      text.textContent = "“" + file.name + "” is already in your library.";
+      text.textContent = say("duplicate", "“%(name)s” is already in your library.", { name: file.name });
       var again = document.createElement("button");
-      again.type = "button"; again.className = "btn btn-small"; again.textContent = "Upload anyway";
+      again.type = "button"; again.className = "btn btn-small"; again.textContent = say("anyway", "Upload anyway");
       var skip = document.createElement("button");
-      skip.type = "button"; skip.className = "btn btn-small"; skip.textContent = "Skip";
+      skip.type = "button"; skip.className = "btn btn-small"; skip.textContent = say("skip", "Skip");
       ask.appendChild(text); ask.appendChild(again); ask.appendChild(skip);
       ui.li.appendChild(ask);
       again.addEventListener("click", function () {
@@ -329,7 +337,7 @@
       });
       skip.addEventListener("click", function () {
         ask.remove(); ui.li.classList.remove("is-duplicate");
-        ui.status.textContent = "Skipped";
+        ui.status.textContent = say("skipped", "Skipped");
         resolve();
       });
       again.focus();
