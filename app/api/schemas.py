@@ -40,7 +40,10 @@ SCHEMAS: dict[str, dict] = {
         "is_deleted": {"type": "boolean", "description": "Only on trashed images"},
         "deleted_at": TIME, "purge_at": TIME,
         "days_left": {"type": "integer", "description": "Whole days until purge_at, rounded up"},
-        "expires_soon": {"type": "boolean", "description": "Purged within 3 days"}}},
+        "expires_soon": {"type": "boolean", "description": "Purged within 3 days"},
+        "duplicate_of": {"type": "string", "format": "uuid", "description":
+                         "Upload answers only: an image of the caller's library with the "
+                         "same SHA-256 (the upload is stored all the same)"}}},
     "Deletion": {"type": "object", "required": ["message", "deletion"], "properties": {
         "message": {"type": "string"},
         "deletion": {"type": "object", "required": ["id", "type"], "properties": {

@@ -19,7 +19,7 @@ from app.images.actions import (
 )
 from app.images.present import image_to_dict
 from app.images.processing import decode_slots_for
-from app.images.service import get_image, list_images, upload_image
+from app.images.service import find_duplicates, get_image, list_images, upload_image
 from app.storage import get_storage
 
 bp = Blueprint("images_api", __name__, url_prefix="/api/v1")
@@ -49,9 +49,14 @@ def render(image) -> dict:
 @bp.post("/images")
 @login_required
 def upload():
-    """Upload an image (multipart field ``file``)."""
+    """Upload an image (multipart field ``file``). Still 201 when the same bytes are
+    already in the caller's library; ``duplicate_of`` then names that image."""
     image = upload_current_user()
-    return jsonify(render(image)), 201
+    body = render(image)
+    duplicate = find_duplicates(image.owner_id, [image.sha256], exclude=image.id)
+    if duplicate:
+        body["duplicate_of"] = duplicate[image.sha256]
+    return jsonify(body), 201
 
 
 @bp.get("/images")

@@ -90,6 +90,52 @@ def list_images(owner_id: str, *, limit: int, cursor: str | None) -> Page:
     return page_from_rows(rows, limit, lambda img: (img.created_at, img.id))
 
 
+def find_duplicates(owner_id: str, hashes, *, exclude=None) -> dict[str, str]:
+    """``{sha256: image id}`` for those of ``hashes`` already in the owner's library
+    (active images; the oldest copy), leaving out the image ``exclude``."""
+    wanted = sorted({h.lower() for h in hashes if isinstance(h, str) and len(h) == 64})
+    if not wanted:
+        return {}
+    statement = (select(Image.sha256, Image.id)
+                 .where(Image.owner_id == owner_id, Image.sha256.in_(wanted))
+                 .order_by(Image.created_at.desc(), Image.id.desc()))
+    if exclude is not None:
+        statement = statement.where(Image.id != exclude)
+    found: dict[str, str] = {}
+    for sha, image_id in db.session.execute(statement):
+        found[sha] = str(image_id)  # the last one written is the oldest copy
+    return found
+
+
+def neighbours(image: Image) -> tuple[Image | None, Image | None]:
+    """(newer, older) images next to ``image`` in the order it is listed in: the gallery
+    (``created_at``) for an active image, the trash (``deleted_at``) for a trashed one."""
+    if image.is_deleted:
+        column, value = Image.deleted_at, image.deleted_at
+        base = with_trashed(select(Image).where(Image.owner_id == image.owner_id,
+                                                Image.is_deleted.is_(True)))
+    else:
+        column, value = Image.created_at, image.created_at
+        base = select(Image).where(Image.owner_id == image.owner_id)
+    newer = db.session.execute(
+        base.where(or_(column > value, and_(column == value, Image.id > image.id)))
+        .order_by(column.asc(), Image.id.asc()).limit(1)).scalar_one_or_none()
+    older = db.session.execute(
+        base.where(or_(column < value, and_(column == value, Image.id < image.id)))
+        .order_by(column.desc(), Image.id.desc()).limit(1)).scalar_one_or_none()
+    return newer, older
+
+
+def owned_selection(owner_id: str, ids, *, include_trashed: bool = False) -> list[Image]:
+    """The owner's images among ``ids`` (other people's ids are left out), newest first."""
+    wanted = [i if isinstance(i, uuid.UUID) else uuid.UUID(str(i)) for i in ids]
+    statement = select(Image).where(Image.owner_id == owner_id, Image.id.in_(wanted))
+    if include_trashed:
+        statement = with_trashed(statement)
+    return list(db.session.execute(
+        statement.order_by(Image.created_at.desc(), Image.id.desc())).scalars())
+
+
 def count_images(owner_id: str) -> tuple[int, int]:
     """(count, bytes) of the owner's active images."""
     row = db.session.execute(

@@ -3,16 +3,29 @@
 from __future__ import annotations
 
 from datetime import datetime
+from itertools import groupby
 
-from flask import Blueprint, render_template, request, url_for
-from flask_babel import gettext, ngettext
+from flask import (
+    Blueprint,
+    Response,
+    current_app,
+    jsonify,
+    render_template,
+    request,
+    stream_with_context,
+    url_for,
+)
+from flask_babel import format_date, gettext, ngettext, to_user_timezone
 from flask_login import current_user
+from sqlalchemy import select
+from werkzeug.datastructures import MultiDict
 
 from app import htmx
 from app.auth.login import login_required
 from app.db import utcnow
 from app.deletion import delete_endpoint
-from app.errors import BadRequest, DomainError
+from app.errors import BadRequest, DomainError, NotFound
+from app.extensions import db
 from app.i18n import when
 from app.images.actions import (
     RESTORE_IMAGE,
@@ -20,11 +33,31 @@ from app.images.actions import (
     delete_image_action,
     restore_image_action,
 )
+from app.images.bulk import TRASH_SELECTION, stream_originals, trash_selection_action
 from app.images.present import image_to_dict
 from app.images.processing import decode_slots_for
-from app.images.service import count_images, list_images, upload_image
+from app.images.service import (
+    count_images,
+    find_duplicates,
+    get_image,
+    list_images,
+    neighbours,
+    owned_selection,
+    upload_image,
+)
+from app.media.models import ImageVariant
+from app.media.service import (
+    DEFAULT_FORMAT,
+    DEFAULT_QUALITY,
+    QUALITY_RANGE,
+    ensure_variant,
+    formats_available,
+    parse_media_request,
+)
 from app.pagination import parse_limit
 from app.storage import get_storage
+from app.trash.actions import restore_selection
+from app.trash.service import selected_ids
 
 bp = Blueprint("images_pages", __name__)
 
@@ -34,6 +67,17 @@ PAGE_SIZE = 48
 def cards(images) -> list[dict]:
     now = utcnow()
     return [image_to_dict(img, now=now) for img in images]
+
+
+def days_of(images) -> list[dict]:
+    """Images grouped by the day they were added (in the reader's time zone), newest
+    first: ``[{"day": "2026-11-30", "label": "Nov 30, 2026", "images": [cards]}]``."""
+    now = utcnow()
+    days = []
+    for day, group in groupby(images, key=lambda img: to_user_timezone(img.created_at).date()):
+        days.append({"day": day.isoformat(), "label": format_date(day, "full"),
+                     "images": [image_to_dict(img, now=now) for img in group]})
+    return days
 
 
 def gallery_count() -> dict:
@@ -49,7 +93,7 @@ def gallery():
     page = list_images(current_user.id, limit=limit, cursor=cursor)
     count, size = count_images(current_user.id)
     block = "more" if cursor else "gallery"
-    return htmx.render_page_or_block("images/index.html", block, images=cards(page.items),
+    return htmx.render_page_or_block("images/index.html", block, days=days_of(page.items),
                                      next_cursor=page.next_cursor, count=count, size=size)
 
 
@@ -74,7 +118,7 @@ def upload():
             if len(files) == 1:
                 raise
             failed.append(f"{item.filename}: {error.message}")
-    html = render_template("images/_uploaded.html", images=cards(uploaded))
+    html = render_template("images/_uploaded.html", days=days_of(uploaded))
     html += render_template("images/_count.html", oob=True, **gallery_count())
     if uploaded:
         html += htmx.toast(ngettext("Uploaded %(num)d image.", "Uploaded %(num)d images.",
@@ -122,3 +166,130 @@ def restore_image(image, options):
     body, details = restore_image_action(image, options)
     body["message"] = f"“{image.file_name}” is back in the gallery."
     return {**body, **gallery_count()}, details
+
+
+@bp.get("/images/duplicates")
+@login_required
+def duplicates():
+    """``{sha256: image id}`` for the given ``sha256`` values already in the caller's
+    library: the upload form asks before sending those again."""
+    hashes = request.args.getlist("sha256")
+    if len(hashes) > 1000:
+        raise BadRequest(gettext("At most 1000 files at a time."), code="invalid_request")
+    return jsonify(find_duplicates(current_user.id, hashes))
+
+
+@bp.delete("/images/selected")
+@delete_endpoint(
+    **TRASH_SELECTION,
+    description="Gallery: move the selected images to the trash (one toast offers Undo)",
+    partial="images/index.html#selection_gone",
+)
+def delete_selected(selection, options):
+    body, details = trash_selection_action(selection, options, actor=current_user)
+    body["undo_url"] = url_for("images_pages.restore_selected", ids=body["ids"])
+    return {**body, **gallery_count()}, details
+
+
+@bp.post("/images/selected/restore")
+@login_required
+def restore_selected():
+    """The Undo of a bulk delete: restores exactly those ids (the caller's own), in one
+    audited ``restore`` event."""
+    ids = [str(i) for i in selected_ids(request.values.getlist("ids"))]
+    outcome = restore_selection(current_user, ids, all_items=False)
+    html = render_template("images/_restored.html", ids=outcome.restored)
+    html += render_template("images/_count.html", oob=True, **gallery_count())
+    if outcome.restored:
+        html += htmx.toast(ngettext("%(num)d photo is back in the gallery.",
+                                    "%(num)d photos are back in the gallery.",
+                                    len(outcome.restored)), "success")
+    if outcome.skipped:
+        html += htmx.toast(ngettext("%(num)d photo could not be restored.",
+                                    "%(num)d photos could not be restored.",
+                                    len(outcome.skipped)), "error")
+    return html
+
+
+@bp.get("/images/zip")
+@login_required
+def download_zip():
+    """The selected originals as one zip, streamed. Only the caller's own images go in
+    (trashed ones included); other ids are left out, and none left is 404."""
+    images = owned_selection(current_user.id, selected_ids(request.args.getlist("ids")),
+                             include_trashed=True)
+    if not images:
+        raise NotFound(gettext("None of the selected photos is in your library."))
+    name = f"papelera-{utcnow():%Y%m%d-%H%M%S}.zip"
+    chunks = (chunk for chunk in stream_originals(images, get_storage()) if chunk)
+    return Response(stream_with_context(chunks), mimetype="application/zip",
+                    headers={"Content-Disposition": f'attachment; filename="{name}"',
+                             "Cache-Control": "no-store"})
+
+
+def viewer_context(image) -> dict:
+    now = utcnow()
+    newer, older = neighbours(image)
+    widths = [w for w in current_app.config["MEDIA_WIDTHS"] if w in (1280, 2048)]
+    return {"image": image_to_dict(image, now=now), "created": image.created_at,
+            "deleted": image.deleted_at, "purge_at": image.purge_after,
+            "prev_id": newer.id if newer else None, "next_id": older.id if older else None,
+            "srcset_widths": widths, "is_owner": image.owner_id == current_user.id,
+            "optimizer": optimizer_context(image, MultiDict())}
+
+
+@bp.get("/images/<uuid:image_id>")
+@login_required
+def viewer(image_id):
+    """The viewer: a full page on a visit or reload, the lightbox's fragment for htmx.
+    Another user's image is 404 (admins see every image)."""
+    image = get_image(image_id, actor=current_user, include_trashed=True)
+    return htmx.render_page_or_block("images/viewer.html", "viewer", **viewer_context(image))
+
+
+def optimizer_context(image, args) -> dict:
+    """The image's stored variants against its original, and the asked-for preview
+    (``w``, ``fmt``, ``q``; each checked as /media checks it, 400 naming a bad one)."""
+    widths = current_app.config["MEDIA_WIDTHS"]
+    asked = None
+    if args:
+        unknown = set(args) - {"w", "fmt", "q"}
+        if unknown:
+            raise BadRequest(f"Unknown option {sorted(unknown)[0]!r}.", code="invalid_option",
+                             option=sorted(unknown)[0])
+        wanted = MultiDict(args)
+        wanted.setdefault("w", str(min(widths, key=lambda w: abs(w - 1280))))
+        asked = parse_media_request(wanted, thumb=False, widths=widths).variant
+    variants = db.session.execute(
+        select(ImageVariant).where(ImageVariant.image_id == image.id)
+        .order_by(ImageVariant.width, ImageVariant.fmt, ImageVariant.quality)).scalars().all()
+    rows = [{"width": v.width, "fmt": v.fmt, "quality": v.quality, "bytes": v.bytes,
+             "share": round(100 * v.bytes / image.size_bytes) if image.size_bytes else 0}
+            for v in variants]
+    preview = None
+    if asked is not None:
+        fitted = asked.fitted(image)
+        stored = ensure_variant(image, fitted, get_storage(), now=utcnow())
+        saving = 100 - round(100 * stored.bytes / image.size_bytes) if image.size_bytes else 0
+        preview = {"url": url_for("media.original", image_id=image.id, w=asked.width,
+                                  fmt=asked.fmt, q=asked.quality),
+                   "bytes": stored.bytes, "saving": saving, "width": fitted.width,
+                   "fmt": asked.fmt, "quality": asked.quality}
+    return {"variants": rows, "preview": preview, "widths": widths,
+            "formats": formats_available(), "quality_range": QUALITY_RANGE,
+            "default_fmt": DEFAULT_FORMAT, "default_q": DEFAULT_QUALITY,
+            "original_bytes": image.size_bytes,
+            "chosen": {"w": asked.width if asked else 1280,
+                       "fmt": asked.fmt if asked else DEFAULT_FORMAT,
+                       "q": asked.quality if asked else DEFAULT_QUALITY}}
+
+
+@bp.get("/images/<uuid:image_id>/optimizer")
+@login_required
+def optimizer(image_id):
+    """The optimizer panel's fragment: the variants and a preview at ``w``/``fmt``/``q``."""
+    image = get_image(image_id, actor=current_user, include_trashed=True)
+    args = request.args if request.args else MultiDict({"q": "80"})
+    context = optimizer_context(image, args)
+    return render_template("images/_optimizer.html", image=image_to_dict(image, now=utcnow()),
+                           optimizer=context)

@@ -23,6 +23,7 @@ from app.trash.actions import (
     empty_trash_action,
     restore_selection,
 )
+from app.trash.retention import retention_days_for
 from app.trash.service import list_trash, trash_stats
 
 bp = Blueprint("trash_pages", __name__)
@@ -32,7 +33,7 @@ def trash_context(cursor=None, limit=100) -> dict:
     page = list_trash(current_user.id, limit=limit, cursor=cursor)
     count, size = trash_stats(current_user.id)
     return {"items": cards(page.items), "next_cursor": page.next_cursor, "count": count,
-            "size": size}
+            "size": size, "retention_days": retention_days_for(current_user.id)}
 
 
 @bp.get("/trash")

@@ -50,6 +50,8 @@ CASES: dict[tuple[str, str], Case] = {
         Case("POST", "/trash/items/{id}/restore", "trashed_image", confirm=None),
     ("trash_pages.delete_item", "/trash/items/<uuid:image_id>"):
         Case("DELETE", "/trash/items/{id}", "trashed_image", external=True, hard_only=True),
+    ("images_pages.delete_selected", "/images/selected"):
+        Case("DELETE", "/images/selected?ids={id}", "image"),
     ("trash_pages.delete_selected", "/trash/selected"):
         Case("DELETE", "/trash/selected?ids={id}", "trashed_image", external=True, hard_only=True),
 }

@@ -46,9 +46,17 @@ document.addEventListener('securitypolicyviolation', function (e) {
 """
 
 
+_pixels = itertools.count(1)
+
+
 def png(seed: int) -> bytes:
+    """A small PNG, different on every call (one pixel carries a counter), so the
+    gallery's duplicate notice only appears where a test uploads the same bytes twice."""
     out = io.BytesIO()
-    PILImage.new("RGB", (48, 36), (seed * 37 % 256, seed * 91 % 256, 120)).save(out, "PNG")
+    image = PILImage.new("RGB", (48, 36), (seed * 37 % 256, seed * 91 % 256, 120))
+    n = next(_pixels)
+    image.putpixel((0, 0), (n % 256, n // 256 % 256, 7))
+    image.save(out, "PNG")
     return out.getvalue()
 
 
@@ -113,7 +121,8 @@ class Tab:
                                   files=[{"name": name, "mimeType": mime, "buffer": data}])
 
     def card(self, name: str):
-        return self.page.locator("#gallery .card", has_text=name)
+        """A visible tile (a tile moved to the trash stays hidden, ready for Undo)."""
+        return self.page.locator("#gallery .tile:not([hidden])", has_text=name)
 
     def toast(self, text: str):
         return self.page.locator("#toasts .toast", has_text=text)
@@ -124,15 +133,22 @@ class Tab:
         expect(card).to_have_count(1)
         return card
 
-    @staticmethod
-    def delete_button(card):
-        # Its accessible name is the aria-label ("Move … to the trash"); it reads "Delete".
-        return card.locator("button", has_text="Delete")
+    def select(self, name: str) -> None:
+        """Tick a tile of the gallery (its box shows on hover)."""
+        card = self.card(name)
+        card.hover()
+        card.locator(".tile-check").check()
+
+    def delete_button(self, card):
+        """Tick the tile, then the bulk bar's Delete (tiles have no Delete of their own)."""
+        card.hover()
+        card.locator(".tile-check").check()
+        return self.page.locator("#gallery-bulk").get_by_role("button", name="Delete")
 
     def trash_from_gallery(self, name: str) -> None:
         card = self.card(name)
         self.delete_button(card).click()
-        expect(card).to_have_count(0)
+        expect(card).to_be_hidden()
 
     def close(self) -> None:
         self.context.close()

@@ -1,4 +1,4 @@
-"""Pages use the stable /media URLs; the gallery card's "Copy link" makes a share link."""
+"""Pages use the stable /media URLs; the viewer's "Share" makes a share link."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ CONFIRM = {"X-Confirm-Delete": "yes"}
 
 def image_urls(html: str) -> list[str]:
     return re.findall(r'<img[^>]* src="([^"]+)"', html) + re.findall(
-        r'<a class="thumb" href="([^"]+)"', html)
+        r'<a class="thumb[^"]*" href="([^"]+)"', html)
 
 
 def test_a_gallery_rendered_twice_has_identical_image_urls(app, alice, alice_api):
@@ -23,10 +23,15 @@ def test_a_gallery_rendered_twice_has_identical_image_urls(app, alice, alice_api
     first = image_urls(browser.client.get("/").text)
     second = image_urls(browser.client.get("/").text)
     assert first == second
-    expected = [f"/media/{i}/thumb" for i in ids] + [f"/media/{i}" for i in ids]
+    # Thumbnails, and links to the viewer, whose photo is a /media variant.
+    expected = [f"/media/{i}/thumb" for i in ids] + [f"/images/{i}" for i in ids]
     assert sorted(first) == sorted(expected)
     for url in first:
         assert browser.client.get(url).status_code == 200
+    viewer = browser.client.get(f"/images/{ids[0]}").text
+    assert viewer == browser.client.get(f"/images/{ids[0]}").text
+    assert f'src="/media/{ids[0]}?w=1280"' in viewer
+    assert browser.client.get(f"/media/{ids[0]}?w=1280").status_code == 200
 
 
 def test_the_trash_page_shows_thumbnails_through_media(app, alice, alice_api):
@@ -42,8 +47,8 @@ def test_the_trash_page_shows_thumbnails_through_media(app, alice, alice_api):
 def test_copy_link_answers_a_share_link_field_and_a_toast(app, client, alice, alice_api):
     image = alice_api.upload(picture()).get_json()
     browser = Browser(app.test_client(), "alice", USER_PASSWORD)
-    gallery = browser.client.get("/").text
-    assert f'hx-post="/images/{image["id"]}/share"' in gallery
+    viewer = browser.client.get(f"/images/{image['id']}").text
+    assert f'hx-post="/images/{image["id"]}/share"' in viewer
     response = browser.request("POST", f"/images/{image['id']}/share")
     assert response.status_code == 200
     url = unescape(re.search(r'class="share-url" readonly value="([^"]+)"', response.text)[1])

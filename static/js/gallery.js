@@ -1,0 +1,382 @@
+// The gallery and the trash: selection (click, shift-click, keyboard), the bulk bars,
+// per-file uploads with progress and a duplicate check, and what the server's answers
+// mark as gone or back (data-trashed / data-restored).
+(function () {
+  "use strict";
+  if (window.papeleraGallery) return;
+  window.papeleraGallery = true;
+
+  var lastChecked = null;
+
+  function gallery() { return document.getElementById("gallery"); }
+  function visibleTiles() {
+    var g = gallery();
+    return g ? Array.prototype.filter.call(g.querySelectorAll(".tile"), function (t) { return !t.hidden; }) : [];
+  }
+  // Sentences come translated from the page (templates/images/_js_text.html).
+  function say(key, fallback, values) {
+    var box = document.getElementById("gallery-text");
+    var text = (box && box.getAttribute("data-" + key)) || fallback;
+    Object.keys(values || {}).forEach(function (k) {
+      text = text.split("%(" + k + ")s").join(String(values[k]));
+    });
+    return text;
+  }
+
+  // --- Gallery selection ------------------------------------------------------------
+  function syncGallery() {
+    var g = gallery();
+    var bar = document.getElementById("gallery-bulk");
+    if (!g || !bar) return;
+    var boxes = g.querySelectorAll(".tile-check");
+    var n = 0;
+    boxes.forEach(function (box) {
+      var tile = box.closest(".tile");
+      if (tile.hidden && box.checked) box.checked = false;
+      tile.classList.toggle("is-selected", box.checked);
+      if (box.checked) n += 1;
+    });
+    bar.hidden = n === 0;
+    g.classList.toggle("is-selecting", n > 0);
+    var count = document.getElementById("bulk-count");
+    if (count) count.textContent = say("selected", "%(num)s selected", { num: n });
+  }
+
+  function selectedIds() {
+    var g = gallery();
+    if (!g) return [];
+    return Array.prototype.map.call(g.querySelectorAll(".tile-check:checked"), function (b) { return b.value; });
+  }
+
+  function rangeCheck(boxes, from, to, value) {
+    var a = boxes.indexOf(from), b = boxes.indexOf(to);
+    if (a < 0 || b < 0) return;
+    for (var i = Math.min(a, b); i <= Math.max(a, b); i++) boxes[i].checked = value;
+  }
+
+  function clickCheck(box, shift, scope) {
+    var boxes = Array.prototype.slice.call(scope.querySelectorAll(box.classList.contains("tile-check") ? ".tile-check" : 'input[name="ids"]'));
+    boxes = boxes.filter(function (b) { return !b.closest("[hidden]"); });
+    if (shift && lastChecked && lastChecked !== box && boxes.indexOf(lastChecked) >= 0) {
+      rangeCheck(boxes, lastChecked, box, box.checked);
+    }
+    lastChecked = box;
+  }
+
+  document.addEventListener("click", function (event) {
+    var box = event.target.closest && event.target.closest(".tile-check");
+    if (box) {
+      clickCheck(box, event.shiftKey, gallery());
+      syncGallery();
+      return;
+    }
+    var row = event.target.closest && event.target.closest('#trash input[name="ids"]');
+    if (row) {
+      clickCheck(row, event.shiftKey, document.getElementById("trash"));
+      syncTrash();
+      return;
+    }
+    if (event.target.closest && event.target.closest("[data-select-all]")) {
+      setTimeout(syncTrash, 0);
+    }
+    // While something is ticked, a click on a tile ticks it too (as photo apps do).
+    var link = event.target.closest && event.target.closest(".tile-link");
+    if (link && selectedIds().length && !event.ctrlKey && !event.metaKey) {
+      event.preventDefault();
+      event.stopImmediatePropagation();
+      var check = link.parentNode.querySelector(".tile-check");
+      check.checked = !check.checked;
+      clickCheck(check, event.shiftKey, gallery());
+      syncGallery();
+      return;
+    }
+    if (event.target.id === "bulk-clear") {
+      gallery().querySelectorAll(".tile-check:checked").forEach(function (b) { b.checked = false; });
+      syncGallery();
+      var first = visibleTiles()[0];
+      if (first) first.querySelector(".tile-link").focus();
+    }
+    if (event.target.id === "bulk-zip") {
+      var ids = selectedIds();
+      if (!ids.length) return;
+      var url = event.target.getAttribute("data-zip-url") + "?" +
+        ids.map(function (id) { return "ids=" + encodeURIComponent(id); }).join("&");
+      var a = document.createElement("a");
+      a.href = url;
+      a.download = "";
+      document.body.appendChild(a);
+      a.click();
+      a.remove();
+    }
+    var copy = event.target.closest && event.target.closest("[data-copy-from]");
+    if (copy) {
+      var field = copy.parentNode.querySelector(".share-url");
+      field.select();
+      if (navigator.clipboard) navigator.clipboard.writeText(field.value).catch(function () {});
+      copy.textContent = say("copied", "Copied");
+    }
+  }, true);
+
+  // Keyboard: arrows move across tiles, Space ticks, Enter opens (the link's own click).
+  document.addEventListener("keydown", function (event) {
+    var link = event.target.closest && event.target.closest(".tile-link");
+    if (!link || event.altKey || event.ctrlKey || event.metaKey) return;
+    var tiles = visibleTiles();
+    var tile = link.closest(".tile");
+    var i = tiles.indexOf(tile);
+    var target = null;
+    if (event.key === " ") {
+      event.preventDefault();
+      var check = tile.querySelector(".tile-check");
+      check.checked = !check.checked;
+      clickCheck(check, event.shiftKey, gallery());
+      syncGallery();
+      return;
+    }
+    if (event.key === "ArrowRight") target = tiles[i + 1];
+    else if (event.key === "ArrowLeft") target = tiles[i - 1];
+    else if (event.key === "ArrowDown" || event.key === "ArrowUp") {
+      var box = tile.getBoundingClientRect();
+      var down = event.key === "ArrowDown";
+      var best = null, bestScore = Infinity;
+      tiles.forEach(function (t) {
+        var r = t.getBoundingClientRect();
+        var dy = down ? r.top - box.bottom : box.top - r.bottom;
+        if (dy < -1) return;
+        var score = dy * 10 + Math.abs(r.left - box.left);
+        if (score < bestScore) { bestScore = score; best = t; }
+      });
+      target = best;
+    } else if (event.key === "Home") target = tiles[0];
+    else if (event.key === "End") target = tiles[tiles.length - 1];
+    else return;
+    event.preventDefault();
+    if (target) {
+      var next = target.querySelector(".tile-link");
+      next.focus();
+      next.scrollIntoView({ block: "nearest" });
+    }
+  });
+
+  // --- Trash selection --------------------------------------------------------------
+  function syncTrash() {
+    var bar = document.querySelector("[data-trash-bulk]");
+    if (!bar) return;
+    var n = document.querySelectorAll('#trash input[name="ids"]:checked').length;
+    bar.querySelectorAll("[data-needs-selection]").forEach(function (b) { b.disabled = n === 0; });
+    var count = bar.querySelector("[data-bulk-count]");
+    if (count) count.textContent = n ? say("selected", "%(num)s selected", { num: n }) : "";
+  }
+  document.addEventListener("change", function (event) {
+    if (event.target.closest && event.target.closest("#trash")) syncTrash();
+    if (event.target.classList && event.target.classList.contains("tile-check")) syncGallery();
+  });
+
+  // --- What answers mark as gone or back --------------------------------------------
+  function mergeDays(root) {
+    var days = root.querySelectorAll(".day");
+    for (var i = days.length - 1; i > 0; i--) {
+      var prev = days[i - 1], day = days[i];
+      if (prev.dataset.day === day.dataset.day && prev.nextElementSibling === day) {
+        var into = prev.querySelector(".tiles");
+        day.querySelectorAll(".tile").forEach(function (t) { into.appendChild(t); });
+        day.remove();
+      }
+    }
+    // Infinite scroll answers after the loader; a day may continue across pages.
+    var all = root.querySelectorAll(".day");
+    for (var j = 1; j < all.length; j++) {
+      if (all[j].dataset.day === all[j - 1].dataset.day && all[j].isConnected) {
+        var target = all[j - 1].querySelector(".tiles");
+        all[j].querySelectorAll(".tile").forEach(function (t) { target.appendChild(t); });
+        all[j].remove();
+      }
+    }
+  }
+
+  function capToasts() {
+    var box = document.getElementById("toasts");
+    if (!box) return;
+    var toasts = box.querySelectorAll(".toast");
+    var extra = toasts.length - 4;
+    for (var i = 0; i < toasts.length && extra > 0; i++) {
+      if (!toasts[i].querySelector("[hx-post]")) { toasts[i].remove(); extra -= 1; }
+    }
+  }
+
+  function processMarkers() {
+    document.querySelectorAll("[data-trashed]").forEach(function (marker) {
+      marker.getAttribute("data-trashed").split(/\s+/).forEach(function (id) {
+        var tile = document.getElementById("image-" + id);
+        if (tile) {
+          var check = tile.querySelector(".tile-check");
+          if (check) check.checked = false;
+          tile.hidden = true;
+        }
+      });
+      marker.remove();
+      syncGallery();
+      var first = visibleTiles()[0];
+      if (first && !document.querySelector("[data-viewer-root]")) first.querySelector(".tile-link").focus();
+    });
+    document.querySelectorAll("[data-restored]").forEach(function (marker) {
+      var missing = false;
+      marker.getAttribute("data-restored").split(/\s+/).forEach(function (id) {
+        if (!id) return;
+        var tile = document.getElementById("image-" + id);
+        if (tile) tile.hidden = false; else missing = true;
+      });
+      marker.remove();
+      var g = gallery();
+      if (missing && g) htmx.trigger(g, "gallery-reload");
+    });
+    var g = gallery();
+    if (g) mergeDays(g);
+    capToasts();
+    syncGallery();
+    syncTrash();
+  }
+
+  document.addEventListener("htmx:load", processMarkers);
+  document.addEventListener("htmx:afterSettle", processMarkers);
+  document.addEventListener("DOMContentLoaded", function () { processMarkers(); });
+
+  // --- Upload: one request per file, a row each with its progress -----------------
+  function csrfHeaders() {
+    try { return JSON.parse(document.body.getAttribute("hx-headers") || "{}"); } catch (e) { return {}; }
+  }
+
+  function hex(buffer) {
+    return Array.prototype.map.call(new Uint8Array(buffer), function (b) {
+      return ("0" + b.toString(16)).slice(-2);
+    }).join("");
+  }
+
+  function sha256(file) {
+    if (!window.crypto || !crypto.subtle || !file.arrayBuffer) return Promise.resolve(null);
+    return file.arrayBuffer().then(function (data) { return crypto.subtle.digest("SHA-256", data); })
+      .then(hex).catch(function () { return null; });
+  }
+
+  function row(file) {
+    var li = document.createElement("li");
+    li.className = "upload-row";
+    var name = document.createElement("span");
+    name.className = "upload-name";
+    name.textContent = file.name;
+    var bar = document.createElement("progress");
+    bar.max = 100; bar.value = 0;
+    bar.setAttribute("aria-label", file.name);
+    var status = document.createElement("span");
+    status.className = "upload-status";
+    status.textContent = say("waiting", "Waiting…");
+    li.appendChild(name); li.appendChild(bar); li.appendChild(status);
+    document.getElementById("upload-list").appendChild(li);
+    return { li: li, bar: bar, status: status };
+  }
+
+  function send(form, file, ui) {
+    return new Promise(function (resolve) {
+      var xhr = new XMLHttpRequest();
+      var data = new FormData();
+      data.append("file", file, file.name);
+      xhr.open("POST", form.getAttribute("action"));
+      var headers = csrfHeaders();
+      Object.keys(headers).forEach(function (k) { xhr.setRequestHeader(k, headers[k]); });
+      xhr.setRequestHeader("HX-Request", "true");
+      ui.status.textContent = say("uploading", "Uploading…");
+      xhr.upload.onprogress = function (e) {
+        if (e.lengthComputable) ui.bar.value = Math.round((e.loaded / e.total) * 100);
+      };
+      xhr.onload = function () {
+        var html = xhr.responseText || "";
+        if (xhr.status >= 200 && xhr.status < 300) {
+          ui.bar.value = 100;
+          ui.li.classList.add("is-done");
+          ui.status.textContent = say("done", "Done");
+          htmx.swap("#gallery", html, { swapStyle: "afterbegin" });
+        } else {
+          ui.li.classList.add("is-error");
+          var tmp = document.createElement("div");
+          tmp.innerHTML = html;
+          var msg = tmp.querySelector(".toast-message");
+          ui.status.textContent = msg ? msg.textContent : say("failed", "Upload failed (%(num)s)", { num: xhr.status });
+          htmx.swap("#toasts", html, { swapStyle: "beforeend" });
+        }
+        processMarkers();
+        resolve();
+      };
+      xhr.onerror = function () {
+        ui.li.classList.add("is-error");
+        ui.status.textContent = say("network", "Network error: not uploaded");
+        resolve();
+      };
+      xhr.send(data);
+    });
+  }
+
+  function askDuplicate(form, file, ui) {
+    return new Promise(function (resolve) {
+      ui.li.classList.add("is-duplicate");
+      ui.bar.hidden = true;
+      ui.status.textContent = "";
+      var ask = document.createElement("div");
+      ask.className = "upload-ask";
+      ask.setAttribute("role", "group");
+      var text = document.createElement("span");
+      text.textContent = say("duplicate", "“%(name)s” is already in your library.", { name: file.name });
+      var again = document.createElement("button");
+      again.type = "button"; again.className = "btn btn-small"; again.textContent = say("anyway", "Upload anyway");
+      var skip = document.createElement("button");
+      skip.type = "button"; skip.className = "btn btn-small"; skip.textContent = say("skip", "Skip");
+      ask.appendChild(text); ask.appendChild(again); ask.appendChild(skip);
+      ui.li.appendChild(ask);
+      again.addEventListener("click", function () {
+        ask.remove(); ui.li.classList.remove("is-duplicate"); ui.bar.hidden = false;
+        send(form, file, ui).then(resolve);
+      });
+      skip.addEventListener("click", function () {
+        ask.remove(); ui.li.classList.remove("is-duplicate");
+        ui.status.textContent = say("skipped", "Skipped");
+        resolve();
+      });
+      again.focus();
+    });
+  }
+
+  function uploadAll(form, files) {
+    var list = Array.prototype.slice.call(files);
+    if (!list.length) return;
+    document.getElementById("upload-list").innerHTML = "";
+    var uis = list.map(row);
+    Promise.all(list.map(sha256)).then(function (hashes) {
+      var query = hashes.filter(Boolean).map(function (h) { return "sha256=" + h; }).join("&");
+      var check = query ? fetch(form.getAttribute("data-duplicates-url") + "?" + query,
+                                { credentials: "same-origin", headers: { "Accept": "application/json" } })
+        .then(function (r) { return r.ok ? r.json() : {}; }).catch(function () { return {}; })
+        : Promise.resolve({});
+      return check.then(function (known) {
+        // One at a time, in order: the newest upload ends up first, as after a reload.
+        var chain = Promise.resolve();
+        list.forEach(function (file, i) {
+          chain = chain.then(function () {
+            if (hashes[i] && known[hashes[i]]) return askDuplicate(form, file, uis[i]);
+            return send(form, file, uis[i]);
+          });
+        });
+        return chain;
+      });
+    }).then(function () { form.reset(); });
+  }
+
+  document.addEventListener("change", function (event) {
+    if (event.target.id !== "file-input") return;
+    var form = event.target.closest("form");
+    if (form && form.id === "upload") uploadAll(form, event.target.files);
+  });
+  // Drag and drop: app.js fills the input and fires "drop-files" on the zone.
+  document.addEventListener("drop-files", function (event) {
+    var form = event.target;
+    if (form.id === "upload") uploadAll(form, form.querySelector("#file-input").files);
+  });
+})();

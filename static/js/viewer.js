@@ -1,0 +1,180 @@
+// The photo viewer: opened over the gallery or the trash (htmx loads /images/<id> into
+// #lightbox and the URL follows, so Back and reload work), or a full page on a visit.
+// Arrows, buttons and swipes move between photos; Escape closes and gives focus back.
+(function () {
+  "use strict";
+  if (window.papeleraViewer) return;
+  window.papeleraViewer = true;
+
+  var openedHere = false;  // this page pushed the viewer's history entry
+  var lastId = null;
+
+  function host() { return document.getElementById("lightbox"); }
+  function root() { return document.querySelector("[data-viewer-root]"); }
+
+  function load(url, how) {
+    return htmx.ajax("GET", url, { target: "#lightbox", swap: "innerHTML" }).then(function () {
+      if (how === "push") history.pushState({ papeleraViewer: url }, "", url);
+      else if (how === "replace") history.replaceState({ papeleraViewer: url }, "", url);
+    });
+  }
+
+  function open(url) {
+    if (!host()) { location.assign(url); return; }
+    // The page's own entry, marked as ours so that coming Back to it closes the viewer
+    // here instead of htmx reloading the page.
+    history.replaceState({ papeleraPage: true }, "", location.href);
+    openedHere = true;
+    load(url, "push");
+  }
+
+  // Moves run one after the other, so two quick presses go two photos further.
+  var moving = Promise.resolve();
+  function go(which) {
+    moving = moving.then(function () {
+      var r = root();
+      var url = r && r.getAttribute("data-" + which);
+      return url ? load(url, "replace") : null;
+    }).catch(function () { /* an error toast says it */ });
+  }
+
+  function clear() {
+    var shown = root();
+    var id = shown ? shown.getAttribute("data-id") : lastId;
+    var h = host();
+    if (h) h.innerHTML = "";
+    document.body.classList.remove("viewer-open");
+    var back = id && document.querySelector('[data-viewer][data-id="' + id + '"]');
+    if (back && back.offsetParent !== null) back.focus();
+    else {
+      var any = document.querySelector(".tile:not([hidden]) [data-viewer], #trash [data-viewer]");
+      if (any) any.focus();
+    }
+  }
+
+  function close() {
+    var r = root();
+    if (!r) return;
+    if (openedHere && host() && !host().hasAttribute("data-standalone")) {
+      history.back();  // popstate below clears the viewer
+    } else {
+      location.assign(r.getAttribute("data-back"));
+    }
+  }
+
+  window.addEventListener("popstate", function (event) {
+    var state = event.state || {};
+    if (state.papeleraViewer && host()) {
+      load(state.papeleraViewer, null);
+    } else if (root() && host() && !host().hasAttribute("data-standalone")) {
+      openedHere = false;
+      clear();
+    }
+  });
+
+  document.addEventListener("click", function (event) {
+    if (event.defaultPrevented || event.button !== 0 || event.ctrlKey || event.metaKey ||
+        event.shiftKey || event.altKey) return;
+    var link = event.target.closest && event.target.closest("[data-viewer]");
+    if (link) {
+      event.preventDefault();
+      lastId = link.getAttribute("data-id");
+      open(link.getAttribute("href"));
+      return;
+    }
+    var nav = event.target.closest && event.target.closest("[data-viewer-go]");
+    if (nav) { event.preventDefault(); go(nav.getAttribute("data-viewer-go")); return; }
+    var shut = event.target.closest && event.target.closest("[data-viewer-close]");
+    if (shut) { event.preventDefault(); close(); return; }
+    var info = event.target.closest && event.target.closest("[data-viewer-info]");
+    if (info) {
+      var panel = document.getElementById("viewer-info");
+      panel.hidden = !panel.hidden;
+      info.setAttribute("aria-expanded", String(!panel.hidden));
+      try { sessionStorage.setItem("papelera.viewerInfo", panel.hidden ? "0" : "1"); } catch (e) { /* private mode */ }
+    }
+  });
+
+  function focusables(r) {
+    return Array.prototype.filter.call(
+      r.querySelectorAll("a[href], button:not([disabled]), input, select, [tabindex]:not([tabindex='-1'])"),
+      function (el) { return el.offsetParent !== null; });
+  }
+
+  document.addEventListener("keydown", function (event) {
+    var r = root();
+    if (!r || event.altKey || event.ctrlKey || event.metaKey) return;
+    var typing = event.target.closest && event.target.closest("input, select, textarea");
+    if (event.key === "Escape") { event.preventDefault(); close(); return; }
+    if (typing) return;
+    if (event.key === "ArrowLeft") { event.preventDefault(); go("prev"); }
+    else if (event.key === "ArrowRight") { event.preventDefault(); go("next"); }
+    else if (event.key === "Tab") {
+      // Focus stays in the dialog.
+      var items = focusables(r);
+      if (!items.length) return;
+      var first = items[0], last = items[items.length - 1];
+      if (event.shiftKey && document.activeElement === first) { event.preventDefault(); last.focus(); }
+      else if (!event.shiftKey && document.activeElement === last) { event.preventDefault(); first.focus(); }
+      else if (!r.contains(document.activeElement)) { event.preventDefault(); first.focus(); }
+    }
+  });
+
+  // Swipe on the photo: left for the next one, right for the previous one.
+  var start = null;
+  document.addEventListener("pointerdown", function (event) {
+    if (event.target.closest && event.target.closest("[data-viewer-stage]") && event.isPrimary) {
+      start = { x: event.clientX, y: event.clientY };
+    }
+  });
+  document.addEventListener("pointerup", function (event) {
+    if (!start) return;
+    var dx = event.clientX - start.x, dy = event.clientY - start.y;
+    start = null;
+    if (Math.abs(dx) > 50 && Math.abs(dx) > Math.abs(dy) * 1.5) go(dx < 0 ? "next" : "prev");
+  });
+  document.addEventListener("pointercancel", function () { start = null; });
+
+  // The slider shows its value as it moves (the preview follows after 300 ms).
+  document.addEventListener("input", function (event) {
+    if (event.target.name === "q" && event.target.closest(".optimizer-form")) {
+      var out = event.target.closest("label").querySelector("output");
+      if (out) out.textContent = event.target.value;
+    }
+  });
+
+  // After delete, restore or delete forever in the viewer: on to the next photo (or the
+  // previous one, or back to the list), and the trash list follows.
+  document.addEventListener("htmx:afterRequest", function (event) {
+    var elt = event.detail.elt;
+    if (!elt.hasAttribute || !elt.hasAttribute("data-viewer-action") || !event.detail.successful) return;
+    var r = root();
+    var trash = document.getElementById("trash");
+    if (trash) htmx.ajax("GET", r.getAttribute("data-back"),
+                         { target: "#trash", swap: "outerHTML", select: "#trash" });
+    var next = r.getAttribute("data-next") || r.getAttribute("data-prev");
+    if (next) load(next, "replace");
+    else close();
+  });
+
+  // Each time a viewer arrives: it takes focus, and the page behind stops scrolling.
+  function arrived() {
+    var r = root();
+    if (!r) return;
+    document.body.classList.add("viewer-open");
+    lastId = r.getAttribute("data-id");
+    var info = document.getElementById("viewer-info");
+    var toggle = r.querySelector("[data-viewer-info]");
+    var wanted = null;
+    try { wanted = sessionStorage.getItem("papelera.viewerInfo"); } catch (e) { /* private mode */ }
+    if (info && toggle && wanted === "1") { info.hidden = false; toggle.setAttribute("aria-expanded", "true"); }
+    if (!r.contains(document.activeElement)) {
+      var shut = r.querySelector("[data-viewer-close]");
+      if (shut) shut.focus();
+    }
+  }
+  document.addEventListener("htmx:afterSettle", function (event) {
+    if (event.detail.target && event.detail.target.id === "lightbox") arrived();
+  });
+  document.addEventListener("DOMContentLoaded", arrived);
+})();

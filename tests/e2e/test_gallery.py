@@ -1,0 +1,360 @@
+"""The gallery as people use it, in Chromium at 1280×800 and 390×844: the viewer, the
+grid, selection and the bulk bar, Undo, the zip, upload progress and duplicates, and a
+journey made with the keyboard alone. Each test signs in as a user of its own, so what
+it sees is only what it did."""
+
+from __future__ import annotations
+
+import io
+import itertools
+import re
+import zipfile
+
+import pytest
+
+from tests.e2e.conftest import Tab, expect, png
+
+DESKTOP = {"width": 1280, "height": 800}
+PHONE = {"width": 390, "height": 844}
+_users = itertools.count(1)
+PASSWORD = "gallery-password-1"
+
+
+@pytest.fixture
+def fresh(browser, server):
+    """A tab signed in as a new user with an empty library."""
+    username = f"viewer{next(_users)}"
+    made = server.flask("users", "create", username, "--email", f"{username}@example.com",
+                        "--password", PASSWORD)
+    assert made.returncode == 0, made.stderr
+    tab = Tab(browser, server.url)
+    tab.sign_in(username, PASSWORD)
+    yield tab
+    tab.close()
+
+
+@pytest.fixture(params=[DESKTOP, PHONE], ids=["desktop", "phone"])
+def viewport(request):
+    return request.param
+
+
+def upload_many(tab: Tab, names: list[str]) -> None:
+    """Upload in one choice of files; they arrive one by one, newest first."""
+    files = [{"name": name, "mimeType": "image/png", "buffer": png(i)}
+             for i, name in enumerate(names, start=3)]
+    tab.page.set_input_files("#file-input", files=files)
+    for name in names:
+        expect(tab.card(name)).to_have_count(1)
+    expect(tab.page.locator("#upload-list .upload-row.is-done")).to_have_count(len(names))
+
+
+def tile_id(tab: Tab, name: str) -> str:
+    return tab.card(name).get_attribute("data-id")
+
+
+def no_errors(tab: Tab) -> None:
+    assert tab.csp == [] and tab.page_errors == [] and tab.console_errors == []
+
+
+def test_an_empty_library_says_no_photos_yet_with_a_way_to_add_them(fresh, viewport):
+    page = fresh.page
+    page.set_viewport_size(viewport)
+    page.goto("/")
+    empty = page.locator(".gallery-empty")
+    expect(empty).to_be_visible()
+    expect(empty).to_contain_text("No photos yet")
+    add = empty.get_by_text("Add photos")
+    expect(add).to_be_visible()
+    with page.expect_file_chooser() as chooser:
+        add.click()
+    chooser.value.set_files([{"name": "first.png", "mimeType": "image/png", "buffer": png(1)}])
+    expect(fresh.card("first.png")).to_have_count(1)
+    expect(empty).to_be_hidden()
+    no_errors(fresh)
+
+
+def test_upload_shows_a_row_per_file_with_progress(fresh):
+    page = fresh.page
+    upload_many(fresh, ["p1.png", "p2.png", "p3.png"])
+    rows = page.locator("#upload-list .upload-row")
+    expect(rows).to_have_count(3)
+    for row in rows.all():
+        expect(row.locator("progress")).to_have_attribute("value", "100")
+        expect(row.locator(".upload-status")).to_have_text("Done")
+    # Newest first, as after a reload.
+    order = page.locator("#gallery .tile .tile-name").all_text_contents()
+    assert order == ["p3.png", "p2.png", "p1.png"]
+    page.reload()
+    assert page.locator("#gallery .tile .tile-name").all_text_contents() == order
+    no_errors(fresh)
+
+
+def test_viewer_opens_moves_closes_and_follows_back_and_reload(fresh, viewport):
+    page = fresh.page
+    page.set_viewport_size(viewport)
+    upload_many(fresh, ["v1.png", "v2.png", "v3.png"])  # shown v3, v2, v1
+    ids = {name: tile_id(fresh, name) for name in ("v1.png", "v2.png", "v3.png")}
+    viewer = page.locator(".viewer")
+
+    fresh.card("v2.png").locator("a.thumb").click()
+    expect(viewer).to_be_visible()
+    expect(page).to_have_url(re.compile(f"/images/{ids['v2.png']}$"))
+    expect(viewer.locator(".viewer-title")).to_have_text("v2.png")
+    img = viewer.locator("img.viewer-img")
+    expect(img).to_have_attribute("src", re.compile(f"^/media/{ids['v2.png']}"))
+    page.wait_for_function("img => img.complete && img.naturalWidth > 0",
+                           arg=img.element_handle())
+
+    page.keyboard.press("ArrowRight")
+    expect(viewer.locator(".viewer-title")).to_have_text("v1.png")
+    expect(page).to_have_url(re.compile(f"/images/{ids['v1.png']}$"))
+    page.keyboard.press("ArrowLeft")
+    page.keyboard.press("ArrowLeft")
+    expect(viewer.locator(".viewer-title")).to_have_text("v3.png")
+    viewer.get_by_role("link", name="Next photo").click()
+    expect(viewer.locator(".viewer-title")).to_have_text("v2.png")
+
+    # A swipe to the left shows the next photo.
+    box = viewer.locator(".viewer-stage").bounding_box()
+    y = box["y"] + box["height"] / 2
+    page.mouse.move(box["x"] + box["width"] * 0.7, y)
+    page.mouse.down()
+    page.mouse.move(box["x"] + box["width"] * 0.2, y, steps=5)
+    page.mouse.up()
+    expect(viewer.locator(".viewer-title")).to_have_text("v1.png")
+
+    # Escape: back to the gallery, focus on the photo that was shown.
+    page.keyboard.press("Escape")
+    expect(viewer).to_have_count(0)
+    expect(page).to_have_url(re.compile(r"/$"))
+    assert page.evaluate("document.activeElement.dataset.id") == ids["v1.png"]
+
+    # Back closes it too; Forward opens it again.
+    fresh.card("v3.png").locator("a.thumb").click()
+    expect(viewer.locator(".viewer-title")).to_have_text("v3.png")
+    page.go_back()
+    expect(viewer).to_have_count(0)
+    expect(page).to_have_url(re.compile(r"/$"))
+    expect(fresh.card("v3.png")).to_have_count(1)
+    page.go_forward()
+    expect(viewer.locator(".viewer-title")).to_have_text("v3.png")
+
+    # Reload: the same photo as a page of its own; Escape goes to the gallery.
+    page.reload()
+    expect(viewer.locator(".viewer-title")).to_have_text("v3.png")
+    viewer.get_by_role("button", name="Info").click()
+    info = page.locator("#viewer-info")
+    expect(info).to_be_visible()
+    expect(info).to_contain_text("48 × 36")
+    expect(info).to_contain_text("Uploaded")
+    page.keyboard.press("Escape")
+    page.wait_for_url(re.compile(r"/$"))
+    expect(fresh.card("v3.png")).to_have_count(1)
+    no_errors(fresh)
+
+
+def test_bulk_delete_then_one_undo_brings_all_back_in_place(fresh, viewport):
+    page = fresh.page
+    page.set_viewport_size(viewport)
+    names = [f"b{i}.png" for i in range(1, 6)]
+    upload_many(fresh, names)
+    order = page.locator("#gallery .tile .tile-name").all_text_contents()
+    bar = page.locator("#gallery-bulk")
+    expect(bar).to_be_hidden()
+
+    fresh.select("b4.png")
+    fresh.card("b2.png").locator(".tile-check").click(modifiers=["Shift"])  # a range
+    expect(bar).to_be_visible()
+    expect(bar.locator("#bulk-count")).to_have_text("3 selected")
+    bar.get_by_role("button", name="Delete").click()
+    for name in ("b2.png", "b3.png", "b4.png"):
+        expect(fresh.card(name)).to_have_count(0)
+    expect(bar).to_be_hidden()
+    toast = fresh.toast("3 photos moved to the trash.")
+    expect(toast).to_have_count(1)
+    expect(toast).to_have_attribute("data-linger", "")  # kept 10 s, not 5
+    expect(page.locator("#gallery-count")).to_contain_text("2 images")
+
+    toast.get_by_role("button", name="Undo").click()
+    expect(fresh.toast("3 photos are back in the gallery.")).to_be_visible()
+    for name in ("b2.png", "b3.png", "b4.png"):
+        expect(fresh.card(name)).to_have_count(1)
+    assert page.locator("#gallery .tile:not([hidden]) .tile-name").all_text_contents() == order
+    page.reload()
+    assert page.locator("#gallery .tile .tile-name").all_text_contents() == order
+    no_errors(fresh)
+
+
+def test_download_the_selection_as_a_zip(fresh):
+    page = fresh.page
+    upload_many(fresh, ["z1.png", "z2.png", "z3.png"])
+    ids = [tile_id(fresh, "z1.png"), tile_id(fresh, "z3.png")]
+    fresh.select("z1.png")
+    fresh.select("z3.png")
+    with page.expect_download() as download:
+        page.locator("#gallery-bulk").get_by_role("button", name="Download as zip").click()
+    with open(download.value.path(), "rb") as stream:
+        data = stream.read()
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        assert sorted(archive.namelist()) == sorted(
+            [f"{ids[0]}-z1.png", f"{ids[1]}-z3.png"])
+    page.locator("#gallery-bulk").get_by_role("button", name="Clear").click()
+    expect(page.locator("#gallery-bulk")).to_be_hidden()
+    no_errors(fresh)
+
+
+def test_a_duplicate_is_asked_about_on_the_page(fresh):
+    page = fresh.page
+    data = png(42)
+    page.set_input_files("#file-input", files=[{"name": "dup.png", "mimeType": "image/png",
+                                                "buffer": data}])
+    expect(fresh.card("dup.png")).to_have_count(1)
+
+    page.set_input_files("#file-input", files=[{"name": "dup.png", "mimeType": "image/png",
+                                                "buffer": data}])
+    row = page.locator("#upload-list .upload-row.is-duplicate")
+    expect(row).to_contain_text("already in your library")
+    row.get_by_role("button", name="Skip").click()
+    expect(page.locator("#upload-list .upload-row")).to_contain_text("Skipped")
+    expect(fresh.card("dup.png")).to_have_count(1)
+
+    page.set_input_files("#file-input", files=[{"name": "dup.png", "mimeType": "image/png",
+                                                "buffer": data}])
+    page.locator("#upload-list").get_by_role("button", name="Upload anyway").click()
+    expect(fresh.card("dup.png")).to_have_count(2)
+    no_errors(fresh)
+
+
+@pytest.mark.parametrize("size, columns", [(DESKTOP, 7), (PHONE, 3)], ids=["desktop", "phone"])
+def test_grid_density(fresh, size, columns):
+    page = fresh.page
+    page.set_viewport_size(size)
+    upload_many(fresh, [f"g{i}.png" for i in range(columns + 2)])
+    tops = page.locator("#gallery .tile").evaluate_all(
+        "tiles => tiles.map(t => Math.round(t.getBoundingClientRect().top))")
+    assert tops.count(tops[0]) >= columns
+    # The name shows on hover or focus only.
+    name = fresh.card("g0.png").locator(".tile-name")
+    assert float(name.evaluate("e => getComputedStyle(e).opacity")) == 0
+    fresh.card("g0.png").locator("a.thumb").focus()
+    expect(name).to_have_css("opacity", "1")
+
+
+def test_no_sideways_scrolling_at_360(fresh):
+    page = fresh.page
+    page.set_viewport_size({"width": 360, "height": 740})
+    upload_many(fresh, ["w1.png", "w2.png"])
+    fresh.select("w1.png")
+    wide = "document.documentElement.scrollWidth - window.innerWidth"
+    assert page.evaluate(wide) <= 0
+    page.locator("#gallery-bulk").get_by_role("button", name="Clear").click()
+    fresh.card("w2.png").locator("a.thumb").click()
+    expect(page.locator(".viewer")).to_be_visible()
+    page.locator(".viewer").get_by_role("button", name="Info").click()
+    assert page.evaluate(wide) <= 0
+    page.keyboard.press("Escape")
+    fresh.trash_from_gallery("w1.png")
+    page.goto("/trash")
+    assert page.evaluate(wide) <= 0
+
+
+def test_optimizer_slider_rerenders_the_preview(fresh):
+    page = fresh.page
+    upload_many(fresh, ["o1.png"])
+    fresh.card("o1.png").locator("a.thumb").click()
+    page.locator(".viewer").get_by_role("button", name="Info").click()
+    slider = page.locator(".optimizer-form input[name=q]")
+    slider.fill("40")
+    caption = page.locator(".optimizer-preview figcaption")
+    expect(caption).to_contain_text("at quality 40")
+    expect(caption).to_contain_text("smaller than the original")
+    preview = page.locator(".optimizer-preview img")
+    page.wait_for_function("img => img.complete && img.naturalWidth > 0",
+                           arg=preview.element_handle())
+    slider.fill("70")
+    expect(caption).to_contain_text("at quality 70")
+    expect(page.locator(".optimizer-variants")).to_contain_text("40")
+    no_errors(fresh)
+
+
+def test_trashed_photos_open_in_the_viewer_and_restore_from_it(fresh):
+    page = fresh.page
+    upload_many(fresh, ["t1.png", "t2.png"])
+    fresh.trash_from_gallery("t1.png")
+    page.goto("/trash")
+    row = page.locator("#trash tbody tr", has_text="t1.png")
+    row.locator("a.trash-thumb").click()
+    viewer = page.locator(".viewer")
+    expect(viewer.locator(".viewer-title")).to_have_text("t1.png")
+    viewer.get_by_role("button", name="Info").click()
+    expect(page.locator("#viewer-info")).to_contain_text("days left")
+    viewer.get_by_role("button", name="Restore").click()
+    expect(viewer).to_have_count(0)
+    expect(page.locator("#trash tbody tr", has_text="t1.png")).to_have_count(0)
+    page.goto("/")
+    expect(fresh.card("t1.png")).to_have_count(1)
+    no_errors(fresh)
+
+
+def press_until(page, key: str, test: str, limit: int = 80) -> None:
+    """Press ``key`` until the focused element passes ``test`` (a JS predicate on it)."""
+    for _ in range(limit):
+        if page.evaluate(f"(e => {test})(document.activeElement)"):
+            return
+        page.keyboard.press(key)
+    raise AssertionError(f"focus never reached an element where {test}")
+
+
+def test_keyboard_only_journey(fresh):
+    """Upload, select, delete, undo, open the viewer, next, delete, and delete forever
+    from the trash, without the mouse."""
+    page = fresh.page
+    press_until(page, "Tab", "e.id === 'file-input'")
+    with page.expect_file_chooser() as chooser:
+        page.keyboard.press("Space")
+    chooser.value.set_files([{"name": f"k{i}.png", "mimeType": "image/png",
+                              "buffer": png(60 + i)} for i in range(1, 4)])
+    for i in range(1, 4):
+        expect(fresh.card(f"k{i}.png")).to_have_count(1)
+    expect(page.locator("#upload-list .upload-row.is-done")).to_have_count(3)
+
+    # Select two tiles: Space ticks, arrows move.
+    press_until(page, "Tab", "e.classList.contains('tile-link')")
+    page.keyboard.press("Space")
+    page.keyboard.press("ArrowRight")
+    page.keyboard.press("Space")
+    expect(page.locator("#bulk-count")).to_have_text("2 selected")
+    press_until(page, "Shift+Tab", "e.id === 'bulk-delete'")
+    page.keyboard.press("Enter")
+    expect(page.locator("#gallery .tile:not([hidden])")).to_have_count(1)
+    press_until(page, "Tab", "e.textContent.trim() === 'Undo'")
+    page.keyboard.press("Enter")
+    expect(page.locator("#gallery .tile:not([hidden])")).to_have_count(3)
+
+    # Open the viewer, go to the next photo, and move it to the trash.
+    press_until(page, "Tab", "e.classList.contains('tile-link')")
+    first = page.evaluate("document.activeElement.dataset.id")
+    page.keyboard.press("Enter")
+    viewer = page.locator(".viewer")
+    expect(viewer).to_be_visible()
+    expect(viewer).to_have_attribute("data-id", first)
+    page.keyboard.press("ArrowRight")
+    expect(viewer).not_to_have_attribute("data-id", first)
+    second = viewer.get_attribute("data-id")
+    press_until(page, "Tab", "e.textContent.trim() === 'Delete'")
+    page.keyboard.press("Enter")
+    expect(viewer).not_to_have_attribute("data-id", second)
+    expect(fresh.toast("moved to the trash")).to_be_visible()
+    page.keyboard.press("Escape")
+    expect(viewer).to_have_count(0)
+    expect(page.locator(f"#image-{second}")).to_be_hidden()
+
+    # The trash, through the header's link; delete it forever there.
+    press_until(page, "Shift+Tab", "e.getAttribute('href') === '/trash'")
+    page.keyboard.press("Enter")
+    page.wait_for_url(re.compile(r"/trash$"))
+    press_until(page, "Tab", "e.textContent.trim() === 'Delete forever'")
+    page.keyboard.press("Enter")
+    expect(page.locator("#trash")).to_contain_text("The trash is empty.")
+    assert any("for good" in message for message in fresh.dialogs)
+    no_errors(fresh)
