@@ -135,11 +135,14 @@ def _domain(name: str, value) -> str:
 
 
 def _cidr(name: str, value) -> str:
+    """An address (a /32 or /128) or a network; host bits set ("10.0.0.1/8") is refused,
+    as it is ambiguous: the admin meant one address or the whole network."""
     try:
-        return str(ipaddress.ip_network(value.strip(), strict=False))
+        return str(ipaddress.ip_network(value.strip(), strict=True))
     except (AttributeError, TypeError, ValueError):
         raise _bad(name, gettext("%(field)s: %(value)r is not an IP address or CIDR "
-                                 "network.", field=name, value=value)) from None
+                                 "network (host bits must be zero, e.g. 10.0.0.0/8).",
+                                 field=name, value=value)) from None
 
 
 def _object(name: str, value, cls, check) -> dict:

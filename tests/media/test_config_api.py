@@ -37,7 +37,7 @@ BAD = [
     ("allowed_referrers", "example.org"), ("allowed_referrers", ["not a domain"]),
     ("allow_empty_referrer", None), ("rate_limits", {"per_minute": 0}),
     ("rate_limits", {"per_hour": 10**9 + 1}), ("rate_limits", 5),
-    ("allow_ips", ["10.0.0.300"]), ("block_ips", ["nonsense/8"]), ("block_ips", "1.2.3.4"),
+    ("allow_ips", ["10.0.0.300"]), ("block_ips", ["nonsense/8"]), ("block_ips", ["198.51.100.1/24"]), ("block_ips", "1.2.3.4"),
     ("auto_block", {"threshold_per_image_per_hour": 0}), ("auto_block", {"block_for_s": -1}),
     ("block_scope", "everything"), ("webhook_url", "ftp://example.org/x"),
     ("webhook_url", 42), ("webhook_secret", 42),
