@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 
 from flask import current_app, jsonify, render_template, request
+from flask_babel import lazy_gettext
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 
@@ -109,6 +110,25 @@ _HTTP_CODES = {
 }
 
 
+# Werkzeug's default sentences ("If you entered the URL manually please check your
+# spelling…") replaced by the product's own; a description a view chose is kept.
+_PLAIN_SENTENCES = {
+    400: lazy_gettext("The request could not be understood. Go back and try again."),
+    403: lazy_gettext("You do not have access to this page."),
+    404: lazy_gettext("There is nothing at this address. The photo or page may have been "
+                      "deleted, or the link is mistyped."),
+    405: lazy_gettext("This address does not take that kind of request."),
+    500: lazy_gettext("Something went wrong on our side. It was logged."),
+}
+
+
+def plain_sentence(error: HTTPException) -> str:
+    default = type(error).description
+    if error.description and error.description != default:
+        return error.description
+    return str(_PLAIN_SENTENCES.get(error.code or 500, error.description or error.name))
+
+
 def wants_json() -> bool:
     # /media answers img tags and scripts: a JSON error and a bare 401, never a login page.
     return request.path.startswith(("/api/", "/media/"))
@@ -127,7 +147,8 @@ def error_response(status: int, body: dict, headers=None):
         response.headers.update(htmx.to_toasts_headers())
     else:
         response = current_app.make_response(
-            render_template("error.html", status=status, message=body["error"])
+            render_template("error.html", status=status, message=body["error"],
+                            retry_after=body.get("retry_after"))
         )
     response.status_code = status
     for key, value in (headers or {}).items():
@@ -159,7 +180,7 @@ def register_error_handlers(app):
             from app.auth.login import unauthenticated_response
 
             return unauthenticated_response()
-        message = error.description or error.name
+        message = plain_sentence(error)
         if status == 413:
             limit = current_app.config["MAX_UPLOAD_MB"]
             message = f"The upload is larger than the {limit} MB limit."
