@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from flask import Blueprint, render_template, request
+from flask_babel import lazy_gettext
 from flask_login import current_user
 from flask_wtf import FlaskForm
 from wtforms import PasswordField, SelectField, StringField
@@ -44,7 +45,8 @@ class NewUserForm(FlaskForm):
             "3 to 32 characters: lower-case letters, digits, dot, dash or underscore."))])
     email = StringField("E-mail", validators=[
         DataRequired(), Length(max=254),
-        Regexp(r"^[^@\s]+@[^@\s]+\.[^@\s]+$", message="A valid e-mail address.")])
+        Regexp(r"^[^@\s]+@[^@\s]+\.[^@\s]+$",
+               message=lazy_gettext("Enter an e-mail address such as name@example.com."))])
     password = PasswordField("Password", validators=[
         DataRequired(), Length(min=MIN_PASSWORD, max=1024,
                                message=f"At least {MIN_PASSWORD} characters.")])
@@ -82,6 +84,7 @@ def index():
     cursor = request.args.get("cursor") or None
     block = "rows" if cursor else "user_list"
     return htmx.render_page_or_block(TEMPLATE, block, form=NewUserForm(formdata=None),
+                                     min_password=MIN_PASSWORD,
                                      **list_context(cursor))
 
 
@@ -114,9 +117,10 @@ def create():
     else:
         status = 400
     if htmx.wants_full_page():
-        html = render_template(TEMPLATE, form=form, **list_context())
+        html = render_template(TEMPLATE, form=form, min_password=MIN_PASSWORD, **list_context())
     else:
-        html = htmx.render_block_of(TEMPLATE, "create_form", form=form) + toast
+        html = htmx.render_block_of(TEMPLATE, "create_form", form=form,
+                                    min_password=MIN_PASSWORD) + toast
     return html, status, headers
 
 
