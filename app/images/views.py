@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from flask import Blueprint, render_template, request, url_for
+from flask_babel import ngettext
 from flask_login import current_user
 
 from app import htmx
@@ -73,7 +74,8 @@ def upload():
     html = render_template("images/_uploaded.html", images=cards(uploaded))
     html += render_template("images/_count.html", oob=True, **gallery_count())
     if uploaded:
-        html += htmx.toast(f"Uploaded {len(uploaded)} image(s).", "success")
+        html += htmx.toast(ngettext("Uploaded %(num)d image.", "Uploaded %(num)d images.",
+                                    len(uploaded)), "success")
     for message in failed:
         html += htmx.toast(message, "error")
     return html, 201 if uploaded else 400

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 
 from flask import current_app
+from flask_babel import gettext, ngettext
 
 from app.audit.service import Context
 from app.db import utcnow
@@ -50,11 +51,16 @@ def run_purge_now(ctx: Context) -> tuple[dict, dict, str]:
     if report.status == "failed":
         body["message"] = "The purge failed; the next run will pick up where it stopped."
     elif report.remaining:
-        body["message"] = (f"Purged {report.deleted} item(s); {report.remaining} still due "
-                           "(time budget used up or errors): run it again or wait for the "
-                           "next scheduled run.")
+        body["message"] = ngettext("Purged %(num)d item; %(left)d still due (time budget used "
+                                   "up or errors): run it again or wait for the next "
+                                   "scheduled run.",
+                                   "Purged %(num)d items; %(left)d still due (time budget "
+                                   "used up or errors): run it again or wait for the next "
+                                   "scheduled run.", report.deleted, left=report.remaining)
     else:
-        body["message"] = f"Purged {report.deleted} item(s)."
+        body["message"] = ngettext("Purged %(num)d item.", "Purged %(num)d items.",
+                                   report.deleted) if report.deleted else \
+            gettext("Nothing was due: no item was purged.")
     outcome = "error" if report.status == "failed" else "ok"
     return body, report.as_dict(), outcome
 

@@ -6,6 +6,7 @@ import time
 import uuid
 
 from flask import current_app, request
+from flask_babel import ngettext
 
 from app.audit import service as audit
 from app.auth.login import request_context
@@ -63,7 +64,8 @@ def empty_trash_action(trash: Snapshot, options) -> tuple[dict, dict]:
     body = {"deleted": result.deleted, "bytes_freed": result.bytes_freed,
             "remaining": remaining}
     if result.deleted:
-        body["message"] = f"Deleted {result.deleted} item(s) for good."
+        body["message"] = ngettext("Deleted %(num)d item for good.",
+                                   "Deleted %(num)d items for good.", result.deleted)
     elif trash.members:
         body["message"] = "Nothing was deleted: those items are already being purged."
     else:

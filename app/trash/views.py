@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from flask import Blueprint, request
+from flask_babel import ngettext
 from flask_login import current_user
 
 from app import htmx
@@ -57,7 +58,9 @@ def restore_selected():
     if not ids and not all_items:
         html += htmx.toast("Select the items to restore first.", "info")
     elif restored:
-        html += htmx.toast(f"Restored {len(restored)} item(s) to the gallery.", "success")
+        html += htmx.toast(ngettext("Restored %(num)d item to the gallery.",
+                                    "Restored %(num)d items to the gallery.", len(restored)),
+                           "success")
     if skipped:
         html += htmx.toast(f"{len(skipped)} item(s) could not be restored "
                            f"({', '.join(sorted({s['code'] for s in skipped}))}).", "error")

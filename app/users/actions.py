@@ -10,6 +10,7 @@ from __future__ import annotations
 import time
 
 from flask import current_app
+from flask_babel import gettext, ngettext
 
 from app.audit.service import format_time
 from app.auth.login import request_context
@@ -92,7 +93,10 @@ def permanent_delete_action(target: User, options, *, actor) -> tuple[dict, dict
         batch_size=config["PURGE_BATCH_SIZE"],
         deadline=time.monotonic() + config["PURGE_TIME_BUDGET_S"])
     if result.finished:
-        message = f"{target.username} was deleted permanently, with {result.deleted} image(s)."
+        message = ngettext("%(name)s was deleted permanently, with %(num)d image.",
+                           "%(name)s was deleted permanently, with %(num)d images.",
+                           result.deleted, name=target.username) if result.deleted else \
+            gettext("%(name)s was deleted permanently.", name=target.username)
     else:
         message = (f"{target.username} is locked and being deleted; {result.remaining} "
                    "image(s) remain and the purge job finishes them.")

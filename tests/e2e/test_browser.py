@@ -41,7 +41,7 @@ def test_gallery_upload_delete_undo_without_console_or_csp_errors(signed_in):
     name = unique_name("undo")
 
     card = tab.upload_and_see(name, png(1))
-    expect(tab.toast("Uploaded 1 image(s).")).to_be_visible()
+    expect(tab.toast("Uploaded 1 image.")).to_be_visible()
     # The thumbnail is served through its stable /media URL and actually loads.
     thumb = card.locator("img")
     expect(thumb).to_have_attribute("src", re.compile(r"^/media/[0-9a-f-]{36}/thumb$"))
@@ -148,7 +148,7 @@ def test_trash_selection_deleted_forever(signed_in):
     page.get_by_role("button", name="Delete selected forever").click()
     expect(page.locator("#trash tbody tr", has_text=drop)).to_have_count(0)
     expect(page.locator("#trash tbody tr", has_text=keep)).to_have_count(1)
-    expect(tab.toast("Deleted 1 item(s) for good")).to_be_visible()
+    expect(tab.toast("Deleted 1 item for good")).to_be_visible()
     assert tab.console_errors == [] and tab.csp == []
 
 

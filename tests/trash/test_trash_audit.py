@@ -66,7 +66,7 @@ def test_the_pages_restore_all_is_audited(app, alice, alice_api, client):
     browser = Browser(client, alice.username, USER_PASSWORD)
     before = audit_count(app)
     response = browser.request("POST", "/trash/restore", data={"all": "true"})
-    assert response.status_code == 200 and "Restored 2 item(s)" in response.text
+    assert response.status_code == 200 and "Restored 2 items" in response.text
     assert audit_since(app, before) == [("restore", "ok")]
     assert sorted(last_audit(app).details["ids"]) == sorted(ids)
     # Nothing chosen: nothing restored, nothing recorded.
