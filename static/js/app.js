@@ -54,7 +54,11 @@
     tidyToasts();
   }
 
-  document.addEventListener("DOMContentLoaded", function () { init(document); });
+  document.addEventListener("DOMContentLoaded", function () {
+    init(document);
+    var box = document.getElementById("toasts");
+    if (box) new MutationObserver(function () { init(box); }).observe(box, { childList: true });
+  });
   document.addEventListener("htmx:load", function (event) { init(event.detail.elt.parentNode || document); });
 
   document.addEventListener("click", function (event) {
@@ -96,22 +100,30 @@
     var el = document.activeElement;
     if (!el || el === document.body) { before = null; return; }
     var box = el.parentElement && el.parentElement.closest("[id]");
-    before = { id: el.id || null, box: box ? box.id : null };
+    before = { id: el.id || null, box: box ? box.id : null, at: Date.now() };
   });
-  document.addEventListener("htmx:afterSettle", function () {
+  // A swap that removed the focused element fires its htmx events on that detached element,
+  // where document listeners never hear them: watch the DOM instead, then look once.
+  function recoverFocus() {
     var active = document.activeElement;
-    if ((active && active !== document.body) || document.querySelector("[data-dialog]")) return;
     var memo = before;
+    if (memo && Date.now() - memo.at > 10000) before = memo = null;  // stale: no request of ours
+    if (!memo || (active && active !== document.body) || document.querySelector("[data-dialog]")) return;
     before = null;
-    var target = memo && memo.id && document.getElementById(memo.id);
+    var target = memo.id && document.getElementById(memo.id);
     if (!target) target = document.querySelector("#toasts .toast:last-child [hx-post]");
-    if (!target && memo && memo.box) {
+    if (!target && memo.box) {
       var box = document.getElementById(memo.box);
       target = box && box.querySelector('a[href], button:not([disabled]), input:not([disabled]):not([type="hidden"]), select');
     }
     if (!target) target = document.getElementById("main");
     if (target) target.focus();
-  });
+  }
+  var pending = null;
+  new MutationObserver(function () {
+    if (!before || pending) return;
+    pending = setTimeout(function () { pending = null; recoverFocus(); }, 40);
+  }).observe(document.documentElement, { childList: true, subtree: true });
 
   // A confirmation field enables its button only when it holds the expected text.
   document.addEventListener("input", function (event) {

@@ -220,11 +220,19 @@
       if (opener === document.body) opener = event.detail.elt;
     }
   });
-  document.addEventListener("htmx:afterSettle", function () {
-    var dialog = current();
-    if (dialog) opened(dialog);
-    else if (document.querySelector("#main[inert]")) { setInert(false); restoreFocus(); }
-  });
+  // Dialogs come and go inside #modal (a server answer swaps them in, or out of band
+  // away); the swap's own events may fire on detached elements, so watch the DOM.
+  function watchModal() {
+    var root = document.getElementById("modal");
+    if (!root) return;
+    new MutationObserver(function () {
+      var dialog = current();
+      if (dialog) opened(dialog);
+      else if (document.querySelector("#main[inert]")) { setInert(false); restoreFocus(); }
+    }).observe(root, { childList: true, subtree: true });
+  }
+  if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", watchModal);
+  else watchModal();
 
   document.addEventListener("click", function (event) {
     var dialog = current();
