@@ -210,7 +210,8 @@ def test_every_page_fits_360_px_with_a_compact_header(admin_tab):
     expect(toggle).to_be_focused()
     # The purge chart's text is readable on a phone (it was 6 px).
     page.goto("/admin/purge")
-    heights = page.eval_on_selector_all(".chart text", "ts => ts.map(t => t.getBoundingClientRect().height)")
+    heights = page.eval_on_selector_all(
+        ".chart text", "ts => ts.map(t => t.getBoundingClientRect().height)")
     assert heights and min(heights) >= 10, heights
     # Touch targets: buttons 44 px, checkboxes 24 px.
     for button in page.locator("main .btn").all()[:6]:
@@ -348,7 +349,7 @@ def test_trash_and_purge_confirm_in_the_styled_dialog(admin_tab, seeded):
 
 
 def test_error_toasts_stay_and_the_stack_is_capped(admin_tab):
-    tab, page = admin_tab, admin_tab.page
+    page = admin_tab.page
     page.clock.install()  # time flows, and can be fast-forwarded past the toasts' timers
     page.goto("/")
     for n in range(4):
