@@ -226,11 +226,14 @@
     var root = document.getElementById("modal");
     if (!root) return;
     new MutationObserver(function () {
-      var dialog = current();
-      if (dialog) opened(dialog);
-      else if (document.querySelector("#main[inert]")) { setInert(false); restoreFocus(); }
+      if (!current() && document.querySelector("#main[inert]")) { setInert(false); restoreFocus(); }
     }).observe(root, { childList: true, subtree: true });
   }
+  // A server dialog takes focus once htmx has brought its buttons to life (at settle).
+  document.addEventListener("htmx:load", function (event) {
+    var dialog = current();
+    if (dialog && (dialog === event.detail.elt || dialog.contains(event.detail.elt))) opened(dialog);
+  });
   if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", watchModal);
   else watchModal();
 
