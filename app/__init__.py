@@ -157,6 +157,9 @@ def _register_hooks(app: Flask) -> None:
                 if endpoint in app.view_functions and (is_admin or not admin_only)]
 
     app.add_template_filter(_filesize, "filesize")
+    from app import dates
+
+    dates.init_app(app)  # "3 hours ago" and localised dates in templates
 
 
 def _filesize(value) -> str:

@@ -109,16 +109,23 @@ _HTTP_CODES = {
     429: "rate_limited",
 }
 
-# Werkzeug's sentences are English and developer-flavoured: ours, in the reader's language.
-_HTTP_SENTENCES = {
-    400: lazy_gettext("The request could not be understood."),
-    403: lazy_gettext("You do not have permission to do this."),
-    404: lazy_gettext("There is nothing at this address."),
-    405: lazy_gettext("This address does not accept that method."),
-    409: lazy_gettext("This conflicts with the current state; reload and try again."),
-    412: lazy_gettext("The resource changed since you read it: reload it and try again."),
-    415: lazy_gettext("This kind of file is not accepted."),
+# Werkzeug's default sentences ("If you entered the URL manually please check your
+# spelling…") replaced by the product's own; a description a view chose is kept.
+_PLAIN_SENTENCES = {
+    400: lazy_gettext("The request could not be understood. Go back and try again."),
+    403: lazy_gettext("You do not have access to this page."),
+    404: lazy_gettext("There is nothing at this address. The photo or page may have been "
+                      "deleted, or the link is mistyped."),
+    405: lazy_gettext("This address does not take that kind of request."),
+    500: lazy_gettext("Something went wrong on our side. It was logged."),
 }
+
+
+def plain_sentence(error: HTTPException) -> str:
+    default = type(error).description
+    if error.description and error.description != default:
+        return error.description
+    return str(_PLAIN_SENTENCES.get(error.code or 500, error.description or error.name))
 
 
 def wants_json() -> bool:
@@ -139,7 +146,8 @@ def error_response(status: int, body: dict, headers=None):
         response.headers.update(htmx.to_toasts_headers())
     else:
         response = current_app.make_response(
-            render_template("error.html", status=status, message=body["error"])
+            render_template("error.html", status=status, message=body["error"],
+                            retry_after=body.get("retry_after"))
         )
     response.status_code = status
     for key, value in (headers or {}).items():
@@ -180,7 +188,7 @@ def register_error_handlers(app):
             from app.auth.login import unauthenticated_response
 
             return unauthenticated_response()
-        message = str(_HTTP_SENTENCES.get(status, "")) or error.description or error.name
+        message = plain_sentence(error)
         if status == 413:
             message = gettext("The upload is larger than the %(limit)s MB limit.",
                               limit=current_app.config["MAX_UPLOAD_MB"])

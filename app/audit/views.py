@@ -1,26 +1,86 @@
-"""Admin page of the audit log."""
+"""Admin page of the audit log: events with people and files by name, filters by name."""
 
 from __future__ import annotations
 
+import uuid
+
 from flask import Blueprint, request
+from sqlalchemy import select
 
 from app import htmx
+from app.audit.models import AuditEvent
 from app.audit.query import event_to_dict, search_events
 from app.auth.login import admin_required
+from app.db import end_read
+from app.extensions import db
+from app.images.models import Image, with_trashed
 from app.pagination import parse_limit
+from app.users.repository import get_users
 
 bp = Blueprint("audit_pages", __name__)
+
+USER_TARGETS = ("user",)
+IMAGE_TARGETS = ("image", "trash")
+USER_DETAILS = ("owner_id", "user_id", "deleted_by")
+
+
+def known_actions() -> list[str]:
+    """Every action the log holds, for the filter's dropdown (one indexed DISTINCT)."""
+    actions = db.session.execute(select(AuditEvent.action).distinct()
+                                 .order_by(AuditEvent.action)).scalars().all()
+    end_read()
+    return list(actions)
+
+
+def user_id_for(text: str | None) -> str | None:
+    """A filter typed as a username (what people know) or as an id (what links carry)."""
+    if not text:
+        return None
+    user = get_users().by_username(text)
+    return user.id if user else text
+
+
+def names_for(events: list[dict]) -> dict:
+    """Usernames and file names of the ids on the page: one lookup per distinct id."""
+    users = get_users()
+    user_ids = {e["actor_id"] for e in events if e["actor_id"]}
+    user_ids |= {e["target_id"] for e in events
+                 if e["target_type"] in USER_TARGETS and e["target_id"]}
+    user_ids |= {value for e in events for key, value in (e["details"] or {}).items()
+                 if key in USER_DETAILS and isinstance(value, str)}
+    names = {}
+    for user_id in user_ids:
+        user = users.get(user_id) if len(user_id) <= 64 else None
+        if user is not None:
+            names[user_id] = user.username
+    image_ids = []
+    for e in events:
+        if e["target_type"] in IMAGE_TARGETS and e["target_id"]:
+            try:
+                image_ids.append(uuid.UUID(e["target_id"]))
+            except ValueError:
+                pass
+    if image_ids:
+        rows = db.session.execute(with_trashed(
+            select(Image.id, Image.file_name).where(Image.id.in_(image_ids)))).all()
+        end_read()
+        names.update({str(row.id): row.file_name for row in rows})
+    return names
 
 
 @bp.get("/admin/audit")
 @admin_required
 def index():
-    filters = {name: request.args.get(name, "").strip() or None
-               for name in ("actor", "action", "target")}
+    typed = {name: request.args.get(name, "").strip() or None
+             for name in ("actor", "action", "target")}
     cursor = request.args.get("cursor") or None
-    page = search_events(**filters, limit=parse_limit(request.args.get("limit") or "100"),
-                         cursor=cursor)
+    page = search_events(actor=user_id_for(typed["actor"]), action=typed["action"],
+                         target=user_id_for(typed["target"]),
+                         limit=parse_limit(request.args.get("limit") or "100"), cursor=cursor)
+    events = [event_to_dict(e) for e in page.items]
     block = "more" if cursor else "events"
-    return htmx.render_page_or_block("audit/index.html", block,
-                                     events=[event_to_dict(e) for e in page.items],
-                                     next_cursor=page.next_cursor, filters=filters)
+    context = {"events": events, "next_cursor": page.next_cursor, "filters": typed,
+               "names": names_for(events)}
+    if block == "events" or htmx.wants_full_page():
+        context["actions"] = known_actions()
+    return htmx.render_page_or_block("audit/index.html", block, **context)

@@ -10,7 +10,7 @@ import functools
 import logging
 from datetime import timedelta
 
-from flask import current_app, g, jsonify, request, session, url_for
+from flask import current_app, flash, g, jsonify, request, session, url_for
 from flask_babel import gettext
 from flask_login import current_user, login_user, logout_user
 
@@ -111,6 +111,9 @@ def unauthenticated_response(message: str | None = None, code: str = "unauthenti
         response.status_code = 401
         response.headers["WWW-Authenticate"] = 'Bearer realm="papelera"'
         return response
+    if session.get(SESSION_ID_KEY):  # a session this browser had has ended: say so
+        session.pop(SESSION_ID_KEY)
+        flash(gettext("Your session has ended. Sign in again to continue."), "info")
     if htmx.is_htmx():
         response = current_app.make_response(("", 401))
         response.headers.update(htmx.redirect_header(url_for("auth.login")))

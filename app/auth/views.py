@@ -5,8 +5,8 @@ from __future__ import annotations
 import re
 from urllib.parse import urlsplit
 
-from flask import Blueprint, redirect, render_template, request, url_for
-from flask_babel import gettext, lazy_gettext
+from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask_babel import gettext, lazy_gettext, ngettext
 from flask_login import current_user
 from flask_wtf import FlaskForm
 from wtforms import PasswordField, StringField
@@ -14,6 +14,7 @@ from wtforms.validators import DataRequired, Length
 
 from app.auth.login import public, sign_in, sign_out
 from app.auth.throttle import checked_login
+from app.errors import TooManyRequests
 from app.users.repository import get_users
 from app.users.service import LoginRefused
 
@@ -47,17 +48,32 @@ def login():
     form = LoginForm()
     error = None
     status = 200
+    headers = {}
+    wait = None
     if form.validate_on_submit():
         try:
             user = checked_login(get_users(), form.username.data, form.password.data)
         except LoginRefused as refused:
             error, status = refused.message, 401
+        except TooManyRequests as refused:
+            # The form stays, with how long to wait: no dead-end page.
+            wait = refused.extra["retry_after"]
+            error, status, headers = lockout_message(wait), 429, refused.headers
         else:
             sign_in(user)  # a fresh cookie and server-side session: no fixation
             return redirect(_safe_next(request.args.get("next")), code=303)
     elif request.method == "POST":
         error, status = gettext("Enter your username and password."), 400
-    return render_template("auth/login.html", form=form, error=error), status
+    return render_template("auth/login.html", form=form, error=error, wait=wait), status, headers
+
+
+def lockout_message(seconds: int) -> str:
+    if seconds < 120:
+        return ngettext("Too many failed attempts. Try again in %(num)d second.",
+                        "Too many failed attempts. Try again in %(num)d seconds.", seconds)
+    minutes = -(-seconds // 60)
+    return ngettext("Too many failed attempts. Try again in %(num)d minute.",
+                    "Too many failed attempts. Try again in %(num)d minutes.", minutes)
 
 
 @bp.route("/logout", methods=["GET", "POST"])
@@ -71,4 +87,5 @@ def logout():
             return render_template("auth/logout.html")
         return redirect(url_for("auth.login"))
     sign_out()
+    flash(gettext("You have been signed out."), "info")
     return redirect(url_for("auth.login"), code=303)

@@ -52,15 +52,16 @@ def run_purge_now(ctx: Context) -> tuple[dict, dict, str]:
         body["message"] = gettext("The purge failed; the next run will pick up where it "
                                   "stopped.")
     elif report.remaining:
-        body["message"] = ngettext(
-            "Purged %(num)d item; %(remaining)d still due (time budget used up or errors): "
-            "run it again or wait for the next scheduled run.",
-            "Purged %(num)d items; %(remaining)d still due (time budget used up or errors): "
-            "run it again or wait for the next scheduled run.", report.deleted,
-            remaining=report.remaining)
+        body["message"] = ngettext("Purged %(num)d item; %(left)d still due (time budget used "
+                                   "up or errors): run it again or wait for the next "
+                                   "scheduled run.",
+                                   "Purged %(num)d items; %(left)d still due (time budget "
+                                   "used up or errors): run it again or wait for the next "
+                                   "scheduled run.", report.deleted, left=report.remaining)
     else:
         body["message"] = ngettext("Purged %(num)d item.", "Purged %(num)d items.",
-                                   report.deleted)
+                                   report.deleted) if report.deleted else \
+            gettext("Nothing was due: no item was purged.")
     outcome = "error" if report.status == "failed" else "ok"
     return body, report.as_dict(), outcome
 

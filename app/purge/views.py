@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from babel.dates import get_day_names
 from flask import Blueprint
+from flask_babel import get_locale, gettext
 
 from app import htmx
 from app.auth.login import admin_required, request_context
@@ -11,6 +13,7 @@ from app.purge.actions import RUN_PURGE, purge_overview, run_purge_now
 from app.purge.chart import runs_chart
 from app.purge.present import run_to_dict
 from app.purge.service import list_runs
+from app.users.repository import get_users
 
 bp = Blueprint("purge_pages", __name__)
 
@@ -18,10 +21,45 @@ HISTORY_ROWS = 20
 CHART_RUNS = 30
 
 
+def describe_schedule(cron: str) -> str | None:
+    """The common cron shapes in words ("Every day at 02:30"); None for the others."""
+    fields = cron.split()
+    if len(fields) != 5 or not all(f.isdigit() or f == "*" for f in fields):
+        return None
+    minute, hour, day, month, weekday = fields
+    if minute == "*" or day != "*" or month != "*":
+        return None
+    if hour == "*":
+        if weekday != "*":
+            return None
+        return gettext("Every hour at minute %(minute)s", minute=int(minute))
+    time = f"{int(hour):02d}:{int(minute):02d}"
+    if weekday == "*":
+        return gettext("Every day at %(time)s", time=time)
+    if int(weekday) <= 7:
+        # cron counts from Sunday (0 or 7), Babel from Monday (0).
+        day = get_day_names("wide", locale=get_locale())[(int(weekday) - 1) % 7]
+        return gettext("Every %(day)s at %(time)s", day=day, time=time)
+    return None
+
+
+def owner_names(items) -> dict:
+    """Usernames of the owners on the page (a handful of lookups, one per owner)."""
+    users = get_users()
+    names = {}
+    for owner_id in {item["owner_id"] for item in items}:
+        user = users.get(owner_id)
+        names[owner_id] = user.username if user else None
+    return names
+
+
 def page_context() -> dict:
     runs, _ = list_runs(limit=max(HISTORY_ROWS, CHART_RUNS))
     charted = [run for run in reversed(runs[:CHART_RUNS]) if run.finished_at is not None]
-    return {"overview": purge_overview(),
+    overview = purge_overview()
+    return {"overview": overview,
+            "schedule": describe_schedule(overview["cron"]),
+            "owners": owner_names(overview["items"]),
             "history": [run_to_dict(run) for run in runs[:HISTORY_ROWS]],
             "chart": runs_chart(charted)}
 

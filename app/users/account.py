@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import uuid
 
-from flask import Blueprint, current_app, redirect, render_template, request, url_for
+from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
 from flask_babel import gettext, lazy_gettext, ngettext
 from flask_login import current_user, login_user
 from flask_wtf import FlaskForm
-from wtforms import PasswordField, SelectField
+from wtforms import PasswordField, StringField
 from wtforms.validators import DataRequired, EqualTo, Length
 
 from app import htmx
@@ -25,7 +25,6 @@ from app.auth.login import (
 from app.auth.throttle import check_current_password
 from app.db import utcnow
 from app.errors import BadRequest, Conflict, NotFound
-from app.users.forms import choice
 from app.users.repository import get_users
 from app.users.service import MIN_PASSWORD, change_password, set_trash_retention
 
@@ -33,6 +32,8 @@ bp = Blueprint("account_pages", __name__)
 
 TEMPLATE = "account/index.html"
 DEFAULT = "default"
+CUSTOM = "custom"
+RETENTION_PRESETS = (7, 30, 90)
 
 
 class PasswordForm(FlaskForm):
@@ -47,28 +48,57 @@ class PasswordForm(FlaskForm):
 
 
 class RetentionForm(FlaskForm):
-    days = SelectField(lazy_gettext("Keep deleted images in the trash for"), choices=[])
+    """A few choices and a custom number of days (never a 92-option list).
+
+    ``days`` is "default", a whole number of days (0 deletes at once), or "custom" with
+    ``custom_days``; any number up to ``TRASH_RETENTION_MAX_DAYS`` is accepted either way.
+    """
+
+    days = StringField(lazy_gettext("Keep deleted images in the trash for"))
+    custom_days = StringField(lazy_gettext("Number of days"))
+
+    def chosen_days(self, max_days: int) -> int | None:
+        """The days chosen (None: the server default); a field error and ValueError if bad."""
+        value = (self.days.data or "").strip()
+        if value == DEFAULT:
+            return None
+        field, lowest = self.days, 0
+        if value == CUSTOM:  # "Delete at once" has its own choice, with its warning
+            value, field, lowest = (self.custom_days.data or "").strip(), self.custom_days, 1
+        if not value.isdigit() or not lowest <= int(value) <= max_days:
+            field.errors = [gettext("Choose a whole number of days from 1 to %(max)d.",
+                                    max=max_days)]
+            raise ValueError(value)
+        return int(value)
+
+
+def retention_presets(config) -> list[int]:
+    top = config["TRASH_RETENTION_MAX_DAYS"]
+    return [n for n in RETENTION_PRESETS if n <= top]
 
 
 def retention_form(formdata=None) -> RetentionForm:
-    config = current_app.config
     form = RetentionForm(formdata=formdata)
-    default_days = config["TRASH_RETENTION_DAYS"]
-    form.days.choices = [choice(DEFAULT, ngettext("Server default (%(num)d day)",
-                                                  "Server default (%(num)d days)",
-                                                  default_days))]
-    form.days.choices += [choice(str(n), gettext("Delete at once") if n == 0 else
-                                 ngettext("%(num)d day", "%(num)d days", n))
-                          for n in range(0, config["TRASH_RETENTION_MAX_DAYS"] + 1)]
     if formdata is None:
         days = current_user.trash_retention_days
-        form.days.data = DEFAULT if days is None else str(days)
+        presets = retention_presets(current_app.config)
+        if days is None:
+            form.days.data = DEFAULT
+        elif days == 0 or days in presets:
+            form.days.data = str(days)
+        else:
+            form.days.data, form.custom_days.data = CUSTOM, str(days)
     return form
 
 
 def page_context(**forms) -> dict:
+    config = current_app.config
     return {"password_form": forms.get("password_form") or PasswordForm(formdata=None),
             "retention_form": forms.get("retention_form") or retention_form(),
+            "retention_presets": retention_presets(config),
+            "retention_default": config["TRASH_RETENTION_DAYS"],
+            "retention_max": config["TRASH_RETENTION_MAX_DAYS"],
+            "min_password": MIN_PASSWORD,
             "sessions": sessions.sessions_of(current_user, now=utcnow(),
                                              lifetimes=session_lifetimes()),
             "this_session": current_session_id(),
@@ -120,23 +150,31 @@ def password():
 @login_required
 def retention():
     form = retention_form(request.form)
+    max_days = current_app.config["TRASH_RETENTION_MAX_DAYS"]
     if not form.validate_on_submit():
         return answer("retention", 400, retention_form=form)
-    days = None if form.days.data == DEFAULT else int(form.days.data)
+    try:
+        days = form.chosen_days(max_days)
+    except ValueError:
+        return answer("retention", 400, retention_form=form)
     user = set_trash_retention(get_users(), current_user._get_current_object(), days,
-                               max_days=current_app.config["TRASH_RETENTION_MAX_DAYS"])
+                               max_days=max_days)
     audit.record("trash_retention_changed", "ok", request_context(), target_type="user",
                  target_id=user.id, details={"days": days})
     login_user(user)  # the same epoch: this only refreshes the loaded user
     if days is None:
-        message = gettext("Deleted images now stay in the trash for the server default. "
-                          "Items already in the trash keep their dates.")
+        message = gettext("Deleted images now stay in the trash for the server default "
+                          "(%(num)d days). Items already in the trash keep their dates.",
+                          num=current_app.config["TRASH_RETENTION_DAYS"])
+    elif days == 0:
+        message = gettext("Images you delete now skip the waiting time: the next purge "
+                          "deletes them for good, and they cannot be restored after that.")
     else:
         message = ngettext("Deleted images now stay in the trash for %(num)d day. Items "
                            "already in the trash keep their dates.",
                            "Deleted images now stay in the trash for %(num)d days. Items "
                            "already in the trash keep their dates.", days)
-    toast = htmx.toast(message, "success")
+    toast = htmx.toast(message, "warning" if days == 0 else "success")
     return answer("retention", 200, toast, retention_form=retention_form())
 
 
@@ -145,6 +183,7 @@ def retention():
 def _signed_out_answer():
     """This browser's session ended: send it to the sign-in page (htmx or not)."""
     login = url_for("auth.login")
+    flash(gettext("You have been signed out."), "info")
     if htmx.is_htmx():
         return "", 200, htmx.redirect_header(login)
     return redirect(login, code=303)

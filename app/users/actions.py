@@ -98,7 +98,8 @@ def permanent_delete_action(target: User, options, *, actor) -> tuple[dict, dict
     if result.finished:
         message = ngettext("%(name)s was deleted permanently, with %(num)d image.",
                            "%(name)s was deleted permanently, with %(num)d images.",
-                           result.deleted, name=target.username)
+                           result.deleted, name=target.username) if result.deleted else \
+            gettext("%(name)s was deleted permanently.", name=target.username)
     else:
         message = ngettext("%(name)s is locked and being deleted; %(num)d image remains and "
                            "the purge job finishes it.",

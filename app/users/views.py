@@ -46,7 +46,8 @@ class NewUserForm(FlaskForm):
             "3 to 32 characters: lower-case letters, digits, dot, dash or underscore."))])
     email = StringField(lazy_gettext("E-mail"), validators=[
         DataRequired(), Length(max=254),
-        Regexp(r"^[^@\s]+@[^@\s]+\.[^@\s]+$", message=lazy_gettext("A valid e-mail address."))])
+        Regexp(r"^[^@\s]+@[^@\s]+\.[^@\s]+$",
+               message=lazy_gettext("Enter an e-mail address such as name@example.com."))])
     password = PasswordField(lazy_gettext("Password"), validators=[
         DataRequired(), Length(min=MIN_PASSWORD, max=1024, message=lazy_gettext(
             "At least %(num)d characters.", num=MIN_PASSWORD))])
@@ -85,6 +86,7 @@ def index():
     cursor = request.args.get("cursor") or None
     block = "rows" if cursor else "user_list"
     return htmx.render_page_or_block(TEMPLATE, block, form=NewUserForm(formdata=None),
+                                     min_password=MIN_PASSWORD,
                                      **list_context(cursor))
 
 
@@ -119,9 +121,10 @@ def create():
     else:
         status = 400
     if htmx.wants_full_page():
-        html = render_template(TEMPLATE, form=form, **list_context())
+        html = render_template(TEMPLATE, form=form, min_password=MIN_PASSWORD, **list_context())
     else:
-        html = htmx.render_block_of(TEMPLATE, "create_form", form=form) + toast
+        html = htmx.render_block_of(TEMPLATE, "create_form", form=form,
+                                    min_password=MIN_PASSWORD) + toast
     return html, status, headers
 
 

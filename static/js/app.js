@@ -1,13 +1,44 @@
-// Papelera's few behaviours that htmx attributes do not cover: toasts that close
-// themselves, drag-and-drop with an upload progress bar, select-all, and modals.
+// Papelera's few behaviours that htmx attributes do not cover: toasts, focus after swaps,
+// the phone menu, drag-and-drop with an upload progress bar, and select-all.
+// Confirmation dialogs live in dialog.js.
 (function () {
   "use strict";
 
+  var MAX_TOASTS = 4;
+
+  // Status toasts close by themselves (Undo ones later, and not while hovered or focused);
+  // error toasts are alerts and stay until dismissed.
   function closeLater(toast) {
-    if (toast.dataset.timer) return;
+    if (toast.dataset.timer || toast.classList.contains("toast-error")) return;
     var ms = toast.hasAttribute("data-linger") ? 10000 : 5000;
     toast.dataset.timer = "1";
-    setTimeout(function () { toast.remove(); }, ms);
+    var left = ms, started = Date.now(), timer = null;
+    function run() { started = Date.now(); timer = setTimeout(function () { dismissToast(toast); }, left); }
+    function pause() { if (timer) { clearTimeout(timer); timer = null; left -= Date.now() - started; } }
+    toast.addEventListener("mouseenter", pause);
+    toast.addEventListener("focusin", pause);
+    toast.addEventListener("mouseleave", function () { if (!toast.contains(document.activeElement)) run(); });
+    toast.addEventListener("focusout", function (e) { if (!toast.contains(e.relatedTarget)) run(); });
+    run();
+  }
+
+  function dismissToast(toast) {
+    if (toast.contains(document.activeElement)) {
+      var main = document.getElementById("main");
+      if (main) main.focus();
+    }
+    toast.remove();
+  }
+
+  // At most MAX_TOASTS on screen: the oldest go first; the full text stays in a title.
+  function tidyToasts() {
+    var box = document.getElementById("toasts");
+    if (!box) return;
+    box.querySelectorAll(".toast-message").forEach(function (m) {
+      if (!m.title && m.textContent.length > 90) m.title = m.textContent.trim();
+    });
+    var toasts = box.querySelectorAll(".toast");
+    for (var i = 0; i < toasts.length - MAX_TOASTS; i++) toasts[i].remove();
   }
 
   // A share link arrives in a read-only field: select it and copy it when allowed.
@@ -20,16 +51,26 @@
   function init(root) {
     root.querySelectorAll("[data-toast]").forEach(closeLater);
     root.querySelectorAll("[data-copy]").forEach(offerCopy);
+    tidyToasts();
   }
 
-  document.addEventListener("DOMContentLoaded", function () { init(document); });
+  document.addEventListener("DOMContentLoaded", function () {
+    init(document);
+    var box = document.getElementById("toasts");
+    if (box) new MutationObserver(function () { init(box); }).observe(box, { childList: true });
+  });
   document.addEventListener("htmx:load", function (event) { init(event.detail.elt.parentNode || document); });
 
   document.addEventListener("click", function (event) {
-    var dismiss = event.target.closest("[data-dismiss]");
-    if (dismiss) {
-      var box = dismiss.closest(".toast, .modal-backdrop");
-      if (box) box.remove();
+    var dismiss = event.target.closest(".toast [data-dismiss]");
+    if (dismiss) dismissToast(dismiss.closest(".toast"));
+    var toggle = event.target.closest(".menu-toggle");
+    if (toggle) {
+      var open = toggle.getAttribute("aria-expanded") !== "true";
+      toggle.setAttribute("aria-expanded", String(open));
+      document.getElementById("topbar").classList.toggle("open", open);
+    } else if (!event.target.closest("#site-menu")) {
+      closeMenu(false);
     }
     var all = event.target.closest("[data-select-all]");
     if (all) {
@@ -40,11 +81,49 @@
     }
   });
 
+  function closeMenu(refocus) {
+    var toggle = document.querySelector(".menu-toggle[aria-expanded=\"true\"]");
+    if (!toggle) return;
+    toggle.setAttribute("aria-expanded", "false");
+    document.getElementById("topbar").classList.remove("open");
+    if (refocus) toggle.focus();
+  }
+
   document.addEventListener("keydown", function (event) {
-    if (event.key === "Escape") {
-      document.querySelectorAll(".modal-backdrop").forEach(function (m) { m.remove(); });
-    }
+    if (event.key === "Escape" && !document.querySelector("[data-dialog]")) closeMenu(true);
   });
+
+  // After a swap, focus never falls to <body>: it goes to what replaced the focused
+  // element (same id), else to a fresh Undo, else into the container that held it, else main.
+  var before = null;
+  document.addEventListener("htmx:beforeRequest", function () {
+    var el = document.activeElement;
+    if (!el || el === document.body) { before = null; return; }
+    var box = el.parentElement && el.parentElement.closest("[id]");
+    before = { id: el.id || null, box: box ? box.id : null, at: Date.now() };
+  });
+  // A swap that removed the focused element fires its htmx events on that detached element,
+  // where document listeners never hear them: watch the DOM instead, then look once.
+  function recoverFocus() {
+    var active = document.activeElement;
+    var memo = before;
+    if (memo && Date.now() - memo.at > 10000) before = memo = null;  // stale: no request of ours
+    if (!memo || (active && active !== document.body) || document.querySelector("[data-dialog]")) return;
+    before = null;
+    var target = memo.id && document.getElementById(memo.id);
+    if (!target) target = document.querySelector("#toasts .toast:last-child [hx-post]");
+    if (!target && memo.box) {
+      var box = document.getElementById(memo.box);
+      target = box && box.querySelector('a[href], button:not([disabled]), input:not([disabled]):not([type="hidden"]), select');
+    }
+    if (!target) target = document.getElementById("main");
+    if (target) target.focus();
+  }
+  var pending = null;
+  new MutationObserver(function () {
+    if (!before || pending) return;
+    pending = setTimeout(function () { pending = null; recoverFocus(); }, 40);
+  }).observe(document.documentElement, { childList: true, subtree: true });
 
   // A confirmation field enables its button only when it holds the expected text.
   document.addEventListener("input", function (event) {

@@ -150,6 +150,15 @@ class Tab:
         self.delete_button(card).click()
         expect(card).to_be_hidden()
 
+    def confirm(self, expected_text: str | None = None) -> None:
+        """Press the confirming button of the page's dialog (static/js/dialog.js)."""
+        dialog = self.page.get_by_role("alertdialog")
+        expect(dialog).to_be_visible()
+        if expected_text:
+            expect(dialog).to_contain_text(expected_text)
+        dialog.locator(".actions .btn").last.click()
+        expect(dialog).to_have_count(0)
+
     def close(self) -> None:
         self.context.close()
 

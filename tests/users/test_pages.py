@@ -200,9 +200,9 @@ def test_changing_the_password_keeps_this_session_and_ends_the_others(app, alice
 def test_trash_retention_choice(app, alice):
     browser = Browser(app.test_client(), "alice", USER_PASSWORD)
     saved = browser.request("POST", "/account/retention", data={"days": "7"})
-    assert saved.status_code == 200 and "7 days" in saved.text
+    assert saved.status_code == 200 and "for 7 days" in saved.text
     assert doc(app, "alice")["trash_retention_days"] == 7
-    assert '<option selected value="7">' in saved.text
+    assert re.search(r'<input type="radio" name="days" value="7" checked>', saved.text)
     token = login_api(app.test_client(), "alice", USER_PASSWORD)
     api_headers = {"Authorization": f"Bearer {token}"}
     client = app.test_client()
@@ -217,3 +217,30 @@ def test_trash_retention_choice(app, alice):
     for bad in ("91", "-1", "soon"):
         assert browser.request("POST", "/account/retention",
                                data={"days": bad}).status_code == 400
+
+
+def test_retention_is_a_few_choices_a_custom_number_and_a_warned_delete_at_once(app, alice):
+    browser = Browser(app.test_client(), "alice", USER_PASSWORD)
+    page = browser.request("GET", "/account", htmx=False).text
+    assert page.count('name="days"') <= 7  # not one option per day up to the maximum
+    assert "skips the waiting time" in page  # the warning sits next to "Delete at once"
+    custom = browser.request("POST", "/account/retention", data={"days": "custom",
+                                                                 "custom_days": "12"})
+    assert custom.status_code == 200 and "for 12 days" in custom.text
+    assert doc(app, "alice")["trash_retention_days"] == 12
+    assert 'value="custom" checked' in custom.text and 'value="12"' in custom.text
+    for bad in ("", "0", "91", "two"):
+        refused = browser.request("POST", "/account/retention",
+                                  data={"days": "custom", "custom_days": bad})
+        assert refused.status_code == 400 and "from 1 to 90" in refused.text, bad
+    at_once = browser.request("POST", "/account/retention", data={"days": "0"})
+    toast = re.search(r'class="toast-message">([^<]*)<', at_once.text).group(1)
+    assert at_once.status_code == 200 and "cannot be restored" in toast
+    assert "day(s)" not in toast and "0 day" not in toast
+    assert doc(app, "alice")["trash_retention_days"] == 0
+
+
+def test_password_rules_are_shown_before_typing(app, alice):
+    page = Browser(app.test_client(), "alice", USER_PASSWORD).request(
+        "GET", "/account", htmx=False).text
+    assert "At least 8 characters" in page and 'aria-describedby="password-rules"' in page
