@@ -115,9 +115,12 @@ def upload():
                 max_pixels=config["MAX_IMAGE_PIXELS"], now=utcnow(),
                 decode_slots=decode_slots_for(current_app)))
         except DomainError as error:
+            # The page uploads one file per request: the toast names the file either way.
+            error.message = gettext("%(name)s: %(problem)s", name=item.filename,
+                                    problem=error.message)
             if len(files) == 1:
                 raise
-            failed.append(f"{item.filename}: {error.message}")
+            failed.append(error.message)
     html = render_template("images/_uploaded.html", days=days_of(uploaded))
     html += render_template("images/_count.html", oob=True, **gallery_count())
     if uploaded:

@@ -355,6 +355,12 @@ def test_keyboard_only_journey(fresh):
     page.wait_for_url(re.compile(r"/trash$"))
     press_until(page, "Tab", "e.textContent.trim() === 'Delete forever'")
     page.keyboard.press("Enter")
+    # The styled dialog opens with Cancel focused: Tab to its confirming button.
+    dialog = page.get_by_role("alertdialog")
+    expect(dialog).to_contain_text("for good")
+    press_until(page, "Tab",
+                "e.closest('[role=alertdialog]') && e.matches('.actions .btn:last-child')")
+    page.keyboard.press("Enter")
     expect(page.locator("#trash")).to_contain_text("The trash is empty.")
-    assert any("for good" in message for message in fresh.dialogs)
+    assert fresh.dialogs == []  # no native confirm(): the page's own dialog asked
     no_errors(fresh)
