@@ -258,7 +258,8 @@ def optimizer_context(image, args) -> dict:
     if args:
         unknown = set(args) - {"w", "fmt", "q"}
         if unknown:
-            raise BadRequest(f"Unknown option {sorted(unknown)[0]!r}.", code="invalid_option",
+            raise BadRequest(gettext("Unknown option %(name)s.", name=repr(sorted(unknown)[0])),
+                             code="invalid_option",
                              option=sorted(unknown)[0])
         wanted = MultiDict(args)
         wanted.setdefault("w", str(min(widths, key=lambda w: abs(w - 1280))))

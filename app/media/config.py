@@ -152,8 +152,8 @@ def _object(name: str, value, cls, check) -> dict:
     out = {}
     for key, item in value.items():
         if key not in known:
-            raise _bad(f"{name}.{key}", gettext("Unknown setting %(field)s.",
-                                                field=f"{name}.{key}"))
+            where = f"{name}.{key}"
+            raise _bad(where, gettext("Unknown setting %(field)s.", field=where))
         out[key] = check(f"{name}.{key}", key, item)
     return out
 

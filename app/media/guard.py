@@ -26,6 +26,7 @@ import time
 import uuid
 
 from flask import current_app, g, request
+from flask_babel import gettext, ngettext
 from flask_login import current_user
 from sqlalchemy import select
 
@@ -78,7 +79,7 @@ def _never_blocked() -> bool:
 
 
 def blocked_error() -> Forbidden:
-    return Forbidden("Requests from your address are blocked.", code="ip_blocked")
+    return Forbidden(gettext("Requests from your address are blocked."), code="ip_blocked")
 
 
 def protection_gate():
@@ -96,7 +97,7 @@ def protection_gate():
     if not referrer_allowed(request.headers.get("Referer"), own_host=request.host,
                             allowed=config.allowed_referrers,
                             allow_empty=config.allow_empty_referrer):
-        raise Forbidden("Images here may not be embedded on other sites.",
+        raise Forbidden(gettext("Images here may not be embedded on other sites."),
                         code="hotlink_refused")
     if not media_exempt():
         _count_for_auto_block(config, now)
@@ -180,8 +181,10 @@ def _breached(limit):
     """The 429 answer, returned (not raised) so the limiter's error swallowing, which
     keeps images served while its store is unreachable, cannot swallow it."""
     wait = max(1, int(limit.reset_at - time.time()))
-    error = TooManyRequests(f"Too many image requests from your address. Try again in {wait} "
-                            "seconds.", retry_after=wait)
+    error = TooManyRequests(ngettext(
+        "Too many image requests from your address. Try again in %(num)d second.",
+        "Too many image requests from your address. Try again in %(num)d seconds.", wait),
+        retry_after=wait)
     return error_response(error.status, error.body(), error.headers)
 
 

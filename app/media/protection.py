@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from urllib.parse import urlsplit
 
+from flask_babel import gettext
 from limits.storage import storage_from_string
 from sqlalchemy import or_, select
 
@@ -64,7 +65,8 @@ def parse_network(text: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network:
     try:
         return ipaddress.ip_network(str(text).strip(), strict=True)
     except ValueError as exc:
-        raise BadRequest(f"{text!r} is not an IP address or CIDR network ({exc}).",
+        raise BadRequest(gettext("%(value)r is not an IP address or CIDR network (%(reason)s).",
+                                 value=text, reason=exc),
                          code="invalid_config") from None
 
 
@@ -109,7 +111,7 @@ def describe_network(text: str) -> dict:
     """Who a CIDR covers: ``{"network", "version", "first", "last", "count"}`` (400 if bad)."""
     network = ipaddress.ip_network(str(text).strip(), strict=False) if text else None
     if network is None:
-        raise BadRequest("Type an IP address or a CIDR network.", code="invalid_option",
+        raise BadRequest(gettext("Type an IP address or a CIDR network."), code="invalid_option",
                          option="cidr")
     return {"network": str(network), "version": network.version,
             "first": str(network[0]), "last": str(network[-1]),
@@ -370,13 +372,13 @@ def load_block(ip: str, now: datetime) -> BlockTarget:
 
     address = parse_address(ip)
     if address is None:
-        raise NotFound("No automatic block for this address.")
+        raise NotFound(gettext("No automatic block for this address."))
     key = str(address)
     rows = tuple(db.session.execute(
         select(IpBlock).where(IpBlock.ip == key, *_active(now))
         .order_by(IpBlock.id)).scalars().all())
     if not rows:
-        raise NotFound("No automatic block for this address.")
+        raise NotFound(gettext("No automatic block for this address."))
     digest = hashlib.sha256(",".join(str(r.id) for r in rows).encode()).hexdigest()[:16]
     return BlockTarget(id=key, rows=rows, etag=f"block-{digest}")
 

@@ -86,8 +86,10 @@ def browser():
 class Tab:
     """A page in a fresh context, with what its console and CSP reported."""
 
-    def __init__(self, browser, base_url: str) -> None:
-        self.context = browser.new_context(base_url=base_url)
+    def __init__(self, browser, base_url: str, locale: str | None = None) -> None:
+        # locale: the browser's language (its Accept-Language), e.g. "es-ES".
+        options = {"locale": locale} if locale else {}
+        self.context = browser.new_context(base_url=base_url, **options)
         self.csp: list[str] = []
         self.context.expose_function("__cspViolation", lambda text: self.csp.append(text))
         self.context.add_init_script(_CSP_PROBE)
