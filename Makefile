@@ -4,7 +4,7 @@ FLASK  := $(VENV)/bin/flask
 RUFF   := $(VENV)/bin/ruff
 STAMP  := $(VENV)/.installed
 
-.PHONY: venv run dev test deps bench lint clean i18n-extract i18n-update i18n-compile
+.PHONY: screenshots venv run dev test deps bench lint clean i18n-extract i18n-update i18n-compile
 
 venv: $(STAMP)
 
@@ -65,3 +65,7 @@ lint: venv
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache *.egg-info build dist
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +
+
+# Refresh the README's screenshots (docs/screenshots/) from the browser suite.
+screenshots: venv deps i18n-compile
+	UPDATE_README_SCREENSHOTS=1 $(PYTHON) -m pytest -q tests/e2e/test_pages_a11y.py -k readme_screenshots
