@@ -237,6 +237,9 @@
     syncTrash();
   }
 
+  // As soon as a swap lands (the viewer may replace its own content a moment later,
+  // taking a marker with it before htmx:load fires for it).
+  document.addEventListener("htmx:afterSwap", processMarkers);
   document.addEventListener("htmx:load", processMarkers);
   document.addEventListener("htmx:afterSettle", processMarkers);
   document.addEventListener("DOMContentLoaded", function () { processMarkers(); });

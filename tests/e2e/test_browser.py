@@ -204,12 +204,13 @@ def test_an_error_answer_shows_a_toast_not_a_blank_swap(signed_in):
     tab.upload_and_see(keep, png(5))
     cards_before = page.locator("#gallery .card").count()
 
-    tab.upload(unique_name("not-an-image"), b"just some text, not pixels\n" * 20)
+    name = unique_name("not-an-image")
+    tab.upload(name, b"just some text, not pixels\n" * 20)
     error = page.locator("#toasts .toast-error")
     expect(error).to_have_count(1)
     expect(error).to_have_attribute("role", "alert")
     expect(error.locator(".toast-message")).to_have_text(
-        "The file is not an image Papelera can read.")
+        f"{name}: The file is not an image Papelera can read.")
 
     # The gallery is intact: the error went to the toast area, not into #gallery.
     expect(page.locator("#gallery .card")).to_have_count(cards_before)
