@@ -51,7 +51,6 @@ ADMIN_PAGES = {
 }
 # The gallery and the trash are another part of the work: here only their header, toasts
 # and dialogs (outside <main>) are held to axe; their own tests check the rest.
-OTHERS = {"trash", "gallery"}
 
 
 @pytest.fixture(scope="module")
@@ -105,22 +104,21 @@ def seeded(server):
     return {"admin": admin, "users": users}
 
 
-def run_axe(page, skip_main: bool = False) -> list[dict]:
-    """Serious and critical violations on the page as it is now."""
+def run_axe(page) -> list[dict]:
+    """Serious and critical violations on the whole page as it is now."""
     if not page.evaluate("() => typeof window.axe !== 'undefined'"):
         page.evaluate(AXE.read_text())
-    result = page.evaluate("""async (skipMain) => {
-        const scope = skipMain ? {exclude: [['#main']]} : document;
-        const r = await axe.run(scope, {resultTypes: ['violations']});
+    result = page.evaluate("""async () => {
+        const r = await axe.run(document, {resultTypes: ['violations']});
         return r.violations.map(v => ({id: v.id, impact: v.impact, help: v.help,
             nodes: v.nodes.slice(0, 3).map(n => n.target.join(' ') + ' :: ' +
                                               n.failureSummary)}));
-    }""", skip_main)
+    }""")
     return [v for v in result if v["impact"] in ("serious", "critical")]
 
 
-def assert_accessible(page, where: str, skip_main: bool = False) -> None:
-    violations = run_axe(page, skip_main)
+def assert_accessible(page, where: str) -> None:
+    violations = run_axe(page)
     assert violations == [], f"{where}: {violations}"
 
 
@@ -151,7 +149,7 @@ def test_every_page_passes_axe_and_fits(admin_tab, viewport, scheme):
     for name, path in ADMIN_PAGES.items():
         page.goto(path)
         page.wait_for_load_state("networkidle")
-        assert_accessible(page, f"{name} {size} {scheme}", skip_main=name in OTHERS)
+        assert_accessible(page, f"{name} {size} {scheme}")
         assert no_sideways_scroll(page), f"{name} scrolls sideways at {size}"
         shot(page, f"{name}-{size}-{scheme}")
     assert tab.csp == [] and tab.page_errors == []
@@ -365,7 +363,7 @@ def test_error_toasts_stay_and_the_stack_is_capped(admin_tab):
     # A long name does not make a nine-line toast.
     box = page.locator("#toasts .toast").last.bounding_box()
     assert box["height"] < 120
-    assert_accessible(page, "toasts shown", skip_main=True)
+    assert_accessible(page, "toasts shown")
     shot(page, "gallery-error-toasts")
     # Errors are alerts and stay until dismissed (no timer runs on them).
     errors = page.locator("#toasts .toast-error")
