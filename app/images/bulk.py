@@ -3,7 +3,6 @@ target (one audit event, one Undo), and a zip of their originals."""
 
 from __future__ import annotations
 
-import json
 import zipfile
 from collections.abc import Iterator
 
@@ -17,7 +16,7 @@ from app.images.models import Image
 from app.images.service import owned_selection, soft_delete_image
 from app.trash.retention import retention_days_for
 from app.trash.service import selected_ids
-from app.users.export import CHUNK, _Sink, archive_name
+from app.users.export import _Sink, write_originals
 
 
 def load_gallery_selection(actor) -> Snapshot:
@@ -61,22 +60,6 @@ def stream_originals(images: list[Image], storage) -> Iterator[bytes]:
     """A zip of the images' originals, streamed one chunk at a time (as the account
     export does); files already gone from the storage are listed in ``missing.json``."""
     sink = _Sink()
-    missing = []
     with zipfile.ZipFile(sink, "w") as archive:
-        for image in images:
-            try:
-                source = storage.open(image.storage_key)
-            except KeyError:
-                missing.append(str(image.id))
-                continue
-            info = zipfile.ZipInfo(archive_name(image).removeprefix("files/"),
-                                   date_time=image.created_at.timetuple()[:6])
-            info.compress_type = zipfile.ZIP_STORED  # images are compressed already
-            with source, archive.open(info, "w", force_zip64=True) as target:
-                for chunk in iter(lambda s=source: s.read(CHUNK), b""):
-                    target.write(chunk)
-                    yield sink.drain()
-            yield sink.drain()
-        if missing:
-            archive.writestr("missing.json", json.dumps({"missing": missing}))
+        yield from write_originals(archive, sink, images, storage, prefix="")
     yield sink.drain()

@@ -73,28 +73,36 @@ class _Sink(io.RawIOBase):
         return data
 
 
+def write_originals(archive: zipfile.ZipFile, sink: _Sink, images: list[Image], storage, *,
+                    prefix: str = "files/") -> Iterator[bytes]:
+    """Stream each image's original into ``archive`` under ``<prefix><id>-<name>``, yielding
+    what ``sink`` holds after every chunk; files already gone from the storage are listed
+    in ``missing.json``. Shared by the account export and the gallery's zip download."""
+    missing = []
+    for image in images:
+        try:
+            source = storage.open(image.storage_key)
+        except KeyError:
+            missing.append(str(image.id))
+            continue
+        info = zipfile.ZipInfo(prefix + archive_name(image).removeprefix("files/"),
+                               date_time=image.created_at.timetuple()[:6])
+        info.compress_type = zipfile.ZIP_STORED  # images are compressed already
+        with source, archive.open(info, "w", force_zip64=True) as target:
+            for chunk in iter(lambda s=source: s.read(CHUNK), b""):
+                target.write(chunk)
+                yield sink.drain()
+        yield sink.drain()
+    if missing:
+        archive.writestr("missing.json", json.dumps({"missing": missing}))
+
+
 def stream_zip(document: dict, images: list[Image], storage) -> Iterator[bytes]:
     """``export.json`` then each original; files already gone are listed in ``missing``."""
     sink = _Sink()
-    missing = []
     with zipfile.ZipFile(sink, "w") as archive:
         archive.writestr("export.json", json.dumps(document, indent=2),
                          compress_type=zipfile.ZIP_DEFLATED)
         yield sink.drain()
-        for image in images:
-            try:
-                source = storage.open(image.storage_key)
-            except KeyError:
-                missing.append(str(image.id))
-                continue
-            info = zipfile.ZipInfo(archive_name(image),
-                                   date_time=image.created_at.timetuple()[:6])
-            info.compress_type = zipfile.ZIP_STORED  # images are compressed already
-            with source, archive.open(info, "w", force_zip64=True) as target:
-                for chunk in iter(lambda s=source: s.read(CHUNK), b""):
-                    target.write(chunk)
-                    yield sink.drain()
-            yield sink.drain()
-        if missing:
-            archive.writestr("missing.json", json.dumps({"missing": missing}))
+        yield from write_originals(archive, sink, images, storage)
     yield sink.drain()
