@@ -297,8 +297,14 @@ def test_trashed_photos_open_in_the_viewer_and_restore_from_it(fresh):
 
 
 def press_until(page, key: str, test: str, limit: int = 80) -> None:
-    """Press ``key`` until the focused element passes ``test`` (a JS predicate on it)."""
+    """Press ``key`` until the focused element passes ``test`` (a JS predicate on it).
+
+    Content htmx has just inserted is wired (``hx-*`` attributes processed) only when it
+    settles, 20 ms later: a person cannot press a key in that gap, a script can, so each
+    press waits for the page to settle first."""
     for _ in range(limit):
+        page.wait_for_function(
+            "!document.querySelector('.htmx-added, .htmx-settling, .htmx-swapping')")
         if page.evaluate(f"(e => {test})(document.activeElement)"):
             return
         page.keyboard.press(key)
