@@ -8,6 +8,7 @@ from __future__ import annotations
 import io
 import itertools
 import re
+import time
 import zipfile
 
 import pytest
@@ -296,6 +297,17 @@ def test_trashed_photos_open_in_the_viewer_and_restore_from_it(fresh):
     no_errors(fresh)
 
 
+def settled(page, timeout_s: float = 5.0) -> None:
+    """Wait until no htmx swap is in flight (polled from here: the page's CSP forbids the
+    eval ``wait_for_function`` needs)."""
+    deadline = time.monotonic() + timeout_s
+    while page.evaluate(
+            "!!document.querySelector('.htmx-added, .htmx-settling, .htmx-swapping')"):
+        if time.monotonic() > deadline:
+            raise AssertionError("htmx never settled")
+        page.wait_for_timeout(10)
+
+
 def press_until(page, key: str, test: str, limit: int = 80) -> None:
     """Press ``key`` until the focused element passes ``test`` (a JS predicate on it).
 
@@ -303,8 +315,7 @@ def press_until(page, key: str, test: str, limit: int = 80) -> None:
     settles, 20 ms later: a person cannot press a key in that gap, a script can, so each
     press waits for the page to settle first."""
     for _ in range(limit):
-        page.wait_for_function(
-            "!document.querySelector('.htmx-added, .htmx-settling, .htmx-swapping')")
+        settled(page)
         if page.evaluate(f"(e => {test})(document.activeElement)"):
             return
         page.keyboard.press(key)
