@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import re
 
+import pytest
+
 from tests.e2e.conftest import (  # noqa: F401  (pytestmark applies to this module)
     ADMIN_PASSWORD,
     ADMIN_USERNAME,
@@ -18,6 +20,7 @@ from tests.e2e.conftest import (  # noqa: F401  (pytestmark applies to this modu
     pytestmark,
     unique_name,
 )
+from tests.support.server import AppServer
 
 
 def test_login_form_signs_in_and_refuses_a_wrong_password(tab):
@@ -68,12 +71,33 @@ def test_gallery_upload_delete_undo_without_console_or_csp_errors(signed_in):
     assert tab.console_errors == []
 
 
+# The old signed URLs died after SIGNED_URL_TTL_S; this module's server sets it to 1 s, so
+# a page kept open past it proves its image URLs outlive any such lifetime.
+SHORT_TTL_S = 1
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    with AppServer(tmp_path_factory.mktemp("e2e"), SIGNED_URL_TTL_S=str(SHORT_TTL_S)) as app:
+        yield app
+
+
 def test_images_keep_their_urls_open_in_a_tab_and_share_by_link(signed_in, browser, server):
     tab, page = signed_in, signed_in.page
     name = unique_name("stable")
     card = tab.upload_and_see(name, png(7))
     src = card.locator("img").get_attribute("src")
     href = src.removesuffix("/thumb")
+    # Left open longer than SIGNED_URL_TTL_S: the photo still opens in the viewer, and
+    # the full image loads from the URL the page was rendered with.
+    page.wait_for_timeout(SHORT_TTL_S * 1000 + 1500)
+    card.locator("a.thumb").click()
+    shown = page.locator(".viewer img").first
+    expect(shown).to_be_visible()
+    page.wait_for_function("img => img.complete && img.naturalWidth > 0",
+                           arg=shown.element_handle())
+    page.keyboard.press("Escape")
+    expect(page.locator(".viewer")).to_have_count(0)
     # A later render (a day later as well: the URL carries no expiry) gives the same URLs,
     # so the browser cache answers them.
     page.reload()
