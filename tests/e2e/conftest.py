@@ -32,10 +32,6 @@ expect.set_options(timeout=10_000)  # a loaded 2-core CI machine is slow
 
 _names = itertools.count(1)
 
-# htmx reports an out-of-band element whose target is not on this page (the trash page
-# answers a restore with a card for the gallery) as an error; that one is expected.
-_EXPECTED_CONSOLE = re.compile(r"oobErrorNoTarget|hx-swap-oob|no target", re.I)
-
 # Every document of the context reports its CSP violations to Python (kept across
 # navigations, unlike a list on `window`).
 _CSP_PROBE = """
@@ -103,7 +99,7 @@ class Tab:
         self.page.on("dialog", self._on_dialog)
 
     def _on_console(self, message) -> None:
-        if message.type == "error" and not _EXPECTED_CONSOLE.search(message.text):
+        if message.type == "error":
             self.console_errors.append(f"{message.text} @ {message.location.get('url')}")
 
     def _on_dialog(self, dialog) -> None:
