@@ -12,10 +12,12 @@ ROOT = Path(__file__).resolve().parent.parent
 log = logging.getLogger(__name__)
 
 
-def create_app(config: dict | None = None) -> Flask:
+def create_app(config: dict | None = None, env=None) -> Flask:
+    """The app, configured from ``env`` (default ``os.environ``), then
+    ``instance/config.py``, then ``config``."""
     from app.config import load_settings
 
-    settings = load_settings()
+    settings = load_settings(env)
     app = Flask(__name__, template_folder=str(ROOT / "templates"),
                 static_folder=str(ROOT / "static"), instance_path=settings["INSTANCE_DIR"],
                 instance_relative_config=True)

@@ -53,14 +53,18 @@ def drop_schema(url: str) -> None:
         engine.dispose()
 
 
+def instance_env(tmp_path) -> dict:
+    """The environment with this test's own instance folder (os.environ is left alone)."""
+    return {**os.environ, "PAPELERA_INSTANCE": str(tmp_path / "instance")}
+
+
 def build_app(tmp_path, fresh_schema=False, **overrides):
     """An app as an operator gets it: start, schema created, then the first start's
     installation check (the ids are written once the tables exist)."""
-    os.environ["PAPELERA_INSTANCE"] = str(tmp_path / "instance")
     config = make_config(tmp_path, **overrides)
     if fresh_schema:
         drop_schema(config["SQLALCHEMY_DATABASE_URI"])
-    app = create_app(config)
+    app = create_app(config, env=instance_env(tmp_path))
     with app.app_context():
         db.create_all()
     check_at_start(app)

@@ -13,7 +13,7 @@ import pytest
 from app import create_app
 from app.config import ConfigError, load_settings
 from app.extensions import db
-from tests.conftest import make_config
+from tests.conftest import instance_env, make_config
 
 ROOT = Path(__file__).resolve().parents[1]
 PASSWORD = "hunter2-secret"
@@ -88,11 +88,11 @@ def test_the_sweep_share_is_a_number_between_0_and_1(tmp_path, value):
 
 
 def test_readyz_gives_a_short_reason_without_hosts_or_users(tmp_path):
-    os.environ["PAPELERA_INSTANCE"] = str(tmp_path / "instance")
     app = create_app(make_config(
         tmp_path, BOOTSTRAP_ADMIN=False,
         SQLALCHEMY_DATABASE_URI=f"postgresql+psycopg://secretuser:{PASSWORD}@127.0.0.1:1/db",
-        MONGO_URI="mongodb://secretuser:pw@127.0.0.1:1/papelera?serverSelectionTimeoutMS=200"))
+        MONGO_URI="mongodb://secretuser:pw@127.0.0.1:1/papelera?serverSelectionTimeoutMS=200"),
+        env=instance_env(tmp_path))
     try:
         response = app.test_client().get("/readyz")
         assert response.status_code == 503

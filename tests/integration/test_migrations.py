@@ -12,14 +12,14 @@ from flask_migrate import upgrade
 
 from app import create_app
 from app.extensions import db
-from tests.conftest import make_config
+from tests.conftest import instance_env, make_config
 
 MIGRATIONS = os.path.join(os.path.dirname(__file__), "..", "..", "migrations")
 
 
 def migrated_app(tmp_path, url, revision="head"):
-    os.environ["PAPELERA_INSTANCE"] = str(tmp_path / "instance")
-    app = create_app(make_config(tmp_path, SQLALCHEMY_DATABASE_URI=url, BOOTSTRAP_ADMIN=False))
+    app = create_app(make_config(tmp_path, SQLALCHEMY_DATABASE_URI=url, BOOTSTRAP_ADMIN=False),
+                     env=instance_env(tmp_path))
     with app.app_context():
         upgrade(directory=MIGRATIONS, revision=revision)
     return app
@@ -58,9 +58,9 @@ def test_sqlite_and_postgresql_get_the_same_schema(tmp_path, pg_url):
 def test_migrations_match_the_models(tmp_path):
     """What the migrations build is what the models declare (no forgotten migration)."""
     migrated = describe(migrated_app(tmp_path / "m", f"sqlite:///{tmp_path / 'm.db'}"))
-    os.environ["PAPELERA_INSTANCE"] = str(tmp_path / "c" / "instance")
     app = create_app(make_config(tmp_path / "c", SQLALCHEMY_DATABASE_URI=
-                                 f"sqlite:///{tmp_path / 'c.db'}", BOOTSTRAP_ADMIN=False))
+                                 f"sqlite:///{tmp_path / 'c.db'}", BOOTSTRAP_ADMIN=False),
+                     env=instance_env(tmp_path / "c"))
     with app.app_context():
         db.create_all()
     created = describe(app)

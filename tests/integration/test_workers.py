@@ -28,6 +28,12 @@ def test_two_app_processes_purge_exactly_once(tmp_path, pg_url, seaweed, monkeyp
         "AWS_ACCESS_KEY_ID": seaweed.access_key, "AWS_SECRET_ACCESS_KEY": seaweed.secret_key,
         "MONGO_URI": f"litemongo://{tmp_path / 'mongo'}",
         "SECRET_KEY": "shared-secret-key-for-both-workers", "PURGE_BATCH_SIZE": "10",
+        # Whichever takes the lease holds it a few seconds before its first batch, so the
+        # other one's request meets it (without this, a quick first run could finish
+        # before the second asks, and both would answer 200).
+        "PAPELERA_PURGE_PAUSE_AT": "run_started",
+        "PAPELERA_PURGE_PAUSE_FILE": str(tmp_path / "paused"),
+        "PAPELERA_PURGE_PAUSE_MAX_S": "4",
     }
     first = AppServer(tmp_path / "a", **settings).start()
     second = AppServer(tmp_path / "b", **settings).start()  # migrations already applied

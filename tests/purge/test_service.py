@@ -278,7 +278,8 @@ def test_orphan_sweep_is_skipped_when_the_user_store_is_empty(app, owner, monkey
     assert len(image_rows(app)) == 2
 
 
-def test_users_left_deleting_are_finished_by_the_run(app, owner, monkeypatch):
+def test_the_run_gives_the_user_resume_its_batch_size(app, owner, monkeypatch):
+    """Wiring only; tests/users/test_saga.py has a run finishing a real deletion."""
     seen = []
     monkeypatch.setattr(service, "resume_user_deletions",
                         lambda storage, now, batch_size, **kw: seen.append(batch_size) or ["u1"])

@@ -235,7 +235,22 @@ def test_an_interrupted_request_answers_500_and_is_finished_later(app, victim, a
     assert_gone(app, victim, tmp_path)
 
 
-def test_the_purge_job_sees_the_hook():
-    from app.purge import service
+def test_the_purge_run_itself_finishes_an_interrupted_deletion(app, victim, tmp_path,
+                                                               monkeypatch):
+    """Not the resume function alone: the purge job as the scheduler and the CLI run it."""
+    from app.purge.service import purge_expired
 
-    assert service.resume_user_deletions is resume_user_deletions
+    monkeypatch.setattr(deletion, "delete_tokens_of",
+                        lambda *a: (_ for _ in ()).throw(Crash("tokens")))
+    with pytest.raises(Crash):
+        run_saga(app, victim)
+    monkeypatch.undo()
+    with app.app_context():
+        db.session.rollback()
+        # The job looks at the wall clock: age the abandoned lease as time would.
+        get_users().update(victim.id, {"status": "deleting"},
+                           {"deletion_lease_until": utcnow() - LEASE})
+        report = purge_expired()
+    assert report.users_resumed == 1 and report.errors == 0
+    assert_gone(app, victim, tmp_path)
+
