@@ -155,8 +155,14 @@ def error_response(status: int, body: dict, headers=None):
     return response
 
 
+CROSS_SITE = "The request came from another site."  # check_csrf's own CSRFError
+
+
 def csrf_sentence(error: CSRFError) -> str:
     """Flask-WTF's reasons, said to a person: the page is stale or the form lost its token."""
+    if error.description == CROSS_SITE:
+        return gettext("This request came from another site, so it was refused. Use "
+                       "Papelera's own pages.")
     if "expired" in (error.description or ""):
         return gettext("This page was open too long and its form expired. Reload the page "
                        "and try again.")

@@ -27,12 +27,13 @@ from tests.helpers import Browser
     ("STORAGE_URL", "s3://"),
     ("REDIS_URL", "memcached://x"),
     ("SECRET_KEY", "short"),
+    ("ARGON2_MEMORY_KIB", "16"),  # below 8 KiB per lane: every sign-in would fail
 ])
 def test_bad_settings_stop_the_app_naming_the_variable(tmp_path, name, value):
     env = {"PAPELERA_INSTANCE": str(tmp_path), name: value}
     with pytest.raises(ConfigError) as raised:
         load_settings(env)
-    assert name.split("_")[0] in str(raised.value)
+    assert name in str(raised.value)
 
 
 def test_production_requires_a_secret_key(tmp_path):

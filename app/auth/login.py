@@ -13,6 +13,7 @@ from datetime import timedelta
 from flask import current_app, flash, g, jsonify, request, session, url_for
 from flask_babel import gettext
 from flask_login import current_user, login_user, logout_user
+from flask_wtf.csrf import CSRFError
 
 from app import htmx
 from app.audit import service as audit
@@ -20,7 +21,7 @@ from app.audit.service import Context
 from app.auth import sessions
 from app.auth.tokens import find_live_token
 from app.db import end_read, utcnow
-from app.errors import DomainError, Forbidden, Unauthenticated, wants_json
+from app.errors import CROSS_SITE, DomainError, Forbidden, Unauthenticated, wants_json
 from app.extensions import csrf, db, login_manager
 from app.users.repository import get_users
 
@@ -178,8 +179,17 @@ def uses_cookie_session() -> bool:
     return current_user.is_authenticated and g.get("auth_method") == "session"
 
 
+# What a browser says of a write's origin (Fetch Metadata). Only the app's own pages
+# may write with its cookie; "none" (typed or bookmarked) never comes with a POST.
+_FOREIGN_FETCH_SITES = frozenset({"cross-site", "same-site"})
+
+
 def check_csrf() -> None:
-    """Raise CSRFError unless the request carries a valid token (header or form field)."""
+    """Raise CSRFError unless the request carries a valid token (header or form field)
+    and, when the browser says where it comes from, comes from this site's own pages
+    (defence in depth: a leaked token alone is not enough)."""
+    if request.headers.get("Sec-Fetch-Site", "").lower() in _FOREIGN_FETCH_SITES:
+        raise CSRFError(CROSS_SITE)
     csrf.protect()
 
 

@@ -8,7 +8,7 @@ from datetime import timedelta
 import pytest
 
 from app.db import utcnow
-from tests.conftest import USER_PASSWORD, login_api
+from tests.conftest import USER_PASSWORD, login_api, png_bytes
 from tests.helpers import Browser, audit_count, last_audit
 
 
@@ -177,6 +177,26 @@ def test_cookie_session_needs_csrf_on_api_writes_bearer_does_not(app, alice, ali
     assert refused.get_json()["code"] == "csrf_failed"
     assert upload(csrf=True).status_code == 201
     assert alice_api.upload().status_code == 201
+
+
+@pytest.mark.parametrize("site", ["cross-site", "same-site"])
+def test_a_write_from_another_site_is_refused_even_with_a_valid_token(app, alice, site):
+    """Fetch Metadata as defence in depth: a token leaked to another site is not enough."""
+    browser = Browser(app.test_client(), "alice", USER_PASSWORD)
+    image = browser.upload(png_bytes())
+    assert image.status_code in (200, 201)
+    image_id = re.search(r'id="image-([0-9a-f-]{36})"', image.text).group(1)
+    foreign = {"Sec-Fetch-Site": site, "X-Confirm-Delete": "yes"}
+    refused = browser.request("DELETE", f"/images/{image_id}", headers=foreign)
+    assert refused.status_code == 400
+    assert "another site" in refused.get_data(as_text=True)
+    logout = browser.request("POST", "/logout", headers=foreign, htmx=False)
+    assert logout.status_code == 400
+    assert browser.client.get("/").status_code == 200  # still signed in, image still there
+    assert f"image-{image_id}" in browser.client.get("/").text
+    same = browser.request("DELETE", f"/images/{image_id}",
+                           headers={"Sec-Fetch-Site": "same-origin", "X-Confirm-Delete": "yes"})
+    assert same.status_code == 200
 
 
 def test_unauthenticated_write_is_401_before_csrf(client):
