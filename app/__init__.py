@@ -158,22 +158,12 @@ def _register_hooks(app: Flask) -> None:
         return [(endpoint, label) for endpoint, label, admin_only in links
                 if endpoint in app.view_functions and (is_admin or not admin_only)]
 
-    app.add_template_filter(_filesize, "filesize")
+    from app.i18n import filesize
+
+    app.add_template_filter(filesize, "filesize")
     from app import dates
 
     dates.init_app(app)  # "3 hours ago" and localised dates in templates
-
-
-def _filesize(value) -> str:
-    from flask_babel import format_decimal  # "1.5 MB" in English, "1,5 MB" in Spanish
-
-    size = float(value or 0)
-    for unit in ("B", "KB", "MB", "GB"):
-        if size < 1024 or unit == "GB":
-            return (f"{size:.0f} {unit}" if unit == "B"
-                    else f"{format_decimal(round(size, 1), '0.0')} {unit}")
-        size /= 1024
-    return f"{format_decimal(round(size, 1), '0.0')} TB"
 
 
 def _register_cli(app: Flask) -> None:

@@ -14,7 +14,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from flask import Flask, Response, g, has_request_context, request
-from flask_babel import Babel, format_datetime, format_timedelta, get_locale
+from flask_babel import Babel, format_datetime, format_decimal, format_timedelta, get_locale
 
 LANGUAGES = ("en", "es")
 DEFAULT_LANGUAGE = "en"
@@ -71,6 +71,17 @@ def ago(value: datetime | None, now: datetime | None = None) -> str:
 def when(value: datetime | None, format: str = "medium") -> str:
     """A date and time people read, in their language ("30 nov 2026, 20:37")."""
     return format_datetime(_aware(value), format) if value is not None else ""
+
+
+def filesize(value) -> str:
+    """Bytes for people: "1.5 MB" in English, "1,5 MB" in Spanish (1024-based)."""
+    size = float(value or 0)
+    for unit in ("B", "KB", "MB", "GB"):
+        if size < 1024 or unit == "GB":
+            return (f"{size:.0f} {unit}" if unit == "B"
+                    else f"{format_decimal(round(size, 1), '0.0')} {unit}")
+        size /= 1024
+    return f"{format_decimal(round(size, 1), '0.0')} TB"  # pragma: no cover
 
 
 def init_app(app: Flask, translations_dir: str) -> None:

@@ -10,16 +10,8 @@ from flask.cli import with_appcontext
 
 from app.db import utcnow
 from app.errors import InstallationMismatch
+from app.i18n import filesize
 from app.purge.service import PurgeRunning, purge_expired
-
-
-def _size(value: int) -> str:
-    size = float(value)
-    for unit in ("B", "KB", "MB", "GB"):
-        if size < 1024 or unit == "GB":
-            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
-        size /= 1024
-    return f"{size:.1f} TB"  # pragma: no cover
 
 
 @click.command("purge")
@@ -48,7 +40,7 @@ def _purge(now, dry_run: bool, older_than: int | None, batch_size: int | None,
         report = purge_expired(now=now, dry_run=True, older_than_days=older_than,
                                trigger="cli")
         click.echo(f"Dry run: {report.images} image(s), {report.objects} object(s), "
-                   f"{_size(report.bytes)} would be purged. Nothing was changed.")
+                   f"{filesize(report.bytes)} would be purged. Nothing was changed.")
         return
     started = time.monotonic()
     bar = None
@@ -76,7 +68,7 @@ def _purge(now, dry_run: bool, older_than: int | None, batch_size: int | None,
             bar.__exit__(None, None, None)
     took = time.monotonic() - started
     click.echo(f"Run {report.run_id} {report.status}: purged {report.deleted} image(s), "
-               f"freed {_size(report.bytes_freed)}, {report.errors} error(s), "
+               f"freed {filesize(report.bytes_freed)}, {report.errors} error(s), "
                f"{report.remaining} remaining, in {took:.1f} s.")
     for message in report.error_messages[:10]:
         click.echo(f"  {message}", err=True)
