@@ -10,11 +10,12 @@ import click
 from flask import current_app
 from flask.cli import AppGroup, with_appcontext
 
+from app.audit import service as audit
 from app.db import utcnow
 from app.errors import Conflict, DomainError
 from app.extensions import db
 from app.users.repository import get_users
-from app.users.service import bootstrap_founder, create_user
+from app.users.service import bootstrap_founder, create_user, register_user
 
 log = logging.getLogger(__name__)
 
@@ -64,8 +65,8 @@ def bootstrap_command():
 def create_command(username, email, role, password):
     """Create a user."""
     try:
-        user = create_user(get_users(), username=username, email=email, password=password,
-                           role=role, now=utcnow())
+        user = register_user(get_users(), audit.SYSTEM, username=username, email=email,
+                             password=password, role=role, now=utcnow())
     except DomainError as error:
         raise click.ClickException(error.message) from None
     click.echo(f"created {user.role} {user.username} ({user.id})")

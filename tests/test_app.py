@@ -177,6 +177,22 @@ def test_demo_seed_fills_a_fresh_install(app):
     assert len(rows) == 4 and sum(r.is_deleted for r in rows) == 3
 
 
+def test_the_cli_creates_a_user_and_audits_it(app):
+    from tests.helpers import last_audit
+
+    result = app.test_cli_runner().invoke(args=[
+        "users", "create", "cliuser", "--email", "cliuser@example.com", "--role", "admin",
+        "--password", "a-long-enough-password"])
+    assert result.exit_code == 0, result.output
+    event = last_audit(app)
+    assert (event.action, event.outcome, event.actor_id) == ("user_created", "ok", "system")
+    assert event.details == {"role": "admin"}
+    refused = app.test_cli_runner().invoke(args=[
+        "users", "create", "cliuser", "--email", "other@example.com", "--password",
+        "a-long-enough-password"])
+    assert refused.exit_code != 0 and last_audit(app).id == event.id
+
+
 def test_founder_is_created_once_with_a_generated_password(tmp_path, capsys):
     app = build_app(tmp_path, ADMIN_PASSWORD=None, ADMIN_USERNAME="boss")
     captured = capsys.readouterr()

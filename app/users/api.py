@@ -25,7 +25,7 @@ from app.users.actions import (
 from app.users.export import export_document, owned_images, stream_zip
 from app.users.present import user_to_dict
 from app.users.repository import get_users
-from app.users.service import create_user
+from app.users.service import register_user
 
 bp = Blueprint("users_api", __name__, url_prefix="/api/v1")
 
@@ -63,10 +63,8 @@ def create():
         raise BadRequest(gettext("username, email and password are required strings."),
                          code="invalid_user")
     role = data.get("role", "user")
-    user = create_user(get_users(), **fields, role=role if isinstance(role, str) else "",
-                       now=utcnow())
-    audit.record("user_created", "ok", request_context(), target_type="user", target_id=user.id,
-                 details={"role": user.role})
+    user = register_user(get_users(), request_context(), **fields,
+                         role=role if isinstance(role, str) else "", now=utcnow())
     return jsonify(user_to_dict(user)), 201
 
 

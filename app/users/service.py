@@ -49,6 +49,19 @@ def create_user(users: UserRepository, *, username: str, email: str, password: s
                         role=role, is_founder=is_founder, now=now)
 
 
+def register_user(users: UserRepository, ctx, *, username: str, email: str, password: str,
+                  role: str = "user", now: datetime) -> User:
+    """An account made by someone (an admin on a page or the API, an operator's CLI):
+    created, then audited as ``user_created``."""
+    from app.audit import service as audit
+
+    user = create_user(users, username=username, email=email, password=password, role=role,
+                       now=now)
+    audit.record("user_created", "ok", ctx, target_type="user", target_id=user.id,
+                 details={"role": user.role})
+    return user
+
+
 class LoginRefused(Exception):
     """Why a sign-in failed; ``user_id`` names the account when the name exists."""
 

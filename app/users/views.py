@@ -10,7 +10,6 @@ from wtforms import PasswordField, SelectField, StringField
 from wtforms.validators import DataRequired, Length, Regexp
 
 from app import htmx
-from app.audit import service as audit
 from app.auth.login import admin_required, request_context
 from app.db import utcnow
 from app.deletion import delete_endpoint
@@ -30,7 +29,12 @@ from app.users.deletion import deletion_consequences
 from app.users.forms import choice
 from app.users.present import user_to_dict
 from app.users.repository import User, get_users
-from app.users.service import MIN_PASSWORD, allowed_actions, check_protection, create_user
+from app.users.service import (
+    MIN_PASSWORD,
+    allowed_actions,
+    check_protection,
+    register_user,
+)
 
 bp = Blueprint("users_pages", __name__)
 
@@ -99,9 +103,9 @@ def create():
     toast = ""
     if form.validate_on_submit():
         try:
-            user = create_user(get_users(), username=form.username.data,
-                               email=form.email.data, password=form.password.data,
-                               role=form.role.data, now=utcnow())
+            user = register_user(get_users(), request_context(), username=form.username.data,
+                                 email=form.email.data, password=form.password.data,
+                                 role=form.role.data, now=utcnow())
         except BadRequest as error:
             for name, problem in error.extra.get("fields", {}).items():
                 getattr(form, name).errors = [problem]
@@ -111,8 +115,6 @@ def create():
             field.errors = [error.message]
             status = 409
         else:
-            audit.record("user_created", "ok", request_context(), target_type="user",
-                         target_id=user.id, details={"role": user.role})
             toast = htmx.toast(gettext("Created administrator %(name)s.", name=user.username)
                                if user.role == "admin" else
                                gettext("Created user %(name)s.", name=user.username), "success")
