@@ -168,8 +168,31 @@ class VerifyResult:
     problems: list[str]
 
 
-def verify_chain(batch_size: int = 1000) -> VerifyResult:
-    """Walk the chain in id order and report every break, reading in batches."""
+def chain_head() -> tuple[int, str] | None:
+    """The newest event's id and hash: an anchor to keep outside the database."""
+    head = db.session.get(AuditHead, 1)
+    db.session.rollback()
+    return (head.last_id, head.last_hash) if head is not None and head.last_id else None
+
+
+def parse_anchor(text: str) -> tuple[int, str]:
+    """``"<id>:<hash>"`` as ``flask audit head`` prints it and the logs carry it."""
+    event_id, _, digest = text.strip().partition(":")
+    if not event_id.isdigit() or len(digest) != 64 or not all(
+            c in "0123456789abcdef" for c in digest):
+        raise ValueError(f"not an anchor (<id>:<64 hex digits>): {text!r}")
+    return int(event_id), digest
+
+
+def verify_chain(batch_size: int = 1000,
+                 anchors: dict[int, str] | None = None) -> VerifyResult:
+    """Walk the chain in id order and report every break, reading in batches.
+
+    The hashes are unkeyed: someone who can write the database can edit an event and
+    recompute every later hash. ``anchors`` (event id -> hash, kept elsewhere: the logs'
+    ``audit head`` lines or ``flask audit head``) catch that: a rewritten chain no longer
+    passes through them."""
+    anchors = dict(anchors or {})
     problems: list[str] = []
     prev_hash, expected_id, checked = GENESIS, 1, 0
     last_id = 0
@@ -187,6 +210,9 @@ def verify_chain(batch_size: int = 1000) -> VerifyResult:
                 problems.append(f"event {event.id}: prev_hash does not match event {event.id - 1}")
             if compute_hash(event.prev_hash, event) != event.hash:
                 problems.append(f"event {event.id}: contents do not match its hash")
+            if event.id in anchors and anchors.pop(event.id) != event.hash:
+                problems.append(f"event {event.id}: its hash differs from the anchor kept "
+                                "outside the database: the chain was rewritten")
             prev_hash, expected_id, last_id = event.hash, event.id + 1, event.id
             checked += 1
         db.session.expunge_all()
@@ -196,5 +222,8 @@ def verify_chain(batch_size: int = 1000) -> VerifyResult:
                         "written: the newest events were removed or altered")
     elif head is None and checked:
         problems.append("the chain's head record is missing")
+    for event_id in sorted(anchors):
+        problems.append(f"event {event_id} is anchored outside the database but is no "
+                        "longer in the chain")
     db.session.rollback()
     return VerifyResult(ok=not problems, checked=checked, problems=problems)

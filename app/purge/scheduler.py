@@ -70,6 +70,21 @@ def run_scheduled_purge(app) -> None:
             log.exception("the scheduled purge failed")
             return
         log.info("scheduled purge", extra={"status": report.status, "deleted": report.deleted})
+        _log_audit_head()
+
+
+def _log_audit_head() -> None:
+    """Once per scheduled run, the audit chain's head goes to the logs: kept outside the
+    database, each line is an anchor for ``flask audit verify --anchor``."""
+    from app.audit.service import chain_head
+
+    try:
+        head = chain_head()
+    except Exception:
+        log.exception("could not read the audit head")
+        return
+    if head:
+        log.info("audit head", extra={"anchor": f"{head[0]}:{head[1]}"})
 
 
 def _in_cli_command() -> bool:

@@ -140,3 +140,69 @@ def test_admin_audit_page_renders_and_filters(app, client):
     assert "<html" not in fragment.text and "No events match" in fragment.text
     assert fragment.headers["Vary"].startswith("HX-Request") or "HX-Request" in fragment.headers[
         "Vary"]
+
+
+def rewrite_chain(app, event_id: int, **changes) -> None:
+    """What someone with write access to the database can do to an unkeyed chain: edit an
+    event, then recompute every later hash and the head, so that a plain verify passes."""
+    from app.audit.models import AuditHead
+    from app.db import begin_write
+
+    with app.app_context():
+        begin_write()
+        db.session.execute(update(AuditEvent).where(AuditEvent.id == event_id).values(**changes))
+        events = db.session.execute(select(AuditEvent).order_by(AuditEvent.id)).scalars().all()
+        prev = GENESIS
+        for event in events:  # out of the way of prev_hash's unique constraint
+            event.prev_hash = f"rewriting-{event.id}"
+            db.session.flush()
+        for event in events:
+            event.prev_hash, event.hash = prev, compute_hash(prev, event)
+            prev = event.hash
+            db.session.flush()
+        head = db.session.get(AuditHead, 1)
+        head.last_id, head.last_hash = events[-1].id, prev
+        db.session.commit()
+
+
+def test_an_anchor_kept_outside_catches_a_rewritten_chain(app):
+    write_events(app, 4)
+    runner = app.test_cli_runner()
+    anchor = runner.invoke(args=["audit", "head"]).output.strip()
+    assert anchor.startswith("4:") and len(anchor) == 2 + 64
+    assert runner.invoke(args=["audit", "verify", "--anchor", anchor]).exit_code == 0
+    write_events(app, 1)  # the chain grows past its anchor: still fine
+    assert runner.invoke(args=["audit", "verify", "--anchor", anchor]).exit_code == 0
+
+    rewrite_chain(app, 2, outcome="denied")
+    plain = runner.invoke(args=["audit", "verify"])
+    assert plain.exit_code == 0, plain.output  # the unkeyed chain alone cannot tell
+    anchored = runner.invoke(args=["audit", "verify", "--anchor", anchor])
+    assert anchored.exit_code == 1
+    assert "event 4: its hash differs from the anchor" in anchored.output
+
+
+def test_an_anchor_past_the_end_or_malformed_is_reported(app):
+    write_events(app, 2)
+    runner = app.test_cli_runner()
+    gone = runner.invoke(args=["audit", "verify", "--anchor", f"9:{'a' * 64}"])
+    assert gone.exit_code == 1 and "event 9 is anchored" in gone.output
+    bad = runner.invoke(args=["audit", "verify", "--anchor", "nine:xyz"])
+    assert bad.exit_code == 2 and "not an anchor" in bad.output
+
+
+def test_the_scheduled_purge_logs_the_audit_head(app, caplog):
+    from app.purge.scheduler import run_scheduled_purge
+
+    write_events(app, 3)
+    with app.app_context():
+        head = db.session.execute(select(AuditEvent).order_by(AuditEvent.id.desc())
+                                  ).scalars().first()
+        expected = f"{head.id}:{head.hash}"
+    with caplog.at_level("INFO", logger="app.purge.scheduler"):
+        run_scheduled_purge(app)
+    anchors = [r.anchor for r in caplog.records if r.getMessage() == "audit head"]
+    assert len(anchors) == 1
+    assert int(anchors[0].split(":")[0]) >= head.id  # the run itself adds its own event
+    with app.app_context():
+        assert verify_chain(anchors=dict([(head.id, expected.split(":")[1])])).ok
