@@ -15,7 +15,7 @@ log = logging.getLogger(__name__)
 def create_app(config: dict | None = None, env=None) -> Flask:
     """The app, configured from ``env`` (default ``os.environ``), then
     ``instance/config.py``, then ``config``."""
-    from app.config import load_settings
+    from app.config import check_secret_key, load_settings
 
     settings = load_settings(env)
     app = Flask(__name__, template_folder=str(ROOT / "templates"),
@@ -24,6 +24,7 @@ def create_app(config: dict | None = None, env=None) -> Flask:
     app.config.update(settings)
     app.config.from_pyfile("config.py", silent=True)
     app.config.update(config or {})
+    check_secret_key(app.config.get("SECRET_KEY"), app.config["PAPELERA_ENV"] == "production")
     from app.security import content_security_policy
 
     app.config.setdefault("CSP", content_security_policy(app.config))

@@ -165,14 +165,13 @@ def _instance_path(env) -> Path:
     return Path(env.get("PAPELERA_INSTANCE") or "instance").resolve()
 
 
-def _secret_key(env, instance: Path, production: bool) -> str:
+def _secret_key(env, instance: Path, production: bool) -> str | None:
     key = env.get("SECRET_KEY")
     if key:
-        if len(key) < 16:
-            raise ConfigError("SECRET_KEY must be at least 16 characters long")
+        check_secret_key(key, production)
         return key
     if production:
-        raise ConfigError("SECRET_KEY is required when PAPELERA_ENV=production")
+        return None  # instance/config.py may set it; check_secret_key runs after it
     path = instance / "secret_key"
     if path.exists():
         return path.read_text().strip()
@@ -183,6 +182,15 @@ def _secret_key(env, instance: Path, production: bool) -> str:
     with os.fdopen(fd, "w") as handle:
         handle.write(key)
     return key
+
+
+def check_secret_key(key: str | None, production: bool) -> None:
+    """The key the app ends up with (environment, then ``instance/config.py``)."""
+    if not key and production:
+        raise ConfigError("SECRET_KEY is required when PAPELERA_ENV=production: set it in "
+                          "the environment or in instance/config.py")
+    if key is not None and len(key) < 16:
+        raise ConfigError("SECRET_KEY must be at least 16 characters long")
 
 
 def _check_url(name, value, schemes):

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import os
 import re
 
 import pytest
 
+from app import create_app
 from app.config import ConfigError, load_settings
 from tests.conftest import USER_PASSWORD, build_app, png_bytes
 from tests.helpers import Browser
@@ -37,8 +39,17 @@ def test_bad_settings_stop_the_app_naming_the_variable(tmp_path, name, value):
 
 
 def test_production_requires_a_secret_key(tmp_path):
-    with pytest.raises(ConfigError, match="SECRET_KEY"):
-        load_settings({"PAPELERA_INSTANCE": str(tmp_path), "PAPELERA_ENV": "production"})
+    env = {**os.environ, "PAPELERA_INSTANCE": str(tmp_path), "PAPELERA_ENV": "production"}
+    env.pop("SECRET_KEY", None)
+    with pytest.raises(ConfigError, match="SECRET_KEY is required"):
+        create_app(env=env)
+    assert not (tmp_path / "secret_key").exists()  # never generated in production
+    # instance/config.py may hold it (SPEC 2: the environment, overridable there) ...
+    (tmp_path / "config.py").write_text('SECRET_KEY = "short"\n')
+    with pytest.raises(ConfigError, match="at least 16"):
+        create_app(env=env)
+    (tmp_path / "config.py").write_text('SECRET_KEY = "a-production-key-from-the-file"\n')
+    assert create_app(env=env).config["SECRET_KEY"] == "a-production-key-from-the-file"
 
 
 def test_development_secret_key_is_generated_once_and_kept(tmp_path):
