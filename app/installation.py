@@ -221,7 +221,16 @@ def adopt(*, new: bool = False) -> tuple[str, str]:
     Keeps the database's id and writes it into the user store, or with ``new`` (or when
     the database has none) writes a new id into both.
     """
+    from app.media.access_cache import changed
+
     sql_id, store_id = _sql_id(), _store_id()
+    try:
+        return _adopt(sql_id, store_id, new=new)
+    finally:
+        changed()  # another user store: /media decides from the stores again everywhere
+
+
+def _adopt(sql_id: str | None, store_id: str | None, *, new: bool) -> tuple[str, str]:
     if sql_id and not new:
         _write_store_id(sql_id, replace=True)
         done = (f"wrote the database's installation id {sql_id} into the user store "

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import logging
+from dataclasses import replace
 from datetime import timedelta
 
 from flask import current_app, flash, g, jsonify, request, session, url_for
@@ -19,10 +20,12 @@ from app import htmx
 from app.audit import service as audit
 from app.audit.service import Context
 from app.auth import sessions
+from app.auth.tokens import digest as digest_token
 from app.auth.tokens import find_live_token
 from app.db import end_read, utcnow
 from app.errors import CROSS_SITE, DomainError, Forbidden, Unauthenticated, wants_json
 from app.extensions import csrf, db, login_manager
+from app.media import access_cache as media_access
 from app.users.repository import get_users
 
 log = logging.getLogger(__name__)
@@ -42,19 +45,37 @@ def session_lifetimes() -> sessions.Lifetimes:
 def _load_session_user(value: str):
     """The cookie names a user and epoch; the server-side row must still be live."""
     user_id, _, epoch = value.partition(":")
-    now = utcnow()
-    row = sessions.find_live_session(session.get(SESSION_ID_KEY), now=now,
-                                     lifetimes=session_lifetimes())
-    user = get_users().get(user_id) if row is not None and row.user_id == user_id else None
-    if user is None or not user.is_active or str(user.auth_epoch) != epoch \
-            or row.auth_epoch != user.auth_epoch:
-        end_read()  # no transaction stays open behind an auth lookup
+    session_id = session.get(SESSION_ID_KEY)
+    if not session_id or not isinstance(session_id, str):
         return None
-    sessions.touch(row, now=now, lifetimes=session_lifetimes())
-    end_read()
+    now, lifetimes = utcnow(), session_lifetimes()
+    key = ("session", sessions.digest(session_id))
+    found = media_access.remember(key, lambda: _live_session(session_id, now, lifetimes))
+    if found is not None and lifetimes.ends_at(found[0].created_at,
+                                               found[0].last_seen_at) <= now:
+        # Lapsed as this process last saw it; another process may have seen it since.
+        found = _live_session(session_id, now, lifetimes)
+    row, user = found if found is not None else (None, None)
+    if row is None or row.user_id != user_id or str(user.auth_epoch) != epoch:
+        return None
+    if now - row.last_seen_at >= sessions.TOUCH_EVERY:
+        sessions.touch(row, now=now, lifetimes=lifetimes)
+        end_read()
+        row = replace(row, last_seen_at=now)
+        media_access.put(key, (row, user))
     g.auth_method = "session"
     g.user_session = row
     return user
+
+
+def _live_session(session_id: str, now, lifetimes):
+    """(the session, its user) while both are live and agree on the epoch; else None."""
+    row = sessions.find_live_session(session_id, now=now, lifetimes=lifetimes)
+    user = get_users().get(row.user_id) if row is not None else None
+    end_read()  # no transaction stays open behind an auth lookup
+    if user is None or not user.is_active or row.auth_epoch != user.auth_epoch:
+        return None
+    return sessions.snapshot(row), user
 
 
 def sign_in(user, *, fresh_cookie: bool = True) -> None:
@@ -94,14 +115,24 @@ def _load_token_user(req):
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         return None
-    row = find_live_token(token.strip(), utcnow())
+    token, now = token.strip(), utcnow()
+    found = media_access.remember(("token", digest_token(token)),
+                                  lambda: _token_user(token, now))
+    if found is None or found[1] <= now:
+        return None
+    g.auth_method = "token"
+    return found[0]
+
+
+def _token_user(token: str, now):
+    """(the user, when the token expires) while both are live; else None."""
+    row = find_live_token(token, now)
     if row is None:
         return None
     user = get_users().get(row.user_id)
     if user is None or not user.is_active or user.auth_epoch != row.auth_epoch:
         return None
-    g.auth_method = "token"
-    return user
+    return user, row.expires_at
 
 
 def unauthenticated_response(message: str | None = None, code: str = "unauthenticated"):

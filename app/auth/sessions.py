@@ -37,6 +37,21 @@ class Lifetimes:
         return min(created_at + self.absolute, last_seen_at + self.idle)
 
 
+@dataclass(frozen=True)
+class LiveSession:
+    """What sign-in checks need of a row, detached from any database session."""
+
+    id: uuid.UUID
+    user_id: str
+    auth_epoch: int
+    created_at: datetime
+    last_seen_at: datetime
+
+
+def snapshot(row: UserSession) -> LiveSession:
+    return LiveSession(row.id, row.user_id, row.auth_epoch, row.created_at, row.last_seen_at)
+
+
 def digest(session_id: str) -> str:
     return hashlib.sha256(session_id.encode()).hexdigest()
 
@@ -74,7 +89,7 @@ def find_live_session(session_id: str | None, *, now: datetime,
     return row
 
 
-def touch(row: UserSession, *, now: datetime, lifetimes: Lifetimes) -> None:
+def touch(row: UserSession | LiveSession, *, now: datetime, lifetimes: Lifetimes) -> None:
     """Record activity, at most once per ``TOUCH_EVERY``, in a short write of its own."""
     if now - row.last_seen_at < TOUCH_EVERY:
         return

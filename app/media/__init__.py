@@ -13,7 +13,7 @@ from flask_login import current_user
 
 
 def init_app(app) -> None:
-    from app.media import config, models  # noqa: F401  (their tables are part of the schema)
+    from app.media import access_cache, config, models  # noqa: F401  (tables of the schema)
     from app.media.admin import api_bp as admin_api_bp
     from app.media.admin import bp as admin_bp
     from app.media.api import bp as api_bp
@@ -26,6 +26,7 @@ def init_app(app) -> None:
     from app.media.views import bp as media_bp
 
     init_cache(app)
+    access_cache.init_app(app)
     init_metrics(app)
     init_protection(app)
     app.register_blueprint(admin_bp)

@@ -77,6 +77,12 @@ class MemoryCache:
         with self._lock:
             return set(self._by_image.get(str(image_id), ()))
 
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+            self._by_image.clear()
+            self._size = 0
+
     def _drop(self, key: tuple[str, str]) -> None:
         _, data = self._entries.pop(key)
         self._size -= len(data)
@@ -89,15 +95,26 @@ class MemoryCache:
 
 class RedisCache:
     """Entries as ``<ns>:<image id>:<variant>`` with their TTL, and per image a set of
-    its variants (``<ns>:<image id>``) so that one eviction finds them all."""
+    its variants (``<ns>:<image id>``) so that one eviction finds them all.
+
+    With ``local``, each process also keeps the entries it read or wrote last in a
+    small LRU of its own (``MEDIA_LOCAL_CACHE_BYTES``, at most ``LOCAL_TTL_S``), so a
+    hot thumbnail costs no round trip for its bytes. The bytes of an image and variant
+    never change (the ETag is their hash); the local copies are dropped with every
+    eviction in this process and, in every process, whenever the access generation
+    moves (``app.media.access_cache``: every delete, purge or revocation moves it).
+    """
 
     backend = "redis"
+    LOCAL_TTL_S = 300
 
-    def __init__(self, client, namespace: str = "papelera:media"):
+    def __init__(self, client, namespace: str = "papelera:media",
+                 local: MemoryCache | None = None):
         import redis
 
         self.client = client
         self.namespace = namespace
+        self.local = local
         self._errors = (redis.RedisError, OSError)
 
     def _entry(self, image_id, variant: str) -> str:
@@ -107,13 +124,22 @@ class RedisCache:
         return f"{self.namespace}:{image_id}"
 
     def get(self, image_id: str, variant: str) -> bytes | None:
+        if self.local is not None:
+            data = self.local.get(image_id, variant)
+            if data is not None:
+                return data
         try:
-            return self.client.get(self._entry(image_id, variant))
+            data = self.client.get(self._entry(image_id, variant))
         except self._errors as exc:
             log.warning("media cache read failed: %s", exc)
             return None
+        if data is not None and self.local is not None:
+            self.local.put(image_id, variant, data, self.LOCAL_TTL_S)
+        return data
 
     def put(self, image_id: str, variant: str, data: bytes, ttl_s: int) -> None:
+        if self.local is not None:
+            self.local.put(image_id, variant, data, min(ttl_s, self.LOCAL_TTL_S))
         try:
             with self.client.pipeline(transaction=True) as pipe:
                 pipe.set(self._entry(image_id, variant), data, ex=ttl_s)
@@ -127,6 +153,8 @@ class RedisCache:
         image_ids = [str(i) for i in image_ids]
         if not image_ids:
             return
+        if self.local is not None:
+            self.local.evict_images(image_ids)
         try:
             with self.client.pipeline(transaction=False) as pipe:
                 for image_id in image_ids:
@@ -150,7 +178,9 @@ def cache_from_config(config):
 
         client = redis.Redis.from_url(config["REDIS_URL"], socket_timeout=2,
                                       socket_connect_timeout=2)
-        return RedisCache(client, config.get("MEDIA_CACHE_NAMESPACE") or "papelera:media")
+        local_bytes = config.get("MEDIA_LOCAL_CACHE_BYTES", 32 * 1024 * 1024)
+        return RedisCache(client, config.get("MEDIA_CACHE_NAMESPACE") or "papelera:media",
+                          local=MemoryCache(local_bytes) if local_bytes else None)
     return MemoryCache(config.get("MEDIA_MEMORY_CACHE_BYTES") or 64 * 1024 * 1024)
 
 
@@ -160,6 +190,13 @@ def init_app(app) -> None:
 
 def get_cache():
     return current_app.extensions[EXTENSION]
+
+
+def forget_local_copies(app) -> None:
+    """Drop this process's copies of Redis entries (the access generation moved)."""
+    cache = app.extensions.get(EXTENSION)
+    if getattr(cache, "local", None) is not None:
+        cache.local.clear()
 
 
 def evict_images(image_ids: Iterable) -> None:

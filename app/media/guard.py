@@ -23,16 +23,14 @@ from __future__ import annotations
 
 import logging
 import time
-import uuid
 
 from flask import current_app, g, request
 from flask_babel import gettext, ngettext
 from flask_login import current_user
-from sqlalchemy import select
 
 from app.db import utcnow
 from app.errors import Forbidden, TooManyRequests, error_response
-from app.extensions import db, limiter
+from app.extensions import limiter
 from app.media.config import media_config
 from app.media.protection import (
     address_set,
@@ -119,16 +117,11 @@ def _exempt() -> bool:
         return False
     if current_user.is_admin:
         return True
-    from app.images.models import Image, with_trashed
+    from app.media.service import servable_image
 
-    try:
-        image_id = uuid.UUID(str((request.view_args or {}).get("image_id")))
-    except ValueError:
-        return False
-    owner = db.session.execute(
-        with_trashed(select(Image.owner_id).where(Image.id == image_id))).scalar_one_or_none()
-    db.session.commit()  # end the read before the view
-    return owner is not None and owner == current_user.id
+    # The row the view decides with (kept per process by app.media.access_cache).
+    image = servable_image((request.view_args or {}).get("image_id"))
+    return image is not None and image.owner_id == current_user.id
 
 
 def _count_for_auto_block(config, now) -> None:

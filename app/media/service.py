@@ -29,6 +29,8 @@ from app.errors import BadRequest, Conflict, Forbidden, NotFound, Unauthenticate
 from app.extensions import db
 from app.images.models import Image, with_trashed
 from app.images.processing import THUMBNAIL_TYPE
+from app.media import access_cache
+from app.media.access_cache import ServedImage
 from app.media.metrics import record_event
 from app.media.models import ImageVariant
 
@@ -196,26 +198,29 @@ def _link_is_valid(link: ShareLink, image_id, *, secret: str, now: datetime) -> 
 
 @dataclass(frozen=True)
 class Access:
-    image: Image
+    image: ServedImage
     link: ShareLink | None  # None: the owner or an admin
 
 
-_SERVED_COLUMNS = ("id", "owner_id", "file_name", "storage_key", "thumbnail_key",
-                   "content_type", "size_bytes", "thumbnail_bytes", "width", "height",
-                   "sha256", "is_deleted", "purge_state")
+_SERVED_COLUMNS = tuple(ServedImage.__dataclass_fields__)
 
 
-def _servable(image_id) -> Image | None:
+def _servable(image_id) -> ServedImage | None:
     """The row, trashed or not, unless it is gone or being purged.
 
     Read with one Core SELECT on a connection of its own (no ORM session, no transaction
-    left open while the body streams), into a detached ``Image``: the hot path of every
-    /media request, a cache hit included, so it stays as light as a read can be.
+    left open while the body streams) into a ``ServedImage``; on /media kept per process
+    by ``app.media.access_cache`` until the next change to any image (or token, session,
+    user) moves the shared generation.
     """
     try:
         image_id = uuid.UUID(str(image_id))
     except ValueError:
         return None
+    return access_cache.remember(("image", image_id), lambda: _read_servable(image_id))
+
+
+def _read_servable(image_id: uuid.UUID) -> ServedImage | None:
     table = Image.__table__
     with db.engine.connect() as connection:
         row = connection.execute(
@@ -223,7 +228,12 @@ def _servable(image_id) -> Image | None:
         ).first()
     if row is None or row.purge_state is not None:
         return None
-    return Image(**row._mapping)
+    return ServedImage(**row._mapping)
+
+
+def servable_image(image_id) -> ServedImage | None:
+    """The image /media may serve (to someone), or None: gone, being purged, a bad id."""
+    return _servable(image_id)
 
 
 def authorize(image_id, *, actor, link: ShareLink | None, secret: str,

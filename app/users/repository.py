@@ -68,6 +68,14 @@ class User(UserMixin):
         return f'"{self.id}-{self.version}"'
 
 
+def _access_changed() -> None:
+    """Status, role, epoch or the user itself changed: /media's per-process decisions
+    (app.media.access_cache) are dropped in every process."""
+    from app.media.access_cache import changed
+
+    changed()
+
+
 def get_users() -> UserRepository:
     return current_app.extensions["papelera.users"]
 
@@ -144,6 +152,8 @@ class UserRepository:
         doc = self.collection.find_one_and_update(
             {"_id": str(user_id), **expect}, update, return_document=ReturnDocument.AFTER
         )
+        if doc:
+            _access_changed()
         return User.from_doc(doc) if doc else None
 
     def set_language(self, user_id: str, language: str) -> User | None:
@@ -160,7 +170,10 @@ class UserRepository:
     def delete(self, user_id: str, expect: dict | None = None) -> bool:
         """Delete the document, only while it still matches ``expect`` when given."""
         query = {"_id": str(user_id), **(expect or {})}
-        return self.collection.delete_one(query).deleted_count == 1
+        deleted = self.collection.delete_one(query).deleted_count == 1
+        if deleted:
+            _access_changed()
+        return deleted
 
     def get_doc(self, user_id: str) -> dict | None:
         """The raw document, for fields the User object does not carry (deletion lease)."""

@@ -1,0 +1,294 @@
+"""What a /media request needs to decide access, kept per process, checked per request.
+
+A cached thumbnail used to cost three SQL queries and a user-store read before the cache
+could be read (the bearer token or the session, the user, the image row). This module
+keeps, per process and for /media requests only:
+
+- a bearer token's digest → the user it signs in (and when the token expires);
+- a session id's digest → the live session (user, epoch, created and last seen) and user;
+- an image id → the row fields a request needs to decide and serve (owner, trash and
+  purge state, content hash, storage keys, sizes, name, type): ``ServedImage``.
+
+**Invalidation.** Every /media request reads ONE shared value before its first lookup,
+the *generation* (a Redis ``GET`` when ``REDIS_URL`` is set; otherwise one ``SELECT`` of
+the one-row table ``media_access_generation``, which every process on the database sees,
+the CLI's too). When it differs from the generation this process's entries were filled
+under, they are all dropped. A change that can alter who may see what sets a new random
+generation once it is visible to others:
+
+- SQL: any ``UPDATE`` or ``DELETE`` of ``images`` or ``api_tokens`` rows, and any
+  ``DELETE`` of ``user_sessions`` rows (sign-out, revocation, password change, the
+  sweep at sign-in), through the ORM session, from any service, the scheduler or the
+  CLI (``flask purge run``): the session events below flag the transaction and bump
+  after its commit (soft delete, restore, permanent delete, empty trash, the purge's
+  mark, claim and delete, the orphan sweep, user deletion, token revocation, sessions
+  ended). A session's ``last_seen_at`` touch only extends it and bumps nothing;
+- the user store: ``UserRepository.update`` and ``delete`` (deactivation, reactivation,
+  deletion, role and password changes) call ``changed()`` after the write;
+- ``flask installation adopt`` calls ``changed()``.
+
+Bumping after the commit, and reading the generation before any lookup, is what makes
+it safe: a request that read the old generation may fill an entry from the old rows,
+but the next request of every process reads the new generation and drops it. When the
+generation cannot be read (Redis or the database unreachable) the request decides from
+the stores, as before, and the entries are dropped. Entries also expire after
+``MEDIA_ACCESS_CACHE_MAX_AGE_S`` (60 s), a bound should a bump itself ever fail.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import uuid
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from flask import current_app, g, has_app_context, has_request_context, request
+from sqlalchemy import Integer, String, event, select, update
+from sqlalchemy.orm import Mapped, Session, mapped_column
+
+from app.extensions import db
+from app.media.guard import MEDIA_ENDPOINTS
+
+log = logging.getLogger(__name__)
+
+EXTENSION = "papelera.media_access"
+MAX_ENTRIES = 20_000
+_FLAG = "papelera.media_access_changed"
+_SEEN = "media_access_generation"  # in flask.g: this request's reading
+# Writes that may change a decision: (table, statement kinds).
+_WATCHED = {"images": ("update", "delete"), "api_tokens": ("update", "delete"),
+            "user_sessions": ("delete",)}
+
+
+class AccessGeneration(db.Model):
+    """One row (id 1): a random value replaced whenever access to media may have changed."""
+
+    __tablename__ = "media_access_generation"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    value: Mapped[str] = mapped_column(String(32), nullable=False)
+
+
+@dataclass(frozen=True)
+class ServedImage:
+    """The fields of an image row that /media decides and serves with."""
+
+    id: uuid.UUID
+    owner_id: str
+    file_name: str
+    storage_key: str
+    thumbnail_key: str
+    content_type: str
+    size_bytes: int
+    thumbnail_bytes: int
+    width: int
+    height: int
+    sha256: str
+    is_deleted: bool
+    purge_state: str | None
+
+
+class RedisGeneration:
+    def __init__(self, client, key: str):
+        self.client, self.key = client, key
+
+    def read(self) -> str:
+        value = self.client.get(self.key)
+        return value.decode() if value else ""
+
+    def bump(self) -> None:
+        self.client.set(self.key, uuid.uuid4().hex)
+
+
+class SqlGeneration:
+    """The one-row table, read and written on connections of their own."""
+
+    def read(self) -> str:
+        table = AccessGeneration.__table__
+        with db.engine.connect() as connection:
+            value = connection.execute(select(table.c.value).where(table.c.id == 1)).scalar()
+        return value or ""
+
+    def bump(self) -> None:
+        table = AccessGeneration.__table__
+        value = uuid.uuid4().hex
+        with db.engine.begin() as connection:
+            if connection.execute(update(table).where(table.c.id == 1)
+                                  .values(value=value)).rowcount == 0:
+                connection.execute(table.insert().values(id=1, value=value))
+
+
+class AccessCache:
+    """The entries of one process, dropped whenever the shared generation moves."""
+
+    def __init__(self, generation, *, max_age_s: float = 60.0, max_entries: int = MAX_ENTRIES,
+                 clock: Callable[[], float] = time.monotonic,
+                 on_change: Callable[[], None] | None = None):
+        self.generation = generation
+        self.on_change = on_change
+        self.max_age_s = max_age_s
+        self.max_entries = max_entries
+        self.clock = clock
+        self.lock = threading.Lock()
+        self.seen: str | None = None  # the generation the entries were filled under
+        self.entries: OrderedDict[tuple, tuple[float, object]] = OrderedDict()
+
+    def observe(self) -> str | None:
+        """This request's reading of the generation (once per request); None: unreadable."""
+        if _SEEN in g:
+            return g.get(_SEEN)
+        try:
+            current = self.generation.read()
+        except Exception as exc:  # noqa: BLE001  (decide from the stores, as without a cache)
+            log.warning("media access generation unreadable: %s", exc)
+            current = None
+        with self.lock:
+            moved = current is None or current != self.seen
+            if moved:
+                self.entries.clear()
+                self.seen = current
+        if moved and self.on_change is not None:
+            self.on_change()
+        setattr(g, _SEEN, current)
+        return current
+
+    def remember(self, key: tuple, load: Callable[[], object]):
+        """The entry for ``key``, or ``load()`` (kept unless None)."""
+        seen = self.observe()
+        if seen is None:
+            return load()
+        now = self.clock()
+        with self.lock:
+            found = self.entries.get(key)
+            if found is not None and now - found[0] < self.max_age_s and self.seen == seen:
+                return found[1]
+        value = load()
+        if value is not None:
+            self.put(key, value, seen=seen, at=now)
+        return value
+
+    def put(self, key: tuple, value, *, seen: str | None = None, at: float | None = None) -> None:
+        """Keep ``value`` if the generation is still the one read before it was loaded."""
+        seen = g.get(_SEEN) if seen is None else seen
+        with self.lock:
+            if seen is None or self.seen != seen:
+                return
+            self.entries[key] = (self.clock() if at is None else at, value)
+            self.entries.move_to_end(key)
+            while len(self.entries) > self.max_entries:
+                self.entries.popitem(last=False)
+
+    def clear(self) -> None:
+        with self.lock:
+            self.entries.clear()
+            self.seen = None
+        if self.on_change is not None:
+            self.on_change()
+
+
+def init_app(app) -> None:
+    if app.config.get("REDIS_URL"):
+        import redis
+
+        client = redis.Redis.from_url(app.config["REDIS_URL"], socket_timeout=2,
+                                      socket_connect_timeout=2)
+        namespace = app.config.get("MEDIA_CACHE_NAMESPACE") or "papelera:media"
+        generation = RedisGeneration(client, f"{namespace}:access-generation")
+    else:
+        generation = SqlGeneration()
+    from app.media.cache import forget_local_copies
+
+    app.extensions[EXTENSION] = AccessCache(
+        generation, max_age_s=float(app.config.get("MEDIA_ACCESS_CACHE_MAX_AGE_S", 60)),
+        on_change=lambda: forget_local_copies(app))
+    _listen_once()
+
+
+def _cache() -> AccessCache | None:
+    return current_app.extensions.get(EXTENSION) if has_app_context() else None
+
+
+def applies() -> AccessCache | None:
+    """The cache, on a /media request (other routes decide from the stores every time)."""
+    if not has_request_context() or request.endpoint not in MEDIA_ENDPOINTS:
+        return None
+    return current_app.extensions.get(EXTENSION)
+
+
+def remember(key: tuple, load: Callable[[], object]):
+    cache = applies()
+    return load() if cache is None else cache.remember(key, load)
+
+
+def put(key: tuple, value) -> None:
+    cache = applies()
+    if cache is not None:
+        cache.put(key, value)
+
+
+def changed() -> None:
+    """Access may have changed and the change is visible: every process drops its entries
+    on its next request. This process's are dropped at once."""
+    cache = _cache()
+    if cache is None:
+        return
+    cache.clear()
+    try:
+        cache.generation.bump()
+    except Exception:  # noqa: BLE001  (the change stands; entries still expire by age)
+        log.exception("media access generation not bumped: other processes may decide "
+                      "from cached rows for up to %s s", cache.max_age_s)
+
+
+# -- SQL writes: flag the transaction, bump after its commit ------------------------------
+
+def _kind(state) -> str | None:
+    if state.is_update:
+        return "update"
+    if state.is_delete:
+        return "delete"
+    return None
+
+
+def _on_execute(state) -> None:
+    kind = _kind(state)
+    if kind is None:
+        return
+    table = getattr(getattr(state.statement, "table", None), "name", None)
+    if kind in _WATCHED.get(table, ()):
+        state.session.info[_FLAG] = True
+
+
+def _on_flush(session, _context) -> None:
+    for kind, objects in (("update", session.dirty), ("delete", session.deleted)):
+        for obj in objects:
+            table = getattr(getattr(obj, "__table__", None), "name", None)
+            if kind in _WATCHED.get(table, ()):
+                session.info[_FLAG] = True
+                return
+
+
+def _on_commit(session) -> None:
+    if session.info.pop(_FLAG, False):
+        changed()
+
+
+def _on_rollback(session) -> None:
+    session.info.pop(_FLAG, None)
+
+
+_listening = False
+
+
+def _listen_once() -> None:
+    global _listening
+    if _listening:
+        return
+    event.listen(Session, "do_orm_execute", _on_execute)
+    event.listen(Session, "after_flush", _on_flush)
+    event.listen(Session, "after_commit", _on_commit)
+    event.listen(Session, "after_rollback", _on_rollback)
+    _listening = True
