@@ -24,7 +24,9 @@ from app import create_app
 from app.db import utcnow
 from app.extensions import db
 from app.images.models import Image
+from app.media.access_cache import changed
 from app.media.cache import get_cache
+from app.users.repository import get_users
 from tests.conftest import (
     ADMIN_PASSWORD,
     ENGINES,
@@ -165,8 +167,9 @@ def test_a_deleted_users_images_are_404_at_once(app, client, alice, alice_api, a
     assert admin_api.get(image["thumbnail_url"], headers=revalidate).status_code == 404
 
 
-def test_a_cache_hit_queries_no_sql_when_redis_holds_the_generation(app, alice_api, image):
-    """What the cache is for: a warm hit decides without SQL (Redis) or with one SELECT."""
+def test_a_warm_hit_reads_no_token_user_or_image_row(app, alice_api, image):
+    """What the cache is for: a warm hit reads only the generation (a Redis GET, or one
+    SELECT on a bare pooled connection), no token, session, user or image row."""
     from sqlalchemy import event
 
     warm(alice_api, image["thumbnail_url"])
@@ -177,18 +180,24 @@ def test_a_cache_hit_queries_no_sql_when_redis_holds_the_generation(app, alice_a
 
     with app.app_context():
         engine = db.engine
-        redis_backed = get_cache().backend == "redis"
+        users = get_users()
+    reads = []
+    original_get = users.get
+    users.get = lambda user_id: reads.append(user_id) or original_get(user_id)
     event.listen(engine, "before_cursor_execute", record)
     try:
         response = alice_api.get(image["thumbnail_url"])
+        assert response.headers["X-Cache"] == "HIT"
+        assert statements == [] and reads == []
+        with app.app_context():
+            changed()  # now the same request must read them again
+        assert alice_api.get(image["thumbnail_url"]).headers["X-Cache"] == "HIT"
+        assert any("api_tokens" in s for s in statements)
+        assert any("images" in s for s in statements)
+        assert reads == [alice_api.user.id]
     finally:
         event.remove(engine, "before_cursor_execute", record)
-    assert response.headers["X-Cache"] == "HIT"
-    selects = [s for s in statements if s.lstrip().upper().startswith("SELECT")]
-    if redis_backed:
-        assert selects == []
-    else:
-        assert len(selects) == 1 and "media_access_generation" in selects[0]
+        users.get = original_get
 
 
 # -- two processes (two app instances), and the CLI in another process ----------------------
