@@ -290,6 +290,10 @@ def load_settings(env=None) -> dict:
         "SHARE_LINK_WINDOW_S": _int(env, "SHARE_LINK_WINDOW_S", 3600, 1, 7 * 24 * 3600),
         "MEDIA_FLUSH_INTERVAL_S": _int(env, "MEDIA_FLUSH_INTERVAL_S", 10, 1, 3600),
         "MEDIA_CONFIG_CHECK_S": _seconds(env, "MEDIA_CONFIG_CHECK_S", 1.0),
+        # With Redis: each process's copies of the cached bytes it served (0: none).
+        "MEDIA_LOCAL_CACHE_BYTES": _int(env, "MEDIA_LOCAL_CACHE_BYTES", 32 * 2**20, 0, 2**30),
+        # The most a cached access decision is trusted without a change (a failed bump).
+        "MEDIA_ACCESS_CACHE_MAX_AGE_S": _int(env, "MEDIA_ACCESS_CACHE_MAX_AGE_S", 60, 0, 3600),
         "TOKEN_TTL_HOURS": _int(env, "TOKEN_TTL_HOURS", 24 * 30, 1),
         # Argon2 needs 8 KiB per lane; argon2-cffi hashes with 4 lanes.
         "ARGON2_MEMORY_KIB": _int(env, "ARGON2_MEMORY_KIB", 65536, 32, 4 * 1024 * 1024),

@@ -178,7 +178,7 @@ def cache_from_config(config):
 
         client = redis.Redis.from_url(config["REDIS_URL"], socket_timeout=2,
                                       socket_connect_timeout=2)
-        local_bytes = config.get("MEDIA_LOCAL_CACHE_BYTES", 32 * 1024 * 1024)
+        local_bytes = config.get("MEDIA_LOCAL_CACHE_BYTES", 32 * 2**20)
         return RedisCache(client, config.get("MEDIA_CACHE_NAMESPACE") or "papelera:media",
                           local=MemoryCache(local_bytes) if local_bytes else None)
     return MemoryCache(config.get("MEDIA_MEMORY_CACHE_BYTES") or 64 * 1024 * 1024)

@@ -301,3 +301,30 @@ def test_a_purge_run_by_the_cli_is_seen_on_the_next_request(pair, tmp_path):
     assert run.returncode == 0, run.stdout + run.stderr
     assert "purged 1 image(s)" in run.stdout, run.stdout + run.stderr
     assert alice_one.get(image["thumbnail_url"], headers=revalidate).status_code == 404
+
+
+def test_an_unreachable_generation_decides_from_the_stores_every_time(tmp_path, caplog):
+    """Redis down: nothing is trusted from memory; refusals still land at once."""
+    app = build_app(tmp_path, REDIS_URL="redis://127.0.0.1:1/0",
+                    MEDIA_CACHE_NAMESPACE=f"papelera-test:{uuid.uuid4().hex}")
+    try:
+        from app.users.service import create_user
+
+        with app.app_context():
+            alice = create_user(get_users(), username="alice", email="alice@example.com",
+                                password=USER_PASSWORD, now=utcnow())
+        client = app.test_client()
+        alice_api = Api(client, login_api(client, "alice", USER_PASSWORD), alice)
+        admin_api = Api(client, login_api(client, "founder", ADMIN_PASSWORD), None)
+        image = alice_api.upload(picture()).get_json()
+        for _ in range(2):
+            response = alice_api.get(image["thumbnail_url"])
+            assert response.status_code == 200 and response.headers["X-Cache"] == "MISS"
+        assert "media access generation unreadable" in caplog.text
+        assert admin_api.patch(f"/api/v1/users/{alice.id}/deactivate",
+                               headers=YES).status_code == 200
+        assert alice_api.get(image["thumbnail_url"]).status_code == 401
+    finally:
+        with app.app_context():
+            db.session.remove()
+            db.engine.dispose()
