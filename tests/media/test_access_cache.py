@@ -34,6 +34,7 @@ from tests.conftest import (
     USER_PASSWORD,
     Api,
     build_app,
+    instance_env,
     login_api,
     make_config,
 )
@@ -229,7 +230,7 @@ def pair(request, tmp_path, postgres_database):
     lines = [f"{key} = {base[key]!r}" for key in keep] + ["SCHEDULER_ENABLED = False"]
     (instance / "config.py").write_text("\n".join(lines) + "\n")
     first = build_app(tmp_path, fresh_schema=True, **settings)
-    second = create_app(make_config(tmp_path, **settings))
+    second = create_app(make_config(tmp_path, **settings), env=instance_env(tmp_path))
     yield first, second
     for app in (first, second):
         with app.app_context():
