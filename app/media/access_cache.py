@@ -13,7 +13,8 @@ keeps, per process and for /media requests only:
 the *generation* (a Redis ``GET`` when ``REDIS_URL`` is set; otherwise one ``SELECT`` of
 the one-row table ``media_access_generation``, which every process on the database sees,
 the CLI's too). When it differs from the generation this process's entries were filled
-under, they are all dropped. A change that can alter who may see what sets a new random
+under, they are all dropped, and with them the process's local copies of Redis cache
+entries (``app.media.cache``). A change that can alter who may see what sets a new random
 generation once it is visible to others:
 
 - SQL: any ``UPDATE`` or ``DELETE`` of ``images`` or ``api_tokens`` rows, and any
