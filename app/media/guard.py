@@ -192,11 +192,13 @@ def _limit_windows() -> list[Window]:
 
 def _limit_key() -> str:
     """The budget's owner: the address, an IPv6 client by its /64 (which one client
-    holds whole), as for sign-in limits."""
-    from app.auth.throttle import client_key as budget_key
+    holds whole), as for sign-in limits (memoised: Flask-Limiter asks once per window)."""
+    if "media_budget" not in g:
+        from app.auth.throttle import client_key as budget_key
 
-    namespace = current_app.config.get("MEDIA_PROTECTION_NAMESPACE") or "papelera"
-    return f"{namespace}/media/{budget_key(client_key())}"
+        namespace = current_app.config.get("MEDIA_PROTECTION_NAMESPACE") or "papelera"
+        g.media_budget = f"{namespace}/media/{budget_key(client_key())}"
+    return g.media_budget
 
 
 def _breached(limit):
