@@ -174,20 +174,20 @@ def _limit_string() -> str:
             f"{limits.per_day}/day")
 
 
-@functools.lru_cache(maxsize=8)
-def _parsed_limits(text: str) -> tuple:
-    """The windows in the order Flask-Limiter checks them (the shortest first)."""
-    return tuple(sorted(parse_many(text)))
-
-
-def _limit_windows() -> list[Window]:
+def _limit_windows() -> tuple[Window, ...]:
     """This request's windows under the keys Flask-Limiter's ``hit`` will use for them
     (``RATELIMIT_KEY_PREFIX``, the budget's key, the shared scope), so that the counting
     call made by the gate answers them (``app.media.counters``)."""
     prefix = current_app.config.get("RATELIMIT_KEY_PREFIX")
     identifiers = (prefix, _limit_key(), MEDIA_SCOPE) if prefix else (_limit_key(), MEDIA_SCOPE)
-    return [Window(item.key_for(*identifiers), item.amount, item.get_expiry())
-            for item in _parsed_limits(_limit_string())]
+    return _windows(_limit_string(), identifiers)
+
+
+@functools.lru_cache(maxsize=1024)
+def _windows(limits: str, identifiers: tuple[str, ...]) -> tuple[Window, ...]:
+    """In the order Flask-Limiter checks them: the shortest window first."""
+    return tuple(Window(item.key_for(*identifiers), item.amount, item.get_expiry())
+                 for item in sorted(parse_many(limits)))
 
 
 def _limit_key() -> str:
