@@ -21,7 +21,8 @@ and a throwaway ``redis-server`` on a free port, so that gunicorn runs 2 workers
 
 Settings are changed through ``PATCH /api/v1/admin/media/config``, as an admin would.
 Each case also reports ``cpu_ms``: the CPU time the two workers and redis-server spent per
-request (psutil), steadier than requests/s when other work shares the cores.
+request (psutil; ``redis_cpu_ms`` the part of it redis-server spent), steadier than
+requests/s when other work shares the cores.
 ``--rounds N`` runs ``share_limited`` and ``share_unlimited`` N times, alternating, and
 reports the median of each round's cost (``limits_cost``, ``limits_cpu_cost``).
 Then 8 clients stream the 50 MB original at once while the workers' RSS is sampled
@@ -273,7 +274,7 @@ def main(argv=None) -> int:
             results: dict[str, dict] = {}
             rounds: dict[str, list[dict]] = {}
             notes: dict[str, str] = {}
-            busy = workers(server) + [psutil.Process(server.redis.pid)]
+            app_procs, redis_procs = workers(server), [psutil.Process(server.redis.pid)]
             # wrk sends one image thousands of times a second from one address: keep the
             # limits on but out of reach, and the auto-block threshold too, so every case
             # measures serving; the blocked case below switches a block on explicitly.
@@ -288,17 +289,21 @@ def main(argv=None) -> int:
                     return
                 if before:
                     before()
-                cpu_before = cpu_seconds(busy)
+                app_before, redis_before = cpu_seconds(app_procs), cpu_seconds(redis_procs)
                 got = wrk(target, headers, args)
                 served = got["rps"] * args.duration
-                got["cpu_ms"] = round((cpu_seconds(busy) - cpu_before) * 1000 / served, 3) \
-                    if served else None
+                app_ms = (cpu_seconds(app_procs) - app_before) * 1000 / served if served else 0
+                redis_ms = (cpu_seconds(redis_procs) - redis_before) * 1000 / served \
+                    if served else 0
+                got["cpu_ms"] = round(app_ms + redis_ms, 3) if served else None
+                got["redis_cpu_ms"] = round(redis_ms, 3) if served else None
                 results[name] = got
                 rounds.setdefault(name, []).append(got)
                 if note:
                     notes[name] = note
                 say(f"{name:>17}: {got['rps']:>8.1f} req/s  p50 {got['p50_ms']:>7.2f} ms  "
-                    f"p99 {got['p99_ms']:>7.2f} ms  cpu {got['cpu_ms']} ms/req"
+                    f"p99 {got['p99_ms']:>7.2f} ms  cpu {got['cpu_ms']} ms/req "
+                    f"(redis {got['redis_cpu_ms']})"
                     + (f"  non-2xx/3xx {got['non_2xx']}" if got["non_2xx"] else ""))
 
             run("bare", f"{url}/_bench/bare", [])
