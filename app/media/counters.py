@@ -88,11 +88,15 @@ return result
 
 @dataclass(frozen=True)
 class Window:
-    """One limiter window as Flask-Limiter hits it: its storage key, limit and seconds."""
+    """One limiter window: the storage key it is counted under, its limit and seconds,
+    and how every key Flask-Limiter builds for it ends (``/<budget>/<scope>/<limit>/1/
+    <granularity>``; before that comes ``RATELIMIT_KEY_PREFIX``, which Flask-Limiter
+    keeps from the first app it was bound to when a process makes several, as tests do)."""
 
     key: str
     limit: int
     expiry: int
+    tail: str
 
 
 @dataclass(frozen=True)
@@ -110,8 +114,14 @@ def storage_uri(uri: str) -> str:
     return uri
 
 
-def _counted() -> dict[str, Counted] | None:
-    return g.get("media_counted") if has_app_context() else None
+def _counted(key: str) -> Counted | None:
+    """This request's count of the window Flask-Limiter names ``key``, if the gate made it."""
+    counted = g.get("media_counted") if has_app_context() else None
+    if counted:
+        for tail, count in counted.items():
+            if key.endswith(tail):
+                return count
+    return None
 
 
 class MediaRedisStorage(RedisStorage):
@@ -145,7 +155,7 @@ class MediaRedisStorage(RedisStorage):
             # reset arithmetic (ttl modulo the window) reads 0; a separate read comes at
             # least a millisecond later, so the state is reported as of then.
             current_ttl = min(current_ttl, 2 * window.expiry * 1000 - 1)
-            counted[window.key] = Counted(
+            counted[window.tail] = Counted(
                 bool(acquired), (int(previous), max(0, previous_ttl) / 1000,
                                  int(current), max(0, current_ttl) / 1000))
         g.media_counted = counted
@@ -153,13 +163,13 @@ class MediaRedisStorage(RedisStorage):
 
     def acquire_sliding_window_entry(self, key: str, limit: int, expiry: int,
                                      amount: int = 1) -> bool:
-        counted = _counted()
-        if counted and amount == 1 and key in counted:
-            return counted[key].acquired
+        counted = _counted(key) if amount == 1 else None
+        if counted is not None:
+            return counted.acquired
         return super().acquire_sliding_window_entry(key, limit, expiry, amount)
 
     def get_sliding_window(self, key: str, expiry: int) -> tuple[int, float, int, float]:
-        counted = _counted()
-        if counted and key in counted:
-            return counted[key].state
+        counted = _counted(key)
+        if counted is not None:
+            return counted.state
         return super().get_sliding_window(key, expiry)

@@ -175,18 +175,19 @@ def _limit_string() -> str:
 
 
 def _limit_windows() -> tuple[Window, ...]:
-    """This request's windows under the keys Flask-Limiter's ``hit`` will use for them
+    """This request's windows under the keys Flask-Limiter's ``hit`` uses for them
     (``RATELIMIT_KEY_PREFIX``, the budget's key, the shared scope), so that the counting
     call made by the gate answers them (``app.media.counters``)."""
-    prefix = current_app.config.get("RATELIMIT_KEY_PREFIX")
-    identifiers = (prefix, _limit_key(), MEDIA_SCOPE) if prefix else (_limit_key(), MEDIA_SCOPE)
-    return _windows(_limit_string(), identifiers)
+    return _windows(_limit_string(), current_app.config.get("RATELIMIT_KEY_PREFIX") or "",
+                    _limit_key())
 
 
 @functools.lru_cache(maxsize=1024)
-def _windows(limits: str, identifiers: tuple[str, ...]) -> tuple[Window, ...]:
+def _windows(limits: str, prefix: str, budget: str) -> tuple[Window, ...]:
     """In the order Flask-Limiter checks them: the shortest window first."""
-    return tuple(Window(item.key_for(*identifiers), item.amount, item.get_expiry())
+    identifiers = (prefix, budget, MEDIA_SCOPE) if prefix else (budget, MEDIA_SCOPE)
+    return tuple(Window(item.key_for(*identifiers), item.amount, item.get_expiry(),
+                        item.key_for(budget, MEDIA_SCOPE).removeprefix(item.namespace))
                  for item in sorted(parse_many(limits)))
 
 

@@ -57,9 +57,8 @@ def link(alice_api):
     return f"{parts.path}/thumb?{parts.query}"
 
 
-@pytest.fixture
-def calls(app, monkeypatch):
-    """The commands the limiter's Redis client sends (the counters' store)."""
+def record_calls(app, monkeypatch) -> list[str]:
+    """The commands the limiter's Redis client sends (the counters' store) from now on."""
     with app.app_context():
         storage = limiter.storage
     assert isinstance(storage, MediaRedisStorage)
@@ -73,6 +72,11 @@ def calls(app, monkeypatch):
 
     monkeypatch.setattr(connection, "execute_command", counting)
     return sent
+
+
+@pytest.fixture
+def calls(app, monkeypatch):
+    return record_calls(app, monkeypatch)
 
 
 def fetch(client, path, ip=VISITOR):
@@ -132,3 +136,35 @@ def test_a_request_refused_by_auto_block_uses_no_budget(app, client, link):
     budget = f"{app.namespace}/media/{VISITOR}"
     assert reader.get_window_stats(parse("10/minute"), app.namespace, budget, "media") \
         .remaining == 8
+
+
+def test_another_app_in_the_same_process_counts_in_one_call_too(app, tmp_path, monkeypatch):
+    """Flask-Limiter keeps the key prefix of the first app bound to it; a later app with
+    another prefix (as in tests) still has its windows answered by the one call."""
+    namespace = f"papelera-test-{uuid.uuid4().hex}"
+    (tmp_path / "second").mkdir()
+    second = build_app(tmp_path / "second", fresh_schema=True, REDIS_URL=REDIS_URL,
+                       RATELIMIT_STORAGE_URI=REDIS_URL, RATELIMIT_KEY_PREFIX=namespace,
+                       MEDIA_PROTECTION_NAMESPACE=namespace,
+                       MEDIA_CACHE_NAMESPACE=f"{namespace}:media",
+                       MEDIA_CONFIG={"rate_limits": {"per_minute": 2}})
+    try:
+        calls = record_calls(second, monkeypatch)
+        client = second.test_client()
+        path = f"/media/{uuid.uuid4()}"
+        answers = []
+        for _ in range(3):
+            calls.clear()
+            answer = fetch(client, path)
+            answers.append((answer.status_code, answer.headers["RateLimit-Remaining"]))
+            assert calls == ["EVALSHA"]
+        assert answers == [(401, "1"), (401, "0"), (429, "0")]
+    finally:
+        import redis
+
+        keys = list(redis.Redis.from_url(REDIS_URL).scan_iter(match=f"*{namespace}*"))
+        if keys:
+            redis.Redis.from_url(REDIS_URL).delete(*keys)
+        with second.app_context():
+            db.session.remove()
+            db.engine.dispose()
