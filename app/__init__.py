@@ -60,6 +60,7 @@ def _init_extensions(app: Flask) -> None:
     from app.auth.passwords import configure_hasher
     from app.db import configure_engine
     from app.extensions import csrf, db, limiter, login_manager, migrate
+    from app.media.counters import storage_uri as media_storage_uri
     from app.users.mongo import MongoProvider
     from app.users.repository import UserRepository
 
@@ -74,6 +75,9 @@ def _init_extensions(app: Flask) -> None:
     csrf.init_app(app)
     if not app.config.get("RATELIMIT_STORAGE_URI"):  # one counter for every worker with Redis
         app.config["RATELIMIT_STORAGE_URI"] = app.config.get("REDIS_URL") or "memory://"
+    # With Redis: `limits`' Redis storage plus one call that counts a whole /media request
+    # (papelera+redis://, app/media/counters.py); anything else as given.
+    app.config["RATELIMIT_STORAGE_URI"] = media_storage_uri(app.config["RATELIMIT_STORAGE_URI"])
     app.config.setdefault("RATELIMIT_HEADERS_ENABLED", True)
     limiter.init_app(app)
     from app.auth import throttle

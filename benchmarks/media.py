@@ -20,6 +20,11 @@ and a throwaway ``redis-server`` on a free port, so that gunicorn runs 2 workers
   blocked         the share link with 127.0.0.1 in block_ips (403 once blocking exists)
 
 Settings are changed through ``PATCH /api/v1/admin/media/config``, as an admin would.
+Each case also reports ``cpu_ms``: the CPU time the two workers and redis-server spent per
+request (psutil; ``redis_cpu_ms`` the part of it redis-server spent), steadier than
+requests/s when other work shares the cores.
+``--rounds N`` runs ``share_limited`` and ``share_unlimited`` N times, alternating, and
+reports the median of each round's cost (``limits_cost``, ``limits_cpu_cost``).
 Then 8 clients stream the 50 MB original at once while the workers' RSS is sampled
 (psutil): ``stream_rss_growth_mb`` is the largest growth of the workers' summed RSS.
 
@@ -94,6 +99,8 @@ def parse_args(argv=None):
     parser.add_argument("--big-mb", type=int, default=50, help="the streamed original (50)")
     parser.add_argument("--only", default="", help="comma-separated cases to run (all); "
                         "bare always runs, ratios are printed only when both sides ran")
+    parser.add_argument("--rounds", type=int, default=1,
+                        help="alternating runs of share_limited and share_unlimited (1)")
     return parser.parse_args(argv)
 
 
@@ -140,6 +147,18 @@ def patch(url: str, admin_headers: dict, **changes) -> None:
 def workers(server: Server) -> list[psutil.Process]:
     root = psutil.Process(server.process.pid)
     return [p for p in root.children(recursive=True)]
+
+
+def cpu_seconds(procs) -> float:
+    """User and system CPU time the processes have used so far."""
+    total = 0.0
+    for proc in procs:
+        try:
+            times = proc.cpu_times()
+        except psutil.NoSuchProcess:
+            continue
+        total += times.user + times.system
+    return total
 
 
 def rss(procs) -> int:
@@ -253,7 +272,9 @@ def main(argv=None) -> int:
             cookie = [f"Cookie: {session_cookie(url)}"]
 
             results: dict[str, dict] = {}
+            rounds: dict[str, list[dict]] = {}
             notes: dict[str, str] = {}
+            app_procs, redis_procs = workers(server), [psutil.Process(server.redis.pid)]
             # wrk sends one image thousands of times a second from one address: keep the
             # limits on but out of reach, and the auto-block threshold too, so every case
             # measures serving; the blocked case below switches a block on explicitly.
@@ -268,12 +289,21 @@ def main(argv=None) -> int:
                     return
                 if before:
                     before()
-                results[name] = wrk(target, headers, args)
+                app_before, redis_before = cpu_seconds(app_procs), cpu_seconds(redis_procs)
+                got = wrk(target, headers, args)
+                served = got["rps"] * args.duration
+                app_ms = (cpu_seconds(app_procs) - app_before) * 1000 / served if served else 0
+                redis_ms = (cpu_seconds(redis_procs) - redis_before) * 1000 / served \
+                    if served else 0
+                got["cpu_ms"] = round(app_ms + redis_ms, 3) if served else None
+                got["redis_cpu_ms"] = round(redis_ms, 3) if served else None
+                results[name] = got
+                rounds.setdefault(name, []).append(got)
                 if note:
                     notes[name] = note
-                got = results[name]
                 say(f"{name:>17}: {got['rps']:>8.1f} req/s  p50 {got['p50_ms']:>7.2f} ms  "
-                    f"p99 {got['p99_ms']:>7.2f} ms"
+                    f"p99 {got['p99_ms']:>7.2f} ms  cpu {got['cpu_ms']} ms/req "
+                    f"(redis {got['redis_cpu_ms']})"
                     + (f"  non-2xx/3xx {got['non_2xx']}" if got["non_2xx"] else ""))
 
             run("bare", f"{url}/_bench/bare", [])
@@ -292,9 +322,14 @@ def main(argv=None) -> int:
             run("hit_untracked", thumb, bearer, note="tracking_enabled false")
             patch(url, admin_headers, tracking_enabled=True)
             run("hit_tracked_again", thumb, bearer, note="tracking on, measured again")
-            run("share_limited", share_thumb, [], note="rate limits on, set too high to refuse")
-            patch(url, admin_headers, allow_ips=["127.0.0.0/8"])
-            run("share_unlimited", share_thumb, [], note="127.0.0.0/8 allow-listed: no limits")
+            for round_ in range(args.rounds):
+                if round_:
+                    patch(url, admin_headers, allow_ips=[])
+                run("share_limited", share_thumb, [],
+                    note="rate limits on, set too high to refuse")
+                patch(url, admin_headers, allow_ips=["127.0.0.0/8"])
+                run("share_unlimited", share_thumb, [],
+                    note="127.0.0.0/8 allow-listed: no limits")
             patch(url, admin_headers, allow_ips=[], block_ips=["127.0.0.1/32"])
             blocked_status = requests.get(share_thumb, timeout=30).status_code \
                 if wanted is None or "blocked" in wanted else None
@@ -320,6 +355,19 @@ def main(argv=None) -> int:
     def cost(a, b):
         return round(1 - a / b, 3) if a is not None and b else None
 
+    def median(values):
+        values = sorted(v for v in values if v is not None)
+        if not values:
+            return None
+        middle = len(values) // 2
+        return values[middle] if len(values) % 2 else (values[middle - 1] + values[middle]) / 2
+
+    pairs = list(zip(rounds.get("share_limited", []), rounds.get("share_unlimited", []),
+                     strict=False))
+    limits_cost = median(cost(a["rps"], b["rps"]) for a, b in pairs)
+    limits_cpu_cost = median(cost(b["cpu_ms"], a["cpu_ms"]) if a["cpu_ms"] else None
+                             for a, b in pairs)
+
     bare = rps("bare")
     hit = (rps("hit") + rps("hit_tracked_again")) / 2 \
         if rps("hit") is not None and rps("hit_tracked_again") is not None else rps("hit")
@@ -334,7 +382,8 @@ def main(argv=None) -> int:
         "revalidate_ratio_to_bare": ratio(rps("revalidate"), bare),
         "miss_ratio_to_bare": ratio(rps("miss"), bare),
         "tracking_cost": cost(hit, rps("hit_untracked")),
-        "limits_cost": cost(rps("share_limited"), rps("share_unlimited")),
+        "limits_cost": limits_cost, "limits_cpu_cost": limits_cpu_cost,
+        "limits_rounds": [{"limited": a, "unlimited": b} for a, b in pairs],
         "limits_applied": blocked_status == 403 if blocked_status is not None else None,
         "blocked_status": blocked_status,
         "blocked_ratio_to_hit": ratio(rps("blocked"), rps("hit_share")),

@@ -21,17 +21,20 @@ nothing else the client sends is read.
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 
 from flask import current_app, g, request
 from flask_babel import gettext, ngettext
 from flask_login import current_user
+from limits import parse_many
 
 from app.db import utcnow
 from app.errors import Forbidden, TooManyRequests, error_response
 from app.extensions import limiter
 from app.media.config import media_config
+from app.media.counters import Window
 from app.media.protection import (
     address_set,
     claim_block,
@@ -49,6 +52,7 @@ MEDIA_ENDPOINTS = frozenset({"media.original", "media.thumbnail"})
 # Never blocked with block_scope "site": an admin must be able to sign in and lift it.
 NEVER_BLOCKED_ENDPOINTS = frozenset({"auth.login", "auth_api.create_token", "static"})
 NEVER_BLOCKED_PREFIXES = ("/api/v1/admin/",)
+MEDIA_SCOPE = "media"  # Flask-Limiter's scope for the one budget every /media route shares
 
 
 def client_key() -> str:
@@ -125,12 +129,14 @@ def _exempt() -> bool:
 
 
 def _count_for_auto_block(config, now) -> None:
+    """Count the request for auto-block (and, with Redis, for the limits too: one call)."""
     image_id = (request.view_args or {}).get("image_id")
     threshold = config.auto_block.threshold_per_image_per_hour
     protection = get_protection()
     key = client_key()
     try:
-        if not count_image_request(protection, key, image_id, threshold):
+        if not count_image_request(protection, key, image_id, threshold,
+                                   windows=_limit_windows()):
             return
         first = claim_block(protection, key)
     except protection.storage.base_exceptions as exc:
@@ -161,13 +167,32 @@ def _limit_string() -> str:
             f"{limits.per_day}/day")
 
 
+def _limit_windows() -> tuple[Window, ...]:
+    """This request's windows under the keys Flask-Limiter's ``hit`` uses for them
+    (``RATELIMIT_KEY_PREFIX``, the budget's key, the shared scope), so that the counting
+    call made by the gate answers them (``app.media.counters``)."""
+    return _windows(_limit_string(), current_app.config.get("RATELIMIT_KEY_PREFIX") or "",
+                    _limit_key())
+
+
+@functools.lru_cache(maxsize=1024)
+def _windows(limits: str, prefix: str, budget: str) -> tuple[Window, ...]:
+    """In the order Flask-Limiter checks them: the shortest window first."""
+    identifiers = (prefix, budget, MEDIA_SCOPE) if prefix else (budget, MEDIA_SCOPE)
+    return tuple(Window(item.key_for(*identifiers), item.amount, item.get_expiry(),
+                        item.key_for(budget, MEDIA_SCOPE).removeprefix(item.namespace))
+                 for item in sorted(parse_many(limits)))
+
+
 def _limit_key() -> str:
     """The budget's owner: the address, an IPv6 client by its /64 (which one client
-    holds whole), as for sign-in limits."""
-    from app.auth.throttle import client_key as budget_key
+    holds whole), as for sign-in limits (memoised: Flask-Limiter asks once per window)."""
+    if "media_budget" not in g:
+        from app.auth.throttle import client_key as budget_key
 
-    namespace = current_app.config.get("MEDIA_PROTECTION_NAMESPACE") or "papelera"
-    return f"{namespace}/media/{budget_key(client_key())}"
+        namespace = current_app.config.get("MEDIA_PROTECTION_NAMESPACE") or "papelera"
+        g.media_budget = f"{namespace}/media/{budget_key(client_key())}"
+    return g.media_budget
 
 
 def _breached(limit):
@@ -182,7 +207,7 @@ def _breached(limit):
 
 
 # Shared by every /media route: one budget per address, read from the config per request.
-media_limits = limiter.shared_limit(_limit_string, scope="media", key_func=_limit_key,
+media_limits = limiter.shared_limit(_limit_string, scope=MEDIA_SCOPE, key_func=_limit_key,
                                     exempt_when=media_exempt, on_breach=_breached)
 
 

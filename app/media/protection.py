@@ -36,6 +36,7 @@ from sqlalchemy import or_, select
 
 from app.errors import BadRequest, NotFound
 from app.extensions import db
+from app.media.counters import SCHEME_PREFIX, MediaRedisStorage
 
 log = logging.getLogger(__name__)
 
@@ -271,6 +272,7 @@ def init_app(app) -> None:
     # The limiter was just bound to this app with this URI: one store (and, in memory, one
     # expiry timer) for the limits and the auto-block counters.
     storage = limiter.storage if limiter.initialized else storage_from_string(uri)
+    uri = uri.removeprefix(SCHEME_PREFIX)
     if uri.startswith(("redis://", "rediss://")):
         import redis
 
@@ -292,11 +294,18 @@ def get_protection() -> Protection:
 
 # -- auto-block ------------------------------------------------------------------------
 
-def count_image_request(protection: Protection, key: str, image_id, threshold: int) -> bool:
+def count_image_request(protection: Protection, key: str, image_id, threshold: int,
+                        windows=()) -> bool:
     """Count one request for ``image_id`` by ``key``; True once it is past ``threshold``
-    within the last hour (a moving window: exactly the last 3600 seconds)."""
-    return not protection.storage.acquire_entry(protection.counter_key(key, image_id),
-                                                threshold, 3600)
+    within the last hour (a moving window: exactly the last 3600 seconds).
+
+    With Redis the limiter's ``windows`` are counted in the same call, unless this one
+    refuses the request (``app.media.counters``); in memory Flask-Limiter counts them.
+    """
+    counter = protection.counter_key(key, image_id)
+    if isinstance(protection.storage, MediaRedisStorage):
+        return not protection.storage.count_request(counter, threshold, 3600, list(windows))
+    return not protection.storage.acquire_entry(counter, threshold, 3600)
 
 
 def claim_block(protection: Protection, key: str) -> bool:

@@ -271,7 +271,7 @@ def test_failed_login_counter_is_shared_by_workers_through_redis(tmp_path):
                 "LOGIN_RATE_LIMIT": "2 per minute"}
     first = build_app(tmp_path / "one", **settings)
     second = build_app(tmp_path / "two", **settings)
-    assert first.config["RATELIMIT_STORAGE_URI"].startswith("redis://")
+    assert first.config["RATELIMIT_STORAGE_URI"].endswith("redis://127.0.0.1:6379/15")
     bad = {"username": "founder", "password": "wrong"}
     assert first.test_client().post("/api/v1/auth/token", json=bad).status_code == 401
     assert second.test_client().post("/api/v1/auth/token", json=bad).status_code == 401
