@@ -13,10 +13,8 @@ import zipfile
 
 import pytest
 
-from tests.e2e.conftest import Tab, expect, png
+from tests.e2e.conftest import DESKTOP, PHONE, Tab, expect, png
 
-DESKTOP = {"width": 1280, "height": 800}
-PHONE = {"width": 390, "height": 844}
 _users = itertools.count(1)
 PASSWORD = "gallery-password-1"
 
