@@ -203,6 +203,7 @@ def restore_selected():
     outcome = restore_selection(current_user, ids, all_items=False)
     html = render_template("images/_restored.html", ids=outcome.restored)
     html += render_template("images/_count.html", oob=True, **gallery_count())
+    html += render_template("trash/_badge.html", oob=True)
     if outcome.restored:
         html += htmx.toast(ngettext("%(num)d photo is back in the gallery.",
                                     "%(num)d photos are back in the gallery.",

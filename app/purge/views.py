@@ -76,5 +76,5 @@ def index():
                  partial="purge/index.html#purge")
 def run_now(queue, options):
     body, details, outcome = run_purge_now(request_context())
-    body.update(page_context())
+    body.update(page_context(), badge_oob=True)
     return body, details, outcome

@@ -29,6 +29,21 @@ from app.trash.service import list_trash, trash_stats
 bp = Blueprint("trash_pages", __name__)
 
 
+def trash_badge_count() -> int:
+    """The header's trash badge: how many items the reader has in the trash (0 when
+    signed out). Counted when a page or an out-of-band badge is rendered."""
+    if not current_user.is_authenticated:
+        return 0
+    count, _ = trash_stats(current_user.id)
+    return count
+
+
+@bp.app_context_processor
+def _trash_badge() -> dict:
+    # A function, not a number: only templates that show the badge pay for the count.
+    return {"trash_badge_count": trash_badge_count}
+
+
 def trash_context(cursor=None, limit=100) -> dict:
     page = list_trash(current_user.id, limit=limit, cursor=cursor)
     count, size = trash_stats(current_user.id)
@@ -55,7 +70,8 @@ def restore_selected():
     if ids or all_items:
         outcome = restore_selection(current_user, ids, all_items=all_items)
         restored, skipped = outcome.restored, outcome.skipped
-    html = htmx.render_block_of("trash/index.html", "trash", **trash_context())
+    html = htmx.render_block_of("trash/index.html", "trash", badge_oob=True,
+                                **trash_context())
     if not ids and not all_items:
         html += htmx.toast(gettext("Select the items to restore first."), "info")
     elif restored:
@@ -73,9 +89,9 @@ def restore_selected():
 
 def _with_trash(result: tuple[dict, dict]) -> tuple[dict, dict]:
     """Answer a trash-row action with the whole trash section, so counts and the empty
-    state stay true."""
+    state stay true (and the header's badge, out of band)."""
     body, details = result
-    body.update(trash_context())
+    body.update(trash_context(), badge_oob=True)
     return body, details
 
 

@@ -3,6 +3,8 @@ filters by username and by an action chosen from a list."""
 
 from __future__ import annotations
 
+import re
+
 from tests.conftest import USER_PASSWORD, png_bytes
 from tests.helpers import Browser
 
@@ -18,14 +20,19 @@ def test_actors_and_targets_are_names_and_filters_take_usernames(app, alice):
 
     admin = Browser(app.test_client(), "founder", "founder-password")
     page = admin.request("GET", "/admin/audit", htmx=False).text
-    row = page[page.index("soft delete</td>") - 900:page.index("soft delete</td>") + 900]
+    # The action in words ("moved to the trash", not "soft_delete").
+    at = page.index("moved to the trash</td>")
+    row = page[at - 900:at + 900]
     assert "<strong>alice</strong>" in row and "beach-day.png" in row
     assert alice.id not in row
     # The action filter is a list of what the log holds, the actor filter takes a username.
-    assert '<select name="action">' in page and '<option value="soft_delete"' in page
+    assert '<select name="action">' in page
+    assert '<option value="soft_delete" >moved to the trash</option>' in page
     mine = admin.request("GET", "/admin/audit?actor=alice&action=soft_delete").text
     assert "beach-day.png" in mine
     nobody = admin.request("GET", "/admin/audit?actor=founder&action=soft_delete").text
     assert "No events match" in nobody
-    # Details are words, not a JSON blob.
+    # Details are words, not a JSON blob; moments are dates, not ISO strings.
     assert '{"' not in row
+    shown = re.sub(r"<[^>]+>", "", row)
+    assert "purge at" in shown and not re.search(r"\d{4}-\d\d-\d\dT\d\d:", shown)

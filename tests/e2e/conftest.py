@@ -1,5 +1,7 @@
 """What every browser test shares: Chromium once per session, the app once per module,
-a fresh context per test (``Tab``), signed in through the login form."""
+a fresh context per test (``Tab``, 1280×800 unless a test says otherwise), signed in
+through the login form; the two sizes every flow runs at; axe-core and the screenshots
+(tests/artifacts/screenshots/); a seeded library for the page tests."""
 
 from __future__ import annotations
 
@@ -9,9 +11,19 @@ import re
 from pathlib import Path
 
 import pytest
+import requests
 from PIL import Image as PILImage
 
 from tests.support.server import ADMIN_PASSWORD, ADMIN_USERNAME, AppServer
+
+ROOT = Path(__file__).resolve().parents[2]
+AXE = next((Path(__file__).parent / "vendor").glob("axe-*.min.js"))
+SHOTS = ROOT / "tests" / "artifacts" / "screenshots"
+DESKTOP = {"width": 1280, "height": 800}
+PHONE = {"width": 390, "height": 844}
+NARROWEST = {"width": 360, "height": 740}
+SIZES = {"desktop": DESKTOP, "phone": PHONE}
+YES = {"X-Confirm-Delete": "yes"}
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
@@ -85,7 +97,7 @@ class Tab:
     def __init__(self, browser, base_url: str, locale: str | None = None) -> None:
         # locale: the browser's language (its Accept-Language), e.g. "es-ES".
         options = {"locale": locale} if locale else {}
-        self.context = browser.new_context(base_url=base_url, **options)
+        self.context = browser.new_context(base_url=base_url, viewport=DESKTOP, **options)
         self.csp: list[str] = []
         self.context.expose_function("__cspViolation", lambda text: self.csp.append(text))
         self.context.add_init_script(_CSP_PROBE)
@@ -172,3 +184,101 @@ def tab(browser, server):
 def signed_in(tab):
     tab.sign_in()
     return tab
+
+
+@pytest.fixture(params=list(SIZES), ids=list(SIZES))
+def size(request) -> str:
+    """"desktop" (1280×800) or "phone" (390×844): a flow that takes it runs at both."""
+    return request.param
+
+
+# -- axe-core and screenshots ----------------------------------------------------------
+
+def run_axe(page) -> list[dict]:
+    """Serious and critical violations on the whole page as it is now."""
+    if not page.evaluate("() => typeof window.axe !== 'undefined'"):
+        page.evaluate(AXE.read_text())
+    result = page.evaluate("""async () => {
+        const r = await axe.run(document, {resultTypes: ['violations']});
+        return r.violations.map(v => ({id: v.id, impact: v.impact, help: v.help,
+            nodes: v.nodes.slice(0, 3).map(n => n.target.join(' ') + ' :: ' +
+                                              n.failureSummary)}));
+    }""")
+    return [v for v in result if v["impact"] in ("serious", "critical")]
+
+
+def assert_accessible(page, where: str) -> None:
+    violations = run_axe(page)
+    assert violations == [], f"{where}: {violations}"
+
+
+def shot(page, name: str) -> None:
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
+
+
+def no_sideways_scroll(page) -> bool:
+    return page.evaluate("() => document.documentElement.scrollWidth <= window.innerWidth")
+
+
+def too_wide(page) -> list[str]:
+    """The first elements that stick out on the right (for an assertion's message)."""
+    return page.evaluate("""() => [...document.querySelectorAll('body *')]
+        .filter(e => e.getBoundingClientRect().right > window.innerWidth + 1)
+        .slice(0, 5).map(e => `${e.tagName.toLowerCase()}.${e.className} ` +
+            `${Math.round(e.getBoundingClientRect().right)}px ` +
+            (e.textContent || '').trim().slice(0, 40))""")
+
+
+# -- a server with a seeded library, for the page tests ----------------------------------
+
+def serve_pages(tmp_path_factory, name: str):
+    """For a module's ``server`` fixture: ``yield from serve_pages(factory, "name")``.
+
+    Retention 20 days: the demo data's oldest trashed image (28 days ago) is due, so the
+    purge page has something to purge and a run history to chart. A lockout test locks
+    one name out (5 guesses), never the address: every other test signs in from it."""
+    with AppServer(tmp_path_factory.mktemp(name), TRASH_RETENTION_DAYS="20",
+                   LOGIN_RATE_LIMIT="1000 per minute",
+                   LOGIN_USER_RATE_LIMIT="5 per 10 minutes") as app_server:
+        yield app_server
+
+
+class Api:
+    """The JSON API with a bearer token, to set up data quickly."""
+
+    def __init__(self, base: str, username: str, password: str) -> None:
+        self.base = base
+        answer = requests.post(f"{base}/api/v1/auth/token",
+                               json={"username": username, "password": password}, timeout=30)
+        assert answer.status_code == 201, answer.text
+        self.headers = {"Authorization": f"Bearer {answer.json()['token']}"}
+
+    def call(self, method: str, path: str, expect_status=(200, 201, 204), **kw):
+        headers = {**self.headers, **kw.pop("headers", {})}
+        answer = requests.request(method, self.base + path, headers=headers, timeout=60, **kw)
+        assert answer.status_code in expect_status, (path, answer.status_code, answer.text)
+        return answer
+
+
+@pytest.fixture(scope="module")
+def seeded(server):
+    """A library with people, photos, trash, purge runs and audit events."""
+    server.flask("demo", "seed")
+    server.flask("demo", "seed", "--username", "olga", "--images", "5")
+    admin = Api(server.url, ADMIN_USERNAME, ADMIN_PASSWORD)
+    users = {}
+    for name, role in (("ana", "user"), ("bruno", "user"), ("carmen", "admin"),
+                       ("dario", "user"), ("elena", "user")):
+        users[name] = admin.call("POST", "/api/v1/users", json={
+            "username": name, "email": f"{name}@example.com", "password": "a-long-password",
+            "role": role}).json()
+    for name in ("bruno", "dario"):  # inactive users listed (axe once flagged their rows)
+        admin.call("PATCH", f"/api/v1/users/{users[name]['id']}/deactivate", headers=YES)
+    for seed in range(6):
+        image = admin.call("POST", "/api/v1/images", files={
+            "file": (f"harbour-{seed}.png", png(seed + 20), "image/png")}).json()
+        if seed < 2:  # the founder's own trash is not empty either
+            admin.call("DELETE", f"/api/v1/images/{image['id']}", headers=YES)
+    admin.call("DELETE", "/api/v1/admin/purge", headers=YES)  # one run with bytes freed
+    return {"admin": admin, "users": users}

@@ -1,4 +1,6 @@
 """Real Chromium (Python Playwright, sync API) against the app started by `make run`.
+(The users page's dialogs and the account and admin pages' flows, at both sizes, are in
+tests/e2e/test_admin_flows.py.)
 
 The server starts once for the module on a fresh instance (no demo data) and the browser
 once for the session; each test gets its own browser context, signs in through the login
@@ -257,47 +259,3 @@ def test_expired_session_on_an_htmx_request_goes_to_login(signed_in):
     # Nothing was deleted: signing in again shows the image.
     tab.sign_in()
     expect(tab.card(name)).to_have_count(1)
-
-
-def test_admin_creates_deactivates_reactivates_and_deletes_a_user(signed_in):
-    tab, page = signed_in, signed_in.page
-    username = unique_name("e2e-user").removesuffix(".png")
-    page.goto("/admin/users")
-    form = page.locator("#create-user")
-    form.get_by_label("Username").fill(username)
-    form.get_by_label("E-mail").fill(f"{username}@example.com")
-    form.get_by_label("Password").fill("a-long-password")
-    with page.expect_response(lambda r: r.request.method == "POST"
-                              and "/admin/users" in r.url) as created:
-        form.get_by_role("button", name="Create user").click()
-    assert created.value.status in (200, 201)
-    row = page.locator("tr.user-row", has_text=username)
-    page.reload()
-    expect(row).to_have_count(1)
-
-    # Deactivate through the orange modal: it says it can be undone.
-    row.locator("button", has_text="Deactivate").click()
-    modal = page.locator("#modal .modal")
-    expect(modal).to_contain_text("reactivated")
-    modal.get_by_role("button", name="Deactivate user").click()
-    expect(row.locator(".badge", has_text="inactive")).to_be_visible()
-    row.get_by_role("button", name="Reactivate").click()
-    expect(row.locator(".badge", has_text="active")).to_be_visible()
-
-    # Delete through the red modal: the dry run's consequences, then the typed username.
-    row.locator("button", has_text="Delete").click()
-    expect(modal).to_contain_text("cannot be undone")
-    expect(modal).to_contain_text("image")  # the consequences came from the dry run
-    confirm = modal.get_by_role("button", name="Delete permanently")
-    expect(confirm).to_be_disabled()
-    modal.locator("input[data-confirm-text]").fill(username[:-1])
-    expect(confirm).to_be_disabled()
-    modal.locator("input[data-confirm-text]").fill(username)
-    expect(confirm).to_be_enabled()
-    confirm.click()
-    expect(row).to_have_count(0)
-    expect(tab.toast("deleted permanently")).to_be_visible()
-    # The founder's own row offers neither deactivation nor deletion.
-    own = page.locator("tr.user-row", has_text=ADMIN_USERNAME)
-    expect(own.locator("button", has_text="Delete")).to_have_count(0)
-    assert tab.console_errors == [] and tab.csp == []

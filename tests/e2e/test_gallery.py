@@ -13,10 +13,8 @@ import zipfile
 
 import pytest
 
-from tests.e2e.conftest import Tab, expect, png
+from tests.e2e.conftest import DESKTOP, PHONE, Tab, expect, png
 
-DESKTOP = {"width": 1280, "height": 800}
-PHONE = {"width": 390, "height": 844}
 _users = itertools.count(1)
 PASSWORD = "gallery-password-1"
 
@@ -380,4 +378,55 @@ def test_keyboard_only_journey(fresh):
     page.keyboard.press("Enter")
     expect(page.locator("#trash")).to_contain_text("The trash is empty.")
     assert fresh.dialogs == []  # no native confirm(): the page's own dialog asked
+    no_errors(fresh)
+
+
+def test_the_trash_badge_follows_delete_undo_restore_and_delete_forever(fresh):
+    """The header counts the reader's trash beside "Trash" (hidden at 0); every action
+    that changes the trash updates it in place, out of band."""
+    page = fresh.page
+    badge = page.locator("header #trash-badge")
+    link = page.locator('header nav a[href="/trash"]')
+    upload_many(fresh, ["c1.png", "c2.png", "c3.png"])
+    expect(badge).to_be_hidden()
+    expect(link).to_have_accessible_name("Trash")
+
+    fresh.trash_from_gallery("c1.png")
+    expect(badge).to_be_visible()
+    expect(badge).to_have_text("11 photo in the trash")  # the digit, then its spoken label
+    expect(link).to_have_accessible_name("Trash 1 photo in the trash")
+    fresh.toast("moved to the trash").get_by_role("button", name="Undo").click()
+    expect(fresh.card("c1.png")).to_have_count(1)
+    expect(badge).to_be_hidden()
+
+    fresh.select("c1.png")
+    fresh.select("c2.png")
+    page.locator("#gallery-bulk").get_by_role("button", name="Delete").click()
+    expect(link).to_have_accessible_name("Trash 2 photos in the trash")
+    # From the viewer too.
+    fresh.card("c3.png").locator("a.thumb").click()
+    page.locator(".viewer").get_by_role("button", name="Delete").click()
+    expect(link).to_have_accessible_name("Trash 3 photos in the trash")
+    page.keyboard.press("Escape")
+
+    page.goto("/trash")
+    expect(link).to_have_accessible_name("Trash 3 photos in the trash")
+    page.locator("#trash tbody tr", has_text="c1.png").get_by_role(
+        "button", name="Restore").click()
+    expect(link).to_have_accessible_name("Trash 2 photos in the trash")
+    page.locator("#trash tbody tr", has_text="c2.png").get_by_role(
+        "button", name="Delete forever").click()
+    fresh.confirm("c2.png")
+    expect(link).to_have_accessible_name("Trash 1 photo in the trash")
+    # On a phone the count shows in the opened menu.
+    page.set_viewport_size(PHONE)
+    page.get_by_role("button", name="Menu").click()
+    expect(badge).to_be_visible()
+    page.keyboard.press("Escape")
+    page.get_by_role("button", name="Empty trash").click()
+    fresh.confirm()
+    expect(page.locator("#trash")).to_contain_text("The trash is empty.")
+    expect(badge).to_be_hidden()
+    page.set_viewport_size(DESKTOP)
+    expect(link).to_have_accessible_name("Trash")
     no_errors(fresh)

@@ -12,29 +12,30 @@ from __future__ import annotations
 
 import os
 import re
-from pathlib import Path
 
 import pytest
-import requests
 
 from tests.e2e.conftest import (  # noqa: F401  (pytestmark applies to this module)
     ADMIN_PASSWORD,
     ADMIN_USERNAME,
+    DESKTOP,
+    NARROWEST,
+    PHONE,
+    ROOT,
+    SHOTS,
+    YES,
     Tab,
+    assert_accessible,
     expect,
+    no_sideways_scroll,
     png,
     pytestmark,
+    serve_pages,
+    shot,
+    too_wide,
 )
-from tests.support.server import AppServer
 
-ROOT = Path(__file__).resolve().parents[2]
-AXE = next((Path(__file__).parent / "vendor").glob("axe-*.min.js"))
-SHOTS = ROOT / "tests" / "artifacts" / "screenshots"
 README_SHOTS = ROOT / "docs" / "screenshots"
-DESKTOP = {"width": 1280, "height": 800}
-PHONE = {"width": 390, "height": 844}
-NARROWEST = {"width": 360, "height": 740}
-YES = {"X-Confirm-Delete": "yes"}
 
 # Every page of this work, as an admin sees it (the login page is visited signed out).
 ADMIN_PAGES = {
@@ -43,6 +44,8 @@ ADMIN_PAGES = {
     "purge": "/admin/purge",
     "audit": "/admin/audit",
     "endpoints": "/admin/endpoints",
+    "media": "/admin/media",
+    "media-protection": "/admin/media/protection",
     "account": "/account",
     "not-found": "/no-such-page",
     "sign-out": "/logout",
@@ -55,80 +58,7 @@ ADMIN_PAGES = {
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    # Retention 20 days: the demo data's oldest trashed image (28 days ago) is due, so the
-    # purge page has something to purge and a run history to chart. The lockout test locks
-    # one name out (5 guesses), never this address: every other test signs in from it.
-    with AppServer(tmp_path_factory.mktemp("a11y"), TRASH_RETENTION_DAYS="20",
-                   LOGIN_RATE_LIMIT="1000 per minute",
-                   LOGIN_USER_RATE_LIMIT="5 per 10 minutes") as app_server:
-        yield app_server
-
-
-class Api:
-    """The JSON API with a bearer token, to set up data quickly."""
-
-    def __init__(self, base: str, username: str, password: str) -> None:
-        self.base = base
-        answer = requests.post(f"{base}/api/v1/auth/token",
-                               json={"username": username, "password": password}, timeout=30)
-        assert answer.status_code == 201, answer.text
-        self.headers = {"Authorization": f"Bearer {answer.json()['token']}"}
-
-    def call(self, method: str, path: str, expect_status=(200, 201, 204), **kw):
-        headers = {**self.headers, **kw.pop("headers", {})}
-        answer = requests.request(method, self.base + path, headers=headers, timeout=60, **kw)
-        assert answer.status_code in expect_status, (path, answer.status_code, answer.text)
-        return answer
-
-
-@pytest.fixture(scope="module")
-def seeded(server):
-    """A library with people, photos, trash, purge runs and audit events."""
-    server.flask("demo", "seed")
-    server.flask("demo", "seed", "--username", "olga", "--images", "5")
-    admin = Api(server.url, ADMIN_USERNAME, ADMIN_PASSWORD)
-    users = {}
-    for name, role in (("ana", "user"), ("bruno", "user"), ("carmen", "admin"),
-                       ("dario", "user"), ("elena", "user")):
-        users[name] = admin.call("POST", "/api/v1/users", json={
-            "username": name, "email": f"{name}@example.com", "password": "a-long-password",
-            "role": role}).json()
-    for name in ("bruno", "dario"):  # inactive users listed (axe once flagged their rows)
-        admin.call("PATCH", f"/api/v1/users/{users[name]['id']}/deactivate", headers=YES)
-    for seed in range(6):
-        image = admin.call("POST", "/api/v1/images", files={
-            "file": (f"harbour-{seed}.png", png(seed + 20), "image/png")}).json()
-        if seed < 2:  # the founder's own trash is not empty either
-            admin.call("DELETE", f"/api/v1/images/{image['id']}", headers=YES)
-    admin.call("DELETE", "/api/v1/admin/purge", headers=YES)  # one run with bytes freed
-    return {"admin": admin, "users": users}
-
-
-def run_axe(page) -> list[dict]:
-    """Serious and critical violations on the whole page as it is now."""
-    if not page.evaluate("() => typeof window.axe !== 'undefined'"):
-        page.evaluate(AXE.read_text())
-    result = page.evaluate("""async () => {
-        const r = await axe.run(document, {resultTypes: ['violations']});
-        return r.violations.map(v => ({id: v.id, impact: v.impact, help: v.help,
-            nodes: v.nodes.slice(0, 3).map(n => n.target.join(' ') + ' :: ' +
-                                              n.failureSummary)}));
-    }""")
-    return [v for v in result if v["impact"] in ("serious", "critical")]
-
-
-def assert_accessible(page, where: str) -> None:
-    violations = run_axe(page)
-    assert violations == [], f"{where}: {violations}"
-
-
-def shot(page, name: str) -> None:
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
-
-
-def no_sideways_scroll(page) -> bool:
-    return page.evaluate("() => document.documentElement.scrollWidth <= window.innerWidth")
+    yield from serve_pages(tmp_path_factory, "a11y")
 
 
 @pytest.fixture
@@ -150,7 +80,7 @@ def test_every_page_passes_axe_and_fits(admin_tab, viewport, scheme):
         page.goto(path)
         page.wait_for_load_state("networkidle")
         assert_accessible(page, f"{name} {size} {scheme}")
-        assert no_sideways_scroll(page), f"{name} scrolls sideways at {size}"
+        assert no_sideways_scroll(page), f"{name} scrolls sideways at {size}: {too_wide(page)}"
         shot(page, f"{name}-{size}-{scheme}")
     assert tab.csp == [] and tab.page_errors == []
 
@@ -188,7 +118,7 @@ def test_every_page_fits_360_px_with_a_compact_header(admin_tab):
     page.set_viewport_size(NARROWEST)
     for name, path in ADMIN_PAGES.items():
         page.goto(path)
-        assert no_sideways_scroll(page), f"{name} scrolls sideways at 360 px"
+        assert no_sideways_scroll(page), f"{name} scrolls sideways at 360 px: {too_wide(page)}"
     page.set_viewport_size(PHONE)
     page.goto("/admin/users")
     header = page.locator("header.topbar").bounding_box()
@@ -207,6 +137,15 @@ def test_every_page_fits_360_px_with_a_compact_header(admin_tab):
     page.keyboard.press("Escape")
     expect(toggle).to_have_attribute("aria-expanded", "false")
     expect(toggle).to_be_focused()
+    # A tablet folds the links into Menu too, rather than wrapping them onto three rows.
+    page.set_viewport_size({"width": 1024, "height": 768})
+    assert page.locator("header.topbar").bounding_box()["height"] <= 64
+    expect(toggle).to_be_visible()
+    toggle.click()
+    expect(page.get_by_role("link", name="Audit")).to_be_visible()
+    assert no_sideways_scroll(page), too_wide(page)
+    page.keyboard.press("Escape")
+    page.set_viewport_size(PHONE)
     # The purge chart's text is readable on a phone (it was 6 px).
     page.goto("/admin/purge")
     heights = page.eval_on_selector_all(

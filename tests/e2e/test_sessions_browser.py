@@ -1,18 +1,21 @@
-"""Real Chromium: the account page's session list signs other browsers out, for good."""
+"""Real Chromium: the account page's session list signs other browsers out, for good, at
+1280×800 and at 390×844."""
 
 from __future__ import annotations
 
 import re
 
 from tests.e2e.conftest import (  # noqa: F401  (pytestmark applies to this module)
+    SIZES,
     Tab,
     expect,
     pytestmark,
 )
 
 
-def test_sign_out_another_browser_then_everywhere(signed_in, browser, server):
+def test_sign_out_another_browser_then_everywhere(signed_in, browser, server, size):
     laptop, page = signed_in, signed_in.page
+    page.set_viewport_size(SIZES[size])
     phone = Tab(browser, server.url)
     try:
         phone.sign_in()
