@@ -13,7 +13,14 @@ import zipfile
 
 import pytest
 
-from tests.e2e.conftest import DESKTOP, PHONE, Tab, expect, png
+from tests.e2e.conftest import (  # noqa: F401  (pytestmark applies to this module)
+    DESKTOP,
+    PHONE,
+    Tab,
+    expect,
+    png,
+    pytestmark,
+)
 
 _users = itertools.count(1)
 PASSWORD = "gallery-password-1"
