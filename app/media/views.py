@@ -8,6 +8,7 @@ per-IP limits 429) → parse the options (400) → who may see it (401/403/404) 
 from __future__ import annotations
 
 import io
+import mimetypes
 from urllib.parse import quote
 
 from flask import Blueprint, current_app, request
@@ -117,6 +118,7 @@ def _serve(image_id, *, thumb: bool):
     response.content_length = length
     response.headers["X-Cache"] = x_cache
     response.headers["Content-Disposition"] = _disposition(image.file_name, variant,
+                                                           image.content_type,
                                                            asked.download)
     response.headers["X-Content-Type-Options"] = "nosniff"
     response.headers["Content-Security-Policy"] = MEDIA_CSP
@@ -167,9 +169,16 @@ def _body(image, variant: Variant, config, now):
     return _LazyObject(storage, key), length, "BYPASS"
 
 
-def _disposition(file_name: str, variant: Variant, download: bool) -> str:
-    """``inline`` or ``attachment``, with an ASCII fallback and the RFC 5987 name."""
+def _disposition(file_name: str, variant: Variant, content_type: str, download: bool) -> str:
+    """``inline`` or ``attachment``, with an ASCII fallback and the RFC 5987 name.
+
+    An original keeps its uploaded name, with the extension of what it is added when the
+    name says otherwise (``poly.html`` holding a PNG is saved as ``poly.html.png``)."""
     name = file_name
+    if variant.kind == "original":
+        extensions = mimetypes.guess_all_extensions(content_type)
+        if extensions and not name.lower().endswith(tuple(extensions)):
+            name = f"{name}{mimetypes.guess_extension(content_type) or extensions[0]}"
     if variant.kind == "render":
         stem = name.rsplit(".", 1)[0] if "." in name else name
         name = f"{stem}-{variant.width}.{variant.fmt}"

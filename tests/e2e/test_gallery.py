@@ -79,8 +79,9 @@ def test_an_empty_library_says_no_photos_yet_with_a_way_to_add_them(fresh, viewp
     no_errors(fresh)
 
 
-def test_upload_shows_a_row_per_file_with_progress(fresh):
+def test_upload_shows_a_row_per_file_with_progress(fresh, viewport):
     page = fresh.page
+    page.set_viewport_size(viewport)
     upload_many(fresh, ["p1.png", "p2.png", "p3.png"])
     rows = page.locator("#upload-list .upload-row")
     expect(rows).to_have_count(3)
@@ -191,8 +192,9 @@ def test_bulk_delete_then_one_undo_brings_all_back_in_place(fresh, viewport):
     no_errors(fresh)
 
 
-def test_download_the_selection_as_a_zip(fresh):
+def test_download_the_selection_as_a_zip(fresh, viewport):
     page = fresh.page
+    page.set_viewport_size(viewport)
     upload_many(fresh, ["z1.png", "z2.png", "z3.png"])
     ids = [tile_id(fresh, "z1.png"), tile_id(fresh, "z3.png")]
     fresh.select("z1.png")
@@ -209,8 +211,9 @@ def test_download_the_selection_as_a_zip(fresh):
     no_errors(fresh)
 
 
-def test_a_duplicate_is_asked_about_on_the_page(fresh):
+def test_a_duplicate_is_asked_about_on_the_page(fresh, viewport):
     page = fresh.page
+    page.set_viewport_size(viewport)
     data = png(42)
     page.set_input_files("#file-input", files=[{"name": "dup.png", "mimeType": "image/png",
                                                 "buffer": data}])
@@ -264,8 +267,9 @@ def test_no_sideways_scrolling_at_360(fresh):
     assert page.evaluate(wide) <= 0
 
 
-def test_optimizer_slider_rerenders_the_preview(fresh):
+def test_optimizer_slider_rerenders_the_preview(fresh, viewport):
     page = fresh.page
+    page.set_viewport_size(viewport)
     upload_many(fresh, ["o1.png"])
     fresh.card("o1.png").locator("a.thumb").click()
     page.locator(".viewer").get_by_role("button", name="Info").click()
@@ -283,8 +287,9 @@ def test_optimizer_slider_rerenders_the_preview(fresh):
     no_errors(fresh)
 
 
-def test_trashed_photos_open_in_the_viewer_and_restore_from_it(fresh):
+def test_trashed_photos_open_in_the_viewer_and_restore_from_it(fresh, viewport):
     page = fresh.page
+    page.set_viewport_size(viewport)
     upload_many(fresh, ["t1.png", "t2.png"])
     fresh.trash_from_gallery("t1.png")
     page.goto("/trash")

@@ -8,6 +8,7 @@ import pytest
 from PIL import Image as PILImage
 from PIL import features
 
+from tests.conftest import png_bytes
 from tests.media.conftest import picture
 
 
@@ -36,6 +37,19 @@ def test_original_is_served_byte_for_byte_with_safe_headers(alice_api, uploaded)
     assert disposition.startswith("inline; ")
     assert "filename*=UTF-8''Stra%C3%9Fe%20caf%C3%A9.png" in disposition
     assert 'filename="Stra_e caf_.png"' in disposition
+
+
+@pytest.mark.parametrize("name, saved_as", [("poly.html", "poly.html.png"),
+                                             ("noext", "noext.png"),
+                                             ("Photo.PNG", "Photo.PNG")])
+def test_an_original_is_saved_with_the_extension_of_what_it_is(alice_api, name, saved_as):
+    """A PNG uploaded as ``poly.html`` stays byte for byte, but a browser saving it gets
+    a ``.png`` (security review F15), never an ``.html`` file."""
+    body = alice_api.upload(png_bytes(), name=name).get_json()
+    response = alice_api.get(f"{body['url']}?download=1")
+    assert response.status_code == 200 and response.headers["Content-Type"] == "image/png"
+    assert response.headers["Content-Disposition"] == (
+        f'attachment; filename="{saved_as}"; filename*=UTF-8\'\'{saved_as}')
 
 
 def test_thumbnail_and_variant_have_their_own_types(alice_api, uploaded):
