@@ -31,23 +31,39 @@ def redis_answers() -> bool:
                 ids=lambda p: f"{p[0]}-{p[1]}")
 def app(request, tmp_path, postgres_database):
     engine, cache = request.param
+    overrides = store_overrides(engine, redis=cache == "redis",
+                                postgres_database=postgres_database)
+    app = build_app(tmp_path, fresh_schema=True, **overrides)
+    yield app
+    close_app(app)
+
+
+def store_overrides(engine: str, *, redis: bool, postgres_database,
+                    namespace: str | None = None) -> dict:
+    """Settings for one engine (skipping when PostgreSQL or Redis is absent); with Redis,
+    a namespace of its own, since other test runs may share this Redis."""
     overrides = {}
     if engine == "postgresql":
         if postgres_database is None:
             pytest.skip(NO_POSTGRES)
         overrides["SQLALCHEMY_DATABASE_URI"] = postgres_database
-    if cache == "redis":
+    if redis:
         if not redis_answers():
             pytest.skip(f"Redis is not answering at {REDIS_URL}")
-        # A namespace of its own: other test runs may share this Redis.
-        overrides.update(REDIS_URL=REDIS_URL,
-                         MEDIA_CACHE_NAMESPACE=f"papelera-test:{uuid.uuid4().hex}")
-    app = build_app(tmp_path, fresh_schema=True, **overrides)
-    yield app
+        cache_namespace = f"{namespace}:media" if namespace else \
+            f"papelera-test:{uuid.uuid4().hex}"
+        overrides.update(REDIS_URL=REDIS_URL, MEDIA_CACHE_NAMESPACE=cache_namespace)
+    return overrides
+
+
+def close_app(app, namespace: str | None = None) -> None:
+    """Drop the test's Redis keys (the cache's, and ``namespace``'s when given), then
+    close its stores."""
     with app.app_context():
         backend = get_cache()
         if backend.backend == "redis":
-            keys = list(backend.client.scan_iter(match=f"{backend.namespace}:*"))
+            match = f"*{namespace}*" if namespace else f"{backend.namespace}:*"
+            keys = list(backend.client.scan_iter(match=match))
             if keys:
                 backend.client.delete(*keys)
             backend.client.close()

@@ -25,7 +25,6 @@ from app.db import utcnow
 from app.extensions import db
 from app.images.models import Image
 from app.media.access_cache import changed
-from app.media.cache import get_cache
 from app.users.repository import get_users
 from tests.conftest import (
     ADMIN_PASSWORD,
@@ -39,7 +38,7 @@ from tests.conftest import (
     make_config,
 )
 from tests.helpers import Browser
-from tests.media.conftest import REDIS_URL, picture, redis_answers
+from tests.media.conftest import REDIS_URL, close_app, picture, redis_answers
 
 ROOT = Path(__file__).resolve().parents[2]
 YES = {"X-Confirm-Delete": "yes"}
@@ -233,15 +232,7 @@ def pair(request, tmp_path, postgres_database):
     second = create_app(make_config(tmp_path, **settings), env=instance_env(tmp_path))
     yield first, second
     for app in (first, second):
-        with app.app_context():
-            backend = get_cache()
-            if backend.backend == "redis":
-                keys = list(backend.client.scan_iter(match=f"{backend.namespace}:*"))
-                if keys:
-                    backend.client.delete(*keys)
-                backend.client.close()
-            db.session.remove()
-            db.engine.dispose()
+        close_app(app)
 
 
 def signed_in_pair(pair):

@@ -15,9 +15,9 @@ import pytest
 import app.media.guard as guard
 from app.db import utcnow
 from app.extensions import db
-from tests.conftest import ADMIN_PASSWORD, ENGINES, NO_POSTGRES, build_app
+from tests.conftest import ADMIN_PASSWORD, ENGINES, build_app
 from tests.helpers import last_audit
-from tests.media.conftest import REDIS_URL, picture, redis_answers
+from tests.media.conftest import REDIS_URL, close_app, picture, store_overrides
 from tests.media.helpers import set_media_config
 
 CONFIRM = {"X-Confirm-Delete": "yes"}
@@ -29,33 +29,15 @@ OTHER = "198.51.100.8"
                 ids=lambda p: f"{p[0]}-{p[1]}")
 def app(request, tmp_path, postgres_database):
     engine, store = request.param
-    overrides = {}
-    if engine == "postgresql":
-        if postgres_database is None:
-            pytest.skip(NO_POSTGRES)
-        overrides["SQLALCHEMY_DATABASE_URI"] = postgres_database
     namespace = f"papelera-test-{uuid.uuid4().hex}"
-    overrides["MEDIA_PROTECTION_NAMESPACE"] = namespace
-    overrides["MEDIA_WEBHOOK_BACKOFF_S"] = 0.01
+    overrides = store_overrides(engine, redis=store == "redis",
+                                postgres_database=postgres_database, namespace=namespace)
+    overrides.update(MEDIA_PROTECTION_NAMESPACE=namespace, MEDIA_WEBHOOK_BACKOFF_S=0.01)
     if store == "redis":
-        if not redis_answers():
-            pytest.skip(f"Redis is not answering at {REDIS_URL}")
-        overrides.update(REDIS_URL=REDIS_URL, RATELIMIT_STORAGE_URI=REDIS_URL,
-                         RATELIMIT_KEY_PREFIX=namespace,
-                         MEDIA_CACHE_NAMESPACE=f"{namespace}:media")
+        overrides.update(RATELIMIT_STORAGE_URI=REDIS_URL, RATELIMIT_KEY_PREFIX=namespace)
     app = build_app(tmp_path, fresh_schema=True, **overrides)
     yield app
-    if store == "redis":
-        import redis
-
-        client = redis.Redis.from_url(REDIS_URL)
-        keys = list(client.scan_iter(match=f"*{namespace}*"))
-        if keys:
-            client.delete(*keys)
-        client.close()
-    with app.app_context():
-        db.session.remove()
-        db.engine.dispose()
+    close_app(app, namespace)
 
 
 @pytest.fixture

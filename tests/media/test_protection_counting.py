@@ -18,7 +18,7 @@ from limits.strategies import SlidingWindowCounterRateLimiter
 from app.extensions import db, limiter
 from app.media.counters import MediaRedisStorage
 from tests.conftest import build_app
-from tests.media.conftest import REDIS_URL, picture, redis_answers
+from tests.media.conftest import REDIS_URL, close_app, picture, redis_answers
 from tests.media.helpers import set_media_config
 
 pytestmark = pytest.mark.skipif(not redis_answers(),
@@ -36,16 +36,7 @@ def app(tmp_path):
                     MEDIA_CACHE_NAMESPACE=f"{namespace}:media")
     app.namespace = namespace
     yield app
-    import redis
-
-    client = redis.Redis.from_url(REDIS_URL)
-    keys = list(client.scan_iter(match=f"*{namespace}*"))
-    if keys:
-        client.delete(*keys)
-    client.close()
-    with app.app_context():
-        db.session.remove()
-        db.engine.dispose()
+    close_app(app, namespace)
 
 
 @pytest.fixture
