@@ -109,6 +109,10 @@ class Tab:
         self.page.on("console", self._on_console)
         self.page.on("pageerror", lambda error: self.page_errors.append(str(error)))
         self.page.on("dialog", self._on_dialog)
+        # Listening from the start turns Chromium's file-chooser interception on now: the
+        # listener `expect_file_chooser` adds races the click or key that opens the
+        # chooser (the interception may land after it, and the chooser is never seen).
+        self.page.on("filechooser", lambda chooser: None)
 
     def _on_console(self, message) -> None:
         if message.type == "error":
