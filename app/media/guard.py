@@ -208,7 +208,15 @@ def _breached(limit):
 
 # Shared by every /media route: one budget per address, read from the config per request.
 media_limits = limiter.shared_limit(_limit_string, scope=MEDIA_SCOPE, key_func=_limit_key,
-                                    exempt_when=media_exempt, on_breach=_breached)
+                                    on_breach=_breached)
+
+
+@limiter.request_filter
+def _not_limited() -> bool:
+    """Who the limits do not hold: every route but ``/media`` (this limiter holds nothing
+    else), and an exempt ``/media`` request. Flask-Limiter asks its request filters first,
+    in its ``before_request`` and in the decorator, so it resolves no limits for these."""
+    return request.endpoint not in MEDIA_ENDPOINTS or media_exempt()
 
 
 def add_rate_limit_headers(response):

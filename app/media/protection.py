@@ -50,8 +50,10 @@ CLAIM_TTL_S = 10         # one request per address writes its block; the others 
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 
+@functools.lru_cache(maxsize=4096)
 def parse_address(text: str | None) -> Address | None:
-    """The client address, an IPv4-mapped IPv6 address as its IPv4 self; None if not one."""
+    """The client address, an IPv4-mapped IPv6 address as its IPv4 self; None if not one
+    (memoised: every /media request parses its client's address, from few clients)."""
     try:
         address = ipaddress.ip_address((text or "").strip())
     except ValueError:
