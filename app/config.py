@@ -294,6 +294,9 @@ def load_settings(env=None) -> dict:
         "MEDIA_LOCAL_CACHE_BYTES": _int(env, "MEDIA_LOCAL_CACHE_BYTES", 32 * 2**20, 0, 2**30),
         # The most a cached access decision is trusted without a change (a failed bump).
         "MEDIA_ACCESS_CACHE_MAX_AGE_S": _int(env, "MEDIA_ACCESS_CACHE_MAX_AGE_S", 60, 0, 3600),
+        # With Redis: how often a process reads the generation itself besides following
+        # its bumps (a bound for a subscription that died silently).
+        "MEDIA_ACCESS_RECHECK_S": _seconds(env, "MEDIA_ACCESS_RECHECK_S", 1.0),
         "TOKEN_TTL_HOURS": _int(env, "TOKEN_TTL_HOURS", 24 * 30, 1),
         # Argon2 needs 8 KiB per lane; argon2-cffi hashes with 4 lanes.
         "ARGON2_MEMORY_KIB": _int(env, "ARGON2_MEMORY_KIB", 65536, 32, 4 * 1024 * 1024),

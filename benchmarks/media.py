@@ -100,6 +100,7 @@ FLUSH_INTERVAL_S = 5  # MEDIA_FLUSH_INTERVAL_S of the measured server
 # CPU split is past LOPSIDED is measured again, at most RETAKES times (``retaken`` says).
 LOPSIDED = 0.8
 RETAKES = 2
+PAIRS = {"hit_untracked": "hit_tracked", "share_limited": "share_unlimited"}
 
 
 def parse_args(argv=None):
@@ -294,6 +295,8 @@ def main(argv=None) -> int:
                   auto_block={"threshold_per_image_per_hour": 10**9})
 
             wanted = {name for name in args.only.split(",") if name} or None
+            if wanted is not None:  # a pair's first case brings its second
+                wanted |= {PAIRS[name] for name in wanted if name in PAIRS}
 
             def measure(target, headers) -> dict:
                 # The workers flush the previous case's metrics on their own schedule;

@@ -10,9 +10,10 @@ keeps, per process and for /media requests only:
   purge state, content hash, storage keys, sizes, name, type): ``ServedImage``.
 
 **Invalidation.** Every /media request reads ONE shared value before its first lookup,
-the *generation* (a Redis ``GET`` when ``REDIS_URL`` is set; otherwise one ``SELECT`` of
-the one-row table ``media_access_generation``, which every process on the database sees,
-the CLI's too). When it differs from the generation this process's entries were filled
+the *generation*. With ``REDIS_URL`` it is a Redis key whose changes each process follows
+through a subscription (``RedisGeneration``: no round trip per request); otherwise one
+``SELECT`` of the one-row table ``media_access_generation``, which every process on the
+database sees, the CLI's too. When it differs from the generation this process's entries were filled
 under, they are all dropped, and with them the process's local copies of Redis cache
 entries (``app.media.cache``). A change that can alter who may see what sets a new random
 generation once it is visible to others:
@@ -39,6 +40,7 @@ the stores, as before, and the entries are dropped. Entries also expire after
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 import uuid
@@ -57,6 +59,7 @@ log = logging.getLogger(__name__)
 
 EXTENSION = "papelera.media_access"
 MAX_ENTRIES = 20_000
+CONFIRM_TIMEOUT_S = 2.0  # the longest a read waits for Redis to confirm a subscription
 _FLAG = "papelera.media_access_changed"
 _SEEN = "media_access_generation"  # in flask.g: this request's reading
 # Writes that may change a decision: (table, statement kinds).
@@ -93,15 +96,109 @@ class ServedImage:
 
 
 class RedisGeneration:
-    def __init__(self, client, key: str):
-        self.client, self.key = client, key
+    """The generation in Redis, followed through a subscription: no round trip per request.
+
+    ``bump`` sets the key and publishes the new value on a channel in one transaction
+    (``MULTI``/``EXEC``). Each process subscribes to the channel on its first read, waits
+    for Redis to confirm, then ``GET``s the key: a bump before the subscription is in the
+    ``GET``, one after it arrives as a message, so none is missed. From then on a read
+    only takes the messages already waiting on the subscription's socket (a non-blocking
+    poll): Redis writes a published message to its subscribers as it answers the bump, so
+    a request that follows a bump finds it there.
+
+    A subscription that fails (Redis down) is closed and the read fails, so the request
+    decides from the stores; the next read subscribes again. When redis-py reconnects a
+    dropped subscription by itself (its connect callback tells), the read waits for the
+    new confirmation and ``GET``s the key: bumps in between were never delivered. As a
+    bound for a subscription that died silently, the key is also read with a ``GET`` when
+    the last one is older than ``recheck_s`` (``MEDIA_ACCESS_RECHECK_S``, 1 s).
+    """
+
+    def __init__(self, client, key: str, *, recheck_s: float = 1.0,
+                 clock: Callable[[], float] = time.monotonic):
+        self.client, self.key, self.channel = client, key, f"{key}:bumps"
+        self.recheck_s, self.clock = recheck_s, clock
+        self.lock = threading.Lock()
+        self._pubsub = None
+        self._pid = None  # the process that subscribed (a forked child starts over)
+        self._reconnected = False
+        self._value = ""
+        self._read_at = float("-inf")  # when the key was last read with a GET
 
     def read(self) -> str:
+        with self.lock:
+            try:
+                if self._pubsub is None or self._pid != os.getpid():
+                    self._subscribe()
+                else:
+                    self._take_messages()
+                if self.clock() - self._read_at >= self.recheck_s:
+                    self._get()
+            except Exception:
+                self._drop()
+                raise
+            return self._value
+
+    def _subscribe(self) -> None:
+        # A subscription inherited from a parent process is left alone: it is the parent's.
+        self._pubsub, self._pid = self.client.pubsub(), os.getpid()
+        self._pubsub.subscribe(self.channel)
+        self._await_confirmation()
+        self._pubsub.connection.register_connect_callback(self._on_reconnect)
+        self._reconnected = False
+        self._get()
+
+    def _on_reconnect(self, _connection) -> None:
+        """redis-py reconnected the subscription by itself (and subscribes again)."""
+        self._reconnected = True
+
+    def _await_confirmation(self) -> None:
+        """Wait for Redis to confirm the subscription: from then on every bump is a message."""
+        deadline = self.clock() + CONFIRM_TIMEOUT_S
+        while not self._apply(self._pubsub.get_message(
+                timeout=max(0.0, deadline - self.clock()))):
+            if self.clock() >= deadline:
+                raise TimeoutError("Redis did not confirm the subscription")
+
+    def _take_messages(self) -> None:
+        """The messages Redis has already written to the subscription (no waiting)."""
+        confirmed = False
+        while (message := self._pubsub.get_message(timeout=0.0)) is not None:
+            confirmed = self._apply(message) or confirmed
+        if self._reconnected:
+            # Bumps made while the subscription was down were never delivered: once it
+            # is confirmed again, read the key.
+            self._reconnected = False
+            if not confirmed:
+                self._await_confirmation()
+            self._read_at = float("-inf")
+
+    def _apply(self, message) -> bool:
+        """Take a bump's value; True for a subscription's confirmation."""
+        if message is None:
+            return False
+        if message["type"] == "message":
+            self._value = message["data"].decode()
+        return message["type"] == "subscribe"
+
+    def _get(self) -> None:
         value = self.client.get(self.key)
-        return value.decode() if value else ""
+        self._value, self._read_at = (value.decode() if value else ""), self.clock()
+
+    def _drop(self) -> None:
+        pubsub, self._pubsub, self._read_at = self._pubsub, None, float("-inf")
+        if pubsub is not None:
+            try:
+                pubsub.close()
+            except Exception:  # noqa: BLE001  (already broken)
+                pass
 
     def bump(self) -> None:
-        self.client.set(self.key, uuid.uuid4().hex)
+        value = uuid.uuid4().hex
+        with self.client.pipeline(transaction=True) as pipe:
+            pipe.set(self.key, value)
+            pipe.publish(self.channel, value)
+            pipe.execute()
 
 
 class SqlGeneration:
@@ -209,7 +306,9 @@ def init_app(app) -> None:
         client = redis.Redis.from_url(app.config["REDIS_URL"], socket_timeout=2,
                                       socket_connect_timeout=2)
         namespace = app.config.get("MEDIA_CACHE_NAMESPACE") or "papelera:media"
-        generation = RedisGeneration(client, f"{namespace}:access-generation")
+        generation = RedisGeneration(
+            client, f"{namespace}:access-generation",
+            recheck_s=float(app.config.get("MEDIA_ACCESS_RECHECK_S", 1.0)))
     else:
         generation = SqlGeneration()
     from app.media.cache import forget_local_copies

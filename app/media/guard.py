@@ -103,6 +103,7 @@ def protection_gate():
                         code="hotlink_refused")
     if not media_exempt():
         _count_for_auto_block(config, now)
+    g.media_gate_passed = True
     return None
 
 
@@ -213,10 +214,17 @@ media_limits = limiter.shared_limit(_limit_string, scope=MEDIA_SCOPE, key_func=_
 
 @limiter.request_filter
 def _not_limited() -> bool:
-    """Who the limits do not hold: every route but ``/media`` (this limiter holds nothing
-    else), and an exempt ``/media`` request. Flask-Limiter asks its request filters first,
-    in its ``before_request`` and in the decorator, so it resolves no limits for these."""
-    return request.endpoint not in MEDIA_ENDPOINTS or media_exempt()
+    """What Flask-Limiter skips (it asks its request filters before resolving any limit):
+
+    - every route but ``/media``: this limiter holds nothing else;
+    - a ``/media`` request the gate has not let through yet, which is Flask-Limiter's own
+      ``before_request``: it runs before the gate, and would resolve the route's limits
+      only to leave them to the decorator. The decorator checks them after the gate, whose
+      one Redis call counted them (``app.media.counters``);
+    - an exempt request (``media_exempt``).
+    """
+    return (request.endpoint not in MEDIA_ENDPOINTS or not g.get("media_gate_passed")
+            or media_exempt())
 
 
 def add_rate_limit_headers(response):
