@@ -80,3 +80,18 @@ def picture(size=(640, 480), fmt="PNG", color=(30, 120, 200)) -> bytes:
 def cached_keys(app, image_id) -> set[str]:
     with app.app_context():
         return get_cache().keys_of(image_id)
+
+
+def alice_and_admin(app):
+    """A user ``alice`` made in ``app``, and bearer-token clients for her and the admin."""
+    from app.db import utcnow
+    from app.users.repository import get_users
+    from app.users.service import create_user
+    from tests.conftest import ADMIN_PASSWORD, USER_PASSWORD, Api, login_api
+
+    with app.app_context():
+        alice = create_user(get_users(), username="alice", email="alice@example.com",
+                            password=USER_PASSWORD, now=utcnow())
+    client = app.test_client()
+    return (alice, Api(client, login_api(client, "alice", USER_PASSWORD), alice),
+            Api(client, login_api(client, "founder", ADMIN_PASSWORD), None))

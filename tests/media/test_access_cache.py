@@ -38,7 +38,13 @@ from tests.conftest import (
     make_config,
 )
 from tests.helpers import Browser
-from tests.media.conftest import REDIS_URL, close_app, picture, redis_answers
+from tests.media.conftest import (
+    REDIS_URL,
+    alice_and_admin,
+    close_app,
+    picture,
+    redis_answers,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 YES = {"X-Confirm-Delete": "yes"}
@@ -300,14 +306,7 @@ def test_an_unreachable_generation_decides_from_the_stores_every_time(tmp_path, 
     app = build_app(tmp_path, REDIS_URL="redis://127.0.0.1:1/0",
                     MEDIA_CACHE_NAMESPACE=f"papelera-test:{uuid.uuid4().hex}")
     try:
-        from app.users.service import create_user
-
-        with app.app_context():
-            alice = create_user(get_users(), username="alice", email="alice@example.com",
-                                password=USER_PASSWORD, now=utcnow())
-        client = app.test_client()
-        alice_api = Api(client, login_api(client, "alice", USER_PASSWORD), alice)
-        admin_api = Api(client, login_api(client, "founder", ADMIN_PASSWORD), None)
+        alice, alice_api, admin_api = alice_and_admin(app)
         image = alice_api.upload(picture()).get_json()
         for _ in range(2):
             response = alice_api.get(image["thumbnail_url"])

@@ -13,7 +13,8 @@ import pytest
 import redis
 
 from app.media.access_cache import EXTENSION, RedisGeneration
-from tests.media.conftest import REDIS_URL, redis_answers
+from tests.conftest import build_app
+from tests.media.conftest import REDIS_URL, alice_and_admin, close_app, picture, redis_answers
 
 
 @pytest.fixture
@@ -137,21 +138,10 @@ def test_a_warm_media_hit_makes_no_redis_round_trip_for_the_generation(tmp_path)
     subscription; a deactivation made meanwhile is still refused on the next request."""
     if not redis_answers():
         pytest.skip(f"Redis is not answering at {REDIS_URL}")
-    from app.db import utcnow
-    from app.users.repository import get_users
-    from app.users.service import create_user
-    from tests.conftest import ADMIN_PASSWORD, USER_PASSWORD, Api, build_app, login_api
-    from tests.media.conftest import close_app, picture
-
     app = build_app(tmp_path, REDIS_URL=REDIS_URL, MEDIA_ACCESS_RECHECK_S=60,
                     MEDIA_CACHE_NAMESPACE=f"papelera-test:{uuid.uuid4().hex}")
     try:
-        with app.app_context():
-            alice = create_user(get_users(), username="alice", email="alice@example.com",
-                                password=USER_PASSWORD, now=utcnow())
-        client = app.test_client()
-        alice_api = Api(client, login_api(client, "alice", USER_PASSWORD), alice)
-        admin_api = Api(client, login_api(client, "founder", ADMIN_PASSWORD), None)
+        alice, alice_api, admin_api = alice_and_admin(app)
         thumb = alice_api.upload(picture()).get_json()["thumbnail_url"]
         generation = app.extensions[EXTENSION].generation
         gets = []
