@@ -33,6 +33,7 @@ from limits.strategies import FixedWindowRateLimiter
 from app.audit import service as audit
 from app.auth.login import request_context
 from app.errors import ServiceUnavailable, TooManyRequests
+from app.media.counters import storage_uri
 from app.users.service import LoginRefused, authenticate
 
 log = logging.getLogger(__name__)
@@ -43,7 +44,7 @@ EXTENSION = "papelera.login_throttle"
 def init_app(app) -> None:
     """One counter storage per app: Redis when ``REDIS_URL`` is set, else this process."""
     uri = app.config.get("RATELIMIT_STORAGE_URI") or app.config.get("REDIS_URL") or "memory://"
-    app.extensions[EXTENSION] = FixedWindowRateLimiter(storage_from_string(uri))
+    app.extensions[EXTENSION] = FixedWindowRateLimiter(storage_from_string(storage_uri(uri)))
 
 
 def _strategy() -> FixedWindowRateLimiter:

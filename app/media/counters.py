@@ -107,11 +107,27 @@ class Counted:
     state: tuple[int, float, int, float]
 
 
+_REDIS_SCHEMES = ("redis://", "rediss://", "redis+unix://")
+
+
 def storage_uri(uri: str) -> str:
-    """The limiter's storage for ``uri``: this module's for Redis, `limits`' otherwise."""
-    if uri.startswith(("redis://", "rediss://")):
+    """The limiter's storage for ``uri`` (``REDIS_URL`` or a `limits` URI): this module's
+    for Redis, `limits`' otherwise. A socket (``unix://``, as redis-py and ``REDIS_URL``
+    write it) is `limits`' ``redis+unix://``."""
+    if uri.startswith("unix://"):
+        uri = f"redis+{uri}"
+    if uri.startswith(_REDIS_SCHEMES):
         return SCHEME_PREFIX + uri
     return uri
+
+
+def redis_url(uri: str) -> str | None:
+    """The URL redis-py opens for a limiter storage URI (or ``REDIS_URL``) when it is
+    Redis; else None."""
+    uri = storage_uri(uri).removeprefix(SCHEME_PREFIX)
+    if not uri.startswith(_REDIS_SCHEMES):
+        return None
+    return uri.removeprefix("redis+") if uri.startswith("redis+unix://") else uri
 
 
 def _counted(key: str) -> Counted | None:
@@ -127,7 +143,8 @@ def _counted(key: str) -> Counted | None:
 class MediaRedisStorage(RedisStorage):
     """`limits`' Redis storage that counts a ``/media`` request in one call."""
 
-    STORAGE_SCHEME = [SCHEME_PREFIX + "redis", SCHEME_PREFIX + "rediss"]
+    STORAGE_SCHEME = [SCHEME_PREFIX + "redis", SCHEME_PREFIX + "rediss",
+                      SCHEME_PREFIX + "redis+unix"]
 
     def __init__(self, uri: str, **options):
         super().__init__(uri.removeprefix(SCHEME_PREFIX), **options)

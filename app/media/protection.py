@@ -36,7 +36,7 @@ from sqlalchemy import or_, select
 
 from app.errors import BadRequest, NotFound
 from app.extensions import db
-from app.media.counters import SCHEME_PREFIX, MediaRedisStorage
+from app.media.counters import MediaRedisStorage, redis_url, storage_uri
 
 log = logging.getLogger(__name__)
 
@@ -273,12 +273,12 @@ def init_app(app) -> None:
 
     # The limiter was just bound to this app with this URI: one store (and, in memory, one
     # expiry timer) for the limits and the auto-block counters.
-    storage = limiter.storage if limiter.initialized else storage_from_string(uri)
-    uri = uri.removeprefix(SCHEME_PREFIX)
-    if uri.startswith(("redis://", "rediss://")):
+    storage = limiter.storage if limiter.initialized else storage_from_string(storage_uri(uri))
+    url = redis_url(uri)
+    if url is not None:
         import redis
 
-        client = redis.Redis.from_url(uri, socket_timeout=2, socket_connect_timeout=2)
+        client = redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
         version = RedisVersion(client, f"{namespace}:ip-blocks:version")
     else:
         version = LocalVersion()
