@@ -21,6 +21,7 @@ and a throwaway ``redis-server`` on a free port, so that gunicorn runs 2 workers
   blocked         the share link with 127.0.0.1 in block_ips (403 once blocking exists)
 
 Settings are changed through ``PATCH /api/v1/admin/media/config``, as an admin would.
+Before the first case, 5 s of load on the bare route and the hit warm the workers up.
 The server flushes its metrics every 5 s (``MEDIA_FLUSH_INTERVAL_S``), and each case
 starts 6 s after the previous one ended, so it pays for its own flushes, not the last's.
 Each case also reports ``cpu_ms``: the CPU time the two workers and redis-server spent per
@@ -334,6 +335,11 @@ def main(argv=None) -> int:
                     f"(redis {got['redis_cpu_ms']}) split {got['worker_cpu_split']}"
                     + (f"  non-2xx/3xx {got['non_2xx']}" if got["non_2xx"] else ""))
 
+            # Warm up (not recorded): the first seconds under load run slower (every
+            # thread's first requests, the processes' allocations), which made the run's
+            # first cases read low.
+            for target, headers in ((f"{url}/_bench/bare", []), (thumb, bearer)):
+                wrk(target, headers, argparse.Namespace(**{**vars(args), "duration": 5}))
             # The ratios the targets name come from rounds: each round measures the bare
             # route and every case compared with it again, in the same order, and each
             # ratio is the median of the rounds' ratios (one round's ratio compares cases
