@@ -73,11 +73,11 @@ def _init_extensions(app: Flask) -> None:
     login_manager.init_app(app)
     login_manager.login_view = "auth.login"
     csrf.init_app(app)
-    if not app.config.get("RATELIMIT_STORAGE_URI"):  # one counter for every worker with Redis
-        app.config["RATELIMIT_STORAGE_URI"] = app.config.get("REDIS_URL") or "memory://"
-    # With Redis: `limits`' Redis storage plus one call that counts a whole /media request
-    # (papelera+redis://, app/media/counters.py); anything else as given.
-    app.config["RATELIMIT_STORAGE_URI"] = media_storage_uri(app.config["RATELIMIT_STORAGE_URI"])
+    # One counter store for every worker with Redis: `limits`' Redis storage plus one call
+    # that counts a whole /media request (papelera+redis://, app/media/counters.py);
+    # memory otherwise. The sign-in limits and the media protection read it from here.
+    app.config["RATELIMIT_STORAGE_URI"] = media_storage_uri(
+        app.config.get("RATELIMIT_STORAGE_URI") or app.config.get("REDIS_URL") or "memory://")
     app.config.setdefault("RATELIMIT_HEADERS_ENABLED", True)
     limiter.init_app(app)
     from app.auth import throttle

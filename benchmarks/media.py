@@ -303,14 +303,14 @@ def main(argv=None) -> int:
                 # The workers flush the previous case's metrics on their own schedule;
                 # wait that out, so each case carries its own tracking cost, not the last's.
                 time.sleep(FLUSH_INTERVAL_S + 1)
-                app_before, redis_before = cpu_seconds(app_procs), cpu_seconds(redis_procs)
+                redis_before = cpu_seconds(redis_procs)
                 each_before = [cpu_seconds([proc]) for proc in app_procs]
                 got = wrk(target, headers, args)
                 each = [cpu_seconds([proc]) - before
                         for proc, before in zip(app_procs, each_before, strict=True)]
                 got["worker_cpu_split"] = [round(part / (sum(each) or 1), 2) for part in each]
                 served = got["rps"] * args.duration
-                app_ms = (cpu_seconds(app_procs) - app_before) * 1000 / served if served else 0
+                app_ms = sum(each) * 1000 / served if served else 0
                 redis_ms = (cpu_seconds(redis_procs) - redis_before) * 1000 / served \
                     if served else 0
                 got["cpu_ms"] = round(app_ms + redis_ms, 3) if served else None

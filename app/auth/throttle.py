@@ -33,7 +33,6 @@ from limits.strategies import FixedWindowRateLimiter
 from app.audit import service as audit
 from app.auth.login import request_context
 from app.errors import ServiceUnavailable, TooManyRequests
-from app.media.counters import storage_uri
 from app.users.service import LoginRefused, authenticate
 
 log = logging.getLogger(__name__)
@@ -43,8 +42,8 @@ EXTENSION = "papelera.login_throttle"
 
 def init_app(app) -> None:
     """One counter storage per app: Redis when ``REDIS_URL`` is set, else this process."""
-    uri = app.config.get("RATELIMIT_STORAGE_URI") or app.config.get("REDIS_URL") or "memory://"
-    app.extensions[EXTENSION] = FixedWindowRateLimiter(storage_from_string(storage_uri(uri)))
+    app.extensions[EXTENSION] = FixedWindowRateLimiter(
+        storage_from_string(app.config["RATELIMIT_STORAGE_URI"]))  # set by create_app
 
 
 def _strategy() -> FixedWindowRateLimiter:

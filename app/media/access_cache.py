@@ -13,8 +13,8 @@ keeps, per process and for /media requests only:
 the *generation*. With ``REDIS_URL`` it is a Redis key whose changes each process follows
 through a subscription (``RedisGeneration``: no round trip per request); otherwise one
 ``SELECT`` of the one-row table ``media_access_generation``, which every process on the
-database sees, the CLI's too. When it differs from the generation this process's entries were filled
-under, they are all dropped, and with them the process's local copies of Redis cache
+database sees, the CLI's too. When it differs from the generation this process's entries
+were filled under, they are all dropped, and with them the process's local copies of Redis cache
 entries (``app.media.cache``). A change that can alter who may see what sets a new random
 generation once it is visible to others:
 

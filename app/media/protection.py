@@ -36,7 +36,7 @@ from sqlalchemy import or_, select
 
 from app.errors import BadRequest, NotFound
 from app.extensions import db
-from app.media.counters import MediaRedisStorage, redis_url, storage_uri
+from app.media.counters import MediaRedisStorage, redis_url
 
 log = logging.getLogger(__name__)
 
@@ -268,12 +268,12 @@ class Protection:
 def init_app(app) -> None:
     config = app.config
     namespace = config.get("MEDIA_PROTECTION_NAMESPACE") or "papelera"
-    uri = config.get("RATELIMIT_STORAGE_URI") or config.get("REDIS_URL") or "memory://"
+    uri = config["RATELIMIT_STORAGE_URI"]  # the limiter's store, set by create_app
     from app.extensions import limiter
 
     # The limiter was just bound to this app with this URI: one store (and, in memory, one
     # expiry timer) for the limits and the auto-block counters.
-    storage = limiter.storage if limiter.initialized else storage_from_string(storage_uri(uri))
+    storage = limiter.storage if limiter.initialized else storage_from_string(uri)
     url = redis_url(uri)
     if url is not None:
         import redis
