@@ -170,7 +170,9 @@ def test_a_change_applies_on_the_next_request_of_another_instance(app, admin_api
                                              ("MEDIA_CONFIG_CHECK_S", "61"),
                                              ("MEDIA_LOCAL_CACHE_BYTES", "-1"),
                                              ("MEDIA_LOCAL_CACHE_BYTES", "lots"),
-                                             ("MEDIA_ACCESS_CACHE_MAX_AGE_S", "3601")])
+                                             ("MEDIA_ACCESS_CACHE_MAX_AGE_S", "3601"),
+                                             ("MEDIA_ACCESS_RECHECK_S", "-1"),
+                                             ("MEDIA_ACCESS_RECHECK_S", "often")])
 def test_bad_media_settings_stop_the_start(tmp_path, name, value):
     from app.config import ConfigError, load_settings
 
@@ -180,3 +182,4 @@ def test_bad_media_settings_stop_the_start(tmp_path, name, value):
     assert (good["MEDIA_FLUSH_INTERVAL_S"], good["MEDIA_CONFIG_CHECK_S"]) == (10, 1.0)
     assert (good["MEDIA_LOCAL_CACHE_BYTES"], good["MEDIA_ACCESS_CACHE_MAX_AGE_S"]) == \
         (32 * 2**20, 60)
+    assert good["MEDIA_ACCESS_RECHECK_S"] == 1.0
