@@ -1,4 +1,4 @@
-"""One Redis call for all of a ``/media`` request's counters.
+"""At most one Redis call for all of a ``/media`` request's counters.
 
 An anonymous image request is counted four times: once for auto-block (a moving window
 of one hour per address and image) and once per Flask-Limiter window (minute, hour, day:
@@ -18,12 +18,20 @@ for those keys from them: Flask-Limiter still decides (limits, exemption, ``on_b
 ``current_limit``), without another round trip. Any other key, and any request the gate
 did not count, goes to Redis as in `limits`.
 
+A client that keeps one process busy (many requests a second) does not pay that call on
+every request: the call reserves several units at once, which the next requests spend in
+the process (``Reservations``). Units are counted when reserved, so a limit is never
+exceeded; the script reserves several only far from every limit, so each request near a
+limit is counted alone.
+
 In memory (no ``REDIS_URL``) there is no round trip to save: `limits`' memory storage
 counts as before.
 """
 
 from __future__ import annotations
 
+import os
+import threading
 import time
 from dataclasses import dataclass
 
@@ -33,29 +41,37 @@ from limits.storage import RedisStorage
 SCHEME_PREFIX = "papelera+"
 
 # KEYS[1]: the auto-block list; then each window's previous and current counter.
-# ARGV: now (s), the auto-block limit and expiry (s); then each window's limit, expiry (s).
-# Answers {auto-block acquired, then per window counted: acquired, previous count,
-# previous ttl (ms), current count, current ttl (ms)}.
+# ARGV: now (s), the auto-block limit and expiry (s), the units wanted (a reservation,
+# below), the spread; then each window's limit, expiry (s).
+# Answers {auto-block acquired, units counted, then per window counted: acquired,
+# previous count, previous ttl (ms), current count, current ttl (ms)}.
 COUNT_REQUEST = """
 local now = tonumber(ARGV[1])
 local block_limit = tonumber(ARGV[2])
 local block_expiry = tonumber(ARGV[3])
+local grant = tonumber(ARGV[4])
+local spread = tonumber(ARGV[5])
+
+local function recent(index)
+    local entry = redis.call('lindex', KEYS[1], index)
+    return entry and tonumber(entry) >= now - block_expiry
+end
 
 -- acquire_moving_window.lua, amount 1
-local entry = redis.call('lindex', KEYS[1], block_limit - 1)
-if entry and tonumber(entry) >= now - block_expiry then
+if recent(block_limit - 1) then
     return {0}
 end
-redis.call('lpush', KEYS[1], now)
-redis.call('ltrim', KEYS[1], 0, block_limit - 1)
-redis.call('expire', KEYS[1], block_expiry)
+-- A reservation of several units only where `spread` times as many are still free.
+while grant > 1 and (spread * grant > block_limit or recent(block_limit - spread * grant)) do
+    grant = math.floor(grant / 2)
+end
 
-local result = {1}
+-- acquire_sliding_window.lua, read: each window's state, up to the first that refuses
+local windows, refused = {}, nil
 for w = 1, (#KEYS - 1) / 2 do
-    -- acquire_sliding_window.lua, amount 1
     local previous_key, current_key = KEYS[2 * w], KEYS[2 * w + 1]
-    local limit = tonumber(ARGV[2 + 2 * w])
-    local expiry = tonumber(ARGV[3 + 2 * w]) * 1000
+    local limit = tonumber(ARGV[4 + 2 * w])
+    local expiry = tonumber(ARGV[5 + 2 * w]) * 1000
 
     local current_ttl = tonumber(redis.call('pttl', current_key))
     if current_ttl > 0 and current_ttl < expiry then
@@ -70,20 +86,50 @@ for w = 1, (#KEYS - 1) / 2 do
     if current_ttl <= 0 then current_ttl = 0 end
 
     local weighted = math.floor(previous_count * previous_ttl / expiry) + current_count
+    windows[w] = {current_key, expiry, previous_count, previous_ttl, current_count, current_ttl}
     if weighted + 1 > limit then
+        refused = w
+        break
+    end
+    local room = math.floor((limit - weighted) / spread)
+    if room < grant then grant = math.max(1, room) end
+end
+-- Refused: counted once (auto-block, and the windows before the refused one), as
+-- Flask-Limiter's hits would have.
+if refused then grant = 1 end
+
+local stamps = {}
+for i = 1, grant do stamps[i] = now end
+redis.call('lpush', KEYS[1], unpack(stamps))
+redis.call('ltrim', KEYS[1], 0, block_limit - 1)
+redis.call('expire', KEYS[1], block_expiry)
+
+local result = {1, grant}
+for w = 1, #windows do
+    local current_key, expiry, previous_count, previous_ttl, current_count, current_ttl =
+        unpack(windows[w])
+    if w == refused then
         result[#result + 1] = {0, previous_count, previous_ttl, current_count, current_ttl}
         return result
     end
     if redis.call('exists', current_key) == 1 then
-        current_count = redis.call('incrby', current_key, 1)
+        current_count = redis.call('incrby', current_key, grant)
     else
-        redis.call('set', current_key, 1, 'PX', expiry * 2)
-        current_count, current_ttl = 1, expiry * 2
+        redis.call('set', current_key, grant, 'PX', expiry * 2)
+        current_count, current_ttl = grant, expiry * 2
     end
     result[#result + 1] = {1, previous_count, previous_ttl, current_count, current_ttl}
 end
 return result
 """
+
+# Reservations (``Reservations``): a process that keeps counting one client reserves up
+# to MAX_UNITS requests per call, sized to what it would use in half of UNIT_LIFE_S, and
+# only while SPREAD times the reservation is still free in every window.
+MAX_UNITS = 16
+UNIT_LIFE_S = 1.0
+SPREAD = 4
+MAX_CLIENTS = 4096  # reservations kept per process (past it, expired ones are dropped)
 
 
 @dataclass(frozen=True)
@@ -140,6 +186,89 @@ def _counted(key: str) -> Counted | None:
     return None
 
 
+class Reservations:
+    """Units of a client's budget this process has counted in Redis and not used yet.
+
+    A process serving one client many times a second reserves several requests in one
+    call, then spends them without a round trip. The call sizes the reservation to what
+    the process used in the last UNIT_LIFE_S / 2 (one unit for a client that comes back
+    less than twice a second), at most MAX_UNITS, and the script grants several only
+    while SPREAD times as many are free in the auto-block count and in every window, so
+    close to a limit each request is counted alone. Units are counted when reserved: a
+    limit is never exceeded; a unit left unused (the client stopped, or moved to another
+    process) still counts, so a refusal may come a few requests early (at most
+    MAX_UNITS - 1 per process), never late. Units unused after UNIT_LIFE_S are dropped.
+    Keyed by the counters and their limits (a changed limit starts over). Threads share
+    it; a forked child starts empty.
+    """
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._pid = os.getpid()
+        self._held: dict[tuple, _Reservation] = {}
+
+    def _book(self) -> dict:
+        if self._pid != os.getpid():
+            self._held, self._pid = {}, os.getpid()
+        return self._held
+
+    def spend(self, key: tuple) -> dict[str, Counted] | None:
+        """Spend one reserved unit: this request's windows, as if counted alone; or None."""
+        now = time.monotonic()
+        with self._lock:
+            held = self._book().get(key)
+            if held is None or held.left <= 0 or now - held.at >= UNIT_LIFE_S:
+                return None
+            held.left -= 1
+            left = held.left
+        return _as_counted(held.states, left, now - held.at)
+
+    def wanted(self, key: tuple) -> int:
+        """How many units the next call should reserve for ``key``."""
+        now = time.monotonic()
+        with self._lock:
+            held = self._book().get(key)
+            if held is None:
+                return 1
+            used = held.granted - max(0, held.left)
+            rate = used / max(now - held.at, 1e-3)
+        return max(1, min(MAX_UNITS, int(rate * UNIT_LIFE_S / 2)))
+
+    def record(self, key: tuple, granted: int, states: list) -> dict[str, Counted]:
+        """Keep what a call granted beyond this request's unit; this request's windows.
+        Units another thread reserved meanwhile and has not used are kept with them."""
+        now = time.monotonic()
+        with self._lock:
+            book = self._book()
+            held = book.get(key)
+            left = granted - 1
+            if held is not None and held.left > 0 and now - held.at < UNIT_LIFE_S:
+                left += held.left
+            if len(book) >= MAX_CLIENTS and key not in book:
+                for stale in [k for k, r in book.items() if now - r.at >= UNIT_LIFE_S]:
+                    del book[stale]
+                if len(book) >= MAX_CLIENTS:
+                    book.clear()
+            book[key] = _Reservation(left=left, granted=granted, at=now, states=states)
+        return _as_counted(states, granted - 1, 0.0)
+
+
+@dataclass
+class _Reservation:
+    left: int  # units counted in Redis and not used yet
+    granted: int  # units the last call counted
+    at: float  # when (time.monotonic())
+    states: list  # per window: tail, acquired, and its state just after that call
+
+
+def _as_counted(states: list, unused: int, elapsed: float) -> dict[str, Counted]:
+    """Each window's verdict and state for a request, ``unused`` units of the call that
+    counted it still reserved and ``elapsed`` seconds after it (``get_sliding_window``)."""
+    return {tail: Counted(acquired, (previous, max(0.0, previous_ttl - elapsed),
+                                     current - unused, max(0.0, current_ttl - elapsed)))
+            for tail, acquired, previous, previous_ttl, current, current_ttl in states}
+
+
 class MediaRedisStorage(RedisStorage):
     """`limits`' Redis storage that counts a ``/media`` request in one call."""
 
@@ -152,31 +281,43 @@ class MediaRedisStorage(RedisStorage):
     def initialize_storage(self, uri: str) -> None:
         super().initialize_storage(uri)
         self.lua_count_request = self.get_connection().register_script(COUNT_REQUEST)
+        self.reservations = Reservations()
 
     def count_request(self, block_key: str, block_limit: int, block_expiry: int,
-                      windows: list[Window]) -> bool:
+                      windows: tuple[Window, ...]) -> bool:
         """Count one request for auto-block and, unless that refuses it, for ``windows``
-        (in order, up to the first refused). True when auto-block let it through."""
+        (in order, up to the first refused). True when auto-block let it through.
+
+        A unit this process reserved earlier for the same counters is spent here without
+        a call (``Reservations``)."""
+        counters = (block_key, block_limit, windows)  # a changed limit starts over
+        spent = self.reservations.spend(counters)
+        if spent is not None:
+            g.media_counted = spent
+            return True
+        want = self.reservations.wanted(counters)
         keys = [self.prefixed_key(block_key)]
-        args: list[float] = [time.time(), block_limit, block_expiry]
+        args: list[float] = [time.time(), block_limit, block_expiry, want, SPREAD]
         for window in windows:
             keys += [self.prefixed_key(self._previous_window_key(window.key)),
                      self.prefixed_key(self._current_window_key(window.key))]
             args += [window.limit, window.expiry]
         answer = self.lua_count_request(keys, args)
-        counted = {}
+        if not answer[0]:
+            return False
+        granted = int(answer[1])
+        states = []
         # Windows after a refused one were not counted (nor will Flask-Limiter ask).
         for window, (acquired, previous, previous_ttl, current, current_ttl) in zip(
-                windows, answer[1:], strict=False):
+                windows, answer[2:], strict=False):
             # A counter this call created has exactly twice the window left, where `limits`'
             # reset arithmetic (ttl modulo the window) reads 0; a separate read comes at
             # least a millisecond later, so the state is reported as of then.
             current_ttl = min(current_ttl, 2 * window.expiry * 1000 - 1)
-            counted[window.tail] = Counted(
-                bool(acquired), (int(previous), max(0, previous_ttl) / 1000,
-                                 int(current), max(0, current_ttl) / 1000))
-        g.media_counted = counted
-        return bool(answer[0])
+            states.append((window.tail, bool(acquired), int(previous),
+                           max(0, previous_ttl) / 1000, int(current), max(0, current_ttl) / 1000))
+        g.media_counted = self.reservations.record(counters, granted, states)
+        return True
 
     def acquire_sliding_window_entry(self, key: str, limit: int, expiry: int,
                                      amount: int = 1) -> bool:

@@ -163,9 +163,14 @@ def _count_for_auto_block(config, now) -> None:
 # -- per-IP limits (Flask-Limiter) -----------------------------------------------------
 
 def _limit_string() -> str:
-    limits = media_config().rate_limits
-    return (f"{limits.per_minute}/minute;{limits.per_hour}/hour;"
-            f"{limits.per_day}/day")
+    return _limit_strings(media_config().rate_limits)[0]
+
+
+@functools.lru_cache(maxsize=64)
+def _limit_strings(limits) -> tuple[str, str]:
+    """The limits as Flask-Limiter reads them, and as ``RateLimit-Policy`` states them."""
+    return (f"{limits.per_minute}/minute;{limits.per_hour}/hour;{limits.per_day}/day",
+            f"{limits.per_minute};w=60, {limits.per_hour};w=3600, {limits.per_day};w=86400")
 
 
 def _limit_windows() -> tuple[Window, ...]:
@@ -237,8 +242,5 @@ def add_rate_limit_headers(response):
     response.headers["RateLimit-Limit"] = str(current.limit.amount)
     response.headers["RateLimit-Remaining"] = str(current.remaining)
     response.headers["RateLimit-Reset"] = str(reset)
-    limits = media_config().rate_limits
-    response.headers["RateLimit-Policy"] = (f"{limits.per_minute};w=60, "
-                                            f"{limits.per_hour};w=3600, "
-                                            f"{limits.per_day};w=86400")
+    response.headers["RateLimit-Policy"] = _limit_strings(media_config().rate_limits)[1]
     return response

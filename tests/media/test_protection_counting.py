@@ -16,7 +16,13 @@ from limits.storage import RedisStorage
 from limits.strategies import SlidingWindowCounterRateLimiter
 
 from app.extensions import db, limiter
-from app.media.counters import MediaRedisStorage
+from app.media.counters import (
+    COUNT_REQUEST,
+    MAX_UNITS,
+    UNIT_LIFE_S,
+    MediaRedisStorage,
+    Reservations,
+)
 from tests.conftest import build_app
 from tests.media.conftest import REDIS_URL, close_app, picture, redis_answers
 from tests.media.helpers import set_media_config
@@ -54,6 +60,7 @@ def record_calls(app, monkeypatch) -> list[str]:
         storage = limiter.storage
     assert isinstance(storage, MediaRedisStorage)
     connection = storage.get_connection()
+    connection.script_load(COUNT_REQUEST)  # a fresh Redis would first answer NOSCRIPT
     sent = []
     original = connection.execute_command
 
@@ -159,3 +166,134 @@ def test_another_app_in_the_same_process_counts_in_one_call_too(app, tmp_path, m
         with second.app_context():
             db.session.remove()
             db.engine.dispose()
+
+
+# -- reservations: a client that keeps one process busy costs a call per several requests
+
+def test_a_busy_client_is_counted_a_reservation_at_a_time(app, client, link, calls):
+    """Past its first requests, a client coming back many times a second makes one call
+    per several requests; each answer still counts down by one."""
+    set_media_config(app, rate_limits={"per_minute": 10_000, "per_hour": 100_000,
+                                       "per_day": 1_000_000})
+    calls.clear()
+    remaining = []
+    for _ in range(200):
+        served = fetch(client, link)
+        assert served.status_code == 200
+        remaining.append(int(served.headers["RateLimit-Remaining"]))
+    assert remaining == list(range(9_999, 9_799, -1))
+    assert 0 < calls.count("EVALSHA") <= 200 // 4
+    reader = SlidingWindowCounterRateLimiter(RedisStorage(REDIS_URL))
+    budget = f"{app.namespace}/media/{VISITOR}"
+    counted = 10_000 - reader.get_window_stats(parse("10000/minute"), app.namespace, budget,
+                                               "media").remaining
+    assert 200 <= counted < 200 + MAX_UNITS  # reserved, not yet used: counted already
+
+
+def test_near_a_limit_each_request_is_counted_alone(app, client, link):
+    """One process serving a busy client lets exactly the limit through, no more."""
+    set_media_config(app, rate_limits={"per_minute": 60, "per_hour": 1000, "per_day": 10_000})
+    answers = [fetch(client, link).status_code for _ in range(70)]
+    assert answers == [200] * 60 + [429] * 10
+
+
+def test_auto_block_counts_reservations_exactly_at_its_threshold(app, client, link):
+    set_media_config(app, auto_block={"threshold_per_image_per_hour": 50, "block_for_s": 60})
+    answers = [fetch(client, link).status_code for _ in range(52)]
+    assert answers == [200] * 50 + [403] * 2
+
+
+def test_two_processes_never_let_more_than_the_limit_through(app, tmp_path, link):
+    """Another process (an app with its own reservations, on the same Redis) shares the
+    budget: units the first reserved and never used make the refusal come early, by
+    fewer than MAX_UNITS, never late."""
+    set_media_config(app, rate_limits={"per_minute": 100, "per_hour": 1000, "per_day": 10_000})
+    first = [fetch(app.test_client(), link).status_code for _ in range(60)]
+    assert first == [200] * 60
+    with app.app_context():
+        first_storage = limiter.storage
+    other = build_app(tmp_path / "other", REDIS_URL=REDIS_URL, RATELIMIT_STORAGE_URI=REDIS_URL,
+                      RATELIMIT_KEY_PREFIX=app.namespace,
+                      MEDIA_PROTECTION_NAMESPACE=app.namespace,
+                      MEDIA_CACHE_NAMESPACE=f"{app.namespace}:media",
+                      SQLALCHEMY_DATABASE_URI=app.config["SQLALCHEMY_DATABASE_URI"])
+    try:
+        with other.app_context():
+            assert limiter.storage is not first_storage
+        second = [fetch(other.test_client(), link).status_code for _ in range(60)]
+    finally:
+        with other.app_context():
+            db.session.remove()
+            db.engine.dispose()
+    served = second.count(200)
+    assert second == [200] * served + [429] * (60 - served)
+    assert 100 - (MAX_UNITS - 1) <= 60 + served <= 100
+
+
+# -- the reservation book itself, on a clock of the test's own
+
+class Clock:
+    def __init__(self):
+        self.now = 1000.0
+
+    def __call__(self):
+        return self.now
+
+
+@pytest.fixture
+def clock(monkeypatch):
+    from app.media import counters
+
+    clock = Clock()
+    monkeypatch.setattr(counters.time, "monotonic", clock)
+    return clock
+
+
+STATES = [("/minute", True, 0, 0.0, 10, 119.0)]
+
+
+def test_a_reservation_is_sized_to_the_clients_pace(clock):
+    book = Reservations()
+    key = ("autoblock", ())
+    assert book.wanted(key) == 1  # never seen
+    book.record(key, 1, STATES)
+    clock.now += 0.125  # eight requests a second: half a second's worth
+    assert book.wanted(key) == 4
+    book.record(key, 1, STATES)
+    clock.now += 0.0001  # thousands a second: capped
+    assert book.wanted(key) == MAX_UNITS
+    book.record(key, 1, STATES)
+    clock.now += 2.0  # a slow client is counted one request at a time
+    assert book.wanted(key) == 1
+
+
+def test_reserved_units_are_spent_once_and_expire(clock):
+    book = Reservations()
+    key = ("autoblock", ())
+    counted = book.record(key, 3, STATES)
+    assert counted["/minute"].state == (0, 0.0, 8, 119.0)  # this request's count: 10 - 2
+    clock.now += 0.25
+    assert book.spend(key)["/minute"].state == (0, 0.0, 9, 118.75)
+    assert book.spend(key)["/minute"].state[2] == 10
+    assert book.spend(key) is None  # all three used
+    book.record(key, 3, STATES)
+    clock.now += UNIT_LIFE_S
+    assert book.spend(key) is None  # unused past their life: dropped
+
+
+def test_units_reserved_by_two_threads_are_all_kept(clock):
+    book = Reservations()
+    key = ("autoblock", ())
+    book.record(key, 4, STATES)
+    book.record(key, 4, STATES)  # another thread's call, before any unit was spent
+    assert sum(book.spend(key) is not None for _ in range(10)) == 6
+
+
+def test_a_forked_process_starts_without_reservations(clock, monkeypatch):
+    from app.media import counters
+
+    book = Reservations()
+    key = ("autoblock", ())
+    book.record(key, 4, STATES)
+    monkeypatch.setattr(counters.os, "getpid", lambda: -1)
+    assert book.spend(key) is None
