@@ -239,8 +239,10 @@ def add_rate_limit_headers(response):
     if current is None:
         return response
     reset = max(0, int(current.reset_at - time.time()))
-    response.headers["RateLimit-Limit"] = str(current.limit.amount)
-    response.headers["RateLimit-Remaining"] = str(current.remaining)
-    response.headers["RateLimit-Reset"] = str(reset)
-    response.headers["RateLimit-Policy"] = _limit_strings(media_config().rate_limits)[1]
+    # Appended: nothing else writes these (Flask-Limiter's own headers are off).
+    response.headers.extend((
+        ("RateLimit-Limit", str(current.limit.amount)),
+        ("RateLimit-Remaining", str(current.remaining)),
+        ("RateLimit-Reset", str(reset)),
+        ("RateLimit-Policy", _limit_strings(media_config().rate_limits)[1])))
     return response
