@@ -220,6 +220,7 @@ class Reservations:
             if held is None or held.left <= 0 or now - held.at >= UNIT_LIFE_S:
                 return None
             held.left -= 1
+            held.used += 1
             left = held.left
         return _as_counted(held.states, left, now - held.at)
 
@@ -230,8 +231,7 @@ class Reservations:
             held = self._book().get(key)
             if held is None:
                 return 1
-            used = held.granted - max(0, held.left)
-            rate = used / max(now - held.at, 1e-3)
+            rate = held.used / max(now - held.at, 1e-3)
         return max(1, min(MAX_UNITS, int(rate * UNIT_LIFE_S / 2)))
 
     def record(self, key: tuple, granted: int, states: list) -> dict[str, Counted]:
@@ -249,14 +249,14 @@ class Reservations:
                     del book[stale]
                 if len(book) >= MAX_CLIENTS:
                     book.clear()
-            book[key] = _Reservation(left=left, granted=granted, at=now, states=states)
+            book[key] = _Reservation(left=left, used=1, at=now, states=states)
         return _as_counted(states, granted - 1, 0.0)
 
 
 @dataclass
 class _Reservation:
     left: int  # units counted in Redis and not used yet
-    granted: int  # units the last call counted
+    used: int  # units used since the last call (its own request's included)
     at: float  # when (time.monotonic())
     states: list  # per window: tail, acquired, and its state just after that call
 

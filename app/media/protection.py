@@ -306,7 +306,7 @@ def count_image_request(protection: Protection, key: str, image_id, threshold: i
     """
     counter = protection.counter_key(key, image_id)
     if isinstance(protection.storage, MediaRedisStorage):
-        return not protection.storage.count_request(counter, threshold, 3600, tuple(windows))
+        return not protection.storage.count_request(counter, threshold, 3600, windows)
     return not protection.storage.acquire_entry(counter, threshold, 3600)
 
 
