@@ -192,7 +192,7 @@ class Reservations:
     A process serving one client many times a second reserves several requests in one
     call, then spends them without a round trip. The call sizes the reservation to what
     the process used in the last UNIT_LIFE_S / 2 (one unit for a client that comes back
-    less than twice a second), at most MAX_UNITS, and the script grants several only
+    less than four times a second), at most MAX_UNITS, and the script grants several only
     while SPREAD times as many are free in the auto-block count and in every window, so
     close to a limit each request is counted alone. Units are counted when reserved: a
     limit is never exceeded; a unit left unused (the client stopped, or moved to another
