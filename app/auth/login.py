@@ -124,6 +124,15 @@ def _load_token_user(req):
     return found[0]
 
 
+def may_be_signed_in(req) -> bool:
+    """Whether ``req`` carries anything the loaders above could sign in with: the session
+    cookie (the user loader needs its id; a remember cookie alone signs nobody in) or an
+    ``Authorization`` header. Without either it is anonymous, known without loading an
+    empty session through Flask-Login (``app.media.guard`` asks on every image request)."""
+    return ("Authorization" in req.headers
+            or current_app.config["SESSION_COOKIE_NAME"] in req.cookies)
+
+
 def _token_user(token: str, now):
     """(the user, when the token expires) while both are live; else None."""
     row = find_live_token(token, now)

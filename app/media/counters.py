@@ -13,10 +13,12 @@ atomic call it counts the auto-block window and, unless that blocks, the limiter
 windows in the order Flask-Limiter checks them, stopping at the first one refused, with
 the same keys and arithmetic as `limits`' ``acquire_moving_window.lua`` and
 ``acquire_sliding_window.lua``. It keeps each window's verdict and state for the rest of
-the request (``flask.g``), and answers Flask-Limiter's ``hit`` and ``get_window_stats``
-for those keys from them: Flask-Limiter still decides (limits, exemption, ``on_breach``,
-``current_limit``), without another round trip. Any other key, and any request the gate
-did not count, goes to Redis as in `limits`.
+the request (``flask.g``), and answers `limits`' ``hit`` and ``get_window_stats`` for
+those keys from them. A request the call let through every window is not handed to
+Flask-Limiter (``app.media.guard``: it would only read those verdicts back); a refused one
+is, and Flask-Limiter answers it (``on_breach``, ``current_limit``) from them, without
+another round trip. Any other key, and any request the gate did not count, goes to Redis
+as in `limits`.
 
 A client that keeps one process busy (many requests a second) does not pay that call on
 every request: the call reserves several units at once, which the next requests spend in
@@ -33,9 +35,10 @@ from __future__ import annotations
 import os
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from flask import g, has_app_context
+from limits import RateLimitItem
 from limits.storage import RedisStorage
 
 SCHEME_PREFIX = "papelera+"
@@ -137,12 +140,16 @@ class Window:
     """One limiter window: the storage key it is counted under, its limit and seconds,
     and how every key Flask-Limiter builds for it ends (``/<budget>/<scope>/<limit>/1/
     <granularity>``; before that comes ``RATELIMIT_KEY_PREFIX``, which Flask-Limiter
-    keeps from the first app it was bound to when a process makes several, as tests do)."""
+    keeps from the first app it was bound to when a process makes several, as tests do);
+    and the `limits` item and identifiers it was made from, for the ``RateLimit-*``
+    headers (``limits``' ``get_window_stats``)."""
 
     key: str
     limit: int
     expiry: int
     tail: str
+    item: RateLimitItem = field(compare=False)
+    identifiers: tuple[str, ...] = field(compare=False)
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,9 @@ Order on ``/media`` (the gate runs before every request, the limits with the vie
 3. the request is counted for auto-block (unless exempt); past the threshold the address
    is blocked at once (audited, webhook) → 403 ``ip_blocked``;
 4. Flask-Limiter's per-IP limits per minute, hour and day (unless exempt) → 429 with
-   ``Retry-After``; every limited answer carries ``RateLimit-*`` headers.
+   ``Retry-After``; every limited answer carries ``RateLimit-*`` headers. With Redis,
+   step 3's one call counted them too: a request it let through every window is not
+   handed to Flask-Limiter again (``_not_limited``), a refused one is.
 
 When the counters' store (Redis) is unreachable, images stay served: the limits and the
 counting are skipped, logged; blocks already known to the process still hold.
@@ -118,7 +120,9 @@ def _exempt() -> bool:
     config = media_config()
     if _client_address() in address_set(config.allow_ips):
         return True
-    if not current_user.is_authenticated:
+    from app.auth.login import may_be_signed_in
+
+    if not may_be_signed_in(request) or not current_user.is_authenticated:
         return False
     if current_user.is_admin:
         return True
@@ -135,9 +139,11 @@ def _count_for_auto_block(config, now) -> None:
     threshold = config.auto_block.threshold_per_image_per_hour
     protection = get_protection()
     key = client_key()
+    windows = _limit_windows()
     try:
-        if not count_image_request(protection, key, image_id, threshold,
-                                   windows=_limit_windows()):
+        if not count_image_request(protection, key, image_id, threshold, windows=windows):
+            if _counted_through(windows):
+                g.media_counted_through = windows[0]
             return
         first = claim_block(protection, key)
     except protection.storage.base_exceptions as exc:
@@ -186,19 +192,36 @@ def _windows(limits: str, prefix: str, budget: str) -> tuple[Window, ...]:
     """In the order Flask-Limiter checks them: the shortest window first."""
     identifiers = (prefix, budget, MEDIA_SCOPE) if prefix else (budget, MEDIA_SCOPE)
     return tuple(Window(item.key_for(*identifiers), item.amount, item.get_expiry(),
-                        item.key_for(budget, MEDIA_SCOPE).removeprefix(item.namespace))
+                        item.key_for(budget, MEDIA_SCOPE).removeprefix(item.namespace),
+                        item, identifiers)
                  for item in sorted(parse_many(limits)))
+
+
+def _counted_through(windows: tuple[Window, ...]) -> bool:
+    """The gate's counting call (Redis) let this request through every window. Flask-
+    Limiter, asked, would read the same verdicts back (``app.media.counters``) and allow
+    it, so it is not asked (``_not_limited``); the gate then keeps the tightest window in
+    ``g.media_counted_through`` for the headers. A request refused there, or counted in
+    memory, goes to Flask-Limiter."""
+    counted = g.get("media_counted")
+    return (counted is not None and len(counted) == len(windows)
+            and all(count.acquired for count in counted.values()))
 
 
 def _limit_key() -> str:
     """The budget's owner: the address, an IPv6 client by its /64 (which one client
     holds whole), as for sign-in limits (memoised: Flask-Limiter asks once per window)."""
     if "media_budget" not in g:
-        from app.auth.throttle import client_key as budget_key
-
-        namespace = current_app.config.get("MEDIA_PROTECTION_NAMESPACE") or "papelera"
-        g.media_budget = f"{namespace}/media/{budget_key(client_key())}"
+        g.media_budget = _budget(current_app.config.get("MEDIA_PROTECTION_NAMESPACE")
+                                 or "papelera", client_key())
     return g.media_budget
+
+
+@functools.lru_cache(maxsize=4096)
+def _budget(namespace: str, client: str) -> str:
+    from app.auth.throttle import client_key as budget_key
+
+    return f"{namespace}/media/{budget_key(client)}"
 
 
 def _breached(limit):
@@ -226,23 +249,32 @@ def _not_limited() -> bool:
       ``before_request``: it runs before the gate, and would resolve the route's limits
       only to leave them to the decorator. The decorator checks them after the gate, whose
       one Redis call counted them (``app.media.counters``);
-    - an exempt request (``media_exempt``).
+    - an exempt request (``media_exempt``);
+    - a request the gate's Redis call let through every window (``_counted_through``):
+      resolving and checking three limits again would only read its verdicts back, and
+      cost more than the rest of the limits together (README, "What the limits cost").
     """
     return (request.endpoint not in MEDIA_ENDPOINTS or not g.get("media_gate_passed")
-            or media_exempt())
+            or media_exempt() or "media_counted_through" in g)
 
 
 def add_rate_limit_headers(response):
     """``RateLimit-Limit``, ``-Remaining``, ``-Reset`` (seconds) and ``-Policy`` for the
     tightest limit this request was held to (IETF httpapi rate-limit headers)."""
-    current = limiter.current_limit
-    if current is None:
-        return response
-    reset = max(0, int(current.reset_at - time.time()))
+    window = g.get("media_counted_through")
+    if window is not None:
+        # Flask-Limiter skipped it: the tightest window, as it would have reported it.
+        stats = limiter.limiter.get_window_stats(window.item, *window.identifiers)
+        amount, remaining, reset_at = window.limit, stats.remaining, int(stats.reset_time + 1)
+    else:
+        current = limiter.current_limit
+        if current is None:
+            return response
+        amount, remaining, reset_at = current.limit.amount, current.remaining, current.reset_at
     # Appended: nothing else writes these (Flask-Limiter's own headers are off).
     response.headers.extend((
-        ("RateLimit-Limit", str(current.limit.amount)),
-        ("RateLimit-Remaining", str(current.remaining)),
-        ("RateLimit-Reset", str(reset)),
+        ("RateLimit-Limit", str(amount)),
+        ("RateLimit-Remaining", str(remaining)),
+        ("RateLimit-Reset", str(max(0, int(reset_at - time.time())))),
         ("RateLimit-Policy", _limit_strings(media_config().rate_limits)[1])))
     return response

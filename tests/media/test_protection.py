@@ -15,8 +15,8 @@ import pytest
 import app.media.guard as guard
 from app.db import utcnow
 from app.extensions import db
-from tests.conftest import ADMIN_PASSWORD, ENGINES, build_app
-from tests.helpers import last_audit
+from tests.conftest import ADMIN_PASSWORD, ENGINES, USER_PASSWORD, build_app
+from tests.helpers import Browser, last_audit
 from tests.media.conftest import REDIS_URL, close_app, picture, store_overrides
 from tests.media.helpers import set_media_config
 
@@ -104,6 +104,23 @@ def test_an_owner_or_admin_on_their_own_images_is_not_limited(app, client, alice
     # Someone else signed in, through a share link: held to the limits like anyone.
     bob = api_for(make_user("bob"))
     assert [bob.get(link).status_code for _ in range(3)] == [200, 200, 429]
+
+
+def test_an_owner_signed_in_by_browser_is_not_limited_nor_is_a_forged_credential_an_owner(
+        app, image, link, alice):
+    """Only the session cookie or an Authorization header can sign a request in (the
+    guard skips loading the user without them); with them, only a live one exempts."""
+    set_media_config(app, rate_limits={"per_minute": 2})
+    browser = Browser(app.test_client(), "alice", USER_PASSWORD)
+    assert [browser.client.get(image["thumbnail_url"]).status_code for _ in range(4)] == \
+        [200] * 4
+    forged_cookie = app.test_client()
+    forged_cookie.set_cookie(app.config["SESSION_COOKIE_NAME"], "not-a-session")
+    assert [fetch(forged_cookie, link, ip="203.0.113.30").status_code
+            for _ in range(3)] == [200, 200, 429]
+    forged_token = app.test_client()
+    assert [fetch(forged_token, link, ip="203.0.113.31", Authorization="Bearer nonsense")
+            .status_code for _ in range(3)] == [200, 200, 429]
 
 
 # -- allow and block lists -------------------------------------------------------------

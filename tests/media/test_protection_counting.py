@@ -99,6 +99,26 @@ def test_a_limited_request_is_counted_in_one_call_headers_included(app, client, 
     assert calls == ["EVALSHA"]
 
 
+def test_flask_limiter_is_asked_only_for_a_request_a_window_refuses(app, client, link,
+                                                                     monkeypatch):
+    """The gate's call already decided a request every window let through; Flask-Limiter's
+    evaluation would only read those verdicts back (``guard._not_limited``). It still
+    decides the refusal, with its ``on_breach`` answer."""
+    with app.app_context():
+        strategy = limiter.limiter
+    asked = []
+    original = strategy.hit
+    monkeypatch.setattr(strategy, "hit", lambda item, *ids, **kw: asked.append(item.amount)
+                        or original(item, *ids, **kw))
+    set_media_config(app, rate_limits={"per_minute": 2, "per_hour": 100, "per_day": 1000})
+    assert [fetch(client, link).status_code for _ in range(2)] == [200, 200]
+    assert asked == []
+    refused = fetch(client, link)
+    assert refused.status_code == 429
+    assert refused.get_json()["code"] == "rate_limited"
+    assert asked == [2]
+
+
 def test_an_exempt_address_costs_no_call(app, client, link, calls):
     set_media_config(app, allow_ips=[VISITOR])
     calls.clear()
