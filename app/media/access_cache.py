@@ -24,7 +24,9 @@ generation once it is visible to others:
   CLI (``flask purge run``): the session events below flag the transaction and bump
   after its commit (soft delete, restore, permanent delete, empty trash, the purge's
   mark, claim and delete, the orphan sweep, user deletion, token revocation, sessions
-  ended). A session's ``last_seen_at`` touch only extends it and bumps nothing;
+  ended). A session's ``last_seen_at`` touch only extends it and bumps nothing, and
+  so does a statement run with ``execution_options(media_access_neutral=True)``
+  (``ACCESS_NEUTRAL``: a new variant's bytes added to its image's row);
 - the user store: ``UserRepository.update`` and ``delete`` (deactivation, reactivation,
   deletion, role and password changes) call ``changed()`` after the write;
 - ``flask installation adopt`` calls ``changed()``.
@@ -61,6 +63,9 @@ EXTENSION = "papelera.media_access"
 MAX_ENTRIES = 20_000
 CONFIRM_TIMEOUT_S = 2.0  # the longest a read waits for Redis to confirm a subscription
 _FLAG = "papelera.media_access_changed"
+# An UPDATE run with this execution option declares it changes nothing any process's
+# access entries decide with (the variant's bytes on its image row): no bump.
+ACCESS_NEUTRAL = "media_access_neutral"
 _SEEN = "media_access_generation"  # in flask.g: this request's reading
 # Writes that may change a decision: (table, statement kinds).
 _WATCHED = {"images": ("update", "delete"), "api_tokens": ("update", "delete"),
@@ -367,7 +372,7 @@ def _kind(state) -> str | None:
 
 def _on_execute(state) -> None:
     kind = _kind(state)
-    if kind is None:
+    if kind is None or state.execution_options.get(ACCESS_NEUTRAL):
         return
     table = getattr(getattr(state.statement, "table", None), "name", None)
     if kind in _WATCHED.get(table, ()):

@@ -30,7 +30,7 @@ from app.extensions import db
 from app.images.models import Image, with_trashed
 from app.images.processing import THUMBNAIL_TYPE
 from app.media import access_cache
-from app.media.access_cache import ServedImage
+from app.media.access_cache import ACCESS_NEUTRAL, ServedImage
 from app.media.metrics import record_event
 from app.media.models import ImageVariant
 
@@ -329,7 +329,7 @@ def ensure_variant(image: Image, variant: Variant, storage, *, now: datetime) ->
             with_trashed(update(Image)
                          .where(Image.id == image.id, Image.purge_state.is_(None))
                          .values(variant_bytes=Image.variant_bytes + len(data)))
-            .execution_options(synchronize_session=False)
+            .execution_options(synchronize_session=False, **{ACCESS_NEUTRAL: True})
         ).rowcount
         if counted == 0:
             raise NotFound(gettext("No such image."))

@@ -206,6 +206,35 @@ def test_a_warm_hit_reads_no_token_user_or_image_row(app, alice_api, image):
         users.get = original_get
 
 
+def test_a_new_variant_keeps_the_access_entries_warm_and_a_trash_does_not(app, alice_api,
+                                                                          image):
+    """Storing a variant adds its bytes to the image row (an UPDATE of ``images``) but
+    changes nobody's access: the entries stay. A trash, on the same row, drops them."""
+    from sqlalchemy import event
+
+    warm(alice_api, image["thumbnail_url"])
+    width = app.config["MEDIA_WIDTHS"][0]
+    assert alice_api.get(f"{image['url']}?w={width}").status_code == 200  # stored now
+    statements = []
+
+    def record(conn, cursor, statement, *args):
+        statements.append(statement)
+
+    with app.app_context():
+        engine = db.engine
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        assert alice_api.get(image["thumbnail_url"]).headers["X-Cache"] == "HIT"
+        assert not any("api_tokens" in s or "FROM images" in s for s in statements)
+        assert alice_api.delete(f"/api/v1/images/{image['id']}", headers=YES) \
+            .status_code == 200
+        statements.clear()
+        alice_api.get(image["thumbnail_url"])
+        assert any("api_tokens" in s for s in statements)
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+
+
 # -- two processes (two app instances), and the CLI in another process ----------------------
 
 @pytest.fixture(params=[(engine, gen) for gen in ("sql", "redis") for engine in ENGINES],
