@@ -13,6 +13,26 @@ from app.extensions import db
 from app.images.models import Image, with_trashed
 
 
+@contextmanager
+def sql_statements(app):
+    """The SQL statements ``app``'s engine runs inside the block, as sent (a list that
+    grows as they run)."""
+    from sqlalchemy import event
+
+    statements = []
+
+    def record(conn, cursor, statement, *args):
+        statements.append(statement)
+
+    with app.app_context():
+        engine = db.engine
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        yield statements
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+
+
 def audit_count(app) -> int:
     with app.app_context():
         return db.session.execute(select(func.count(AuditEvent.id))).scalar_one()

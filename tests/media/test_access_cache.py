@@ -37,7 +37,7 @@ from tests.conftest import (
     login_api,
     make_config,
 )
-from tests.helpers import Browser
+from tests.helpers import Browser, sql_statements
 from tests.media.conftest import (
     REDIS_URL,
     alice_and_admin,
@@ -176,33 +176,24 @@ def test_a_deleted_users_images_are_404_at_once(app, client, alice, alice_api, a
 def test_a_warm_hit_reads_no_token_user_or_image_row(app, alice_api, image):
     """What the cache is for: a warm hit reads only the generation (a Redis GET, or one
     SELECT on a bare pooled connection), no token, session, user or image row."""
-    from sqlalchemy import event
-
     warm(alice_api, image["thumbnail_url"])
-    statements = []
-
-    def record(conn, cursor, statement, *args):
-        statements.append(statement)
-
     with app.app_context():
-        engine = db.engine
         users = get_users()
     reads = []
     original_get = users.get
     users.get = lambda user_id: reads.append(user_id) or original_get(user_id)
-    event.listen(engine, "before_cursor_execute", record)
     try:
-        response = alice_api.get(image["thumbnail_url"])
-        assert response.headers["X-Cache"] == "HIT"
-        assert statements == [] and reads == []
-        with app.app_context():
-            changed()  # now the same request must read them again
-        assert alice_api.get(image["thumbnail_url"]).headers["X-Cache"] == "HIT"
-        assert any("api_tokens" in s for s in statements)
-        assert any("images" in s for s in statements)
-        assert reads == [alice_api.user.id]
+        with sql_statements(app) as statements:
+            response = alice_api.get(image["thumbnail_url"])
+            assert response.headers["X-Cache"] == "HIT"
+            assert statements == [] and reads == []
+            with app.app_context():
+                changed()  # now the same request must read them again
+            assert alice_api.get(image["thumbnail_url"]).headers["X-Cache"] == "HIT"
+            assert any("api_tokens" in s for s in statements)
+            assert any("images" in s for s in statements)
+            assert reads == [alice_api.user.id]
     finally:
-        event.remove(engine, "before_cursor_execute", record)
         users.get = original_get
 
 
@@ -210,20 +201,10 @@ def test_a_new_variant_keeps_the_access_entries_warm_and_a_trash_does_not(app, a
                                                                           image):
     """Storing a variant adds its bytes to the image row (an UPDATE of ``images``) but
     changes nobody's access: the entries stay. A trash, on the same row, drops them."""
-    from sqlalchemy import event
-
     warm(alice_api, image["thumbnail_url"])
     width = app.config["MEDIA_WIDTHS"][0]
     assert alice_api.get(f"{image['url']}?w={width}").status_code == 200  # stored now
-    statements = []
-
-    def record(conn, cursor, statement, *args):
-        statements.append(statement)
-
-    with app.app_context():
-        engine = db.engine
-    event.listen(engine, "before_cursor_execute", record)
-    try:
+    with sql_statements(app) as statements:
         assert alice_api.get(image["thumbnail_url"]).headers["X-Cache"] == "HIT"
         assert not any("api_tokens" in s or "FROM images" in s for s in statements)
         assert alice_api.delete(f"/api/v1/images/{image['id']}", headers=YES) \
@@ -231,8 +212,6 @@ def test_a_new_variant_keeps_the_access_entries_warm_and_a_trash_does_not(app, a
         statements.clear()
         alice_api.get(image["thumbnail_url"])
         assert any("api_tokens" in s for s in statements)
-    finally:
-        event.remove(engine, "before_cursor_execute", record)
 
 
 # -- two processes (two app instances), and the CLI in another process ----------------------

@@ -14,9 +14,8 @@ import pytest
 
 import app.media.guard as guard
 from app.db import utcnow
-from app.extensions import db
 from tests.conftest import ADMIN_PASSWORD, ENGINES, USER_PASSWORD, build_app
-from tests.helpers import Browser, last_audit
+from tests.helpers import Browser, last_audit, sql_statements
 from tests.media.conftest import REDIS_URL, close_app, picture, store_overrides
 from tests.media.helpers import set_media_config
 
@@ -166,21 +165,11 @@ def test_an_allowed_address_skips_limits_and_auto_block(app, client, link):
 
 def test_a_blocked_request_runs_no_sql(app, client, link):
     """Lists and auto-blocks are decided from per-process caches, not per-request queries."""
-    from sqlalchemy import event
-
     set_media_config(app, block_ips=["203.0.113.0/24"],
                      auto_block={"threshold_per_image_per_hour": 1, "block_for_s": 0})
     assert [fetch(client, link).status_code for _ in range(2)] == [200, 403]
     assert fetch(client, link).status_code == 403  # the board is loaded again once
-    statements = []
-
-    def record(conn, cursor, statement, *args):
-        statements.append(statement)
-
-    with app.app_context():
-        engine = db.engine
-    event.listen(engine, "before_cursor_execute", record)
-    try:
+    with sql_statements(app) as statements:
         assert fetch(client, link).status_code == 403  # auto-blocked
         assert fetch(client, link, ip="203.0.113.5").status_code == 403  # listed
         assert statements == []
@@ -190,8 +179,6 @@ def test_a_blocked_request_runs_no_sql(app, client, link):
             changed()  # the next served request reads the image row again
         assert fetch(client, link, ip=OTHER).status_code == 200
         assert statements, "a served request does query: the listener listens"
-    finally:
-        event.remove(engine, "before_cursor_execute", record)
 
 
 def test_the_block_list_wins_over_the_allow_list(app, client, link):
