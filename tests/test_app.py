@@ -112,6 +112,7 @@ def test_security_headers_on_pages(client):
     assert page.headers["Content-Security-Policy"].startswith("default-src 'self'")
     assert page.headers["X-Content-Type-Options"] == "nosniff"
     assert page.headers["Referrer-Policy"] == "same-origin"
+    assert page.headers["X-Frame-Options"] == "DENY"
     assert "htmx-2" in page.text and "cdn" not in page.text.lower()
 
 
