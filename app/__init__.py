@@ -78,7 +78,6 @@ def _init_extensions(app: Flask) -> None:
     # memory otherwise. The sign-in limits and the media protection read it from here.
     app.config["RATELIMIT_STORAGE_URI"] = media_storage_uri(
         app.config.get("RATELIMIT_STORAGE_URI") or app.config.get("REDIS_URL") or "memory://")
-    app.config.setdefault("RATELIMIT_HEADERS_ENABLED", True)
     limiter.init_app(app)
     from app.auth import throttle
 
