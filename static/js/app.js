@@ -54,10 +54,20 @@
     tidyToasts();
   }
 
+  // Toasts sit over the bottom of the page: while any shows, the page grows by the room
+  // they take (--toast-room), so its last rows can be scrolled clear of them.
+  function makeRoom(box) {
+    var room = box.childElementCount ? window.innerHeight - box.getBoundingClientRect().top : 0;
+    document.documentElement.style.setProperty("--toast-room", Math.max(0, Math.ceil(room)) + "px");
+  }
+
   document.addEventListener("DOMContentLoaded", function () {
     init(document);
     var box = document.getElementById("toasts");
-    if (box) new MutationObserver(function () { init(box); }).observe(box, { childList: true });
+    if (!box) return;
+    new MutationObserver(function () { init(box); }).observe(box, { childList: true });
+    if (window.ResizeObserver) new ResizeObserver(function () { makeRoom(box); }).observe(box);
+    window.addEventListener("resize", function () { makeRoom(box); });
   });
   document.addEventListener("htmx:load", function (event) { init(event.detail.elt.parentNode || document); });
 

@@ -16,6 +16,7 @@ import pytest
 from tests.e2e.conftest import (  # noqa: F401  (pytestmark applies to this module)
     ADMIN_PASSWORD,
     ADMIN_USERNAME,
+    SIZES,
     Tab,
     expect,
     png,
@@ -71,6 +72,36 @@ def test_gallery_upload_delete_undo_without_console_or_csp_errors(signed_in):
     assert tab.csp == []
     assert tab.page_errors == []
     assert tab.console_errors == []
+
+
+@pytest.mark.parametrize("size", list(SIZES))
+def test_toasts_never_cover_the_end_of_the_page(signed_in, size):
+    """Toasts sit over the bottom of the screen. While one shows, the page grows by the
+    room it takes, so the last row (and its buttons) can still be scrolled clear of it;
+    once it is gone the page is its own length again."""
+    tab, page = signed_in, signed_in.page
+    page.set_viewport_size(SIZES[size])
+    tab.upload_and_see(unique_name("room"), png(1))
+    toast = tab.toast("Uploaded 1 image.")
+    expect(toast).to_be_visible()
+    toast.hover()  # a status toast closes by itself after 5 s, not while hovered
+    # A page longer than the screen, whose very end is a row of buttons.
+    page.evaluate("""() => {
+        const row = document.createElement('div');
+        row.id = 'last-row';
+        row.style.marginTop = '3000px';
+        row.innerHTML = '<button type="button" class="btn">Last</button>';
+        document.getElementById('main').appendChild(row);
+    }""")
+    page.evaluate("window.scrollTo(0, document.documentElement.scrollHeight)")
+    button = page.locator("#last-row button").bounding_box()
+    toasts = page.locator("#toasts").bounding_box()
+    assert button["y"] + button["height"] <= toasts["y"], (button, toasts)
+    toast.get_by_role("button", name="Dismiss").click()
+    expect(page.locator("#toasts .toast")).to_have_count(0)
+    expect(page.locator("#main")).to_have_css(
+        "padding-bottom", "16px" if size == "phone" else "24px")
+    assert tab.csp == [] and tab.page_errors == []
 
 
 # The old signed URLs died after SIGNED_URL_TTL_S; this module's server sets it to 1 s, so
