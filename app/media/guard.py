@@ -210,15 +210,14 @@ def _counted_through(windows: tuple[Window, ...]) -> bool:
 
 def _limit_key() -> str:
     """The budget's owner: the address, an IPv6 client by its /64 (which one client
-    holds whole), as for sign-in limits (memoised: Flask-Limiter asks once per window)."""
-    if "media_budget" not in g:
-        g.media_budget = _budget(current_app.config.get("MEDIA_PROTECTION_NAMESPACE")
-                                 or "papelera", client_key())
-    return g.media_budget
+    holds whole), as for sign-in limits."""
+    return _budget(current_app.config.get("MEDIA_PROTECTION_NAMESPACE") or "papelera",
+                   client_key())
 
 
 @functools.lru_cache(maxsize=4096)
 def _budget(namespace: str, client: str) -> str:
+    """Derived once per address (Flask-Limiter asks once per window, the gate once)."""
     from app.auth.throttle import client_key as budget_key
 
     return f"{namespace}/media/{budget_key(client)}"
