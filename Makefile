@@ -2,19 +2,35 @@ VENV   := .venv
 PYTHON := $(VENV)/bin/python
 FLASK  := $(VENV)/bin/flask
 RUFF   := $(VENV)/bin/ruff
-STAMP  := $(VENV)/.installed
+MKDOCS := NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs
 
-.PHONY: screenshots venv run dev test deps bench lint clean i18n-extract i18n-update i18n-compile
+# What is installed, one stamp per set; each is redone only when pyproject.toml changes,
+# so repeated runs are quick. run/dev need the app alone; test/lint/bench/screenshots the
+# test, dev and docs extras too; docs the docs extra.
+APP_STAMP  := $(VENV)/.installed-app
+TEST_STAMP := $(VENV)/.installed-test
+DOCS_STAMP := $(VENV)/.installed-docs
 
-venv: $(STAMP)
+.PHONY: screenshots venv run dev test deps bench lint clean docs docs-build \
+	i18n-extract i18n-update i18n-compile
+
+venv: $(APP_STAMP)
 
 $(PYTHON):
 	python3 -m venv $(VENV)
 
-# Reinstall only when pyproject.toml changes, so repeated runs are quick.
-$(STAMP): pyproject.toml | $(PYTHON)
-	$(PYTHON) -m pip install -q -e '.[test,dev]'
+$(APP_STAMP): pyproject.toml | $(PYTHON)
+	$(PYTHON) -m pip install -q -e .
 	touch $@
+
+$(DOCS_STAMP): pyproject.toml | $(PYTHON)
+	$(PYTHON) -m pip install -q -e '.[docs]'
+	touch $@
+
+# A superset of the other two, so it marks them done as well.
+$(TEST_STAMP): pyproject.toml | $(PYTHON)
+	$(PYTHON) -m pip install -q -e '.[test,dev,docs]'
+	touch $@ $(APP_STAMP) $(DOCS_STAMP)
 
 # gunicorn (gunicorn.conf.py): one worker with threads, or several with REDIS_URL.
 run: venv i18n-compile
@@ -30,21 +46,32 @@ dev: venv i18n-compile
 deps:
 	bash scripts/test-deps.sh
 
-test: venv deps i18n-compile
+# ruff, then the documentation (a broken link or a page missing from mkdocs.yml fails),
+# then the suite.
+test: $(TEST_STAMP) deps i18n-compile
 	$(RUFF) check app tests benchmarks
+	$(MKDOCS) build --strict --quiet --site-dir build/site
 	$(PYTHON) -m pytest -q
+
+# The documentation site (docs/, mkdocs.yml): served with live reload on
+# http://127.0.0.1:8000, or built into build/site/ as `make test` does.
+docs: $(DOCS_STAMP)
+	$(MKDOCS) serve
+
+docs-build: $(DOCS_STAMP)
+	$(MKDOCS) build --strict --site-dir build/site
 
 # Each prints one JSON line on throwaway stores of its own (DATABASE_URL is never read);
 # load.py needs PostgreSQL (TEST_DATABASE_URL or 127.0.0.1:5432); serve.py (wrk,
 # installed by scripts/bench-deps.sh when missing) compares `flask run` with gunicorn.
-bench: venv
+bench: $(TEST_STAMP)
 	bash scripts/bench-deps.sh
 	$(PYTHON) benchmarks/purge.py
 	$(PYTHON) benchmarks/load.py
 	$(PYTHON) benchmarks/serve.py
 	$(PYTHON) benchmarks/media.py
 
-# Languages (README "Languages"): strings -> messages.pot -> each .po -> compiled .mo.
+# Languages (docs/languages.md): strings -> messages.pot -> each .po -> compiled .mo.
 # The .po files are committed; the .mo files are built here (and in the Dockerfile).
 PYBABEL := $(VENV)/bin/pybabel
 
@@ -59,7 +86,7 @@ i18n-update: i18n-extract
 i18n-compile: venv
 	$(PYBABEL) -q compile -d translations
 
-lint: venv
+lint: $(TEST_STAMP)
 	$(RUFF) check app tests benchmarks
 
 clean:
@@ -67,5 +94,5 @@ clean:
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +
 
 # Refresh the README's screenshots (docs/screenshots/) from the browser suite.
-screenshots: venv deps i18n-compile
+screenshots: $(TEST_STAMP) deps i18n-compile
 	UPDATE_README_SCREENSHOTS=1 $(PYTHON) -m pytest -q tests/e2e/test_pages_a11y.py -k readme_screenshots
