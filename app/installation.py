@@ -26,17 +26,20 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
-import click
 from flask import current_app
-from flask.cli import AppGroup
 from pymongo.errors import DuplicateKeyError
 from sqlalchemy import Integer, String, delete, inspect, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, mapped_column
 
-from app.db import UTCDateTime, utcnow
-from app.errors import InstallationMismatch
-from app.extensions import db
+from app.core.db import UTCDateTime, utcnow
+from app.core.errors import InstallationMismatch
+from app.core.events import InstallationAdopted
+from app.core.extensions import db
+from app.core.guards import register_destructive_guard
+from app.core.uow import unit_of_work
+from app.images.models import Image, with_trashed
+from app.users.repository import get_users
 
 log = logging.getLogger(__name__)
 
@@ -90,7 +93,7 @@ def _write_store_id(value: str, *, replace: bool = False) -> str:
     return _store_id() or value
 
 
-def _schema_ready() -> bool:
+def schema_ready() -> bool:
     """Whether the tables exist (not before ``flask db upgrade``); remembered once true."""
     extensions = current_app.extensions
     if not extensions.get("papelera.installation_schema"):
@@ -122,9 +125,6 @@ def _write_sql_id(value: str, *, replace: bool = False) -> str:
 
 def _owners_unknown_to_store() -> int:
     """How many owners of images (trashed ones too) the user store does not know."""
-    from app.images.models import Image, with_trashed
-    from app.users.repository import get_users
-
     owners = set(db.session.execute(
         with_trashed(select(Image.owner_id).distinct())).scalars())
     db.session.commit()
@@ -165,7 +165,7 @@ def _decide(sql_id: str | None, store_id: str | None) -> InstallationStatus | No
 
 def installation_status() -> InstallationStatus:
     """Read both sides and decide; writes nothing."""
-    if not _schema_ready():
+    if not schema_ready():
         return InstallationStatus("unknown", reason="The database schema is not there yet "
                                                     "(run `flask db upgrade`).")
     sql_id, store_id = _sql_id(), _store_id()
@@ -221,13 +221,12 @@ def adopt(*, new: bool = False) -> tuple[str, str]:
     Keeps the database's id and writes it into the user store, or with ``new`` (or when
     the database has none) writes a new id into both.
     """
-    from app.media.access_cache import changed
-
     sql_id, store_id = _sql_id(), _store_id()
-    try:
-        return _adopt(sql_id, store_id, new=new)
-    finally:
-        changed()  # another user store: /media decides from the stores again everywhere
+    with unit_of_work(write=False) as uow:
+        try:
+            return _adopt(sql_id, store_id, new=new)
+        finally:  # another user store: cached access decisions are dropped everywhere
+            uow.emit(InstallationAdopted())
 
 
 def _adopt(sql_id: str | None, store_id: str | None, *, new: bool) -> tuple[str, str]:
@@ -244,41 +243,6 @@ def _adopt(sql_id: str | None, store_id: str | None, *, new: bool) -> tuple[str,
     return value, done
 
 
-# -- CLI -------------------------------------------------------------------------------
-
-installation_cli = AppGroup("installation", help="The installation id shared by SQL and "
-                                                 "the user store.")
-
-
-@installation_cli.command("show")
-def show_command():
-    """Print both ids and whether they match."""
-    status = installation_status()
-    click.echo(f"database:   {status.sql_id or '(none)'}")
-    click.echo(f"user store: {status.store_id or '(none)'}")
-    click.echo(f"status:     {status.state}" + (f": {status.reason}" if status.reason else ""))
-    if status.state == "mismatch":
-        raise SystemExit(1)
-
-
-@installation_cli.command("adopt")
-@click.option("--new", is_flag=True, help="Write a new id into both instead of keeping the "
-                                          "database's.")
-@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
-def adopt_command(new: bool, yes: bool):
-    """Declare that this database and this user store belong together."""
-    from app.audit import service as audit
-
-    if not _schema_ready():
-        raise click.ClickException("The database schema is not there yet: run "
-                                   "`flask db upgrade` first.")
-    before = installation_status()
-    if not yes:
-        click.confirm(f"Database {before.sql_id or '(none)'}, user store "
-                      f"{before.store_id or '(none)'}. Adopt this user store for this "
-                      "database?", abort=True)
-    value, done = adopt(new=new)
-    audit.record("installation_adopt", "ok", audit.SYSTEM, target_type="installation",
-                 target_id=value, details={"database_before": before.sql_id,
-                                           "store_before": before.store_id, "new": new})
-    click.echo(f"Adopted: {done}.")
+def init_app(app) -> None:
+    """Every destructive endpoint refuses (409) while SQL and the user store disagree."""
+    register_destructive_guard(app, require_installation)

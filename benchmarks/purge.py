@@ -134,8 +134,8 @@ def seed_images(app, client, count: int, tag: str, threads: int) -> list[tuple[s
     """``count`` expired images: objects in the bucket, rows in SQL (not timed)."""
     from sqlalchemy import insert
 
-    from app.db import utcnow
-    from app.extensions import db
+    from app.core.db import utcnow
+    from app.core.extensions import db
     from app.images.models import Image
 
     keys = new_keys(count, tag)
@@ -159,8 +159,8 @@ def time_naive(app, client, count: int) -> float:
     """The original design: every expired row, one object and one commit at a time."""
     from sqlalchemy import delete, select
 
-    from app.db import utcnow
-    from app.extensions import db
+    from app.core.db import utcnow
+    from app.core.extensions import db
     from app.images.models import Image, with_trashed
 
     with app.app_context():
@@ -204,7 +204,7 @@ def time_raw(client, keys: list[tuple[str, str]]) -> float:
 
 def build_app(tmp: Path, server, database: str):
     from app import create_app
-    from app.extensions import db
+    from app.core.extensions import db
     from app.installation import ensure_installation
     from benchmarks.scratch import refuse_if_not_empty
 
@@ -268,7 +268,7 @@ def main(argv=None) -> dict:
             raw_s = time_raw(timed, keys)
             say(f"(c) raw DeleteObjects: {2 * args.n} keys in {raw_s:.2f} s")
             with app.app_context():
-                from app.extensions import db
+                from app.core.extensions import db
 
                 db.session.remove()
                 db.engine.dispose()

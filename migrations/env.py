@@ -91,7 +91,7 @@ def run_migrations_online():
     connectable = get_engine()
 
     with connectable.connect() as connection:
-        # SQLite: a migration writes, so it takes the write lock up front (app/db.py).
+        # SQLite: a migration writes, so it takes the write lock up front (app/core/db.py).
         connection.execution_options(papelera_write=True)
         context.configure(
             connection=connection,

@@ -11,8 +11,8 @@ import sqlalchemy as sa
 from PIL import Image as PILImage
 
 from app import create_app
-from app.db import utcnow
-from app.extensions import db
+from app.core.db import utcnow
+from app.core.extensions import db
 from app.installation import check_at_start
 from app.users.repository import get_users
 from app.users.service import create_user

@@ -9,7 +9,7 @@ from contextlib import contextmanager
 from sqlalchemy import func, select, text
 
 from app.audit.models import AuditEvent
-from app.extensions import db
+from app.core.extensions import db
 from app.images.models import Image, with_trashed
 
 

@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import select
 
 from app.audit.models import AuditEvent
-from app.extensions import db
+from app.core.extensions import db
 from tests.conftest import ADMIN_PASSWORD, ENGINES, NO_POSTGRES, build_app
 from tests.helpers import Browser, audit_count, last_audit
 

@@ -38,3 +38,27 @@ def test_a_forbidden_admin_page_is_worded_for_people(app, alice):
     page = browser.request("GET", "/admin/users", htmx=False)
     assert page.status_code == 403
     assert "This page is not for you" in page.text and "403" in page.text
+
+
+def test_a_locked_database_is_busy_not_unreachable(app):
+    """N12: SQLite's "database is locked" is a busy server, not a lost one: 503 ``busy``."""
+    import sqlite3
+
+    from sqlalchemy.exc import OperationalError
+
+    def locked():
+        raise OperationalError("UPDATE images", {}, sqlite3.OperationalError(
+            "database is locked"))
+
+    def gone():
+        raise OperationalError("SELECT 1", {}, sqlite3.OperationalError("unable to open"))
+
+    app.add_url_rule("/api/v1/test-locked", "test_locked", locked)
+    app.add_url_rule("/api/v1/test-gone", "test_gone", gone)
+    client = app.test_client()
+    busy = client.get("/api/v1/test-locked")
+    assert busy.status_code == 503 and busy.headers["Retry-After"]
+    assert busy.get_json() == {"error": "The database is busy right now. Try again in a "
+                                        "moment.", "code": "busy"}
+    down = client.get("/api/v1/test-gone")
+    assert down.status_code == 503 and down.get_json()["code"] == "unavailable"

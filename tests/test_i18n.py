@@ -16,7 +16,7 @@ from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from pymongo.errors import ConnectionFailure
 
-from app.i18n import ago, when
+from app.core.i18n import ago, when
 from app.users.repository import UserRepository, get_users
 from tests.conftest import USER_PASSWORD, build_app, login_api, png_bytes
 from tests.helpers import Browser
@@ -323,3 +323,33 @@ TEMPLATES = sorted(p.relative_to(ROOT / "templates").as_posix()
 @pytest.mark.parametrize("name", TEMPLATES)
 def test_templates_have_no_untranslated_text(name):
     assert untranslated_literals((ROOT / "templates" / name).read_text()) == []
+
+
+def test_no_sentence_for_people_is_an_f_string():
+    """N6: an f-string never reaches the catalogue, so it stays English on a Spanish page.
+    Messages, toasts and error sentences go through gettext with placeholders."""
+    pattern = re.compile(r"""(["']message["']\]?\s*[:=]\s*f["']|_invalid\([^)]*,\s*f["']"""
+                         r"""|toast\(\s*f["']|(?:BadRequest|Conflict|NotFound|Forbidden)\(\s*f["'])""")
+    found = [f"{path.relative_to(ROOT)}:{number}"
+             for path in sorted((ROOT / "app").rglob("*.py"))
+             for number, line in enumerate(path.read_text().splitlines(), 1)
+             if pattern.search(line)]
+    assert not found, found
+
+
+def test_an_undo_in_the_gallery_says_so_in_spanish(app, make_user):
+    make_user("rosa")
+    browser = Browser(app.test_client(), "rosa", USER_PASSWORD)
+    assert browser.request("POST", "/account/language",
+                           data={"language": "es"}).status_code == 204
+    assert browser.upload(png_bytes(), "playa.png").status_code == 201
+    with app.app_context():
+        from app.core.extensions import db
+        from app.images.models import Image
+
+        image_id = db.session.execute(db.select(Image.id)).scalar_one()
+    assert browser.request("DELETE", f"/images/{image_id}",
+                           headers={"X-Confirm-Delete": "yes"}).status_code == 200
+    restored = browser.request("POST", f"/images/{image_id}/restore")
+    assert restored.status_code == 200
+    assert "«playa.png» ha vuelto a la galería." in restored.text

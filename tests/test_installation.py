@@ -6,7 +6,7 @@ import pytest
 from sqlalchemy import delete, select
 
 from app.audit.models import AuditEvent
-from app.extensions import db
+from app.core.extensions import db
 from app.installation import Installation, installation_status
 from app.users.repository import get_users
 from tests.conftest import build_app
@@ -101,3 +101,16 @@ def test_adopt_new_writes_a_new_id_into_both(library):
     assert result.exit_code == 0 and "a new installation id" in result.output
     sql_id, store_id, state = ids(library)
     assert state == "ok" and sql_id == store_id != old
+
+
+
+def test_readyz_writes_no_installation_id(library):
+    """N11: /readyz is a public GET: it reads both ids and writes neither."""
+    with library.app_context():
+        db.session.execute(delete(Installation))
+        db.session.commit()
+        library.extensions["papelera.mongo"].database()["meta"].delete_many({})
+        assert installation_status().state == "new"
+    ready = library.test_client().get("/readyz")
+    assert ready.status_code == 200, ready.get_json()
+    assert ids(library) == (None, None, "new")

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from app import create_app
-from app.config import ConfigError, load_settings
-from app.extensions import db
+from app.core.config import ConfigError, load_settings
+from app.core.extensions import db
 from tests.conftest import instance_env, make_config
 
 ROOT = Path(__file__).resolve().parents[1]

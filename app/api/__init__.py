@@ -5,8 +5,8 @@ from __future__ import annotations
 from flask import jsonify, request
 from flask_babel import gettext
 
-from app.errors import BadRequest
-from app.pagination import Page, parse_limit
+from app.core.errors import BadRequest
+from app.core.pagination import Page, parse_limit
 
 API_PREFIX = "/api/v1"
 

@@ -10,7 +10,7 @@ from flask_babel import gettext
 from app.api import page_args
 from app.audit.query import event_to_dict, iter_events, search_events
 from app.auth.login import admin_required
-from app.errors import BadRequest
+from app.core.errors import BadRequest
 
 bp = Blueprint("audit_api", __name__, url_prefix="/api/v1")
 

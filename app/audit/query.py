@@ -6,9 +6,9 @@ from sqlalchemy import select
 
 from app.audit.models import AuditEvent
 from app.audit.service import format_time
-from app.db import end_read
-from app.extensions import db
-from app.pagination import Page, decode_cursor, encode_cursor
+from app.core.db import end_read
+from app.core.extensions import db
+from app.core.pagination import Page, decode_cursor, encode_cursor
 
 
 def _filtered(actor=None, action=None, target=None):

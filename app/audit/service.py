@@ -20,9 +20,9 @@ from flask_babel import gettext
 from sqlalchemy import select, text
 
 from app.audit.models import AuditEvent, AuditHead
-from app.db import begin_write, on_postgresql, utcnow
-from app.errors import AuditUnavailable
-from app.extensions import db
+from app.core.db import begin_write, on_postgresql, utcnow
+from app.core.errors import AuditUnavailable
+from app.core.extensions import db
 
 log = logging.getLogger(__name__)
 

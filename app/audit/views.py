@@ -7,14 +7,14 @@ import uuid
 from flask import Blueprint, request
 from sqlalchemy import select
 
-from app import htmx
 from app.audit.models import AuditEvent
 from app.audit.query import event_to_dict, search_events
 from app.auth.login import admin_required
-from app.db import end_read
-from app.extensions import db
+from app.core import htmx
+from app.core.db import end_read
+from app.core.extensions import db
+from app.core.pagination import parse_limit
 from app.images.models import Image, with_trashed
-from app.pagination import parse_limit
 from app.users.repository import get_users
 
 bp = Blueprint("audit_pages", __name__)

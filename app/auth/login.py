@@ -16,16 +16,16 @@ from flask_babel import gettext
 from flask_login import current_user, login_user, logout_user
 from flask_wtf.csrf import CSRFError
 
-from app import htmx
 from app.audit import service as audit
 from app.audit.service import Context
 from app.auth import sessions
 from app.auth.tokens import digest as digest_token
 from app.auth.tokens import find_live_token
-from app.db import end_read, utcnow
-from app.errors import CROSS_SITE, DomainError, Forbidden, Unauthenticated, wants_json
-from app.extensions import csrf, db, login_manager
-from app.media import access_cache as media_access
+from app.core import access_cache as media_access
+from app.core import htmx
+from app.core.db import end_read, utcnow
+from app.core.errors import CROSS_SITE, DomainError, Forbidden, Unauthenticated, wants_json
+from app.core.extensions import csrf, db, login_manager
 from app.users.repository import get_users
 
 log = logging.getLogger(__name__)
@@ -41,7 +41,6 @@ def session_lifetimes() -> sessions.Lifetimes:
                               absolute=timedelta(minutes=config["SESSION_ABSOLUTE_MINUTES"]))
 
 
-@login_manager.user_loader
 def _load_session_user(value: str):
     """The cookie names a user and epoch; the server-side row must still be live."""
     user_id, _, epoch = value.partition(":")
@@ -109,7 +108,6 @@ def current_session_id():
     return row.id if row is not None else None
 
 
-@login_manager.request_loader
 def _load_token_user(req):
     header = req.headers.get("Authorization", "")
     scheme, _, token = header.partition(" ")
@@ -164,7 +162,6 @@ def unauthenticated_response(message: str | None = None, code: str = "unauthenti
     return response
 
 
-login_manager.unauthorized_handler(unauthenticated_response)
 
 
 def public(view):
@@ -262,3 +259,9 @@ def request_context() -> Context:
     )
 
 
+def init_app(_app) -> None:
+    """Flask-Login asks these: the session cookie's user, a bearer token's user, and
+    what to answer a request that needs either."""
+    login_manager.user_loader(_load_session_user)
+    login_manager.request_loader(_load_token_user)
+    login_manager.unauthorized_handler(unauthenticated_response)

@@ -8,8 +8,8 @@ from datetime import datetime
 from sqlalchemy import Integer, String, Uuid
 from sqlalchemy.orm import Mapped, mapped_column
 
-from app.db import UTCDateTime, utcnow
-from app.extensions import db
+from app.core.db import UTCDateTime, utcnow
+from app.core.extensions import db
 
 
 class ApiToken(db.Model):

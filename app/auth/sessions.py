@@ -21,8 +21,9 @@ from datetime import datetime, timedelta
 from sqlalchemy import delete, or_, select, update
 
 from app.auth.models import UserSession
-from app.db import begin_write
-from app.extensions import db
+from app.core.events import SessionsEnded
+from app.core.extensions import db
+from app.core.uow import unit_of_work
 
 # How stale ``last_seen_at`` may get before a request writes it again.
 TOUCH_EVERY = timedelta(minutes=1)
@@ -67,12 +68,13 @@ def start_session(user, *, now: datetime, lifetimes: Lifetimes, ip: str | None,
                       auth_epoch=user.auth_epoch, created_at=now, last_seen_at=now,
                       expires_at=lifetimes.ends_at(now, now), ip=(ip or None) and ip[:64],
                       user_agent=(user_agent or None) and user_agent[:255])
-    begin_write()
-    db.session.execute(delete(UserSession).where(
-        or_(UserSession.expires_at <= now,
-            (UserSession.user_id == user.id) & (UserSession.auth_epoch != user.auth_epoch))))
-    db.session.add(row)
-    db.session.commit()
+    with unit_of_work() as uow:
+        swept = db.session.execute(delete(UserSession).where(
+            or_(UserSession.expires_at <= now,
+                (UserSession.user_id == user.id) & (UserSession.auth_epoch != user.auth_epoch))))
+        db.session.add(row)
+        if swept.rowcount:
+            uow.emit(SessionsEnded(None, swept.rowcount))
     return session_id, row
 
 
@@ -94,11 +96,10 @@ def touch(row: UserSession | LiveSession, *, now: datetime, lifetimes: Lifetimes
     if now - row.last_seen_at < TOUCH_EVERY:
         return
     row_id, expires_at = row.id, lifetimes.ends_at(row.created_at, now)
-    begin_write()
-    db.session.execute(update(UserSession).where(UserSession.id == row_id)
-                       .values(last_seen_at=now, expires_at=expires_at)
-                       .execution_options(synchronize_session=False))
-    db.session.commit()
+    with unit_of_work():  # it only extends the session: no event
+        db.session.execute(update(UserSession).where(UserSession.id == row_id)
+                           .values(last_seen_at=now, expires_at=expires_at)
+                           .execution_options(synchronize_session=False))
 
 
 def sessions_of(user, *, now: datetime, lifetimes: Lifetimes) -> list[UserSession]:
@@ -113,19 +114,20 @@ def sessions_of(user, *, now: datetime, lifetimes: Lifetimes) -> list[UserSessio
 
 def end_session(user_id: str, session_row_id: uuid.UUID) -> bool:
     """End one of ``user_id``'s sessions by its public id; False when it is not theirs."""
-    begin_write()
-    result = db.session.execute(delete(UserSession).where(
-        UserSession.id == session_row_id, UserSession.user_id == user_id))
-    db.session.commit()
+    with unit_of_work() as uow:
+        result = db.session.execute(delete(UserSession).where(
+            UserSession.id == session_row_id, UserSession.user_id == user_id))
+        _ended(uow, user_id, result.rowcount)
     return result.rowcount == 1
 
 
 def end_session_by_cookie(session_id: str | None) -> None:
     """Sign-out: the row behind this cookie's id is gone, whoever holds a copy."""
     if session_id and isinstance(session_id, str):
-        begin_write()
-        db.session.execute(delete(UserSession).where(UserSession.digest == digest(session_id)))
-        db.session.commit()
+        with unit_of_work() as uow:
+            result = db.session.execute(
+                delete(UserSession).where(UserSession.digest == digest(session_id)))
+            _ended(uow, None, result.rowcount)
 
 
 def end_sessions_of(user_id: str, *, keep: uuid.UUID | None = None) -> int:
@@ -133,7 +135,13 @@ def end_sessions_of(user_id: str, *, keep: uuid.UUID | None = None) -> int:
     query = delete(UserSession).where(UserSession.user_id == user_id)
     if keep is not None:
         query = query.where(UserSession.id != keep)
-    begin_write()
-    result = db.session.execute(query)
-    db.session.commit()
+    with unit_of_work() as uow:
+        result = db.session.execute(query)
+        _ended(uow, user_id, result.rowcount)
     return result.rowcount
+
+
+def _ended(uow, user_id: str | None, count: int) -> None:
+    """Say so only when a row went: a sign-out of a gone session changes nothing."""
+    if count:
+        uow.emit(SessionsEnded(user_id, count))

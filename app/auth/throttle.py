@@ -32,7 +32,7 @@ from limits.strategies import FixedWindowRateLimiter
 
 from app.audit import service as audit
 from app.auth.login import request_context
-from app.errors import ServiceUnavailable, TooManyRequests
+from app.core.errors import ServiceUnavailable, TooManyRequests
 from app.users.service import LoginRefused, authenticate
 
 log = logging.getLogger(__name__)
@@ -101,7 +101,7 @@ def _refused(item: RateLimitItem, ids: tuple[str, ...]) -> TooManyRequests:
 def begin_attempt(username: str, ip: str | None) -> Attempt:
     """Count one password guess for this IP and this name, or raise 429 with the wait."""
     config = current_app.config
-    prefix = config.get("RATELIMIT_KEY_PREFIX") or "papelera"
+    prefix = config["RATELIMIT_KEY_PREFIX"] or "papelera"  # Flask-Limiter's "": our own
     counters = [(parse(config["LOGIN_RATE_LIMIT"]), (prefix, "login-ip", client_key(ip))),
                 (parse(config["LOGIN_USER_RATE_LIMIT"]),
                  (prefix, "login-name", name_digest(username)))]

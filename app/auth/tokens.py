@@ -13,8 +13,10 @@ from datetime import datetime, timedelta
 from sqlalchemy import select, update
 
 from app.auth.models import ApiToken
-from app.db import begin_write
-from app.extensions import db
+from app.core.db import begin_write
+from app.core.events import TokensRevoked
+from app.core.extensions import db
+from app.core.uow import unit_of_work
 
 PREFIX = "pap_"
 
@@ -47,16 +49,20 @@ def find_live_token(token: str, now: datetime) -> ApiToken | None:
 
 
 def revoke_token(token: str, now: datetime) -> bool:
-    begin_write()
-    result = db.session.execute(
-        update(ApiToken).where(ApiToken.digest == digest(token), ApiToken.revoked_at.is_(None))
-        .values(revoked_at=now)
-    )
-    db.session.commit()
-    return result.rowcount == 1
+    with unit_of_work() as uow:
+        revoked = db.session.execute(
+            update(ApiToken).where(ApiToken.digest == digest(token),
+                                   ApiToken.revoked_at.is_(None))
+            .values(revoked_at=now).returning(ApiToken.user_id)
+        ).scalars().all()
+        if revoked:
+            uow.emit(TokensRevoked(revoked[0], len(revoked)))
+    return len(revoked) == 1
 
 
 def delete_tokens_of(user_id: str) -> None:
-    begin_write()
-    db.session.execute(ApiToken.__table__.delete().where(ApiToken.user_id == user_id))
-    db.session.commit()
+    with unit_of_work() as uow:
+        result = db.session.execute(
+            ApiToken.__table__.delete().where(ApiToken.user_id == user_id))
+        if result.rowcount:
+            uow.emit(TokensRevoked(user_id, result.rowcount))

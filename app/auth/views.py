@@ -14,7 +14,7 @@ from wtforms.validators import DataRequired, Length
 
 from app.auth.login import public, sign_in, sign_out
 from app.auth.throttle import checked_login
-from app.errors import TooManyRequests
+from app.core.errors import TooManyRequests
 from app.users.repository import get_users
 from app.users.service import LoginRefused
 

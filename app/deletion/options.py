@@ -11,7 +11,7 @@ from dataclasses import asdict, dataclass
 
 from flask_babel import gettext
 
-from app.errors import BadRequest
+from app.core.errors import BadRequest
 
 SWITCHES = ("permanent", "dry_run", "force")
 

@@ -1,4 +1,4 @@
-"""Targets that are not one row: a collection acted on as a whole."""
+"""Targets that are not an ORM row: a collection acted on as a whole, or a handle."""
 
 from __future__ import annotations
 
@@ -27,3 +27,18 @@ class Snapshot:
         fingerprint = (f"{self.kind}:{self.id}:{self.count}:{self.bytes}:{self.fingerprint}:"
                        f"{','.join(self.members)}")
         return f'"{self.kind}-{hashlib.sha256(fingerprint.encode()).hexdigest()[:16]}"'
+
+
+@dataclass(frozen=True)
+class Handle:
+    """One thing known by its id and a state (a session, a token) as a target: its
+    ``etag`` changes when ``state`` does."""
+
+    kind: str
+    id: str
+    state: str = ""
+
+    @property
+    def etag(self) -> str:
+        digest = hashlib.sha256(f"{self.kind}:{self.id}:{self.state}".encode()).hexdigest()
+        return f'"{self.kind}-{digest[:16]}"'

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from flask_babel import gettext
 
-from app.db import utcnow
+from app.core.db import utcnow
 from app.images.models import Image
 from app.images.present import deletion_to_dict, image_to_dict
 from app.images.service import (
@@ -60,9 +60,9 @@ def preview_restore(image: Image, options) -> dict:
 
 # What the decorator needs to know about each image action, declared once for every
 # route (API and pages) that performs it; a route adds its description and partial.
-# A permanent delete reaches the object store: it is ``external`` (see app.deletion).
+# A permanent delete reaches the object store: it is ``outside_sql`` (see app.deletion).
 TRASH_IMAGE = {"resource": "image", "load": load_image_for, "preview": preview_image_deletion,
-               "external": lambda options: options.permanent}
-DELETE_IMAGE_FOREVER = {**TRASH_IMAGE, "soft": False, "external": True}
+               "outside_sql": lambda options: options.permanent}
+DELETE_IMAGE_FOREVER = {**TRASH_IMAGE, "soft": False, "outside_sql": True}
 RESTORE_IMAGE = {"resource": "image", "load": load_image_for, "preview": preview_restore,
                  "allow_permanent": False, "confirm": None, "action": "restore"}

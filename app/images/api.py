@@ -8,9 +8,9 @@ from flask_login import current_user
 
 from app.api import list_response, page_args
 from app.auth.login import login_required
-from app.db import utcnow
+from app.core.db import utcnow
+from app.core.errors import BadRequest
 from app.deletion import delete_endpoint
-from app.errors import BadRequest
 from app.images.actions import (
     RESTORE_IMAGE,
     TRASH_IMAGE,

@@ -9,9 +9,9 @@ from collections.abc import Iterator
 from flask import request
 from flask_babel import gettext, ngettext
 
-from app.db import utcnow
+from app.core.db import utcnow
+from app.core.errors import NotFound
 from app.deletion.targets import Snapshot
-from app.errors import NotFound
 from app.images.models import Image
 from app.images.service import owned_selection, soft_delete_image
 from app.trash.retention import retention_days_for

@@ -9,14 +9,15 @@ alone: an upload in progress writes its objects before its row. Stored variants
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from sqlalchemy import select
 
-from app.db import begin_write
-from app.extensions import db
-from app.images.models import Image, with_trashed
+from app.core.extensions import db
+from app.images.models import Image, ImageVariant, with_trashed
+from app.images.service import trash_rows
 from app.purge.batch import claim_and_delete, new_claim_id
 
 PREFIXES = ("originals/", "thumbnails/", "variants/")
@@ -53,7 +54,6 @@ def _known_keys() -> dict[str, str]:
 
 
 def _variant_keys() -> set[str]:
-    from app.media.models import ImageVariant
 
     return set(db.session.execute(select(ImageVariant.key)).scalars())
 
@@ -80,20 +80,10 @@ def repair(report: DoctorReport, storage, *, now: datetime, batch_size: int = 50
     if report.orphan_objects:
         errors = storage.delete_many(report.orphan_objects)
         report.fixed_objects = len(report.orphan_objects) - len(errors)
-    import uuid
-
-    from sqlalchemy import update
-
     for start in range(0, len(report.rows_missing_objects), batch_size):
         ids = [uuid.UUID(i) for i in report.rows_missing_objects[start:start + batch_size]]
         # Into the trash first (claims only take trashed rows), then out for good.
-        begin_write()
-        db.session.execute(
-            update(Image).where(Image.id.in_(ids), Image.is_deleted.is_(False))
-            .values(is_deleted=True, deleted_at=now, deleted_by="doctor", purge_after=now,
-                    version=Image.version + 1)
-            .execution_options(synchronize_session=False))
-        db.session.commit()
+        trash_rows(Image.id.in_(ids), deleted_by="doctor", now=now, purge_after=now)
         result = claim_and_delete(Image.id.in_(ids), storage=storage,
                                   claim_id=new_claim_id("doctor"), now=now,
                                   batch_size=len(ids))

@@ -10,12 +10,22 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import BigInteger, Boolean, Index, Integer, String, Uuid, event
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    UniqueConstraint,
+    Uuid,
+    event,
+)
 from sqlalchemy.ext.hybrid import hybrid_property
 from sqlalchemy.orm import Mapped, Session, mapped_column, with_loader_criteria
 
-from app.db import UTCDateTime, utcnow
-from app.extensions import db
+from app.core.db import UTCDateTime, utcnow
+from app.core.extensions import db
 
 INCLUDE_TRASHED = "include_trashed"
 
@@ -98,3 +108,28 @@ def _hide_trashed(state):
         state.statement = state.statement.options(
             with_loader_criteria(Image, Image.is_deleted.is_(False), include_aliases=True)
         )
+
+
+class ImageVariant(db.Model):
+    """A resized/re-encoded copy, stored under a server-made key.
+
+    The row goes with its image (``ON DELETE CASCADE``); the object is deleted by the
+    purge's batch function, which reads these keys before deleting the image rows.
+    """
+
+    __tablename__ = "image_variants"
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer(), "sqlite"),
+                                    primary_key=True, autoincrement=True)
+    image_id: Mapped[uuid.UUID] = mapped_column(
+        Uuid, ForeignKey("images.id", ondelete="CASCADE"), nullable=False, index=True)
+    key: Mapped[str] = mapped_column(String(255), nullable=False, unique=True)
+    width: Mapped[int] = mapped_column(Integer, nullable=False)
+    fmt: Mapped[str] = mapped_column(String(8), nullable=False)
+    quality: Mapped[int] = mapped_column(Integer, nullable=False)
+    bytes: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
+
+    __table_args__ = (
+        UniqueConstraint("image_id", "width", "fmt", "quality", name="uq_image_variants_kind"),
+    )

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from flask import url_for
+
 from app.audit.service import format_time
 from app.trash.service import days_left, expires_soon
 
@@ -14,9 +16,8 @@ def iso(value: datetime | None) -> str | None:
 
 def image_urls(image) -> tuple[str, str]:
     """The stable /media URLs (original, thumbnail): the same on every render."""
-    from app.media import media_url
-
-    return media_url(image), media_url(image, "thumb")
+    return (url_for("media.original", image_id=image.id),
+            url_for("media.thumbnail", image_id=image.id))
 
 
 def image_fields(image) -> dict:

@@ -19,7 +19,7 @@ from flask_babel import format_number, gettext
 from PIL import Image as PILImage
 from PIL import ImageOps, UnidentifiedImageError
 
-from app.errors import ServiceUnavailable, TooLarge, UnsupportedMedia
+from app.core.errors import ServiceUnavailable, TooLarge, UnsupportedMedia
 
 # Formats browsers display; the content type comes from Pillow, never from the client.
 ALLOWED_FORMATS = {"JPEG": "image/jpeg", "PNG": "image/png", "GIF": "image/gif",

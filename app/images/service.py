@@ -15,13 +15,14 @@ from datetime import datetime, timedelta
 from flask_babel import gettext
 from sqlalchemy import and_, func, or_, select, update
 
-from app.db import begin_write
-from app.errors import Conflict, NotFound, StorageFailed, TooLarge
-from app.extensions import db
+from app.core.db import begin_write
+from app.core.errors import Conflict, NotFound, StorageFailed, TooLarge
+from app.core.events import ImagesReleased, ImagesRestored, ImagesTrashed, ImagesUploaded
+from app.core.extensions import db
+from app.core.pagination import Page, decode_cursor, page_from_rows
+from app.core.uow import emit, unit_of_work
 from app.images.models import Image, reload, with_trashed
 from app.images.processing import THUMBNAIL_TYPE, DecodeSlots, process_upload
-from app.media.cache import evict_image
-from app.pagination import Page, decode_cursor, page_from_rows
 from app.purge.batch import BatchResult, claim, delete_claimed, new_claim_id
 
 log = logging.getLogger(__name__)
@@ -54,9 +55,10 @@ def upload_image(storage, *, owner_id: str, file_name: str, data: bytes, max_byt
             thumbnail_bytes=len(processed.thumbnail), width=processed.width,
             height=processed.height, sha256=hashlib.sha256(data).hexdigest(), created_at=now,
         )
-        begin_write()  # only now, after the storage calls: the lock is held for the INSERT
-        db.session.add(image)
-        db.session.commit()
+        with unit_of_work() as uow:  # only now, after the storage calls: the lock is held
+            db.session.add(image)     # for the INSERT alone
+            db.session.flush()
+            uow.emit(ImagesUploaded(owner_id, (image.id,), len(data)))
     except BaseException:
         db.session.rollback()
         try:
@@ -65,9 +67,6 @@ def upload_image(storage, *, owner_id: str, file_name: str, data: bytes, max_byt
             log.exception("could not remove the objects of a failed upload: %s, %s",
                           storage_key, thumbnail_key)
         raise
-    from app.media.metrics import record_event
-
-    record_event("upload", image.id, nbytes=len(data))
     return image
 
 
@@ -185,11 +184,33 @@ def soft_delete_image(image: Image, *, actor_id: str, retention_days: int,
                     version=Image.version + 1)
             .execution_options(synchronize_session=False)
         )
-        evict_image(image.id)  # before the caller commits; access is checked before the cache
+        emit(ImagesTrashed((image.id,)))
         image = reload(image.id)
         if image is None:
             raise NotFound(gettext("No such image."))
     return Deletion(str(image.id), "soft", image.deleted_at, image.purge_after, image.deleted_by)
+
+
+def trash_rows(condition, *, deleted_by: str | None, now: datetime,
+               purge_after: datetime) -> tuple[uuid.UUID, ...]:
+    """Move the active rows matching ``condition`` to the trash in one statement; their ids.
+
+    The one "trash these rows" write (a user's library before deletion, the orphan sweep,
+    the doctor's repairs). Its own unit of work, or the caller's when one is open (then
+    the caller commits).
+    """
+    with unit_of_work() as uow:
+        trashed = tuple(db.session.execute(
+            update(Image)
+            .where(condition, Image.is_deleted.is_(False))
+            .values(is_deleted=True, deleted_at=now, deleted_by=deleted_by,
+                    purge_after=purge_after, version=Image.version + 1)
+            .returning(Image.id)
+            .execution_options(synchronize_session=False)
+        ).scalars().all())
+        if trashed:
+            uow.emit(ImagesTrashed(trashed))
+    return trashed
 
 
 def _exists(image_id) -> bool:
@@ -219,6 +240,7 @@ def restore_image(image: Image, *, now: datetime) -> Image:
             raise Conflict(gettext("This image is being purged and can no longer be restored."),
                            code="purging")
         raise Conflict(gettext("This image is not in the trash."), code="not_in_trash")
+    emit(ImagesRestored((image.id,)))
     return current
 
 
@@ -233,13 +255,14 @@ def permanently_delete_image(image: Image, storage, *, actor_id: str,
     claim_id = new_claim_id("delete")
     begin_write()
     # Mark it trashed first (if it was active) so that it is hidden at once, then claim it.
-    db.session.execute(
+    if db.session.execute(
         update(Image)
         .where(Image.id == image.id, Image.is_deleted.is_(False))
         .values(is_deleted=True, deleted_at=now, deleted_by=actor_id, purge_after=now,
                 version=Image.version + 1)
         .execution_options(synchronize_session=False)
-    )
+    ).rowcount:
+        emit(ImagesTrashed((image.id,)))
     claimed = claim(Image.id == image.id, claim_id=claim_id, now=now, limit=1)
     if claimed == 0:
         if _exists(image.id):
@@ -255,11 +278,16 @@ def permanently_delete_image(image: Image, storage, *, actor_id: str,
 
 def release_claim(claim_id: str) -> None:
     """Give rows of an unfinished claim back to the trash (restorable again), committed."""
-    db.session.execute(
-        with_trashed(
-            update(Image).where(Image.claim_id == claim_id, Image.purge_state == "purging")
-            .values(purge_state=None, claim_id=None, claimed_at=None, version=Image.version + 1)
-            .execution_options(synchronize_session=False)
-        )
-    )
-    db.session.commit()
+    with unit_of_work() as uow:
+        released = tuple(db.session.execute(
+            with_trashed(
+                update(Image).where(Image.claim_id == claim_id, Image.purge_state == "purging")
+                .values(purge_state=None, claim_id=None, claimed_at=None,
+                        version=Image.version + 1)
+                .returning(Image.id)
+                .execution_options(synchronize_session=False)
+            )
+        ).scalars().all())
+        if released:
+            uow.emit(ImagesReleased(released))
+        db.session.commit()

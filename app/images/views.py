@@ -10,6 +10,7 @@ from flask import (
     Response,
     current_app,
     jsonify,
+    make_response,
     render_template,
     request,
     stream_with_context,
@@ -20,13 +21,14 @@ from flask_login import current_user
 from sqlalchemy import select
 from werkzeug.datastructures import MultiDict
 
-from app import htmx
 from app.auth.login import login_required
-from app.db import utcnow
+from app.core import htmx
+from app.core.db import utcnow
+from app.core.errors import BadRequest, DomainError, NotFound
+from app.core.extensions import db
+from app.core.i18n import when
+from app.core.pagination import parse_limit
 from app.deletion import delete_endpoint
-from app.errors import BadRequest, DomainError, NotFound
-from app.extensions import db
-from app.i18n import when
 from app.images.actions import (
     RESTORE_IMAGE,
     TRASH_IMAGE,
@@ -34,6 +36,7 @@ from app.images.actions import (
     restore_image_action,
 )
 from app.images.bulk import TRASH_SELECTION, stream_originals, trash_selection_action
+from app.images.models import ImageVariant
 from app.images.present import image_to_dict
 from app.images.processing import decode_slots_for
 from app.images.service import (
@@ -45,18 +48,22 @@ from app.images.service import (
     owned_selection,
     upload_image,
 )
-from app.media.models import ImageVariant
 from app.media.service import (
     DEFAULT_FORMAT,
     DEFAULT_QUALITY,
+    DEFAULT_SHARE_TTL_S,
     QUALITY_RANGE,
     ensure_variant,
     formats_available,
     parse_media_request,
 )
-from app.pagination import parse_limit
+from app.media.shares import share_image as make_link
 from app.storage import get_storage
-from app.trash.actions import restore_selection
+from app.trash.actions import (
+    RESTORE_SELECTION,
+    load_chosen_items_for,
+    restore_selection_action,
+)
 from app.trash.service import selected_ids
 
 bp = Blueprint("images_pages", __name__)
@@ -135,10 +142,7 @@ def upload():
 @login_required
 def share_image(image_id):
     """Gallery's "Copy link": a share link in a read-only field, and a toast."""
-    from app.media import share_image as make_link
-    from app.media.service import DEFAULT_SHARE_TTL_S
-
-    link = make_link(image_id, DEFAULT_SHARE_TTL_S)
+    link = make_link(image_id, DEFAULT_SHARE_TTL_S, actor=current_user)
     html = render_template("images/_share.html", link=link)
     until = datetime.fromisoformat(link["expires_at"].replace("Z", "+00:00"))
     html += htmx.toast(gettext("Share link ready; it works until %(when)s (UTC) for anyone "
@@ -167,7 +171,7 @@ def delete_image(image, options):
 )
 def restore_image(image, options):
     body, details = restore_image_action(image, options)
-    body["message"] = f"“{image.file_name}” is back in the gallery."
+    body["message"] = gettext("“%(name)s” is back in the gallery.", name=image.file_name)
     return {**body, **gallery_count()}, details
 
 
@@ -195,12 +199,13 @@ def delete_selected(selection, options):
 
 
 @bp.post("/images/selected/restore")
-@login_required
-def restore_selected():
+@delete_endpoint(**RESTORE_SELECTION, load=load_chosen_items_for, params=("ids",),
+                 description="Gallery: Undo a bulk delete (the cards come back)",
+                 partial="images/index.html#restored")
+def restore_selected(selection, options):
     """The Undo of a bulk delete: restores exactly those ids (the caller's own), in one
     audited ``restore`` event."""
-    ids = [str(i) for i in selected_ids(request.values.getlist("ids"))]
-    outcome = restore_selection(current_user, ids, all_items=False)
+    outcome, details = restore_selection_action(selection, options)
     html = render_template("images/_restored.html", ids=outcome.restored)
     html += render_template("images/_count.html", oob=True, **gallery_count())
     html += render_template("trash/_badge.html", oob=True)
@@ -212,7 +217,7 @@ def restore_selected():
         html += htmx.toast(ngettext("%(num)d photo could not be restored.",
                                     "%(num)d photos could not be restored.",
                                     len(outcome.skipped)), "error")
-    return html
+    return make_response(html), details
 
 
 @bp.get("/images/zip")

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from flask import Blueprint, jsonify, request
 
-from app import htmx
 from app.auth.login import admin_required, request_context
-from app.errors import BadRequest
+from app.core import htmx
+from app.core.errors import BadRequest
 from app.media.config import media_config, update_config, validate_changes
 from app.media.stats import hourly_chart, media_stats
 

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from flask import Blueprint, jsonify, request
 from flask_babel import gettext
+from flask_login import current_user
 
 from app.auth.login import login_required
-from app.errors import BadRequest
-from app.media import share_image
+from app.core.errors import BadRequest
 from app.media.service import parse_share_ttl
+from app.media.shares import share_image
 
 bp = Blueprint("media_api", __name__, url_prefix="/api/v1")
 
@@ -22,4 +23,4 @@ def share(image_id):
         body = {}
     if not isinstance(body, dict):
         raise BadRequest(gettext('Send {"ttl_s": seconds} as JSON.'), code="invalid_json")
-    return jsonify(share_image(image_id, parse_share_ttl(body))), 201
+    return jsonify(share_image(image_id, parse_share_ttl(body), actor=current_user)), 201

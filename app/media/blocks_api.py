@@ -7,9 +7,10 @@ the auto-block wrote (SPEC section 8).
 from __future__ import annotations
 
 from flask import Blueprint, jsonify
+from flask_babel import gettext
 
 from app.auth.login import admin_required
-from app.db import utcnow
+from app.core.db import utcnow
 from app.deletion import delete_endpoint
 from app.media.protection import active_blocks, block_to_dict, lift_block, load_block
 
@@ -28,7 +29,7 @@ def preview_lift(target, options):
 LIFT_BLOCK = {"resource": "ip_block", "load": load_ip_block, "preview": preview_lift,
               "soft": False, "roles": ("admin",), "action": "ip_unblocked",
               # it commits on its own, then tells every worker through Redis
-              "external": True}
+              "outside_sql": True}
 
 
 @bp.get("/admin/media/blocks")
@@ -44,4 +45,4 @@ def blocks():
 @delete_endpoint(**LIFT_BLOCK, description="Lift an automatic IP block now")
 def lift(target, options):
     result = lift_block(target, utcnow())
-    return {"message": f"{target.id} is no longer blocked.", **result}, result
+    return {"message": gettext("%(ip)s is no longer blocked.", ip=target.id), **result}, result

@@ -15,6 +15,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
 
+import redis
 from flask import current_app, has_app_context
 
 log = logging.getLogger(__name__)
@@ -172,16 +173,18 @@ class RedisCache:
         return {k.decode() for k in self.client.scan_iter(match=f"{prefix}*")}
 
 
-def cache_from_config(config):
-    if config.get("REDIS_URL"):
-        import redis
+def redis_client(config):
+    """A client for ``REDIS_URL`` with the media paths' timeouts."""
+    return redis.Redis.from_url(config["REDIS_URL"], socket_timeout=2, socket_connect_timeout=2)
 
-        client = redis.Redis.from_url(config["REDIS_URL"], socket_timeout=2,
-                                      socket_connect_timeout=2)
-        local_bytes = config.get("MEDIA_LOCAL_CACHE_BYTES", 32 * 2**20)
-        return RedisCache(client, config.get("MEDIA_CACHE_NAMESPACE") or "papelera:media",
+
+def cache_from_config(config):
+    if config["REDIS_URL"]:
+        client = redis_client(config)
+        local_bytes = config["MEDIA_LOCAL_CACHE_BYTES"]
+        return RedisCache(client, config["MEDIA_CACHE_NAMESPACE"],
                           local=MemoryCache(local_bytes) if local_bytes else None)
-    return MemoryCache(config.get("MEDIA_MEMORY_CACHE_BYTES") or 64 * 1024 * 1024)
+    return MemoryCache(config["MEDIA_MEMORY_CACHE_BYTES"])
 
 
 def init_app(app) -> None:
@@ -202,13 +205,4 @@ def forget_local_copies(app) -> None:
 def evict_images(image_ids: Iterable) -> None:
     """Drop every cached variant of these images (no-op outside an app)."""
     if has_app_context() and EXTENSION in current_app.extensions:
-        image_ids = list(image_ids)
-        get_cache().evict_images(image_ids)
-        from app.media.metrics import record_event
-
-        for image_id in image_ids:
-            record_event("delete", image_id)
-
-
-def evict_image(image_id) -> None:
-    evict_images([image_id])
+        get_cache().evict_images(list(image_ids))

@@ -28,9 +28,10 @@ from flask_babel import gettext
 from sqlalchemy import JSON, Integer, select
 from sqlalchemy.orm import Mapped, mapped_column
 
-from app.db import UTCDateTime, begin_write, utcnow
-from app.errors import BadRequest
-from app.extensions import db
+from app.audit import service as audit
+from app.core.db import UTCDateTime, begin_write, utcnow
+from app.core.errors import BadRequest
+from app.core.extensions import db
 
 MIB = 1024 * 1024
 EXTENSION = "papelera.media_config"
@@ -265,7 +266,7 @@ def _state() -> _State:
 
 
 def _base() -> MediaConfig:
-    return build_config(DEFAULTS, current_app.config.get("MEDIA_CONFIG") or {})
+    return build_config(DEFAULTS, current_app.config["MEDIA_CONFIG"])
 
 
 def _read_row() -> tuple[int, dict] | None:
@@ -294,8 +295,8 @@ def media_config() -> MediaConfig:
     """The settings in force in this process (see the module docstring)."""
     state = _state()
     now = time.monotonic()
-    interval = current_app.config.get("MEDIA_CONFIG_CHECK_S", 1.0)
-    overrides = current_app.config.get("MEDIA_CONFIG") or {}
+    interval = current_app.config["MEDIA_CONFIG_CHECK_S"]
+    overrides = current_app.config["MEDIA_CONFIG"]
     config = state.config
     if config is not None and now - state.checked_at < interval and overrides == state.overrides:
         return config
@@ -338,8 +339,6 @@ def _audit_value(name: str, value):
 
 def update_config(changes: dict, ctx) -> MediaConfig:
     """Store validated ``changes``, bump the version, audit old and new values together."""
-    from app.audit import service as audit
-
     session = db.session
     begin_write(session)
     row = session.get(MediaSettings, 1)

@@ -6,7 +6,7 @@ Order on ``/media`` (the gate runs before every request, the limits with the vie
    ``block_scope`` is ``site``, except the admin API, sign-in and static files);
 2. hotlink protection → 403 ``hotlink_refused``;
 3. the request is counted for auto-block (unless exempt); past the threshold the address
-   is blocked at once (audited, webhook) → 403 ``ip_blocked``;
+   is blocked at once (audited; the webhook message joins the outbox) → 403 ``ip_blocked``;
 4. Flask-Limiter's per-IP limits per minute, hour and day (unless exempt) → 429 with
    ``Retry-After``; every limited answer carries ``RateLimit-*`` headers. With Redis,
    step 3's one call counted them too: a request it let through every window is not
@@ -32,9 +32,12 @@ from flask_babel import gettext, ngettext
 from flask_login import current_user
 from limits import parse_many
 
-from app.db import utcnow
-from app.errors import Forbidden, TooManyRequests, error_response
-from app.extensions import limiter
+from app.audit.service import Context
+from app.auth.login import may_be_signed_in
+from app.auth.throttle import client_key as budget_key
+from app.core.db import utcnow
+from app.core.errors import Forbidden, TooManyRequests
+from app.core.extensions import limiter
 from app.media.config import media_config
 from app.media.counters import Window
 from app.media.protection import (
@@ -45,12 +48,12 @@ from app.media.protection import (
     get_protection,
     parse_address,
     referrer_allowed,
-    send_webhook,
 )
+from app.media.service import MEDIA_ENDPOINTS, servable_image
+from app.web.errors import error_response
 
 log = logging.getLogger(__name__)
 
-MEDIA_ENDPOINTS = frozenset({"media.original", "media.thumbnail"})
 # Never blocked with block_scope "site": an admin must be able to sign in and lift it.
 NEVER_BLOCKED_ENDPOINTS = frozenset({"auth.login", "auth_api.create_token", "static"})
 NEVER_BLOCKED_PREFIXES = ("/api/v1/admin/",)
@@ -120,14 +123,10 @@ def _exempt() -> bool:
     config = media_config()
     if _client_address() in address_set(config.allow_ips):
         return True
-    from app.auth.login import may_be_signed_in
-
     if not may_be_signed_in(request) or not current_user.is_authenticated:
         return False
     if current_user.is_admin:
         return True
-    from app.media.service import servable_image
-
     # The row the view decides with (kept per process by app.media.access_cache).
     image = servable_image((request.view_args or {}).get("image_id"))
     return image is not None and image.owner_id == current_user.id
@@ -151,18 +150,14 @@ def _count_for_auto_block(config, now) -> None:
         log.error("auto-block counters unavailable: %s", exc)
         return
     if first:
-        from app.audit.service import Context
-
         ctx = Context(actor_id="system", actor_role="system", ip=request.remote_addr,
                       user_agent=request.headers.get("User-Agent"),
                       request_id=g.get("request_id"))
-        block = create_block(key, image_id=image_id, count=threshold + 1,
-                             block_for_s=config.auto_block.block_for_s, now=now, ctx=ctx)
+        # The webhook message, if one is set, commits with the block (the outbox).
+        create_block(key, image_id=image_id, count=threshold + 1,
+                     block_for_s=config.auto_block.block_for_s, now=now, ctx=ctx,
+                     webhook_url=config.webhook_url)
         protection.board.changed()
-        if block is not None and config.webhook_url:
-            send_webhook(config.webhook_url, config.webhook_secret,
-                         {"event": "ip_blocked", **block},
-                         backoff_s=protection.webhook_backoff_s)
     raise blocked_error()
 
 
@@ -183,7 +178,7 @@ def _limit_windows() -> tuple[Window, ...]:
     """This request's windows under the keys Flask-Limiter's ``hit`` uses for them
     (``RATELIMIT_KEY_PREFIX``, the budget's key, the shared scope), so that the counting
     call made by the gate answers them (``app.media.counters``)."""
-    return _windows(_limit_string(), current_app.config.get("RATELIMIT_KEY_PREFIX") or "",
+    return _windows(_limit_string(), current_app.config["RATELIMIT_KEY_PREFIX"],
                     _limit_key())
 
 
@@ -211,15 +206,13 @@ def _counted_through(windows: tuple[Window, ...]) -> bool:
 def _limit_key() -> str:
     """The budget's owner: the address, an IPv6 client by its /64 (which one client
     holds whole), as for sign-in limits."""
-    return _budget(current_app.config.get("MEDIA_PROTECTION_NAMESPACE") or "papelera",
+    return _budget(current_app.config["MEDIA_PROTECTION_NAMESPACE"],
                    client_key())
 
 
 @functools.lru_cache(maxsize=4096)
 def _budget(namespace: str, client: str) -> str:
     """Derived once per address (Flask-Limiter asks once per window, the gate once)."""
-    from app.auth.throttle import client_key as budget_key
-
     return f"{namespace}/media/{budget_key(client)}"
 
 

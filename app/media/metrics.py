@@ -28,8 +28,10 @@ from sqlalchemy import delete
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-from app.db import begin_write, utcnow
-from app.extensions import db
+from app.core.db import begin_write, utcnow
+from app.core.extensions import db
+from app.media import webhooks
+from app.media.config import media_config
 from app.media.models import MediaEvent, MediaHourly, MediaStat
 
 log = logging.getLogger(__name__)
@@ -152,8 +154,6 @@ def recorder(app=None) -> Recorder:
 
 
 def _tracking() -> bool:
-    from app.media.config import media_config
-
     return media_config().tracking_enabled
 
 
@@ -230,8 +230,6 @@ def pending():
 
 def prune_events(now: datetime | None = None) -> int:
     """Delete events older than ``events_retention_days``; the number deleted."""
-    from app.media.config import media_config
-
     now = now or utcnow()
     cutoff = now - timedelta(days=media_config().events_retention_days)
     session = db.session
@@ -280,9 +278,15 @@ def init_app(app) -> None:
 
 
 def schedule(app, scheduler) -> None:
-    """Add the flush and prune jobs to the running scheduler of this process."""
-    interval = int(app.config.get("MEDIA_FLUSH_INTERVAL_S") or 10)
+    """Add the flush and prune jobs, and the webhook outbox's, to this process's scheduler."""
+    interval = int(app.config["MEDIA_FLUSH_INTERVAL_S"])
     scheduler.add_job(FLUSH_JOB, _flush_job, trigger="interval", seconds=interval,
                       args=[app], replace_existing=True, coalesce=True, max_instances=1)
     scheduler.add_job(PRUNE_JOB, _prune_job, trigger="interval", hours=1, args=[app],
                       replace_existing=True, coalesce=True, max_instances=1)
+    # The webhook outbox (app.media.webhooks): the only thing that waits for the scheduler.
+    scheduler.add_job(webhooks.DELIVER_JOB, webhooks.deliver_job, trigger="interval",
+                      seconds=webhooks.DELIVER_EVERY_S, args=[app], replace_existing=True,
+                      coalesce=True, max_instances=1)
+    scheduler.add_job(webhooks.PRUNE_JOB, webhooks.prune_job, trigger="interval", hours=1,
+                      args=[app], replace_existing=True, coalesce=True, max_instances=1)

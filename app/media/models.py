@@ -5,36 +5,11 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import BigInteger, ForeignKey, Integer, String, UniqueConstraint, Uuid
+from sqlalchemy import BigInteger, Integer, String, Text, Uuid
 from sqlalchemy.orm import Mapped, mapped_column
 
-from app.db import UTCDateTime, utcnow
-from app.extensions import db
-
-
-class ImageVariant(db.Model):
-    """A resized/re-encoded copy, stored under a server-made key.
-
-    The row goes with its image (``ON DELETE CASCADE``); the object is deleted by the
-    purge's batch function, which reads these keys before deleting the image rows.
-    """
-
-    __tablename__ = "image_variants"
-
-    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer(), "sqlite"),
-                                    primary_key=True, autoincrement=True)
-    image_id: Mapped[uuid.UUID] = mapped_column(
-        Uuid, ForeignKey("images.id", ondelete="CASCADE"), nullable=False, index=True)
-    key: Mapped[str] = mapped_column(String(255), nullable=False, unique=True)
-    width: Mapped[int] = mapped_column(Integer, nullable=False)
-    fmt: Mapped[str] = mapped_column(String(8), nullable=False)
-    quality: Mapped[int] = mapped_column(Integer, nullable=False)
-    bytes: Mapped[int] = mapped_column(BigInteger, nullable=False)
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
-
-    __table_args__ = (
-        UniqueConstraint("image_id", "width", "fmt", "quality", name="uq_image_variants_kind"),
-    )
+from app.core.db import UTCDateTime, utcnow
+from app.core.extensions import db
 
 
 class MediaStat(db.Model):
@@ -105,3 +80,28 @@ class IpBlock(db.Model):
     blocked_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
     expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     lifted_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+class WebhookDelivery(db.Model):
+    """One webhook message in the outbox (``app.media.webhooks``).
+
+    Written in the transaction of the change it reports (an auto-block), so a crash after
+    that commit cannot lose it; the scheduler delivers it. Pending while
+    ``next_attempt_at`` is set; delivery or giving up clears it and stamps
+    ``delivered_at`` or ``gave_up_at``. ``payload`` is the exact JSON body sent; the
+    secret is never stored: the signature is computed at delivery with the current one.
+    """
+
+    __tablename__ = "webhook_deliveries"
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer(), "sqlite"),
+                                    primary_key=True, autoincrement=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
+    url: Mapped[str] = mapped_column(String(2048), nullable=False)
+    payload: Mapped[str] = mapped_column(Text, nullable=False)
+    attempts: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True,
+                                                             index=True)
+    delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    last_error: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    gave_up_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)

@@ -7,24 +7,22 @@
 - **Auto-blocks** live in SQL (``ip_blocks``), the record; every process keeps the active
   ones in a ``BlockBoard`` and reloads it when a version number moves (in Redis when
   ``REDIS_URL`` is set, so a block made by one worker is obeyed by every other within
-  ``BOARD_CHECK_S``; in the process otherwise, where one worker serves everything).
+  ``MEDIA_BLOCK_BOARD_CHECK_S``; in the process otherwise, where one worker serves all).
 - **Counting** one image's requests per client for auto-block uses live counters (the
   ``limits`` moving window, in Redis or in memory), never the flushed access events.
 - **Hotlinks**: ``referrer_allowed`` decides on the ``Referer`` header alone.
+- **The webhook** of an auto-block is a row of the outbox written with the block
+  (``app.media.webhooks``), delivered by the scheduler.
 """
 
 from __future__ import annotations
 
 import functools
 import hashlib
-import hmac
 import ipaddress
-import json
 import logging
 import threading
 import time
-import urllib.error
-import urllib.request
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -34,14 +32,19 @@ from flask_babel import gettext
 from limits.storage import storage_from_string
 from sqlalchemy import or_, select
 
-from app.errors import BadRequest, NotFound
-from app.extensions import db
+from app.audit import service as audit
+from app.core.db import begin_write, end_read, utcnow
+from app.core.errors import BadRequest, NotFound
+from app.core.extensions import db, limiter
+from app.core.uow import unit_of_work
+from app.images.present import iso
+from app.media import webhooks
 from app.media.counters import MediaRedisStorage, redis_url
+from app.media.models import IpBlock
 
 log = logging.getLogger(__name__)
 
 EXTENSION = "papelera.media_protection"
-BOARD_CHECK_S = 0.25     # how stale a process's view of the auto-blocks may be (Redis)
 CLAIM_TTL_S = 10         # one request per address writes its block; the others just wait
 
 
@@ -228,19 +231,14 @@ class BlockBoard:
 
 
 def _active(now: datetime):
-    from app.media.models import IpBlock
-
     return (IpBlock.lifted_at.is_(None),
             or_(IpBlock.expires_at.is_(None), IpBlock.expires_at > now))
 
 
 def load_active_blocks() -> dict[str, datetime | None]:
-    from app.db import utcnow
-    from app.media.models import IpBlock
-
     rows = db.session.execute(
         select(IpBlock.ip, IpBlock.expires_at).where(*_active(utcnow()))).all()
-    db.session.commit()  # end the read: this runs before most requests
+    end_read()  # this runs before most requests: no snapshot stays open
     blocks: dict[str, datetime | None] = {}
     for ip, expires in rows:
         if ip in blocks and (blocks[ip] is None or (expires and expires < blocks[ip])):
@@ -256,7 +254,6 @@ class Protection:
     namespace: str
     storage: object
     board: BlockBoard
-    webhook_backoff_s: float
 
     def counter_key(self, ip: str, image_id) -> str:
         return f"{self.namespace}/autoblock/{ip}/{image_id}"
@@ -267,10 +264,8 @@ class Protection:
 
 def init_app(app) -> None:
     config = app.config
-    namespace = config.get("MEDIA_PROTECTION_NAMESPACE") or "papelera"
+    namespace = config["MEDIA_PROTECTION_NAMESPACE"]
     uri = config["RATELIMIT_STORAGE_URI"]  # the limiter's store, set by create_app
-    from app.extensions import limiter
-
     # The limiter was just bound to this app with this URI: one store (and, in memory, one
     # expiry timer) for the limits and the auto-block counters.
     storage = limiter.storage if limiter.initialized else storage_from_string(uri)
@@ -284,8 +279,7 @@ def init_app(app) -> None:
         version = LocalVersion()
     app.extensions[EXTENSION] = Protection(
         namespace=namespace, storage=storage,
-        board=BlockBoard(version, config.get("MEDIA_BLOCK_BOARD_CHECK_S", BOARD_CHECK_S)),
-        webhook_backoff_s=float(config.get("MEDIA_WEBHOOK_BACKOFF_S", 1.0)))
+        board=BlockBoard(version, config["MEDIA_BLOCK_BOARD_CHECK_S"]))
 
 
 def get_protection() -> Protection:
@@ -316,30 +310,30 @@ def claim_block(protection: Protection, key: str) -> bool:
 
 
 def create_block(key: str, *, image_id, count: int, block_for_s: int, now: datetime,
-                 ctx) -> dict | None:
-    """Write an auto-block and its ``ip_blocked`` event (actor ``system``) together.
+                 ctx, webhook_url: str | None = None) -> dict | None:
+    """Write an auto-block, its ``ip_blocked`` event (actor ``system``) and, when
+    ``webhook_url`` is set, its webhook message (``app.media.webhooks``, the outbox the
+    scheduler delivers) in one transaction: none of them without the others.
 
     None when the address is already blocked (another request got there first).
     """
-    from app.audit import service as audit
-    from app.db import begin_write
-    from app.media.models import IpBlock
-
-    begin_write()
-    existing = db.session.execute(
-        select(IpBlock.id).where(IpBlock.ip == key, *_active(now))).first()
-    if existing is not None:
-        db.session.commit()
-        return None
-    expires = now + timedelta(seconds=block_for_s) if block_for_s else None
-    block = IpBlock(ip=key, reason="auto_block", image_id=_uuid_or_none(image_id), count=count,
-                    blocked_at=now, expires_at=expires)
-    db.session.add(block)
-    audit.commit_change("ip_blocked", "ok", ctx, target_type="ip", target_id=key,
-                        details={"reason": "auto_block", "image_id": str(image_id),
-                                 "count": count, "block_for_s": block_for_s,
-                                 "expires_at": expires.isoformat() if expires else None})
-    return block_to_dict(block)
+    with unit_of_work():  # SQLite: the write lock before the check
+        existing = db.session.execute(
+            select(IpBlock.id).where(IpBlock.ip == key, *_active(now))).first()
+        if existing is not None:
+            return None
+        expires = now + timedelta(seconds=block_for_s) if block_for_s else None
+        block = IpBlock(ip=key, reason="auto_block", image_id=_uuid_or_none(image_id),
+                        count=count, blocked_at=now, expires_at=expires)
+        db.session.add(block)
+        answer = block_to_dict(block)
+        if webhook_url:
+            webhooks.enqueue(webhook_url, {"event": "ip_blocked", **answer}, now=now)
+        audit.commit_change("ip_blocked", "ok", ctx, target_type="ip", target_id=key,
+                            details={"reason": "auto_block", "image_id": str(image_id),
+                                     "count": count, "block_for_s": block_for_s,
+                                     "expires_at": expires.isoformat() if expires else None})
+    return answer
 
 
 def _uuid_or_none(value):
@@ -350,8 +344,6 @@ def _uuid_or_none(value):
 
 
 def block_to_dict(block) -> dict:
-    from app.images.present import iso
-
     return {"ip": block.ip, "reason": block.reason,
             "image_id": str(block.image_id) if block.image_id else None,
             "count": block.count, "blocked_at": iso(block.blocked_at),
@@ -359,8 +351,6 @@ def block_to_dict(block) -> dict:
 
 
 def active_blocks(now: datetime) -> list:
-    from app.media.models import IpBlock
-
     rows = db.session.execute(
         select(IpBlock).where(*_active(now)).order_by(IpBlock.blocked_at.desc(),
                                                       IpBlock.id.desc())).scalars().all()
@@ -379,8 +369,6 @@ class BlockTarget:
 
 def load_block(ip: str, now: datetime) -> BlockTarget:
     """The active auto-block of ``ip``; 404 when the text is no address or none is active."""
-    from app.media.models import IpBlock
-
     address = parse_address(ip)
     if address is None:
         raise NotFound(gettext("No automatic block for this address."))
@@ -396,8 +384,6 @@ def load_block(ip: str, now: datetime) -> BlockTarget:
 
 def lift_block(target: BlockTarget, now: datetime) -> dict:
     """End the block now (committed), forget its counters, and tell every process."""
-    from app.db import begin_write
-
     begin_write()
     for row in target.rows:
         row.lifted_at = now
@@ -409,44 +395,3 @@ def lift_block(target: BlockTarget, now: datetime) -> dict:
     protection.storage.clear(protection.claim_key(target.id))
     protection.board.changed()
     return {"ip": target.id, "lifted": len(target.rows)}
-
-
-# -- webhook ---------------------------------------------------------------------------
-
-SIGNATURE_HEADER = "X-Papelera-Signature"
-
-
-def sign(secret: str, body: bytes) -> str:
-    """``sha256=<hex>``: HMAC-SHA256 of the exact body with the webhook secret."""
-    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
-
-
-def send_webhook(url: str, secret: str | None, payload: dict, *, backoff_s: float = 1.0,
-                 attempts: int = 5, timeout_s: float = 5.0) -> threading.Thread:
-    """POST ``payload`` as JSON in a background thread, retried with exponential backoff.
-
-    Never raises into the request that triggered it; the thread is returned for tests.
-    """
-    from tenacity import retry, stop_after_attempt, wait_exponential
-
-    body = json.dumps(payload, sort_keys=True, separators=(",", ":")).encode()
-    headers = {"Content-Type": "application/json", "User-Agent": "Papelera-webhook"}
-    if secret:
-        headers[SIGNATURE_HEADER] = sign(secret, body)
-
-    @retry(stop=stop_after_attempt(attempts), reraise=True,
-           wait=wait_exponential(multiplier=backoff_s, max=60 * backoff_s))
-    def deliver():
-        request = urllib.request.Request(url, data=body, headers=headers, method="POST")
-        with urllib.request.urlopen(request, timeout=timeout_s) as answer:  # noqa: S310
-            answer.read()
-
-    def run():
-        try:
-            deliver()
-        except (urllib.error.URLError, OSError, ValueError) as exc:
-            log.error("webhook to %s failed after %d attempts: %s", url, attempts, exc)
-
-    thread = threading.Thread(target=run, name="papelera-webhook", daemon=True)
-    thread.start()
-    return thread

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 from dataclasses import asdict
 
-from app.errors import BadRequest
+from flask_babel import gettext
+
+from app.core.errors import BadRequest
 from app.media.config import media_config, update_config, validate_changes
 
 
@@ -27,9 +29,10 @@ def whole_number(field: str, value, low: int, high: int) -> int:
     try:
         number = int(str(value).strip())
     except ValueError:
-        raise _invalid(field, f"{field} must be a whole number.") from None
-    if not low <= number <= high:
-        raise _invalid(field, f"{field} must be from {low} to {high}.")
+        number = None
+    if number is None or not low <= number <= high:
+        raise _invalid(field, gettext("%(field)s must be a whole number from %(low)s to "
+                                      "%(high)s.", field=field, low=low, high=high))
     return number
 
 

@@ -12,11 +12,11 @@ from flask import Blueprint, render_template, request
 from flask_babel import gettext as _
 from jinja2_fragments.flask import render_block
 
-from app import htmx
 from app.auth.login import admin_required, request_context
-from app.db import utcnow
+from app.core import htmx
+from app.core.db import utcnow
+from app.core.errors import BadRequest
 from app.deletion import delete_endpoint
-from app.errors import BadRequest
 from app.media.blocks_api import LIFT_BLOCK
 from app.media.protection import (
     active_blocks,

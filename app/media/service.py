@@ -24,15 +24,13 @@ from PIL import ImageOps, features
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
-from app.db import begin_write
-from app.errors import BadRequest, Conflict, Forbidden, NotFound, Unauthenticated
-from app.extensions import db
-from app.images.models import Image, with_trashed
+from app.core import access_cache
+from app.core.db import begin_write, end_read
+from app.core.errors import BadRequest, Conflict, Forbidden, NotFound, Unauthenticated
+from app.core.extensions import db
+from app.images.models import Image, ImageVariant, with_trashed
 from app.images.processing import THUMBNAIL_TYPE
-from app.media import access_cache
-from app.media.access_cache import ACCESS_NEUTRAL, ServedImage
 from app.media.metrics import record_event
-from app.media.models import ImageVariant
 
 FORMATS = {"webp": ("WEBP", "image/webp"), "jpeg": ("JPEG", "image/jpeg"),
            "png": ("PNG", "image/png"), "avif": ("AVIF", "image/avif")}
@@ -41,6 +39,8 @@ QUALITY_RANGE = (30, 95)
 SHARE_TTL_RANGE = (60, 30 * 24 * 3600)
 DEFAULT_SHARE_TTL_S = 24 * 3600
 _SHARE_SALT = b"papelera.media-share"
+# The routes that serve image bytes (the gate and the access cache apply to these).
+MEDIA_ENDPOINTS = frozenset({"media.original", "media.thumbnail"})
 
 
 def formats_available() -> tuple[str, ...]:
@@ -197,6 +197,25 @@ def _link_is_valid(link: ShareLink, image_id, *, secret: str, now: datetime) -> 
 # -- access ----------------------------------------------------------------------------
 
 @dataclass(frozen=True)
+class ServedImage:
+    """The fields of an image row that /media decides and serves with."""
+
+    id: uuid.UUID
+    owner_id: str
+    file_name: str
+    storage_key: str
+    thumbnail_key: str
+    content_type: str
+    size_bytes: int
+    thumbnail_bytes: int
+    width: int
+    height: int
+    sha256: str
+    is_deleted: bool
+    purge_state: str | None
+
+
+@dataclass(frozen=True)
 class Access:
     image: ServedImage
     link: ShareLink | None  # None: the owner or an admin
@@ -284,7 +303,7 @@ def find_variant(image: Image, variant: Variant) -> ImageVariant | None:
                                    ImageVariant.fmt == variant.fmt,
                                    ImageVariant.quality == variant.quality)
     ).scalar_one_or_none()
-    db.session.commit()
+    end_read()
     return row
 
 
@@ -329,7 +348,7 @@ def ensure_variant(image: Image, variant: Variant, storage, *, now: datetime) ->
             with_trashed(update(Image)
                          .where(Image.id == image.id, Image.purge_state.is_(None))
                          .values(variant_bytes=Image.variant_bytes + len(data)))
-            .execution_options(synchronize_session=False, **{ACCESS_NEUTRAL: True})
+            .execution_options(synchronize_session=False)
         ).rowcount
         if counted == 0:
             raise NotFound(gettext("No such image."))

@@ -14,13 +14,15 @@ import math
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from flask import url_for
 from sqlalchemy import func, select
 
-from app.db import utcnow
-from app.extensions import db
+from app.core.db import utcnow
+from app.core.extensions import db
 from app.images.models import Image, with_trashed
 from app.media.metrics import HOUR_FIELDS, STAT_FIELDS, pending
 from app.media.models import MediaHourly, MediaStat
+from app.users.repository import get_users
 
 TOP = 10
 HEAVY_MIN_BYTES = 1024 * 1024
@@ -29,7 +31,6 @@ SERIES_HOURS = 24
 
 
 def _usernames(ids) -> dict[str, str]:
-    from app.users.repository import get_users
 
     users = get_users()
     names = {}
@@ -43,10 +44,8 @@ def _usernames(ids) -> dict[str, str]:
 
 
 def _image_dict(image: Image, counts: dict) -> dict:
-    from app.media import media_url
-
     return {"id": str(image.id), "file_name": image.file_name, "size_bytes": image.size_bytes,
-            "url": media_url(image, "thumb"), "views": counts.get("views", 0),
+            "url": url_for("media.thumbnail", image_id=image.id), "views": counts.get("views", 0),
             "downloads": counts.get("downloads", 0),
             "requests": counts.get("proxy_requests", 0),
             "bytes_served": counts.get("bytes_served", 0),

@@ -16,7 +16,7 @@ from flask_login import current_user
 from werkzeug.wrappers import Response
 from werkzeug.wsgi import FileWrapper
 
-from app.db import utcnow
+from app.core.db import utcnow
 from app.media.cache import get_cache
 from app.media.config import media_config
 from app.media.guard import add_rate_limit_headers, media_limits

@@ -8,9 +8,9 @@ from flask import current_app
 from flask_babel import gettext, ngettext
 
 from app.audit.service import Context
-from app.db import utcnow
+from app.core.db import utcnow
+from app.core.pagination import Page, decode_cursor, encode_cursor
 from app.deletion.targets import Snapshot
-from app.pagination import Page, decode_cursor, encode_cursor
 from app.purge.present import iso, pending_item_to_dict, run_to_dict
 from app.purge.scheduler import next_run_at
 from app.purge.service import (
@@ -94,6 +94,6 @@ def runs_page(*, limit: int, cursor: str | None) -> Page:
 
 
 # The purge as a @delete_endpoint action, declared once for the API and the admin page.
-# It reaches the object store: it is ``external`` (see app.deletion).
+# It reaches the object store: it is ``outside_sql`` (see app.deletion).
 RUN_PURGE = {"resource": "purge", "load": load_purge_queue, "preview": preview_purge,
-             "soft": False, "roles": ("admin",), "action": "purge_run", "external": True}
+             "soft": False, "roles": ("admin",), "action": "purge_run", "outside_sql": True}

@@ -4,7 +4,9 @@ A batch is claimed by one conditional UPDATE that stamps ``claim_id``; the claim
 committed before any object-store call; objects (originals, thumbnails and stored
 variants) are deleted with ``delete_many`` (DeleteObjects, 1000 keys a call); only rows
 of this claim whose objects are gone are deleted (their variant rows go with them, ON
-DELETE CASCADE), and every cached copy of a claimed image is evicted. A crash anywhere
+DELETE CASCADE). Each step is a unit of work that says what it did (``ImagesClaimed``,
+``ImagesErased``), so the media cache and the access generation follow without being
+called from here. A crash anywhere
 leaves rows claimed (``purge_state='purging'``) that the next purge run finishes: never
 a row without objects that still exist, never objects without a row. Used by permanent
 delete, empty trash, the purge job and user deletion.
@@ -19,11 +21,11 @@ from datetime import datetime
 
 from sqlalchemy import and_, delete, select, update
 
-from app.db import begin_write, on_postgresql
-from app.extensions import db
-from app.images.models import Image, with_trashed
-from app.media.cache import evict_images
-from app.media.models import ImageVariant
+from app.core.db import begin_write, on_postgresql
+from app.core.events import ImagesClaimed, ImagesErased
+from app.core.extensions import db
+from app.core.uow import unit_of_work
+from app.images.models import Image, ImageVariant, with_trashed
 
 log = logging.getLogger(__name__)
 
@@ -77,18 +79,22 @@ def claim(condition, *, claim_id: str, now: datetime, limit: int) -> int:
         .where(Image.is_deleted.is_(True), Image.purge_state.is_(None), condition)
         .limit(limit)
     )
-    begin_write()
-    result = db.session.execute(
-        with_trashed(
-            update(Image)
-            .where(_one_of(candidates), Image.purge_state.is_(None), Image.is_deleted.is_(True))
-            .values(purge_state="purging", claim_id=claim_id, claimed_at=now,
-                    version=Image.version + 1)
-            .execution_options(synchronize_session=False)
-        )
-    )
-    db.session.commit()
-    return result.rowcount
+    with unit_of_work() as uow:
+        claimed = tuple(db.session.execute(
+            with_trashed(
+                update(Image)
+                .where(_one_of(candidates), Image.purge_state.is_(None),
+                       Image.is_deleted.is_(True))
+                .values(purge_state="purging", claim_id=claim_id, claimed_at=now,
+                        version=Image.version + 1)
+                .returning(Image.id)
+                .execution_options(synchronize_session=False)
+            )
+        ).scalars().all())
+        if claimed:
+            uow.emit(ImagesClaimed(claim_id, claimed))
+        db.session.commit()  # before any object-store call, also inside a larger unit
+    return len(claimed)
 
 
 def reclaim(condition, *, claim_id: str, now: datetime, limit: int) -> int:
@@ -152,7 +158,6 @@ def claimed_rows(claim_id: str) -> list[ClaimedRow]:
                 .where(ImageVariant.image_id.in_(ids[start:start + 500]))):
             variants.setdefault(image_id, []).append(key)
     db.session.commit()  # no transaction stays open across the object-store call
-    evict_images(ids)  # claimed rows are never served again: drop their cached copies
     return [ClaimedRow(row.id, row.storage_key, row.thumbnail_key, row.size_bytes,
                        row.thumbnail_bytes, row.variant_bytes or 0,
                        tuple(sorted(variants.get(row.id, ()))))
@@ -185,7 +190,17 @@ def delete_rows(claim_id: str, rows, failed_keys: dict[str, str]) -> BatchResult
         else:
             done_ids.append(row.id)
             sizes[row.id] = row.total_bytes
-    begin_write()
+    with unit_of_work() as uow:
+        _delete_rows(claim_id, done_ids, sizes, result)
+        if result.deleted_ids:
+            uow.emit(ImagesErased(tuple(uuid.UUID(i) for i in result.deleted_ids),
+                                  result.bytes_freed))
+        db.session.commit()
+    result.deleted = len(result.deleted_ids)
+    return result
+
+
+def _delete_rows(claim_id: str, done_ids: list, sizes: dict, result: BatchResult) -> None:
     for start in range(0, len(done_ids), 500):
         chunk = done_ids[start:start + 500]
         # RETURNING tells which rows this claim really deleted: a run that took the
@@ -199,11 +214,6 @@ def delete_rows(claim_id: str, rows, failed_keys: dict[str, str]) -> BatchResult
         for image_id in gone:
             result.deleted_ids.append(str(image_id))
             result.bytes_freed += sizes[image_id]
-    db.session.commit()
-    result.deleted = len(result.deleted_ids)
-    # Again after the rows are gone: a request that filled the cache meanwhile loses it.
-    evict_images(result.deleted_ids)
-    return result
 
 
 def delete_claimed(storage, claim_id: str) -> BatchResult:

@@ -8,9 +8,9 @@ import time
 import click
 from flask.cli import with_appcontext
 
-from app.db import utcnow
-from app.errors import InstallationMismatch
-from app.i18n import filesize
+from app.core.db import utcnow
+from app.core.errors import InstallationMismatch
+from app.core.i18n import filesize
 from app.purge.service import PurgeRunning, purge_expired
 
 

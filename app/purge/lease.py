@@ -25,8 +25,8 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 
-from app.db import begin_write, utcnow
-from app.extensions import db
+from app.core.db import begin_write, utcnow
+from app.core.extensions import db
 from app.purge.models import Lease
 
 PURGE_LEASE = "purge"

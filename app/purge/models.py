@@ -7,8 +7,8 @@ from datetime import datetime
 from sqlalchemy import JSON, BigInteger, Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from app.db import UTCDateTime
-from app.extensions import db
+from app.core.db import UTCDateTime
+from app.core.extensions import db
 
 # At most this many error messages are kept on a run row; the count is always exact.
 MAX_ERROR_MESSAGES = 50

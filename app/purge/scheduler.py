@@ -17,8 +17,11 @@ from datetime import UTC, datetime, timedelta
 import click
 from apscheduler.triggers.cron import CronTrigger
 
-from app.db import utcnow
-from app.extensions import scheduler
+from app.audit.service import chain_head
+from app.core.db import utcnow
+from app.core.errors import InstallationMismatch
+from app.core.extensions import scheduler
+from app.purge.service import PurgeRunning, purge_expired
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +36,7 @@ def cron_trigger(config) -> CronTrigger:
 
 def next_run_at(config, now: datetime | None = None) -> datetime | None:
     """When the job fires next, from the cron expression; None when scheduling is off."""
-    if not config.get("SCHEDULER_ENABLED", True):
+    if not config["SCHEDULER_ENABLED"]:
         return None
     fire = cron_trigger(config).get_next_fire_time(None, now or utcnow())
     return fire.astimezone(UTC) if fire else None
@@ -52,9 +55,6 @@ def current_slot(config, now: datetime) -> datetime | None:
 
 def run_scheduled_purge(app) -> None:
     """The job: one purge inside an app context; a no-op where another worker runs it."""
-    from app.errors import InstallationMismatch
-    from app.purge.service import PurgeRunning, purge_expired
-
     with app.app_context():
         now = utcnow()
         slot = current_slot(app.config, now)
@@ -76,8 +76,6 @@ def run_scheduled_purge(app) -> None:
 def _log_audit_head() -> None:
     """Once per scheduled run, the audit chain's head goes to the logs: kept outside the
     database, each line is an anchor for ``flask audit verify --anchor``."""
-    from app.audit.service import chain_head
-
     try:
         head = chain_head()
     except Exception:
@@ -94,7 +92,7 @@ def _in_cli_command() -> bool:
 
 def init_app(app) -> bool:
     """Schedule the purge in this process and start the scheduler; True if started."""
-    if app.testing or not app.config.get("SCHEDULER_ENABLED", True) or _in_cli_command():
+    if app.testing or not app.config["SCHEDULER_ENABLED"] or _in_cli_command():
         return False
     if scheduler.running:
         log.warning("the scheduler already runs in this process for another app")

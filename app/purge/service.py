@@ -38,10 +38,11 @@ from sqlalchemy import and_, func, not_, or_, select, update
 
 from app.audit import service as audit
 from app.audit.models import AuditEvent
-from app.db import begin_write, utcnow
-from app.errors import Conflict
-from app.extensions import db
+from app.core.db import begin_write, end_read, utcnow
+from app.core.errors import Conflict
+from app.core.extensions import db
 from app.images.models import Image, with_trashed
+from app.images.service import trash_rows
 from app.images.totals import Totals, image_totals
 from app.installation import require_installation
 from app.purge.batch import (
@@ -54,13 +55,13 @@ from app.purge.batch import (
 )
 from app.purge.lease import PURGE_LEASE, HeldLease, current_holder
 from app.purge.models import MAX_ERROR_MESSAGES, PurgeRun
+from app.storage import get_storage
 from app.users.deletion import FINISHED as USER_DELETE_FINISHED
 from app.users.deletion import resume_user_deletions
+from app.users.repository import get_users
 
 log = logging.getLogger(__name__)
 
-DEFAULT_LEASE_TTL_S = 300
-DEFAULT_STALE_CLAIM_S = 900
 SYSTEM_ACTOR = "system"
 
 
@@ -132,7 +133,7 @@ def trash_total() -> int:
     count = db.session.execute(
         with_trashed(select(func.count(Image.id)).where(Image.is_deleted.is_(True)))
     ).scalar_one()
-    db.session.commit()
+    end_read()
     return int(count)
 
 
@@ -142,7 +143,7 @@ def pending_items(now: datetime, limit: int = 20) -> list[Image]:
         with_trashed(select(Image).where(_pending_condition(now, None))
                      .order_by(Image.purge_after, Image.id).limit(limit))
     ).scalars().all()
-    db.session.commit()
+    end_read()
     return list(items)
 
 
@@ -235,8 +236,6 @@ def find_orphans() -> Orphans:
     yet) is never mistaken for a missing one. An empty user store means a misconfigured
     or unreachable one, never "everyone is gone": then nothing is swept.
     """
-    from app.users.repository import get_users
-
     owners = _owner_ids_in_images()
     if not owners:
         return Orphans()
@@ -411,8 +410,6 @@ def purge_expired(now: datetime | None = None, *, storage=None, batch_size: int 
     config = current_app.config
     now = now or utcnow()
     if storage is None:
-        from app.storage import get_storage
-
         storage = get_storage()
     batch_size = batch_size or config["PURGE_BATCH_SIZE"]
     report = PurgeReport(trigger=trigger, dry_run=dry_run)
@@ -420,8 +417,7 @@ def purge_expired(now: datetime | None = None, *, storage=None, batch_size: int 
     if dry_run:
         return _dry_run(report, now, older_than_days)
 
-    lease = HeldLease.try_take(PURGE_LEASE, ttl_s=config.get("PURGE_LEASE_TTL_S",
-                                                             DEFAULT_LEASE_TTL_S))
+    lease = HeldLease.try_take(PURGE_LEASE, ttl_s=config["PURGE_LEASE_TTL_S"])
     if lease is None:
         raise _already_running()
     try:
@@ -487,7 +483,7 @@ def _run(report: PurgeReport, lease: HeldLease, *, now, storage, batch_size, old
                ctx=ctx, progress=progress, total=total, clock=clock)
     if progress is not None:
         progress(0, total)
-    stale_s = config.get("PURGE_STALE_CLAIM_S", DEFAULT_STALE_CLAIM_S)
+    stale_s = config["PURGE_STALE_CLAIM_S"]
     try:
         _finish_abandoned(run, stale_before=utcnow() - timedelta(seconds=stale_s))
         _finish_user_deletions(run)
@@ -602,16 +598,9 @@ def _sweep_orphans(run: _Run, now: datetime, *, allow_mass_sweep: bool) -> None:
         # user store that comes back finds its images restorable.
         purge_after = now + timedelta(days=config["TRASH_RETENTION_DAYS"])
         for owner_id in orphans.unknown:
-            begin_write()
-            moved = db.session.execute(
-                update(Image)
-                .where(Image.owner_id == owner_id, Image.is_deleted.is_(False))
-                .values(is_deleted=True, deleted_at=now, deleted_by=SYSTEM_ACTOR,
-                        purge_after=purge_after, version=Image.version + 1)
-                .execution_options(synchronize_session=False)
-            ).rowcount
-            db.session.commit()
-            run.report.orphans_trashed += moved
+            moved = trash_rows(Image.owner_id == owner_id, deleted_by=SYSTEM_ACTOR, now=now,
+                               purge_after=purge_after)
+            run.report.orphans_trashed += len(moved)
         audit.record("orphan_sweep", "ok", run.ctx, target_type="purge_run",
                      target_id=run.row.id,
                      details={"trashed": run.report.orphans_trashed,
@@ -620,15 +609,7 @@ def _sweep_orphans(run: _Run, now: datetime, *, allow_mass_sweep: bool) -> None:
                               "mass_sweep_allowed": bool(too_many)})
     for owner_id in orphans.deleted:
         # Their deletion is recorded: nobody can restore these any more. Due at once.
-        begin_write()
-        db.session.execute(
-            update(Image)
-            .where(Image.owner_id == owner_id, Image.is_deleted.is_(False))
-            .values(is_deleted=True, deleted_at=now, deleted_by=SYSTEM_ACTOR, purge_after=now,
-                    version=Image.version + 1)
-            .execution_options(synchronize_session=False)
-        )
-        db.session.commit()
+        trash_rows(Image.owner_id == owner_id, deleted_by=SYSTEM_ACTOR, now=now, purge_after=now)
         condition = Image.owner_id == owner_id
         _pipeline(run, lambda claim_id, condition=condition: claim(
             condition, claim_id=claim_id, now=utcnow(), limit=run.batch_size), "orphans")
@@ -640,7 +621,7 @@ def last_run() -> PurgeRun | None:
     row = db.session.execute(
         select(PurgeRun).order_by(PurgeRun.id.desc()).limit(1)
     ).scalar_one_or_none()
-    db.session.commit()
+    end_read()
     return row
 
 
@@ -650,7 +631,7 @@ def list_runs(*, limit: int, before_id: int | None = None) -> tuple[list[PurgeRu
     if before_id is not None:
         statement = statement.where(PurgeRun.id < before_id)
     rows = db.session.execute(statement).scalars().all()
-    db.session.commit()
+    end_read()
     return list(rows[:limit]), len(rows) > limit
 
 

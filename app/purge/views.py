@@ -6,8 +6,8 @@ from babel.dates import get_day_names
 from flask import Blueprint
 from flask_babel import get_locale, gettext
 
-from app import htmx
 from app.auth.login import admin_required, request_context
+from app.core import htmx
 from app.deletion import delete_endpoint
 from app.purge.actions import RUN_PURGE, purge_overview, run_purge_now
 from app.purge.chart import runs_chart

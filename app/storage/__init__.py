@@ -10,7 +10,7 @@ from urllib.parse import urlparse
 from flask import current_app
 from tenacity import retry, retry_if_exception_type, stop_after_delay, wait_exponential
 
-from app.config import ConfigError, s3_options
+from app.core.config import ConfigError, s3_options
 from app.storage.base import Storage, StorageError, StorageUnreachable
 from app.storage.local import LocalStorage
 from app.storage.s3 import S3Storage
@@ -40,9 +40,9 @@ def check_at_start(storage: Storage) -> None:
 
 
 def init_app(app) -> None:
-    storage = app.config.get("STORAGE") or storage_from_config(app.config)
+    storage = app.config["STORAGE"] or storage_from_config(app.config)
     app.extensions["papelera.storage"] = storage
-    if app.config.get("STORAGE_CHECK_AT_START", True):
+    if app.config["STORAGE_CHECK_AT_START"]:
         try:
             check_at_start(storage)
         except StorageError as exc:

@@ -1,18 +1,18 @@
-"""Emptying the trash as a ``@delete_endpoint`` target, shared by both faces."""
+"""Emptying and restoring the trash as ``@delete_endpoint`` targets, shared by both faces."""
 
 from __future__ import annotations
 
 import time
 import uuid
+from dataclasses import dataclass
 
 from flask import current_app, request
 from flask_babel import gettext, ngettext
 
-from app.audit import service as audit
-from app.auth.login import request_context
-from app.db import utcnow
+from app.core.db import utcnow
+from app.core.errors import NotFound, StorageFailed
 from app.deletion.targets import Snapshot
-from app.errors import NotFound, StorageFailed
+from app.images.totals import Totals
 from app.storage import get_storage
 from app.trash.service import (
     BulkRestore,
@@ -80,21 +80,76 @@ def empty_trash_action(trash: Snapshot, options) -> tuple[dict, dict]:
     return body, details
 
 
-def restore_selection(actor, ids: list[str] | None, *, all_items: bool) -> BulkRestore:
-    """Bulk restore, shared by both faces: the rows and one ``restore`` event, with the
-    ids restored and skipped, commit together; if the event cannot be written nothing
-    is restored (503)."""
-    outcome = restore_many(actor.id, ids, all_items=all_items, now=utcnow())
+@dataclass(frozen=True)
+class RestoreSelection:
+    """Items of a trash to bring back, as one ``@delete_endpoint`` target: ``ids`` as
+    given (what cannot be restored is listed, never fatal), or the whole trash."""
+
+    owner_id: str
+    ids: tuple[str, ...]
+    all_items: bool
+    totals: Totals  # what of it is in the trash and restorable now
+
+    @property
+    def id(self) -> str:
+        return self.owner_id
+
+    @property
+    def etag(self) -> str:
+        kind = "restore-all" if self.all_items else "restore"
+        return Snapshot(kind, self.owner_id, self.totals.count, self.totals.bytes,
+                        self.ids, self.totals.fingerprint).etag
+
+
+def selection_to_restore(actor, ids: list[str] | None, *, all_items: bool) -> RestoreSelection:
+    """``ids`` of the actor's trash (none: nothing), or ``all_items``."""
+    ids = () if all_items else tuple(str(i) for i in ids or ())
+    only = None if all_items else _well_formed(ids)
+    return RestoreSelection(actor.id, ids, all_items, deletable_totals(actor.id, only=only))
+
+
+def _well_formed(ids) -> list[uuid.UUID]:
+    found = []
+    for value in ids:
+        try:
+            found.append(uuid.UUID(value))
+        except ValueError:
+            continue  # listed as skipped by the restore
+    return found
+
+
+def load_chosen_items_for(actor) -> RestoreSelection:
+    """The items a page names (repeated ``ids``, in the query or the form): at least
+    one, all well formed, and at least one of them in the caller's trash (else 404)."""
+    chosen = selected_ids(request.values.getlist("ids"))
+    if trash_stats(actor.id, only=chosen)[0] == 0:
+        raise NotFound(gettext("None of the selected items is in your trash."))
+    return selection_to_restore(actor, [str(i) for i in chosen], all_items=False)
+
+
+def preview_restore_selection(selection: RestoreSelection, options) -> dict:
+    return {"images": selection.totals.count, "objects": 0, "bytes": 0}
+
+
+def restore_selection_action(selection: RestoreSelection, options) -> tuple[BulkRestore, dict]:
+    """Bulk restore, shared by every face: the rows change, uncommitted (the decorator
+    commits them with their ``restore`` event); returns what happened and the event's
+    details (the ids restored and skipped)."""
+    outcome = restore_many(selection.owner_id, list(selection.ids) or None,
+                           all_items=selection.all_items, now=utcnow())
     skipped = [{"id": item["id"][:64], "code": item["code"]} for item in outcome.skipped]
-    audit.commit_change("restore", "ok", request_context(), target_type="trash",
-                        target_id=actor.id,
-                        details={"all": all_items, "restored": len(outcome.restored),
-                                 "ids": outcome.restored, "skipped": skipped})
-    return outcome
+    return outcome, {"all": selection.all_items, "restored": len(outcome.restored),
+                     "ids": outcome.restored, "skipped": skipped}
 
 
-# Emptying the trash reaches the object store: it is ``external`` (see app.deletion).
+# Restoring is reversible: no confirmation (SPEC section 4). Each face adds its ``load``
+# (the API reads a JSON body, the trash page its form).
+RESTORE_SELECTION = {"resource": "trash", "preview": preview_restore_selection,
+                     "allow_permanent": False, "confirm": None, "action": "restore"}
+
+
+# Emptying the trash reaches the object store: it is ``outside_sql`` (see app.deletion).
 EMPTY_TRASH = {"resource": "trash", "load": load_trash_for, "preview": preview_empty_trash,
-               "soft": False, "action": "empty_trash", "external": True}
+               "soft": False, "action": "empty_trash", "outside_sql": True}
 DELETE_SELECTION_FOREVER = {**EMPTY_TRASH, "load": load_selection_for,
                             "action": "permanent_delete", "params": ("ids",)}

@@ -10,12 +10,12 @@ from datetime import datetime, timedelta
 from flask_babel import gettext
 from sqlalchemy import and_, or_, select
 
-from app.errors import BadRequest, DomainError, NotFound
-from app.extensions import db
+from app.core.errors import BadRequest, DomainError, NotFound
+from app.core.extensions import db
+from app.core.pagination import Page, decode_cursor, page_from_rows
 from app.images.models import Image, with_trashed
 from app.images.service import release_claim, restore_image
 from app.images.totals import Totals, image_totals
-from app.pagination import Page, decode_cursor, page_from_rows
 from app.purge.batch import BatchResult, claim_and_delete, new_claim_id
 
 EXPIRES_SOON = timedelta(days=3)

@@ -1,13 +1,14 @@
-"""Page face of the trash: list, bulk restore, empty."""
+"""Page face of the trash: list, restore (one, some, all), delete forever, empty."""
 
 from __future__ import annotations
 
-from flask import Blueprint, request
+from flask import Blueprint, make_response, request
 from flask_babel import gettext, ngettext
 from flask_login import current_user
 
-from app import htmx
 from app.auth.login import login_required
+from app.core import htmx
+from app.core.pagination import parse_limit
 from app.deletion import delete_endpoint
 from app.images.actions import (
     DELETE_IMAGE_FOREVER,
@@ -16,12 +17,14 @@ from app.images.actions import (
     restore_image_action,
 )
 from app.images.views import cards
-from app.pagination import parse_limit
 from app.trash.actions import (
     DELETE_SELECTION_FOREVER,
     EMPTY_TRASH,
+    RESTORE_SELECTION,
+    RestoreSelection,
     empty_trash_action,
-    restore_selection,
+    restore_selection_action,
+    selection_to_restore,
 )
 from app.trash.retention import retention_days_for
 from app.trash.service import list_trash, trash_stats
@@ -61,30 +64,35 @@ def index():
                                      **trash_context(cursor, limit))
 
 
+def load_trash_page_choice_for(actor) -> RestoreSelection:
+    """The trash page's bulk form: the ticked ``ids``, or ``all=true``. Nothing ticked
+    restores nothing (and says so)."""
+    return selection_to_restore(actor, request.form.getlist("ids"),
+                                all_items=request.form.get("all") == "true")
+
+
 @bp.post("/trash/restore")
-@login_required
-def restore_selected():
-    ids = request.form.getlist("ids")
-    all_items = request.form.get("all") == "true"
-    restored, skipped = [], []
-    if ids or all_items:
-        outcome = restore_selection(current_user, ids, all_items=all_items)
-        restored, skipped = outcome.restored, outcome.skipped
+@delete_endpoint(**RESTORE_SELECTION, load=load_trash_page_choice_for,
+                 description="Trash page: restore the selected items, or all of them",
+                 partial="trash/index.html#trash")
+def restore_selected(selection, options):
+    outcome, details = restore_selection_action(selection, options)
     html = htmx.render_block_of("trash/index.html", "trash", badge_oob=True,
                                 **trash_context())
-    if not ids and not all_items:
+    if not selection.ids and not selection.all_items:
         html += htmx.toast(gettext("Select the items to restore first."), "info")
-    elif restored:
+    elif outcome.restored:
         html += htmx.toast(ngettext("Restored %(num)d item to the gallery.",
-                                    "Restored %(num)d items to the gallery.", len(restored)),
-                           "success")
-    if skipped:
+                                    "Restored %(num)d items to the gallery.",
+                                    len(outcome.restored)), "success")
+    if outcome.skipped:
         html += htmx.toast(ngettext("%(num)d item could not be restored (%(codes)s).",
                                     "%(num)d items could not be restored (%(codes)s).",
-                                    len(skipped),
-                                    codes=", ".join(sorted({s["code"] for s in skipped}))),
+                                    len(outcome.skipped), codes=", ".join(
+                                        sorted({s["code"] for s in outcome.skipped}))),
                            "error")
-    return html
+    # Its own answer: the trash section with toasts of different kinds (info, error).
+    return make_response(html), details
 
 
 def _with_trash(result: tuple[dict, dict]) -> tuple[dict, dict]:
@@ -100,7 +108,7 @@ def _with_trash(result: tuple[dict, dict]) -> tuple[dict, dict]:
                  partial="trash/index.html#trash")
 def restore_item(image, options):
     body, details = restore_image_action(image, options)
-    body["message"] = f"“{image.file_name}” is back in the gallery."
+    body["message"] = gettext("“%(name)s” is back in the gallery.", name=image.file_name)
     return _with_trash((body, details))
 
 

@@ -4,14 +4,22 @@ from __future__ import annotations
 
 import uuid
 
-from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
+from flask import (
+    Blueprint,
+    current_app,
+    flash,
+    make_response,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 from flask_babel import gettext, lazy_gettext, ngettext
 from flask_login import current_user, login_user
 from flask_wtf import FlaskForm
 from wtforms import PasswordField, StringField
 from wtforms.validators import DataRequired, EqualTo, Length
 
-from app import htmx
 from app.audit import service as audit
 from app.auth import sessions
 from app.auth.login import (
@@ -23,8 +31,11 @@ from app.auth.login import (
     sign_out,
 )
 from app.auth.throttle import check_current_password
-from app.db import utcnow
-from app.errors import BadRequest, Conflict, NotFound
+from app.core import htmx
+from app.core.db import utcnow
+from app.core.errors import BadRequest, Conflict, NotFound
+from app.deletion import delete_endpoint
+from app.deletion.targets import Handle, Snapshot
 from app.users.repository import get_users
 from app.users.service import MIN_PASSWORD, change_password, set_trash_retention
 
@@ -180,43 +191,94 @@ def retention():
 
 # -- sessions ----------------------------------------------------------------------------
 
+# Ending sessions deletes rows of SQL only and loses nothing a new sign-in does not bring
+# back: no confirmation (the account page's buttons send none). An ended session is
+# ended for good (soft=False).
+SESSIONS_PARTIAL = f"{TEMPLATE}#sessions"
+
+
+def _live_sessions(actor) -> list:
+    return sessions.sessions_of(actor, now=utcnow(), lifetimes=session_lifetimes())
+
+
+def load_session_for(actor, session_id: str) -> Handle:
+    """One of the actor's live sessions by its public id; anyone else's is 404."""
+    try:
+        row_id = uuid.UUID(session_id)
+    except ValueError:
+        raise NotFound(gettext("No such session.")) from None
+    for row in _live_sessions(actor):
+        if row.id == row_id:
+            return Handle("session", str(row.id), state=row.created_at.isoformat())
+    raise NotFound(gettext("No such session."))
+
+
+def load_other_sessions_for(actor) -> Snapshot:
+    """Every live session of the actor but this one."""
+    this = current_session_id()
+    return _sessions_snapshot(actor, [row for row in _live_sessions(actor) if row.id != this])
+
+
+def load_all_sessions_for(actor) -> Snapshot:
+    return _sessions_snapshot(actor, _live_sessions(actor))
+
+
+def _sessions_snapshot(actor, rows) -> Snapshot:
+    return Snapshot("sessions", actor.id, len(rows), 0, tuple(sorted(str(r.id) for r in rows)))
+
+
+def preview_sign_out(target, options) -> dict:
+    count = target.count if isinstance(target, Snapshot) else 1
+    return {"images": 0, "objects": 0, "bytes": 0, "sessions": count}
+
+
+END_SESSION = {"resource": "session", "load": load_session_for, "preview": preview_sign_out,
+               "soft": False, "confirm": None, "action": "session_ended",
+               "partial": SESSIONS_PARTIAL}
+END_OTHER_SESSIONS = {**END_SESSION, "resource": "sessions", "action": "sessions_ended",
+                      "load": load_other_sessions_for}
+END_ALL_SESSIONS = {**END_OTHER_SESSIONS, "load": load_all_sessions_for}
+
+
 def _signed_out_answer():
     """This browser's session ended: send it to the sign-in page (htmx or not)."""
     login = url_for("auth.login")
     flash(gettext("You have been signed out."), "info")
     if htmx.is_htmx():
-        return "", 200, htmx.redirect_header(login)
+        return make_response(("", 200, htmx.redirect_header(login)))
     return redirect(login, code=303)
 
 
+def _sessions_answer(message: str):
+    return make_response(answer("sessions", 200, htmx.toast(message, "success")))
+
+
 @bp.post("/account/sessions/<session_id>/sign-out")
-@login_required
-def end_session(session_id: str):
-    try:
-        row_id = uuid.UUID(session_id)
-    except ValueError:
-        raise NotFound(gettext("No such session.")) from None
+@delete_endpoint(**END_SESSION, description="Account page: sign out one of your sessions")
+def end_session(session: Handle, options):
+    row_id = uuid.UUID(session.id)
     if row_id == current_session_id():
         sign_out()
-        return _signed_out_answer()
+        return _signed_out_answer(), {"this_session": True}
     if not sessions.end_session(current_user.id, row_id):
         raise NotFound(gettext("No such session."))
-    return answer("sessions", 200, htmx.toast(gettext("That session was signed out."),
-                                              "success"))
+    return _sessions_answer(gettext("That session was signed out.")), {"this_session": False}
 
 
 @bp.post("/account/sessions/sign-out-others")
-@login_required
-def end_other_sessions():
+@delete_endpoint(**END_OTHER_SESSIONS,
+                 description="Account page: sign out every other session")
+def end_other_sessions(others: Snapshot, options):
     ended = sessions.end_sessions_of(current_user.id, keep=current_session_id())
     message = ngettext("Signed out %(num)d other session.", "Signed out %(num)d other "
                        "sessions.", ended)
-    return answer("sessions", 200, htmx.toast(message, "success"))
+    return _sessions_answer(message), {"ended": ended, "scope": "others"}
 
 
 @bp.post("/account/sessions/sign-out-all")
-@login_required
-def end_all_sessions():
-    sessions.end_sessions_of(current_user.id)
+@delete_endpoint(**END_ALL_SESSIONS,
+                 description="Account page: sign out everywhere, this browser too")
+def end_all_sessions(every: Snapshot, options):
+    ended = sessions.end_sessions_of(current_user.id)
     sign_out()
-    return _signed_out_answer()
+    return _signed_out_answer(), {"ended": ended, "scope": "all"}

@@ -14,8 +14,8 @@ from flask_babel import gettext, ngettext
 
 from app.audit.service import format_time
 from app.auth.login import request_context
-from app.db import utcnow
-from app.errors import Conflict, NotFound
+from app.core.db import utcnow
+from app.core.errors import Conflict, NotFound
 from app.storage import get_storage
 from app.users.deletion import delete_user_permanently, deletion_consequences
 from app.users.present import user_to_dict
@@ -117,17 +117,17 @@ def permanent_delete_action(target: User, options, *, actor) -> tuple[dict, dict
 ADMIN = ("admin",)
 # What the decorator needs to know about each user action, declared once for the API
 # and the admin page; a route adds its description and partial. Every one writes to the
-# user store, outside SQL: they are ``external`` (see app.deletion).
+# user store, outside SQL: they are ``outside_sql`` (see app.deletion).
 DEACTIVATE_USER = {"resource": "user", "load": load_user_for, "protect": protect_user_removal,
                    "preview": preview_user_removal, "allow_permanent": False, "roles": ADMIN,
-                   "action": "deactivate", "external": True}
+                   "action": "deactivate", "outside_sql": True}
 ACTIVATE_USER = {"resource": "user", "load": load_user_for, "protect": protect_user_activation,
                  "preview": preview_nothing, "allow_permanent": False, "confirm": None,
-                 "roles": ADMIN, "action": "activate", "external": True}
+                 "roles": ADMIN, "action": "activate", "outside_sql": True}
 DELETE_USER_FOREVER = {"resource": "user", "load": load_user_for,
                        "protect": protect_user_removal, "preview": preview_user_removal,
                        "soft": False, "confirm": confirm_user_removal, "roles": ADMIN,
-                       "action": "permanent_delete", "external": True}
+                       "action": "permanent_delete", "outside_sql": True}
 # DELETE /users/<id>: deactivation, or with permanent=true the deletion above.
 REMOVE_USER = {**DEACTIVATE_USER, "allow_permanent": True, "confirm": confirm_user_removal,
                "action": removal_action_name}

@@ -9,10 +9,10 @@ from flask_login import current_user
 from app.api import json_body, page_args
 from app.audit import service as audit
 from app.auth.login import admin_required, denied, login_required, request_context
-from app.db import utcnow
+from app.core.db import utcnow
+from app.core.errors import BadRequest, NotFound
+from app.core.pagination import decode_cursor, encode_cursor
 from app.deletion import delete_endpoint
-from app.errors import BadRequest, NotFound
-from app.pagination import decode_cursor, encode_cursor
 from app.storage import get_storage
 from app.users.actions import (
     ACTIVATE_USER,

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from flask_babel import gettext
-from sqlalchemy import case, exists, func, select, update
+from sqlalchemy import case, exists, func, select
 from sqlalchemy.orm import aliased
 
 from app.audit import service as audit
@@ -38,12 +38,13 @@ from app.audit.models import AuditEvent
 from app.audit.service import SYSTEM, Context
 from app.auth.sessions import end_sessions_of
 from app.auth.tokens import delete_tokens_of
-from app.db import begin_write, utcnow
-from app.errors import Conflict, NotFound
-from app.extensions import db
+from app.core.db import utcnow
+from app.core.errors import Conflict, NotFound
+from app.core.extensions import db
+from app.core.uow import unit_of_work
 from app.images.models import Image, with_trashed
+from app.images.service import trash_rows
 from app.installation import require_installation
-from app.media.cache import evict_images
 from app.purge.batch import BatchResult, claim_and_delete
 from app.users.repository import User, UserRepository, get_users
 from app.users.service import changed_meanwhile, ensure_not_last_admin
@@ -108,7 +109,7 @@ def start_user_deletion(users: UserRepository, target: User, *, ctx: Context,
     audit.record(STARTED, "ok", ctx, target_type="user", target_id=target.id,
                  details={"username": target.username, **deletion_consequences(target.id)})
     lease = uuid.uuid4().hex
-    with users.exclusive():  # no SQL in here: the store lock is never held across it
+    with users.exclusive():  # no SQL in here (app.core.uow: the lock order)
         marked = users.update(
             target.id, {"status": {"$in": ["active", "inactive"]}, "version": target.version},
             {"status": "deleting", "deletion_lease": lease,
@@ -203,17 +204,9 @@ def _trash_active_images(user_id: str, *, actor_id: str | None, now: datetime) -
     Every cached copy of the user's images goes at once (the batches evict them again
     as they delete them).
     """
-    begin_write()
-    trashed = db.session.execute(
-        update(Image)
-        .where(Image.owner_id == str(user_id), Image.is_deleted.is_(False))
-        .values(is_deleted=True, deleted_at=now, deleted_by=actor_id, purge_after=now,
-                version=Image.version + 1)
-        .returning(Image.id)
-        .execution_options(synchronize_session=False)
-    ).scalars().all()
-    db.session.commit()
-    evict_images(trashed)
+    with unit_of_work():
+        trash_rows(Image.owner_id == str(user_id), deleted_by=actor_id, now=now, purge_after=now)
+        db.session.commit()  # a step of the saga: done before the batches start
 
 
 def delete_user_permanently(users: UserRepository, storage, target: User, *, ctx: Context,

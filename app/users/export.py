@@ -16,7 +16,7 @@ from datetime import datetime
 from sqlalchemy import select
 
 from app.audit.service import format_time
-from app.extensions import db
+from app.core.extensions import db
 from app.images.models import Image, with_trashed
 from app.images.present import image_fields, iso
 from app.users.present import user_to_dict

@@ -21,27 +21,36 @@ import fcntl
 import functools
 import os
 import threading
+import time
 import weakref
 from urllib.parse import urlparse
 
 import mongomock
 import pymongo
+from flask_babel import gettext
 from pymongo import uri_parser
+
+from app.core.errors import ServiceUnavailable
 
 DATABASE = "papelera"
 LOCK_FILE = "papelera.lock"  # in the store's folder, beside the database folders
+LOCK_TIMEOUT_S = 20.0  # the longest a request waits for the embedded store's lock
 
 
 class StoreLock:
     """Reentrant, exclusive across the threads of a process and across processes.
 
     A thread lock admits one thread of this process; the outermost holder then takes
-    ``flock`` on the lock file (blocking in the kernel, so a waiter wakes at once) and
-    gives it back, closing the file, when it leaves. A process that dies drops its flock.
+    ``flock`` on the lock file and gives it back, closing the file, when it leaves. A
+    process that dies drops its flock.
+
+    Waiting is bounded by ``timeout_s``: past it the request answers 503 ``busy`` instead
+    of hanging. A last resort only: the lock order (``app.core.uow``) keeps every holder
+    short, and no holder waits for SQL.
     """
 
-    def __init__(self, path: str):
-        self.path = path
+    def __init__(self, path: str, timeout_s: float = LOCK_TIMEOUT_S):
+        self.path, self.timeout_s = path, timeout_s
         self._reset()
         _LIVE_LOCKS.add(self)
 
@@ -58,12 +67,14 @@ class StoreLock:
         self._reset()
 
     def __enter__(self) -> StoreLock:
-        self._thread_lock.acquire()
+        deadline = time.monotonic() + self.timeout_s
+        if not self._thread_lock.acquire(timeout=self.timeout_s):
+            raise _busy()
         try:
             if self._depth == 0:
                 fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
                 try:
-                    fcntl.flock(fd, fcntl.LOCK_EX)
+                    _flock_until(fd, deadline)
                 except BaseException:
                     os.close(fd)
                     raise
@@ -85,6 +96,25 @@ class StoreLock:
                     os.close(fd)
         finally:
             self._thread_lock.release()
+
+
+def _flock_until(fd: int, deadline: float) -> None:
+    """``flock(LOCK_EX)``, given up at ``deadline``: tried at once, then every few ms."""
+    pause = 0.001
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return
+        except BlockingIOError:
+            if time.monotonic() >= deadline:
+                raise _busy() from None
+            time.sleep(pause)
+            pause = min(pause * 2, 0.02)
+
+
+def _busy() -> ServiceUnavailable:
+    return ServiceUnavailable(gettext("The user store is busy right now. Try again in a "
+                                      "moment."), code="busy", headers={"Retry-After": "5"})
 
 
 _LIVE_LOCKS: weakref.WeakSet[StoreLock] = weakref.WeakSet()

@@ -6,8 +6,10 @@ accepts it: case-insensitive uniqueness is a unique index on a lower-cased copy.
 
 from __future__ import annotations
 
+import logging
 import re
 import uuid
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -17,7 +19,12 @@ from flask_login import UserMixin
 from pymongo import ASCENDING, ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
-from app.errors import Conflict
+from app.core.errors import Conflict
+from app.core.events import UserChanged, UserDeleted
+from app.core.uow import unit_of_work
+from app.users.mongo import MongoProvider
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -68,14 +75,6 @@ class User(UserMixin):
         return f'"{self.id}-{self.version}"'
 
 
-def _access_changed() -> None:
-    """Status, role, epoch or the user itself changed: /media's per-process decisions
-    (app.media.access_cache) are dropped in every process."""
-    from app.media.access_cache import changed
-
-    changed()
-
-
 def get_users() -> UserRepository:
     return current_app.extensions["papelera.users"]
 
@@ -88,10 +87,16 @@ class UserRepository:
     def collection(self):
         return self.provider.database()["users"]
 
+    @contextmanager
     def exclusive(self):
         """Hold the store across several calls: exact on the embedded store, where every
-        call is serialised anyway; a no-op on MongoDB (see ``app.users.mongo``)."""
-        return self.provider.exclusive()
+        call is serialised anyway; a no-op on MongoDB (see ``app.users.mongo``).
+
+        Inside a unit of work entered first, so what the calls change is announced only
+        once the lock is released (the lock order: ``app.core.uow``). Run no SQL in here.
+        """
+        with unit_of_work(sql=False), self.provider.exclusive():
+            yield
 
     def ensure_indexes(self) -> None:
         self.collection.create_index([("username_lower", ASCENDING)], unique=True)
@@ -149,11 +154,13 @@ class UserRepository:
             update["$inc"]["auth_epoch"] = 1
         if "status" in changes:
             changes["is_active"] = changes["status"] == "active"
-        doc = self.collection.find_one_and_update(
-            {"_id": str(user_id), **expect}, update, return_document=ReturnDocument.AFTER
-        )
-        if doc:
-            _access_changed()
+        with unit_of_work(sql=False) as uow:  # said after the store lock is released
+            doc = self.collection.find_one_and_update(
+                {"_id": str(user_id), **expect}, update, return_document=ReturnDocument.AFTER
+            )
+            if doc:
+                change = changes.get("status") or ",".join(sorted(changes))
+                uow.emit(UserChanged(str(user_id), str(change)), settled=True)
         return User.from_doc(doc) if doc else None
 
     def set_language(self, user_id: str, language: str) -> User | None:
@@ -170,9 +177,10 @@ class UserRepository:
     def delete(self, user_id: str, expect: dict | None = None) -> bool:
         """Delete the document, only while it still matches ``expect`` when given."""
         query = {"_id": str(user_id), **(expect or {})}
-        deleted = self.collection.delete_one(query).deleted_count == 1
-        if deleted:
-            _access_changed()
+        with unit_of_work(sql=False) as uow:
+            deleted = self.collection.delete_one(query).deleted_count == 1
+            if deleted:
+                uow.emit(UserDeleted(str(user_id)), settled=True)
         return deleted
 
     def get_doc(self, user_id: str) -> dict | None:
@@ -205,3 +213,15 @@ class UserRepository:
             query["username_lower"] = {"$gt": after}
         cursor = self.collection.find(query).sort("username_lower", ASCENDING).limit(limit)
         return [User.from_doc(doc) for doc in cursor]
+
+
+def init_app(app) -> None:
+    """One Mongo client per process (made here, never at import) and the repository."""
+    provider = MongoProvider(app.config["MONGO_URI"])
+    app.extensions["papelera.mongo"] = provider
+    users = UserRepository(provider)
+    app.extensions["papelera.users"] = users
+    try:
+        users.ensure_indexes()
+    except Exception as exc:  # Mongo down at start: /readyz says so, requests answer 503
+        log.error("could not reach the user store: %s", exc)

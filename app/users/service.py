@@ -12,8 +12,9 @@ from datetime import datetime
 
 from flask_babel import gettext, lazy_gettext
 
+from app.audit import service as audit
 from app.auth.passwords import hash_password, verify_password
-from app.errors import BadRequest, Conflict, Forbidden, NotFound
+from app.core.errors import BadRequest, Conflict, Forbidden, NotFound
 from app.users.repository import User, UserRepository
 
 USERNAME_RE = re.compile(r"^[a-z0-9._-]{3,32}$")
@@ -53,8 +54,6 @@ def register_user(users: UserRepository, ctx, *, username: str, email: str, pass
                   role: str = "user", now: datetime) -> User:
     """An account made by someone (an admin on a page or the API, an operator's CLI):
     created, then audited as ``user_created``."""
-    from app.audit import service as audit
-
     user = create_user(users, username=username, email=email, password=password, role=role,
                        now=now)
     audit.record("user_created", "ok", ctx, target_type="user", target_id=user.id,

@@ -9,12 +9,12 @@ from flask_wtf import FlaskForm
 from wtforms import PasswordField, SelectField, StringField
 from wtforms.validators import DataRequired, Length, Regexp
 
-from app import htmx
 from app.auth.login import admin_required, request_context
-from app.db import utcnow
+from app.core import htmx
+from app.core.db import utcnow
+from app.core.errors import BadRequest, Conflict
+from app.core.pagination import parse_limit
 from app.deletion import delete_endpoint
-from app.errors import BadRequest, Conflict
-from app.pagination import parse_limit
 from app.users.actions import (
     ACTIVATE_USER,
     DEACTIVATE_USER,

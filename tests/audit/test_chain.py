@@ -10,7 +10,7 @@ from sqlalchemy import delete, select, update
 
 from app.audit.models import AuditEvent
 from app.audit.service import GENESIS, Context, canonical, compute_hash, record, verify_chain
-from app.extensions import db
+from app.core.extensions import db
 
 
 def write_events(app, n, ctx=None):
@@ -146,7 +146,7 @@ def rewrite_chain(app, event_id: int, **changes) -> None:
     """What someone with write access to the database can do to an unkeyed chain: edit an
     event, then recompute every later hash and the head, so that a plain verify passes."""
     from app.audit.models import AuditHead
-    from app.db import begin_write
+    from app.core.db import begin_write
 
     with app.app_context():
         begin_write()

@@ -7,7 +7,7 @@ from datetime import timedelta
 
 import pytest
 
-from app.db import utcnow
+from app.core.db import utcnow
 from tests.conftest import USER_PASSWORD, login_api, png_bytes
 from tests.helpers import Browser, audit_count, last_audit
 
@@ -30,7 +30,7 @@ def test_tokens_are_stored_as_sha256(app, alice_api):
     from sqlalchemy import select
 
     from app.auth.models import ApiToken
-    from app.extensions import db
+    from app.core.extensions import db
 
     with app.app_context():
         digests = db.session.execute(select(ApiToken.digest)).scalars().all()
@@ -42,7 +42,7 @@ def test_expired_token_is_refused(app, alice_api):
     from sqlalchemy import update
 
     from app.auth.models import ApiToken
-    from app.extensions import db
+    from app.core.extensions import db
 
     with app.app_context():
         db.session.execute(update(ApiToken).values(expires_at=utcnow() - timedelta(seconds=1)))

@@ -9,9 +9,9 @@ import pytest
 from sqlalchemy import event, select, update
 
 from app.auth.models import UserSession
-from app.config import ConfigError, load_settings
-from app.db import utcnow
-from app.extensions import db
+from app.core.config import ConfigError, load_settings
+from app.core.db import utcnow
+from app.core.extensions import db
 from tests.conftest import USER_PASSWORD
 from tests.helpers import Browser
 
@@ -249,3 +249,26 @@ def test_signing_in_again_ends_the_previous_session(app, alice, make_user):
     assert again.status_code == 303
     assert session_rows(app, alice.id) == []
     assert len(session_rows(app)) == 1
+
+
+def test_a_sign_in_that_ends_no_session_keeps_every_cached_media_decision(app, make_user):
+    """N8: signing in used to move the media access generation twice (two DELETEs that
+    matched nothing), dropping every process's cached decisions. Only a session that
+    really ended is an event; signing out is one."""
+    from sqlalchemy import text
+
+    from app.core.extensions import db as sql
+
+    def generation():
+        with app.app_context():
+            value = sql.session.execute(text(
+                "SELECT value FROM media_access_generation WHERE id = 1")).scalar()
+            sql.session.rollback()
+            return value
+
+    make_user("olga")
+    before = generation()
+    browser = Browser(app.test_client(), "olga", USER_PASSWORD)
+    assert generation() == before
+    browser.request("POST", "/logout", htmx=False)
+    assert generation() != before

@@ -13,8 +13,12 @@ from dataclasses import dataclass
 
 import pytest
 from markupsafe import escape
+from sqlalchemy import select
 
+from app.auth.models import UserSession
+from app.core.extensions import db
 from app.deletion import delete_endpoints
+from app.users.repository import get_users
 from tests.conftest import USER_PASSWORD, build_app, login_api, png_bytes
 from tests.helpers import Browser, audit_count, audit_since, last_audit, snapshot
 
@@ -27,8 +31,10 @@ class Case:
     admin_only: bool = False
     confirm: str | None = "yes"
     ok_status: int = 200
-    external: bool = False  # reaches the object store: a "started" event comes first
+    outside_sql: bool = False  # reaches the object store: a "started" event comes first
     hard_only: bool = False  # soft=False: always deletes for good
+    ids_in_body: bool = False  # the target's id travels as {"ids": [id]} (JSON or form)
+    leaves_page: bool = False  # a page answer that sends the browser away (sign-out)
 
 
 CASES: dict[tuple[str, str], Case] = {
@@ -39,36 +45,55 @@ CASES: dict[tuple[str, str], Case] = {
     ("images_api.restore", "/api/v1/images/restore/<uuid:image_id>"):
         Case("PATCH", "/api/v1/images/restore/{id}", "trashed_image", confirm=None),
     ("trash_api.empty", "/api/v1/trash"):
-        Case("DELETE", "/api/v1/trash", "trash", external=True, hard_only=True),
+        Case("DELETE", "/api/v1/trash", "trash", outside_sql=True, hard_only=True),
     ("images_pages.delete_image", "/images/<uuid:image_id>"):
         Case("DELETE", "/images/{id}", "image"),
     ("images_pages.restore_image", "/images/<uuid:image_id>/restore"):
         Case("POST", "/images/{id}/restore", "trashed_image", confirm=None),
     ("trash_pages.empty", "/trash"):
-        Case("DELETE", "/trash", "trash", external=True, hard_only=True),
+        Case("DELETE", "/trash", "trash", outside_sql=True, hard_only=True),
     ("trash_pages.restore_item", "/trash/items/<uuid:image_id>/restore"):
         Case("POST", "/trash/items/{id}/restore", "trashed_image", confirm=None),
     ("trash_pages.delete_item", "/trash/items/<uuid:image_id>"):
-        Case("DELETE", "/trash/items/{id}", "trashed_image", external=True, hard_only=True),
+        Case("DELETE", "/trash/items/{id}", "trashed_image", outside_sql=True, hard_only=True),
     ("images_pages.delete_selected", "/images/selected"):
         Case("DELETE", "/images/selected?ids={id}", "image"),
     ("trash_pages.delete_selected", "/trash/selected"):
-        Case("DELETE", "/trash/selected?ids={id}", "trashed_image", external=True, hard_only=True),
+        Case("DELETE", "/trash/selected?ids={id}", "trashed_image", outside_sql=True,
+             hard_only=True),
+    # Bulk restore, token revocation and sign-outs (issue 16, N16).
+    ("trash_api.restore", "/api/v1/trash/restore"):
+        Case("POST", "/api/v1/trash/restore", "trashed_image", confirm=None, ids_in_body=True),
+    ("trash_pages.restore_selected", "/trash/restore"):
+        Case("POST", "/trash/restore", "trashed_image", confirm=None, ids_in_body=True),
+    ("images_pages.restore_selected", "/images/selected/restore"):
+        Case("POST", "/images/selected/restore?ids={id}", "trashed_image", confirm=None),
+    ("auth_api.delete_token", "/api/v1/auth/token"):
+        Case("DELETE", "/api/v1/auth/token", "token", confirm=None, hard_only=True),
+    ("account_pages.end_session", "/account/sessions/<session_id>/sign-out"):
+        Case("POST", "/account/sessions/{id}/sign-out", "session", confirm=None,
+             hard_only=True),
+    ("account_pages.end_other_sessions", "/account/sessions/sign-out-others"):
+        Case("POST", "/account/sessions/sign-out-others", "sessions", confirm=None,
+             hard_only=True),
+    ("account_pages.end_all_sessions", "/account/sessions/sign-out-all"):
+        Case("POST", "/account/sessions/sign-out-all", "sessions", confirm=None,
+             hard_only=True, leaves_page=True),
 }
 # Routes that other packages declare register their cases here (see tests/users, purge).
 EXTRA_CASES: dict[tuple[str, str], Case] = {
     ("purge_api.run", "/api/v1/admin/purge"):
-        Case("DELETE", "/api/v1/admin/purge", "trash", admin_only=True, external=True,
+        Case("DELETE", "/api/v1/admin/purge", "trash", admin_only=True, outside_sql=True,
              hard_only=True),
     ("purge_pages.run_now", "/admin/purge"):
-        Case("DELETE", "/admin/purge", "trash", admin_only=True, external=True, hard_only=True),
+        Case("DELETE", "/admin/purge", "trash", admin_only=True, outside_sql=True, hard_only=True),
     # Lifting an automatic IP block: "{id}" is the blocked address (tests/media).
     ("media_blocks_api.lift", "/api/v1/admin/media/blocks/<ip>"):
         Case("DELETE", "/api/v1/admin/media/blocks/{id}", "ip_block", admin_only=True,
-             external=True, hard_only=True),
+             outside_sql=True, hard_only=True),
     ("media_protection.lift", "/admin/media/protection/blocks/<ip>"):
         Case("DELETE", "/admin/media/protection/blocks/{id}", "ip_block", admin_only=True,
-             external=True, hard_only=True),
+             outside_sql=True, hard_only=True),
 }
 
 
@@ -82,6 +107,8 @@ class Actor:
     def __init__(self, app, username, password, page_face):
         self.client = app.test_client()
         self.page_face = page_face
+        self.username, self.password = username, password
+        self.payload = None  # {"ids": [...]} for routes that read their target from the body
         if page_face:
             self.browser = Browser(self.client, username, password)
         else:
@@ -89,14 +116,17 @@ class Actor:
 
     def send(self, method, path, headers=None, csrf=True, auth=True):
         headers = dict(headers or {})
+        body = {}
+        if self.payload is not None:
+            body = {"data": self.payload} if self.page_face else {"json": self.payload}
         if self.page_face:
             if not auth:
                 return self.client.application.test_client().open(
-                    path, method=method, headers={"HX-Request": "true", **headers})
-            return self.browser.request(method, path, csrf=csrf, headers=headers)
+                    path, method=method, headers={"HX-Request": "true", **headers}, **body)
+            return self.browser.request(method, path, csrf=csrf, headers=headers, **body)
         if auth:
             headers["Authorization"] = f"Bearer {self.token}"
-        return self.client.open(path, method=method, headers=headers)
+        return self.client.open(path, method=method, headers=headers, **body)
 
     def upload(self):
         if self.page_face:
@@ -116,6 +146,12 @@ def setup_target(app, case: Case, actor: Actor) -> str:
     """Create what the route acts on, owned by the actor; return the request path."""
     if case.target == "ip_block":
         return case.path.format(id=auto_block(app))
+    if case.target == "token":
+        return case.path  # the bearer token the actor signed in with
+    if case.target in ("session", "sessions"):
+        # Another browser of the same person: the session to end (or one of them).
+        Browser(app.test_client(), actor.username, actor.password)
+        return case.path.format(id=newest_session_of(app, actor.username))
     if case.target == "trash":
         image_id = actor.upload()
         trashed = actor.send("DELETE", f"/api/v1/images/{image_id}" if not actor.page_face
@@ -126,7 +162,17 @@ def setup_target(app, case: Case, actor: Actor) -> str:
     if case.target == "trashed_image":
         path = f"/api/v1/images/{image_id}" if not actor.page_face else f"/images/{image_id}"
         assert actor.send("DELETE", path, headers={"X-Confirm-Delete": "yes"}).status_code == 200
+    if case.ids_in_body:
+        actor.payload = {"ids": [image_id]}
     return case.path.format(id=image_id)
+
+
+def newest_session_of(app, username) -> str:
+    with app.app_context():
+        user = get_users().by_username(username)
+        return str(db.session.execute(
+            select(UserSession.id).where(UserSession.user_id == user.id)
+            .order_by(UserSession.created_at.desc()).limit(1)).scalar_one())
 
 
 def auto_block(app, ip="198.51.100.77") -> str:
@@ -394,11 +440,13 @@ def test_confirmed_action_succeeds_with_one_audit_event(app, route):
     response = actor.send(case.method, path, headers=confirm_headers(case))
     assert response.status_code == case.ok_status, response.text
     outcomes = [outcome for _, outcome in audit_since(app, before)]
-    assert outcomes == (["started", "ok"] if case.external else ["ok"])
+    assert outcomes == (["started", "ok"] if case.outside_sql else ["ok"])
     event = last_audit(app)
     assert event.outcome == "ok"
     assert event.request_id == response.headers["X-Request-ID"]
-    if actor.page_face:
+    if case.leaves_page:
+        assert response.headers["HX-Redirect"] == "/login"
+    elif actor.page_face:
         assert 'hx-swap-oob="beforeend:#toasts"' in response.text
 
 

@@ -196,7 +196,7 @@ def test_restore_and_its_alias(alice_api):
 
 
 def test_restore_refused_while_purging(app, alice_api):
-    from app.extensions import db
+    from app.core.extensions import db
     from app.images.models import Image
 
     image_id = alice_api.upload().get_json()["id"]
@@ -257,7 +257,7 @@ def test_bulk_restore_lists_what_it_skips(alice_api, api_for, make_user):
                               json={"ids": [a, b, c, bob_image, "not-a-uuid"]})
     assert response.status_code == 200
     body = response.get_json()
-    assert body["restored"] == 2
+    assert body["restored"] == 2 and body["remaining"] == 0
     assert {(s["id"], s["code"]) for s in body["skipped"]} == {
         (c, "not_in_trash"), (bob_image, "not_found"), ("not-a-uuid", "not_found")}
 
@@ -267,11 +267,22 @@ def test_bulk_restore_all(alice_api):
     for image_id in ids:
         alice_api.delete(f"/api/v1/images/{image_id}", headers=confirm())
     body = alice_api.post("/api/v1/trash/restore", json={"all": True}).get_json()
-    assert body == {"restored": 3, "skipped": []}
+    assert body == {"restored": 3, "skipped": [], "remaining": 0}
     assert len(alice_api.get("/api/v1/images").get_json()["items"]) == 3
 
 
-@pytest.mark.parametrize("payload", [None, [], {}, {"ids": []}, {"ids": "x"}, {"ids": [1]},
+def test_an_empty_bulk_restore_restores_nothing_and_says_what_is_left(app, alice_api):
+    """SPEC section 5: an empty ``ids`` list is no error (200, ``restored`` 0)."""
+    image_id = alice_api.upload().get_json()["id"]
+    alice_api.delete(f"/api/v1/images/{image_id}", headers=confirm())
+    state = snapshot(app)
+    response = alice_api.post("/api/v1/trash/restore", json={"ids": []})
+    assert response.status_code == 200
+    assert response.get_json() == {"restored": 0, "skipped": [], "remaining": 1}
+    assert snapshot(app) == state
+
+
+@pytest.mark.parametrize("payload", [None, [], {}, {"ids": "x"}, {"ids": [1]},
                                      {"all": "yes"}])
 def test_bulk_restore_bad_input_is_400(app, alice_api, payload):
     state = snapshot(app)
@@ -300,7 +311,7 @@ def test_empty_trash_deletes_only_the_callers_trash(app, alice_api, api_for, mak
 
 
 def test_empty_trash_skips_rows_being_purged(app, alice_api):
-    from app.extensions import db
+    from app.core.extensions import db
     from app.images.models import Image
 
     busy = alice_api.upload().get_json()["id"]
@@ -315,7 +326,7 @@ def test_empty_trash_skips_rows_being_purged(app, alice_api):
 
 
 def test_days_left_and_expires_soon(app, alice_api):
-    from app.extensions import db
+    from app.core.extensions import db
     from app.images.models import Image
 
     image_id = alice_api.upload().get_json()["id"]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from app.extensions import db
+from app.core.extensions import db
 from app.images.models import Image
 from tests.helpers import image_row, object_files
 

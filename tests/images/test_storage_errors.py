@@ -7,7 +7,7 @@ import io
 
 import pytest
 
-from app.db import utcnow
+from app.core.db import utcnow
 from app.purge.service import purge_expired
 from app.storage import StorageError
 from tests.conftest import USER_PASSWORD, png_bytes

@@ -18,7 +18,7 @@ import pytest
 import requests
 from PIL import Image as PILImage
 
-from app.config import ConfigError, load_settings
+from app.core.config import ConfigError, load_settings
 from app.images.processing import decode_slots_for
 from tests.conftest import NO_POSTGRES, png_bytes
 from tests.helpers import object_files

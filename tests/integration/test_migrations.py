@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from flask_migrate import upgrade
 
 from app import create_app
-from app.extensions import db
+from app.core.extensions import db
 from tests.conftest import instance_env, make_config
 
 MIGRATIONS = os.path.join(os.path.dirname(__file__), "..", "..", "migrations")

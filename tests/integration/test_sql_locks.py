@@ -17,8 +17,8 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 from sqlalchemy import event, select, update
 
-from app.db import ReadThenWriteWarning, begin_write, end_read
-from app.extensions import db
+from app.core.db import ReadThenWriteWarning, begin_write, end_read, utcnow
+from app.core.extensions import db
 from app.images.models import Image
 from app.images.service import list_images
 from tests.conftest import Api
@@ -192,3 +192,47 @@ def test_begin_write_refuses_changes_made_from_unlocked_reads(sqlite_app, alice_
             end_read()
         db.session.rollback()
 
+
+
+def test_a_read_helper_never_commits_the_write_it_is_called_in(app):
+    """N13: read helpers used to end their transaction with commit(), so one called in
+    the middle of a change committed half of it. Now a rollback still undoes it all."""
+    from sqlalchemy import update as sql_update
+
+    from app.core.db import begin_write
+    from app.core.extensions import db as sql
+    from app.images.models import Image, with_trashed
+    from app.purge.service import last_run, pending_items, trash_total
+
+    with app.app_context():
+        image = Image(owner_id="u1", file_name="a.png", storage_key="k", thumbnail_key="t",
+                      content_type="image/png", size_bytes=1, thumbnail_bytes=1, width=1,
+                      height=1, sha256="0" * 64)
+        sql.session.add(image)
+        sql.session.commit()
+        begin_write()
+        sql.session.execute(with_trashed(sql_update(Image).where(Image.id == image.id)
+                                         .values(file_name="renamed.png")))
+        trash_total(), pending_items(utcnow()), last_run()
+        sql.session.rollback()
+        name = sql.session.execute(with_trashed(sql.select(Image.file_name))).scalar_one()
+        assert name == "a.png"
+
+
+def test_begin_write_says_what_it_does_to_loaded_objects(app):
+    """N5: the docstring promised that loaded objects expire and load again under the
+    lock; the session keeps them (expire_on_commit=False). The words now match the code."""
+    with app.app_context():
+        image = Image(owner_id="u1", file_name="a.png", storage_key="k", thumbnail_key="t",
+                      content_type="image/png", size_bytes=1, thumbnail_bytes=1, width=1,
+                      height=1, sha256="0" * 64)
+        db.session.add(image)
+        db.session.commit()
+        loaded = db.session.execute(select(Image)).scalar_one()
+        with db.engine.begin() as other:  # another writer
+            other.execute(update(Image.__table__).values(version=7))
+        begin_write()
+        assert loaded.version == 1  # kept, not refreshed
+        db.session.rollback()
+    assert "NOT refreshed" in begin_write.__doc__
+    assert "expire and load again" not in (begin_write.__doc__ + end_read.__doc__)

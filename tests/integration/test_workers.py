@@ -9,7 +9,7 @@ import pytest
 import requests
 from sqlalchemy import func, select
 
-from app.extensions import db
+from app.core.extensions import db
 from app.images.models import Image, with_trashed
 from app.purge.models import PurgeRun
 from app.purge.service import purge_expired

@@ -8,7 +8,7 @@ import uuid
 import pytest
 from PIL import Image as PILImage
 
-from app.extensions import db
+from app.core.extensions import db
 from app.media.cache import get_cache
 from tests.conftest import ENGINES, NO_POSTGRES, build_app
 
@@ -84,7 +84,7 @@ def cached_keys(app, image_id) -> set[str]:
 
 def alice_and_admin(app):
     """A user ``alice`` made in ``app``, and bearer-token clients for her and the admin."""
-    from app.db import utcnow
+    from app.core.db import utcnow
     from app.users.repository import get_users
     from app.users.service import create_user
     from tests.conftest import ADMIN_PASSWORD, USER_PASSWORD, Api, login_api

@@ -7,7 +7,8 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-import app.db as app_db
+import app.core.db as app_db
+import app.media.shares as media_shares
 import app.media.views as media_views
 from app.media.service import share_signature
 from tests.media.conftest import picture
@@ -40,6 +41,7 @@ def freeze(monkeypatch, clock):
     """Both the share API and /media read the time through ``utcnow``."""
     monkeypatch.setattr(app_db, "utcnow", lambda: clock["now"])
     monkeypatch.setattr(media_views, "utcnow", lambda: clock["now"])
+    monkeypatch.setattr(media_shares, "utcnow", lambda: clock["now"])
 
 
 def share(api, image_id, **body):

@@ -1,4 +1,4 @@
-"""/media's per-process access decisions (app.media.access_cache) never outlive a change.
+"""/media's per-process access decisions (app.core.access_cache) never outlive a change.
 
 Every test warms the cache first (the same request twice: the second is decided from the
 process's entries), changes who may see what, and expects the very next request to be
@@ -21,10 +21,10 @@ import pytest
 from sqlalchemy import update
 
 from app import create_app
-from app.db import utcnow
-from app.extensions import db
+from app.core.access_cache import changed
+from app.core.db import utcnow
+from app.core.extensions import db
 from app.images.models import Image
-from app.media.access_cache import changed
 from app.users.repository import get_users
 from tests.conftest import (
     ADMIN_PASSWORD,

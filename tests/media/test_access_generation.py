@@ -12,7 +12,7 @@ import uuid
 import pytest
 import redis
 
-from app.media.access_cache import EXTENSION, RedisGeneration
+from app.core.access_cache import EXTENSION, RedisGeneration
 from tests.conftest import build_app
 from tests.media.conftest import REDIS_URL, alice_and_admin, close_app, picture, redis_answers
 

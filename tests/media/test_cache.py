@@ -8,9 +8,11 @@ from urllib.parse import urlsplit
 import pytest
 from sqlalchemy import update
 
-from app.extensions import db
+from app.core.db import utcnow
+from app.core.extensions import db
 from app.images.models import Image
 from app.media.cache import MemoryCache, get_cache
+from app.purge.batch import claim
 from tests.media.conftest import cached_keys, picture
 
 CONFIRM = {"X-Confirm-Delete": "yes"}
@@ -168,10 +170,12 @@ def test_the_access_check_runs_before_the_cache(app, client, make_user, api_for,
     # A row claimed by a purge is never served, even from a warm cache.
     warm_again = alice_api.get(image["thumbnail_url"])
     assert warm_again.headers["X-Cache"] == "HIT"
-    with app.app_context():
+    with app.app_context():  # in the trash, due, then claimed as a purge claims it
+        now = utcnow()
         db.session.execute(update(Image).where(Image.id == _uuid(image["id"]))
-                           .values(purge_state="purging", claim_id="run:x"))
+                           .values(is_deleted=True, deleted_at=now, purge_after=now))
         db.session.commit()
+        assert claim(Image.id == _uuid(image["id"]), claim_id="run:x", now=now, limit=1) == 1
     assert alice_api.get(image["thumbnail_url"]).status_code == 404
 
 
@@ -182,7 +186,7 @@ def share_path(api, image) -> str:
 
 
 def make_due(app, image_id) -> None:
-    from app.db import utcnow
+    from app.core.db import utcnow
 
     with app.app_context():
         db.session.execute(update(Image).where(Image.id == _uuid(image_id))

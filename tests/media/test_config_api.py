@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from app.audit.models import AuditEvent
-from app.extensions import db
+from app.core.extensions import db
 from app.media.config import DEFAULTS, KEYS
 from tests.conftest import ADMIN_PASSWORD, USER_PASSWORD, build_app, login_api
 
@@ -174,7 +174,7 @@ def test_a_change_applies_on_the_next_request_of_another_instance(app, admin_api
                                              ("MEDIA_ACCESS_RECHECK_S", "-1"),
                                              ("MEDIA_ACCESS_RECHECK_S", "often")])
 def test_bad_media_settings_stop_the_start(tmp_path, name, value):
-    from app.config import ConfigError, load_settings
+    from app.core.config import ConfigError, load_settings
 
     with pytest.raises(ConfigError, match=name):
         load_settings({"PAPELERA_INSTANCE": str(tmp_path), name: value})

@@ -7,8 +7,8 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import event, func, select
 
-from app.db import utcnow
-from app.extensions import db
+from app.core.db import utcnow
+from app.core.extensions import db
 from app.media.metrics import flush, prune_events, truncate_ip
 from app.media.models import MediaEvent, MediaHourly, MediaStat
 from tests.media.conftest import picture
@@ -192,3 +192,24 @@ def test_heavy_images_and_trash_bytes(app, admin_api, alice_api, image, monkeypa
 def test_stats_only_for_admins(client, alice_api):
     assert client.get(STATS).status_code == 401
     assert alice_api.get(STATS).status_code == 403
+
+
+def test_a_deletion_is_counted_once_however_the_image_leaves(app, alice_api):
+    """N7: metrics count what happened (an image left the gallery), once per image, not
+    once per cache eviction (a permanent delete used to count three times)."""
+    def deletes(image_id):
+        _flush(app)
+        return sum(1 for e in _rows(app, MediaEvent)
+                   if e.kind == "delete" and str(e.image_id) == image_id)
+
+    trashed, erased = (alice_api.upload(picture((64, 48)), name=f"{n}.png").get_json()["id"]
+                       for n in ("trashed", "erased"))
+    confirm = {"X-Confirm-Delete": "yes"}
+    assert alice_api.delete(f"/api/v1/images/{trashed}", headers=confirm).status_code == 200
+    assert deletes(trashed) == 1
+    assert alice_api.delete(f"/api/v1/images/{trashed}?permanent=true",
+                            headers=confirm).status_code == 200
+    assert deletes(trashed) == 1  # emptied from the trash: no second deletion
+    assert alice_api.delete(f"/api/v1/images/{erased}?permanent=true",
+                            headers=confirm).status_code == 200
+    assert deletes(erased) == 1

@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 import pytest
 
 import app.media.guard as guard
-from app.db import utcnow
+from app.core.db import utcnow
 from tests.conftest import ADMIN_PASSWORD, ENGINES, USER_PASSWORD, build_app
 from tests.helpers import Browser, last_audit, sql_statements
 from tests.media.conftest import REDIS_URL, close_app, picture, store_overrides
@@ -174,7 +174,7 @@ def test_a_blocked_request_runs_no_sql(app, client, link):
         assert fetch(client, link, ip="203.0.113.5").status_code == 403  # listed
         assert statements == []
         with app.app_context():
-            from app.media.access_cache import changed
+            from app.core.access_cache import changed
 
             changed()  # the next served request reads the image row again
         assert fetch(client, link, ip=OTHER).status_code == 200

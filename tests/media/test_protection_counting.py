@@ -15,7 +15,7 @@ from limits import parse
 from limits.storage import RedisStorage
 from limits.strategies import SlidingWindowCounterRateLimiter
 
-from app.extensions import db, limiter
+from app.core.extensions import db, limiter
 from app.media.counters import (
     COUNT_REQUEST,
     MAX_UNITS,

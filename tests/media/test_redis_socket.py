@@ -17,9 +17,9 @@ import pytest
 import redis
 
 from app.auth.throttle import EXTENSION as THROTTLE
-from app.extensions import limiter
-from app.media.access_cache import EXTENSION as ACCESS
-from app.media.access_cache import RedisGeneration
+from app.core.access_cache import EXTENSION as ACCESS
+from app.core.access_cache import RedisGeneration
+from app.core.extensions import limiter
 from app.media.counters import MediaRedisStorage
 from app.media.protection import EXTENSION as PROTECTION
 from app.media.protection import RedisVersion

@@ -8,10 +8,9 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select, update
 
-from app.db import utcnow
-from app.extensions import db
-from app.images.models import Image
-from app.media.models import ImageVariant
+from app.core.db import utcnow
+from app.core.extensions import db
+from app.images.models import Image, ImageVariant
 from tests.helpers import image_row, object_files
 from tests.media.conftest import picture
 
@@ -123,7 +122,7 @@ def test_no_variant_is_added_to_an_image_being_purged(app, alice_api, image, tmp
 def test_a_claim_that_wins_the_race_makes_the_renderer_give_up(app, alice_api, image,
                                                                tmp_path):
     """The image was servable when the request checked, then a purge claimed it."""
-    from app.errors import NotFound
+    from app.core.errors import NotFound
     from app.media.service import Variant, ensure_variant
     from app.storage import get_storage
 

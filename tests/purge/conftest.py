@@ -11,8 +11,8 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import insert, select
 
-from app.db import utcnow
-from app.extensions import db
+from app.core.db import utcnow
+from app.core.extensions import db
 from app.images.models import Image, with_trashed
 from app.storage import get_storage
 

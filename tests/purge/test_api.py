@@ -7,7 +7,7 @@ from datetime import timedelta
 
 import pytest
 
-from app.db import utcnow
+from app.core.db import utcnow
 from app.purge import lease
 from app.purge.chart import nice_ceiling, runs_chart
 from tests.conftest import USER_PASSWORD, build_app, login_api

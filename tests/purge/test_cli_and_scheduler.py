@@ -9,8 +9,8 @@ from apscheduler.triggers.cron import CronTrigger
 from flask_apscheduler import APScheduler
 from sqlalchemy import select
 
-from app.db import utcnow
-from app.extensions import db
+from app.core.db import utcnow
+from app.core.extensions import db
 from app.purge import scheduler as purge_scheduler
 from app.purge.models import PurgeRun
 from tests.purge.conftest import EXPIRED, TRASHED, add_images, image_rows

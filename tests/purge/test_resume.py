@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from app.db import utcnow
+from app.core.db import utcnow
 from app.purge import lease as lease_module
 from app.purge.service import purge_expired
 from app.storage import get_storage

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from app.db import utcnow
+from app.core.db import utcnow
 from app.purge.service import purge_expired
 from app.storage import get_storage
 from app.users.repository import get_users

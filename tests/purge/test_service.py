@@ -12,9 +12,10 @@ from sqlalchemy import select, update
 from app.audit import service as audit
 from app.audit.models import AuditEvent
 from app.audit.service import verify_chain
-from app.db import utcnow
-from app.errors import Conflict, NotFound
-from app.extensions import db
+from app.core.db import utcnow
+from app.core.errors import Conflict, NotFound
+from app.core.extensions import db
+from app.core.uow import unit_of_work
 from app.images.models import Image, with_trashed
 from app.images.service import restore_image
 from app.purge import service
@@ -142,7 +143,7 @@ def test_a_failed_key_leaves_its_row_claimed_and_the_next_run_finishes_it(app, o
     assert set(left) == {ids[1]} and left[ids[1]].purge_state == "purging"
     assert runs(app)[0].errors == 1
     with app.app_context():
-        with pytest.raises(Conflict) as refused:
+        with pytest.raises(Conflict) as refused, unit_of_work():
             restore_image(left[ids[1]], now=utcnow())
         assert refused.value.code == "purging"
         report = purge_expired()
@@ -322,8 +323,9 @@ def test_restore_and_purge_race_never_loses_a_restore(app, owner):
                 start.wait()
                 for image_id in reversed(ids):
                     try:
-                        restore_image(SimpleNamespace(id=image_rows_id(image_id)), now=utcnow())
-                        db.session.commit()  # the service leaves the commit to its caller
+                        with unit_of_work():  # the service leaves the commit to its caller
+                            restore_image(SimpleNamespace(id=image_rows_id(image_id)),
+                                          now=utcnow())
                         restored.append(image_id)
                     except (Conflict, NotFound) as exc:
                         refused.append((image_id, exc.code))
@@ -368,8 +370,8 @@ def test_progress_is_reported_after_every_batch(app, owner):
 def test_trashed_rows_stay_hidden_and_the_claim_rechecks_is_deleted(app, owner):
     (image_id,) = add_images(app, owner.id, 1, EXPIRED)
     with app.app_context():
-        restore_image(SimpleNamespace(id=image_rows_id(image_id)), now=utcnow())
-        db.session.commit()
+        with unit_of_work():
+            restore_image(SimpleNamespace(id=image_rows_id(image_id)), now=utcnow())
         report = purge_expired()
         row = db.session.execute(with_trashed(select(Image))).scalar_one()
     assert report.claimed == 0 and not row.is_deleted

@@ -15,8 +15,8 @@ import pytest
 from sqlalchemy import delete, select
 
 from app.audit.models import AuditEvent
-from app.db import utcnow
-from app.extensions import db
+from app.core.db import utcnow
+from app.core.extensions import db
 from app.installation import Installation, check_at_start
 from app.purge.models import PurgeRun
 from app.users.repository import get_users

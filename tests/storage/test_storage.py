@@ -147,7 +147,7 @@ def test_seaweedfs_empty_trash_uses_delete_objects(s3_app, seaweed):
 
 
 def test_app_refuses_to_start_on_a_missing_bucket(tmp_path, seaweed, monkeypatch):
-    from app.config import ConfigError
+    from app.core.config import ConfigError
     from tests.conftest import build_app
 
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", seaweed.access_key)

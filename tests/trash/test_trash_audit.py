@@ -6,7 +6,7 @@ import uuid
 
 from sqlalchemy import update
 
-from app.extensions import db
+from app.core.extensions import db
 from app.images.models import Image, with_trashed
 from tests.conftest import USER_PASSWORD, png_bytes
 from tests.helpers import (
@@ -55,7 +55,7 @@ def test_restore_all_is_audited_with_every_id(app, alice_api):
     ids = trash(alice_api, 3)
     before = audit_count(app)
     response = alice_api.post("/api/v1/trash/restore", json={"all": True})
-    assert response.get_json() == {"restored": 3, "skipped": []}
+    assert response.get_json() == {"restored": 3, "skipped": [], "remaining": 0}
     assert audit_since(app, before) == [("restore", "ok")]
     assert sorted(last_audit(app).details["ids"]) == sorted(ids)
     assert last_audit(app).details["all"] is True
@@ -69,10 +69,12 @@ def test_the_pages_restore_all_is_audited(app, alice, alice_api, client):
     assert response.status_code == 200 and "Restored 2 items" in response.text
     assert audit_since(app, before) == [("restore", "ok")]
     assert sorted(last_audit(app).details["ids"]) == sorted(ids)
-    # Nothing chosen: nothing restored, nothing recorded.
+    # Nothing chosen: nothing restored, and the one event of the request says so.
     before = audit_count(app)
-    assert browser.request("POST", "/trash/restore", data={}).status_code == 200
-    assert audit_count(app) == before
+    nothing = browser.request("POST", "/trash/restore", data={})
+    assert nothing.status_code == 200 and "Select the items to restore first" in nothing.text
+    assert audit_since(app, before) == [("restore", "ok")]
+    assert (last_audit(app).details["restored"], last_audit(app).details["ids"]) == (0, [])
 
 
 def test_a_bulk_restore_whose_event_is_refused_restores_nothing(app, alice_api):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from app.extensions import db
+from app.core.extensions import db
 from app.users.repository import get_users
 from tests.conftest import ADMIN_PASSWORD, build_app
 from tests.helpers import Browser

@@ -346,7 +346,7 @@ def test_permanent_deletion_takes_everything_with_it(app, admin_api, alice, alic
 
     from app.audit.models import AuditEvent
     from app.auth.models import ApiToken
-    from app.extensions import db
+    from app.core.extensions import db
 
     with app.app_context():
         assert db.session.execute(select(ApiToken).where(

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from app.db import utcnow
+from app.core.db import utcnow
 from app.deletion import delete_endpoints
 from app.users.repository import get_users
 from app.users.service import deactivate_user

@@ -23,9 +23,9 @@ import pytest
 
 from app.audit.service import SYSTEM
 from app.auth.passwords import verify_password
-from app.db import utcnow
-from app.errors import DomainError
-from app.extensions import db
+from app.core.db import utcnow
+from app.core.errors import DomainError
+from app.core.extensions import db
 from app.users.deletion import start_user_deletion
 from app.users.repository import get_users
 from app.users.service import change_password, create_user, deactivate_user
@@ -374,3 +374,38 @@ def test_a_forked_worker_starts_with_the_lock_free_and_its_own_client(tmp_path):
                           capture_output=True, text=True, timeout=WAIT,
                           cwd=Path(__file__).resolve().parents[2])
     assert done.returncode == 0, done.stderr
+
+
+def test_a_store_lock_held_too_long_answers_busy_instead_of_hanging(tmp_path):
+    """The last resort of issue 16 item 3: a waiter gives up (503 ``busy``) rather than
+    waiting forever, in another thread and in another process alike."""
+    from app.core.errors import ServiceUnavailable
+    from app.users.mongo import StoreLock
+
+    path = str(tmp_path / "papelera.lock")
+    holder, waiter = StoreLock(path), StoreLock(path, timeout_s=0.2)
+    held, release = threading.Event(), threading.Event()
+
+    def hold():
+        with holder:
+            held.set()
+            release.wait(5)
+
+    thread = threading.Thread(target=hold)
+    thread.start()
+    held.wait(5)
+    try:
+        with pytest.raises(ServiceUnavailable) as refused:  # another lock object: the flock
+            with waiter:
+                pass
+        assert refused.value.code == "busy"
+        with pytest.raises(ServiceUnavailable):  # the same object: the thread lock
+            same = holder
+            same.timeout_s = 0.2
+            with same:
+                pass
+    finally:
+        release.set()
+        thread.join(5)
+    with waiter:  # free again: taken at once
+        pass

@@ -14,8 +14,8 @@ from app.audit import service as audit_service
 from app.audit.models import AuditEvent
 from app.audit.service import Context
 from app.auth.models import ApiToken
-from app.db import utcnow
-from app.extensions import db
+from app.core.db import utcnow
+from app.core.extensions import db
 from app.images.models import Image, with_trashed
 from app.purge import batch as purge_batch
 from app.storage import get_storage

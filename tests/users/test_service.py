@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from app.db import utcnow
-from app.errors import BadRequest, Conflict, Forbidden, NotFound
+from app.core.db import utcnow
+from app.core.errors import BadRequest, Conflict, Forbidden, NotFound
 from app.users import service
 from app.users.service import (
     LoginRefused,

@@ -7,8 +7,8 @@ import logging
 from flask import Blueprint, current_app, jsonify
 from sqlalchemy import text
 
-from app.extensions import db
-from app.installation import ensure_installation
+from app.core.extensions import db
+from app.installation import installation_status
 from app.storage import get_storage
 
 bp = Blueprint("health", __name__)
@@ -32,14 +32,16 @@ def _probe(check) -> dict:
 
 
 def _installation() -> dict:
+    """Read-only: a GET that anyone may send writes nothing (the ids are written at start
+    and by the first destructive action)."""
     try:
-        status = ensure_installation()
+        status = installation_status()
     except Exception as exc:
         log.warning("installation check failed: %s", exc)
         db.session.rollback()
         return {"status": "down", "error": "cannot be checked while a store is unreachable "
                                            f"({type(exc).__name__})"}
-    if status.ok:
+    if status.ok or status.state == "new":  # "new": safe, the ids get written on first use
         return {"status": "ok"}
     return {"status": "down", "error": status.reason}
 
@@ -63,7 +65,7 @@ def _check_redis():
 def readyz():
     checks = {"database": _probe(_check_sql), "users": _probe(_check_mongo),
               "storage": _probe(get_storage().check)}
-    if current_app.config.get("REDIS_URL"):
+    if current_app.config["REDIS_URL"]:
         checks["redis"] = _probe(_check_redis)
     checks["installation"] = _installation()
     ready = all(c["status"] == "ok" for c in checks.values())

@@ -10,7 +10,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, scoped_session
 from sqlalchemy.types import TypeDecorator
 
-from app.extensions import db
+from app.core.extensions import db
 
 
 def utcnow() -> datetime:
@@ -64,6 +64,7 @@ def on_postgresql(session) -> bool:
 
 WRITE_OPTION = "papelera_write"
 _STATE = "papelera_transaction"
+_WROTE = "papelera_wrote"  # this transaction has written (any engine)
 _WRITE_WORDS = ("INSERT", "UPDATE", "DELETE", "REPLACE")
 _SCHEMA_WORDS = ("CREATE", "DROP", "ALTER")
 _CONTROL_WORDS = ("BEGIN", "COMMIT", "ROLLBACK", "SAVEPOINT", "RELEASE", "END")
@@ -97,8 +98,10 @@ def begin_write(session=None) -> None:
 
     Call it before a writer's first statement, reads included: what it reads afterwards
     is read under the lock, so no other writer can change it before the write. A
-    read-only transaction still open (a view that loaded what it checks) is ended first:
-    its objects expire and load again, fresh, under the lock. Calling it inside a
+    read-only transaction still open (a view that loaded what it checks) is ended first.
+    Objects it loaded are NOT refreshed (the session keeps ``expire_on_commit=False``):
+    a writer re-reads under the lock what it decides with, or writes conditionally
+    (``WHERE version = :seen``), as every guarded write here does. Calling it inside a
     transaction that already writes changes nothing, so writers may nest. Refuses when
     ORM changes are pending in a read-only transaction: those were made from reads the
     lock did not protect. No-op on PostgreSQL.
@@ -119,10 +122,15 @@ def begin_write(session=None) -> None:
 def end_read(session=None) -> None:
     """End a read-only transaction now (after an auth lookup, between streamed pages).
 
-    Loaded objects expire and reload on their next use; call ``session.expunge`` first
-    for objects that must stay readable. Refuses when the transaction has writes pending.
+    Read helpers call it so that no read snapshot stays open behind them. It never
+    commits a write: inside a transaction that has written, it does nothing (the unit of
+    work that began the write commits it, with its audit event). Objects loaded keep
+    their values (``expire_on_commit=False``); reload what a decision depends on. Refuses
+    when ORM changes are pending in a read-only transaction.
     """
     session = _plain(session)
+    if session.in_transaction() and session.connection().info.get(_WROTE):
+        return
     if session.new or session.dirty or session.deleted:
         raise RuntimeError("end_read() called with changes pending")
     session.commit()
@@ -135,6 +143,16 @@ def configure_engine(engine: Engine) -> None:
     that the ``begin`` hook decides: ``BEGIN IMMEDIATE`` for a connection procured with
     ``begin_write()``, a plain ``BEGIN`` otherwise. See the notes above ``begin_write``.
     """
+    @event.listens_for(engine, "before_cursor_execute")
+    def _note_writes(connection, _cursor, statement, _parameters, _context, _executemany):
+        if not connection.info.get(_WROTE) and _first_word(statement) in _WRITE_WORDS:
+            connection.info[_WROTE] = True
+
+    @event.listens_for(engine, "commit")
+    @event.listens_for(engine, "rollback")
+    def _forget_writes(connection):
+        connection.info.pop(_WROTE, None)
+
     if engine.dialect.name != "sqlite":
         return
 
@@ -169,7 +187,7 @@ def configure_engine(engine: Engine) -> None:
         if word in _WRITE_WORDS and state.has_read:
             warnings.warn(
                 "a write after reads in a deferred SQLite transaction: call "
-                f"app.db.begin_write() before the writer reads ({statement[:60]!r})",
+                f"app.core.db.begin_write() before the writer reads ({statement[:60]!r})",
                 ReadThenWriteWarning, stacklevel=2)
         if word in _WRITE_WORDS or word in _SCHEMA_WORDS:
             state.has_written = True

@@ -84,9 +84,7 @@ def filesize(value) -> str:
     return f"{format_decimal(round(size, 1), '0.0')} TB"  # pragma: no cover
 
 
-def init_app(app: Flask, translations_dir: str) -> None:
-    app.config.setdefault("BABEL_DEFAULT_LOCALE", DEFAULT_LANGUAGE)
-    app.config.setdefault("BABEL_TRANSLATION_DIRECTORIES", translations_dir)
+def init_app(app: Flask) -> None:
     babel.init_app(app, locale_selector=select_language)
     app.context_processor(lambda: {"current_language": current_language(),
                                    "languages": LANGUAGES,
@@ -94,6 +92,3 @@ def init_app(app: Flask, translations_dir: str) -> None:
     app.after_request(vary_language)
     app.add_template_filter(ago, "ago")
     app.add_template_filter(when, "when")
-    from app.language import bp
-
-    app.register_blueprint(bp)

@@ -5,15 +5,28 @@ from __future__ import annotations
 import io
 import logging
 import random
+from datetime import timedelta
 
 import click
 from flask import current_app
 from flask.cli import AppGroup, with_appcontext
 
 from app.audit import service as audit
-from app.db import utcnow
-from app.errors import Conflict, DomainError
-from app.extensions import db
+from app.audit.cli import audit_cli
+from app.core.db import utcnow
+from app.core.errors import Conflict, DomainError
+from app.core.uow import unit_of_work
+from app.images.doctor import examine, repair
+from app.images.service import soft_delete_image, upload_image
+from app.installation import (
+    adopt,
+    ensure_installation,
+    installation_status,
+    require_installation,
+    schema_ready,
+)
+from app.purge.cli import purge_command
+from app.storage import get_storage
 from app.users.repository import get_users
 from app.users.service import bootstrap_founder, create_user, register_user
 
@@ -27,8 +40,8 @@ def ensure_founder(app) -> None:
     """Create the founder from ADMIN_USERNAME/ADMIN_PASSWORD when no admin exists."""
     try:
         created = bootstrap_founder(get_users(), username=app.config["ADMIN_USERNAME"],
-                                    password=app.config.get("ADMIN_PASSWORD"),
-                                    email=app.config.get("ADMIN_EMAIL"), now=utcnow())
+                                    password=app.config["ADMIN_PASSWORD"],
+                                    email=app.config["ADMIN_EMAIL"], now=utcnow())
     except Conflict:
         return  # another worker created it a moment ago
     if created is None:
@@ -45,7 +58,6 @@ def ensure_founder(app) -> None:
 @users_cli.command("bootstrap")
 def bootstrap_command():
     """Create the first admin if none exists (used once by the container entrypoint)."""
-    from app.installation import ensure_installation
 
     status = ensure_installation()  # the store as it is, before a founder lands in it
     if status.state == "mismatch":
@@ -94,10 +106,7 @@ def _demo_png(seed: int) -> bytes:
 @click.option("--images", "count", default=8, show_default=True)
 def seed_command(username, password, count):
     """A demo user with a few generated images, some of them in the trash."""
-    from datetime import timedelta
 
-    from app.images.service import soft_delete_image, upload_image
-    from app.storage import get_storage
 
     users = get_users()
     user = users.by_username(username)
@@ -113,10 +122,11 @@ def seed_command(username, password, count):
                                    data=_demo_png(n), max_bytes=config["MAX_UPLOAD_MB"] << 20,
                                    max_pixels=config["MAX_IMAGE_PIXELS"], now=now))
     # A few in the trash, one of them close to its purge date.
-    for offset, image in zip((1, 12, 28), images[-3:], strict=False):
-        soft_delete_image(image, actor_id=user.id, retention_days=config["TRASH_RETENTION_DAYS"],
-                          now=now - timedelta(days=offset))
-    db.session.commit()
+    with unit_of_work():
+        for offset, image in zip((1, 12, 28), images[-3:], strict=False):
+            soft_delete_image(image, actor_id=user.id,
+                              retention_days=config["TRASH_RETENTION_DAYS"],
+                              now=now - timedelta(days=offset))
     click.echo(f"{count} images for {username}; sign in at http://{config['HOST']}:"
                f"{config['PORT']}/login")
 
@@ -128,12 +138,7 @@ def seed_command(username, password, count):
               help="Ignore objects younger than this (uploads in progress).")
 def doctor_command(fix, min_age_minutes):
     """Compare image rows with stored objects; report (and with --fix, repair) orphans."""
-    from datetime import timedelta
 
-    from app.audit import service as audit
-    from app.images.doctor import examine, repair
-    from app.installation import require_installation
-    from app.storage import get_storage
 
     if fix:
         try:
@@ -161,3 +166,47 @@ def doctor_command(fix, min_age_minutes):
                           "rows_deleted": report.fixed_rows})
     click.echo(f"repaired: {report.fixed_objects} object(s) and {report.fixed_rows} row(s) "
                "deleted")
+
+
+# -- CLI -------------------------------------------------------------------------------
+
+installation_cli = AppGroup("installation", help="The installation id shared by SQL and "
+                                                 "the user store.")
+
+
+@installation_cli.command("show")
+def show_command():
+    """Print both ids and whether they match."""
+    status = installation_status()
+    click.echo(f"database:   {status.sql_id or '(none)'}")
+    click.echo(f"user store: {status.store_id or '(none)'}")
+    click.echo(f"status:     {status.state}" + (f": {status.reason}" if status.reason else ""))
+    if status.state == "mismatch":
+        raise SystemExit(1)
+
+
+@installation_cli.command("adopt")
+@click.option("--new", is_flag=True, help="Write a new id into both instead of keeping the "
+                                          "database's.")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+def adopt_command(new: bool, yes: bool):
+    """Declare that this database and this user store belong together."""
+    if not schema_ready():
+        raise click.ClickException("The database schema is not there yet: run "
+                                   "`flask db upgrade` first.")
+    before = installation_status()
+    if not yes:
+        click.confirm(f"Database {before.sql_id or '(none)'}, user store "
+                      f"{before.store_id or '(none)'}. Adopt this user store for this "
+                      "database?", abort=True)
+    value, done = adopt(new=new)
+    audit.record("installation_adopt", "ok", audit.SYSTEM, target_type="installation",
+                 target_id=value, details={"database_before": before.sql_id,
+                                           "store_before": before.store_id, "new": new})
+    click.echo(f"Adopted: {done}.")
+
+
+def init_app(app) -> None:
+    for group in (audit_cli, users_cli, demo_cli, doctor_command, installation_cli,
+                  purge_command):
+        app.cli.add_command(group)

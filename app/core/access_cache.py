@@ -14,22 +14,12 @@ the *generation*. With ``REDIS_URL`` it is a Redis key whose changes each proces
 through a subscription (``RedisGeneration``: no round trip per request); otherwise one
 ``SELECT`` of the one-row table ``media_access_generation``, which every process on the
 database sees, the CLI's too. When it differs from the generation this process's entries
-were filled under, they are all dropped, and with them the process's local copies of Redis cache
-entries (``app.media.cache``). A change that can alter who may see what sets a new random
-generation once it is visible to others:
-
-- SQL: any ``UPDATE`` or ``DELETE`` of ``images`` or ``api_tokens`` rows, and any
-  ``DELETE`` of ``user_sessions`` rows (sign-out, revocation, password change, the
-  sweep at sign-in), through the ORM session, from any service, the scheduler or the
-  CLI (``flask purge run``): the session events below flag the transaction and bump
-  after its commit (soft delete, restore, permanent delete, empty trash, the purge's
-  mark, claim and delete, the orphan sweep, user deletion, token revocation, sessions
-  ended). A session's ``last_seen_at`` touch only extends it and bumps nothing, and
-  so does a statement run with ``execution_options(media_access_neutral=True)``
-  (``ACCESS_NEUTRAL``: a new variant's bytes added to its image's row);
-- the user store: ``UserRepository.update`` and ``delete`` (deactivation, reactivation,
-  deletion, role and password changes) call ``changed()`` after the write;
-- ``flask installation adopt`` calls ``changed()``.
+were filled under, they are all dropped (and ``on_change`` runs: the media cache drops
+its local copies of Redis entries). The media capability calls ``changed()`` for every
+domain event that can alter who may see what (``app.core.events.ACCESS_EVENTS``: images
+trashed, restored, claimed or erased, users changed or deleted, sessions ended, tokens
+revoked, an installation adopted). The unit of work delivers those events after the
+commit and after every lock is released, so a bump never waits under the user-store lock.
 
 Bumping after the commit, and reading the generation before any lookup, is what makes
 it safe: a request that read the old generation may fill an entry from the old rows,
@@ -48,28 +38,19 @@ import time
 import uuid
 from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import dataclass
 
 from flask import current_app, g, has_app_context, has_request_context, request
-from sqlalchemy import Integer, String, event, update
-from sqlalchemy.orm import Mapped, Session, mapped_column
+from sqlalchemy import Integer, String, update
+from sqlalchemy.orm import Mapped, mapped_column
 
-from app.extensions import db
-from app.media.guard import MEDIA_ENDPOINTS
+from app.core.extensions import db
 
 log = logging.getLogger(__name__)
 
 EXTENSION = "papelera.media_access"
 MAX_ENTRIES = 20_000
 CONFIRM_TIMEOUT_S = 2.0  # the longest a read waits for Redis to confirm a subscription
-_FLAG = "papelera.media_access_changed"
-# An UPDATE run with this execution option declares it changes nothing any process's
-# access entries decide with (the variant's bytes on its image row): no bump.
-ACCESS_NEUTRAL = "media_access_neutral"
 _SEEN = "media_access_generation"  # in flask.g: this request's reading
-# Writes that may change a decision: (table, statement kinds).
-_WATCHED = {"images": ("update", "delete"), "api_tokens": ("update", "delete"),
-            "user_sessions": ("delete",)}
 
 
 class AccessGeneration(db.Model):
@@ -79,25 +60,6 @@ class AccessGeneration(db.Model):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     value: Mapped[str] = mapped_column(String(32), nullable=False)
-
-
-@dataclass(frozen=True)
-class ServedImage:
-    """The fields of an image row that /media decides and serves with."""
-
-    id: uuid.UUID
-    owner_id: str
-    file_name: str
-    storage_key: str
-    thumbnail_key: str
-    content_type: str
-    size_bytes: int
-    thumbnail_bytes: int
-    width: int
-    height: int
-    sha256: str
-    is_deleted: bool
-    purge_state: str | None
 
 
 class RedisGeneration:
@@ -250,6 +212,7 @@ class AccessCache:
         self.lock = threading.Lock()
         self.seen: str | None = None  # the generation the entries were filled under
         self.entries: OrderedDict[tuple, tuple[float, object]] = OrderedDict()
+        self.endpoints: frozenset[str] = frozenset()  # the requests it serves
 
     def observe(self) -> str | None:
         """This request's reading of the generation (once per request); None: unreadable."""
@@ -304,24 +267,17 @@ class AccessCache:
             self.on_change()
 
 
-def init_app(app) -> None:
-    if app.config.get("REDIS_URL"):
-        import redis
-
-        client = redis.Redis.from_url(app.config["REDIS_URL"], socket_timeout=2,
-                                      socket_connect_timeout=2)
-        namespace = app.config.get("MEDIA_CACHE_NAMESPACE") or "papelera:media"
-        generation = RedisGeneration(
-            client, f"{namespace}:access-generation",
-            recheck_s=float(app.config.get("MEDIA_ACCESS_RECHECK_S", 1.0)))
-    else:
-        generation = SqlGeneration()
-    from app.media.cache import forget_local_copies
-
-    app.extensions[EXTENSION] = AccessCache(
-        generation, max_age_s=float(app.config.get("MEDIA_ACCESS_CACHE_MAX_AGE_S", 60)),
-        on_change=lambda: forget_local_copies(app))
-    _listen_once()
+def init_app(app, *, endpoints: frozenset[str], redis_client=None, namespace: str,
+             recheck_s: float, max_age_s: float,
+             on_change: Callable[[], None] | None = None) -> None:
+    """Keep entries for requests to ``endpoints`` (the /media routes), invalidated through
+    Redis when ``redis_client`` is given, else through the SQL row."""
+    generation = (RedisGeneration(redis_client, f"{namespace}:access-generation",
+                                  recheck_s=recheck_s)
+                  if redis_client is not None else SqlGeneration())
+    cache = AccessCache(generation, max_age_s=max_age_s, on_change=on_change)
+    cache.endpoints = endpoints
+    app.extensions[EXTENSION] = cache
 
 
 def _cache() -> AccessCache | None:
@@ -330,9 +286,10 @@ def _cache() -> AccessCache | None:
 
 def applies() -> AccessCache | None:
     """The cache, on a /media request (other routes decide from the stores every time)."""
-    if not has_request_context() or request.endpoint not in MEDIA_ENDPOINTS:
+    if not has_request_context() or not has_app_context():
         return None
-    return current_app.extensions.get(EXTENSION)
+    cache = current_app.extensions.get(EXTENSION)
+    return cache if cache is not None and request.endpoint in cache.endpoints else None
 
 
 def remember(key: tuple, load: Callable[[], object]):
@@ -358,54 +315,3 @@ def changed() -> None:
     except Exception:  # noqa: BLE001  (the change stands; entries still expire by age)
         log.exception("media access generation not bumped: other processes may decide "
                       "from cached rows for up to %s s", cache.max_age_s)
-
-
-# -- SQL writes: flag the transaction, bump after its commit ------------------------------
-
-def _kind(state) -> str | None:
-    if state.is_update:
-        return "update"
-    if state.is_delete:
-        return "delete"
-    return None
-
-
-def _on_execute(state) -> None:
-    kind = _kind(state)
-    if kind is None or state.execution_options.get(ACCESS_NEUTRAL):
-        return
-    table = getattr(getattr(state.statement, "table", None), "name", None)
-    if kind in _WATCHED.get(table, ()):
-        state.session.info[_FLAG] = True
-
-
-def _on_flush(session, _context) -> None:
-    for kind, objects in (("update", session.dirty), ("delete", session.deleted)):
-        for obj in objects:
-            table = getattr(getattr(obj, "__table__", None), "name", None)
-            if kind in _WATCHED.get(table, ()):
-                session.info[_FLAG] = True
-                return
-
-
-def _on_commit(session) -> None:
-    if session.info.pop(_FLAG, False):
-        changed()
-
-
-def _on_rollback(session) -> None:
-    session.info.pop(_FLAG, None)
-
-
-_listening = False
-
-
-def _listen_once() -> None:
-    global _listening
-    if _listening:
-        return
-    event.listen(Session, "do_orm_execute", _on_execute)
-    event.listen(Session, "after_flush", _on_flush)
-    event.listen(Session, "after_commit", _on_commit)
-    event.listen(Session, "after_rollback", _on_rollback)
-    _listening = True

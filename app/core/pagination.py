@@ -11,7 +11,7 @@ from typing import Any
 
 from flask_babel import gettext
 
-from app.errors import BadRequest
+from app.core.errors import BadRequest
 
 DEFAULT_LIMIT, MAX_LIMIT = 50, 200
 

@@ -11,11 +11,11 @@ from flask import Blueprint, current_app, redirect, request
 from flask_babel import gettext
 from flask_login import current_user, login_user
 
-from app import htmx
 from app.auth.login import public
 from app.auth.views import _safe_next
-from app.errors import BadRequest
-from app.i18n import COOKIE, LANGUAGES
+from app.core import htmx
+from app.core.errors import BadRequest
+from app.core.i18n import COOKIE, LANGUAGES
 from app.users.repository import get_users
 
 bp = Blueprint("language", __name__)

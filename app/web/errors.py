@@ -1,100 +1,30 @@
-"""Domain errors and the one place that turns any error into an answer.
-
-Services raise these; they never build responses. ``register_error_handlers``
-answers JSON on the API face, a toast for htmx, and a page for browsers.
-"""
+"""The one place that turns any error into an answer: JSON on the API face, a toast for
+htmx, a page for browsers (the domain errors themselves live in ``app.core.errors``)."""
 
 from __future__ import annotations
 
 import logging
 
-from flask import current_app, jsonify, render_template, request
+from flask import current_app, jsonify, render_template
 from flask_babel import gettext, lazy_gettext
 from flask_wtf.csrf import CSRFError
+from pymongo.errors import ConnectionFailure
+from sqlalchemy.exc import OperationalError
 from werkzeug.exceptions import HTTPException
+
+from app.auth.login import unauthenticated_response
+from app.core import htmx
+from app.core.errors import DomainError, csrf_sentence, wants_json
+from app.core.extensions import db
+from app.storage.base import StorageError
 
 log = logging.getLogger(__name__)
 
 
-class DomainError(Exception):
-    status = 400
-    code = "bad_request"
-    outcome = "bad_request"
-
-    def __init__(self, message: str, *, code: str | None = None, headers: dict | None = None,
-                 **extra):
-        super().__init__(message)
-        self.message = message
-        if code:
-            self.code = code
-        self.headers = headers or {}  # e.g. Retry-After on a 503
-        self.extra = extra
-
-    def body(self) -> dict:
-        return {"error": self.message, "code": self.code, **self.extra}
-
-
-class BadRequest(DomainError):
-    pass
-
-
-class Unauthenticated(DomainError):
-    status, code, outcome = 401, "unauthenticated", "denied"
-
-
-class Forbidden(DomainError):
-    status, code, outcome = 403, "forbidden", "denied"
-
-
-class NotFound(DomainError):
-    status, code, outcome = 404, "not_found", "not_found"
-
-
-class Conflict(DomainError):
-    status, code, outcome = 409, "conflict", "conflict"
-
-
-class InstallationMismatch(Conflict):
-    """SQL and the user store are not one installation: destructive work is refused."""
-
-    code = "installation_mismatch"
-
-
-class PreconditionFailed(DomainError):
-    status, code, outcome = 412, "precondition_failed", "precondition_failed"
-
-
-class TooLarge(DomainError):
-    status, code = 413, "too_large"
-
-
-class UnsupportedMedia(DomainError):
-    status, code = 415, "not_an_image"
-
-
-class TooManyRequests(DomainError):
-    status, code, outcome = 429, "rate_limited", "denied"
-
-    def __init__(self, message: str, *, retry_after: int, **extra):
-        super().__init__(message, retry_after=retry_after, **extra)
-        self.headers = {"Retry-After": str(retry_after)}
-
-
-class ServiceUnavailable(DomainError):
-    status, code, outcome = 503, "unavailable", "error"
-
-
-class AuditUnavailable(ServiceUnavailable):
-    """The audit event of a change could not be written, so the change was not made."""
-
-    code = "audit_unavailable"
-
-
-class StorageFailed(ServiceUnavailable):
-    """The object store failed while deleting; what was asked is left undone, retryable."""
-
-    code = "storage_error"
-
+def is_lock_timeout(error: OperationalError) -> bool:
+    """SQLite's "database is locked" (or PostgreSQL's lock timeout), not a lost server."""
+    text = str(getattr(error, "orig", error)).lower()
+    return "database is locked" in text or "lock timeout" in text
 
 _HTTP_CODES = {
     400: "bad_request",
@@ -128,15 +58,8 @@ def plain_sentence(error: HTTPException) -> str:
     return str(_PLAIN_SENTENCES.get(error.code or 500, error.description or error.name))
 
 
-def wants_json() -> bool:
-    # /media answers img tags and scripts: a JSON error and a bare 401, never a login page.
-    return request.path.startswith(("/api/", "/media/"))
-
-
 def error_response(status: int, body: dict, headers=None):
     """Answer an error on whichever face asked: JSON, htmx toast, or page."""
-    from app import htmx
-
     if wants_json():
         response = jsonify(body)
     elif htmx.is_htmx() and not htmx.wants_full_page():
@@ -155,26 +78,10 @@ def error_response(status: int, body: dict, headers=None):
     return response
 
 
-CROSS_SITE = "The request came from another site."  # check_csrf's own CSRFError
-
-
-def csrf_sentence(error: CSRFError) -> str:
-    """Flask-WTF's reasons, said to a person: the page is stale or the form lost its token."""
-    if error.description == CROSS_SITE:
-        return gettext("This request came from another site, so it was refused. Use "
-                       "Papelera's own pages.")
-    if "expired" in (error.description or ""):
-        return gettext("This page was open too long and its form expired. Reload the page "
-                       "and try again.")
-    return gettext("The form's security check failed. Reload the page and try again.")
-
-
-def register_error_handlers(app):
+def init_app(app) -> None:
     @app.errorhandler(DomainError)
     def _domain(error: DomainError):
         if error.status == 401:
-            from app.auth.login import unauthenticated_response
-
             return unauthenticated_response(error.message, error.code)
         headers = dict(error.headers)
         if error.status == 503:
@@ -191,8 +98,6 @@ def register_error_handlers(app):
             return error.response
         status = error.code or 500
         if status == 401:
-            from app.auth.login import unauthenticated_response
-
             return unauthenticated_response()
         message = plain_sentence(error)
         if status == 413:
@@ -206,18 +111,10 @@ def register_error_handlers(app):
         return error_response(status, {"error": message, "code": _HTTP_CODES.get(status, "error")},
                               headers)
 
-    from pymongo.errors import ConnectionFailure
-    from sqlalchemy.exc import OperationalError
-
-    from app.storage.base import StorageError
-
-    def _unavailable(what: str, sentence: str, error: Exception):
-        log.error("%s unavailable: %s", what, error)
-        from app.extensions import db
-
+    def _unavailable(what: str, sentence: str, error: Exception, code: str = "unavailable"):
+        log.error("%s %s: %s", what, "busy" if code == "busy" else "unavailable", error)
         db.session.rollback()
-        return error_response(503, {"error": sentence, "code": "unavailable"},
-                              {"Retry-After": "5"})
+        return error_response(503, {"error": sentence, "code": code}, {"Retry-After": "5"})
 
     @app.errorhandler(ConnectionFailure)
     def _mongo_down(error):
@@ -226,6 +123,9 @@ def register_error_handlers(app):
 
     @app.errorhandler(OperationalError)
     def _sql_down(error):
+        if is_lock_timeout(error):  # reachable, but another writer held the lock too long
+            return _unavailable("database", gettext(
+                "The database is busy right now. Try again in a moment."), error, "busy")
         return _unavailable("database", gettext(
             "The database is unreachable right now. Try again in a moment."), error)
 
