@@ -76,12 +76,6 @@ class ImagesErased(Event):
 
 
 @dataclass(frozen=True)
-class VariantStored(Event):
-    image_id: uuid.UUID
-    nbytes: int
-
-
-@dataclass(frozen=True)
 class UserChanged(Event):
     """Status, role, password or sign-in epoch changed: what this user may reach changed.
     ``change`` names it: deactivated, reactivated, role, password, deleting, ..."""
@@ -133,11 +127,6 @@ def subscribe(kinds: type[Event] | tuple[type[Event], ...],
     """
     for kind in (kinds if isinstance(kinds, tuple) else (kinds,)):
         signal_for(kind).connect(_Adapter.of(handler), weak=False)
-
-
-def unsubscribe(kinds, handler) -> None:
-    for kind in (kinds if isinstance(kinds, tuple) else (kinds,)):
-        signal_for(kind).disconnect(_Adapter.of(handler))
 
 
 _lock = threading.Lock()

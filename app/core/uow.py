@@ -68,10 +68,6 @@ class UnitOfWork:
 _current: ContextVar[UnitOfWork | None] = ContextVar("papelera_unit_of_work", default=None)
 
 
-def current() -> UnitOfWork | None:
-    return _current.get()
-
-
 @contextmanager
 def unit_of_work(*, write: bool = True, sql: bool = True, session=None) -> Iterator[UnitOfWork]:
     """``write``: take the SQL write lock up front. ``sql=False``: a change of the user

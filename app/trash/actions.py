@@ -32,11 +32,18 @@ def load_trash_for(actor) -> Snapshot:
                     fingerprint=totals.fingerprint)
 
 
+def _chosen_in_trash(actor, raw: list[str]) -> list[uuid.UUID]:
+    """The ids a page names: at least one, well formed, one of them in the caller's trash
+    (else 404)."""
+    chosen = selected_ids(raw)
+    if trash_stats(actor.id, only=chosen)[0] == 0:
+        raise NotFound(gettext("None of the selected items is in your trash."))
+    return chosen
+
+
 def load_selection_for(actor) -> Snapshot:
     """The items of the caller's trash ticked on the trash page (``ids``, repeated)."""
-    selected = selected_ids(request.args.getlist("ids"))
-    if trash_stats(actor.id, only=selected)[0] == 0:
-        raise NotFound(gettext("None of the selected items is in your trash."))
+    selected = _chosen_in_trash(actor, request.args.getlist("ids"))
     totals = deletable_totals(actor.id, only=selected)
     return Snapshot("selection", actor.id, totals.count, totals.bytes,
                     tuple(str(i) for i in selected), fingerprint=totals.fingerprint)
@@ -121,9 +128,7 @@ def _well_formed(ids) -> list[uuid.UUID]:
 def load_chosen_items_for(actor) -> RestoreSelection:
     """The items a page names (repeated ``ids``, in the query or the form): at least
     one, all well formed, and at least one of them in the caller's trash (else 404)."""
-    chosen = selected_ids(request.values.getlist("ids"))
-    if trash_stats(actor.id, only=chosen)[0] == 0:
-        raise NotFound(gettext("None of the selected items is in your trash."))
+    chosen = _chosen_in_trash(actor, request.values.getlist("ids"))
     return selection_to_restore(actor, [str(i) for i in chosen], all_items=False)
 
 
