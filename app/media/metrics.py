@@ -6,8 +6,14 @@ hour (``media_hourly``) and the access events (``media_events``, IPs truncated t
 /48). The scheduler flushes every ``MEDIA_FLUSH_INTERVAL_S`` (default 10 s) and prunes
 events older than ``events_retention_days``; the process flushes once more when it exits
 cleanly (``atexit``: gunicorn's SIGTERM, Ctrl-C), so a clean stop loses nothing and a
-killed worker loses at most what it counted since its last flush. A failed flush puts its
-counts back for the next one. ``tracking_enabled`` false counts nothing.
+killed worker loses at most what it counted since its last flush. ``tracking_enabled``
+false counts nothing.
+
+A flush never retries the same poison forever (issue 18, item 9): image ids are made
+``uuid.UUID`` when counted, and when a batch is refused for what is in it (not because the
+database is away) it is written again row by row, each in a savepoint, and the rows the
+database still refuses are dropped, logged and counted (``Recorder.dropped_rows``). Only a
+database that cannot be reached puts the counts back for the next flush.
 
 Stats read SQL plus ``pending()``, the counts of this process not flushed yet.
 """
@@ -27,6 +33,7 @@ from flask import current_app, has_app_context
 from sqlalchemy import delete
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
 from app.core.db import begin_write, utcnow
 from app.core.extensions import db
@@ -62,6 +69,16 @@ def truncate_ip(address: str | None) -> str | None:
     return str(ipaddress.ip_network(f"{ip}/{prefix}", strict=False))
 
 
+def image_key(value) -> uuid.UUID | None:
+    """``value`` as the UUID the columns hold (ids travel as strings in some places);
+    ``ValueError`` when it is not one."""
+    if value is None or isinstance(value, uuid.UUID):
+        return value
+    if isinstance(value, str):
+        return uuid.UUID(value)
+    raise ValueError(f"not an image id: {value!r}")
+
+
 def _zero_stat() -> list[int]:
     return [0] * len(STAT_FIELDS)
 
@@ -80,6 +97,7 @@ class Recorder:
         self.hours: dict[datetime, list[int]] = defaultdict(_zero_hour)
         self.events: list[tuple] = []
         self.dropped_events = 0
+        self.dropped_rows = 0  # refused by the database one by one, and let go
 
     def access(self, image_id, *, at: datetime, status: int, nbytes: int, x_cache: str | None,
                download: bool, ip: str | None, user_agent: str | None) -> None:
@@ -113,6 +131,7 @@ class Recorder:
 
     def event(self, kind: str, image_id=None, *, at: datetime, nbytes: int | None = None,
               ip: str | None = None, user_agent: str | None = None) -> None:
+        image_id = image_key(image_id)
         with self.lock:
             if len(self.events) < MAX_PENDING_EVENTS:
                 self.events.append((at, image_id, kind, ip,
@@ -194,26 +213,74 @@ def _upsert(model, key: str, rows: list[dict], fields: tuple[str, ...]) -> None:
     session.execute(stmt, rows)
 
 
+def _batch_rows(stats, hours, events):
+    return ([{"image_id": k, **dict(zip(STAT_FIELDS, v, strict=True))} for k, v in stats.items()],
+            [{"hour": k, **dict(zip(HOUR_FIELDS, v, strict=True))} for k, v in hours.items()],
+            [dict(zip(EVENT_FIELDS, event, strict=True)) for event in events])
+
+
+def _write(stat_rows, hour_rows, event_rows) -> None:
+    _upsert(MediaStat, "image_id", stat_rows, STAT_FIELDS)
+    _upsert(MediaHourly, "hour", hour_rows, HOUR_FIELDS)
+    if event_rows:
+        db.session.execute(MediaEvent.__table__.insert(), event_rows)
+
+
+def _unreachable(exc: BaseException) -> bool:
+    """The database is away or busy (try again later), not refusing what was sent."""
+    return isinstance(exc, (OperationalError, InterfaceError)) or (
+        isinstance(exc, DBAPIError) and exc.connection_invalidated)
+
+
+def _write_one_by_one(rec: Recorder, stat_rows, hour_rows, event_rows) -> int:
+    """Each row in its own savepoint; a row the database refuses is dropped (logged and
+    counted), the others are written. The number dropped."""
+    session = db.session
+    dropped = 0
+    for rows, write in ((stat_rows, lambda r: _write([r], [], [])),
+                        (hour_rows, lambda r: _write([], [r], [])),
+                        (event_rows, lambda r: _write([], [], [r]))):
+        for row in rows:
+            try:
+                with session.begin_nested():
+                    write(row)
+            except Exception as exc:
+                if _unreachable(exc):
+                    raise
+                dropped += 1
+                log.error("media metrics: dropped a row the database refuses: %r (%s)",
+                          row, type(exc).__name__)
+    with rec.lock:
+        rec.dropped_rows += dropped
+    return dropped
+
+
 def flush(app=None) -> int:
-    """Write this process's counts to SQL in one transaction; the number of images touched."""
+    """Write this process's counts to SQL in one transaction; the number of images touched.
+
+    A batch the database refuses for its content is written row by row, dropping the rows
+    it still refuses; only an unreachable database gives the counts back (and raises).
+    """
     app = app or current_app
     rec = recorder(app)
     with rec.flush_lock:
         stats, hours, events = rec.take()
         if not stats and not hours and not events:
             return 0
+        rows = _batch_rows(stats, hours, events)
+        session = db.session
         try:
-            session = db.session
             begin_write(session)
-            _upsert(MediaStat, "image_id",
-                    [{"image_id": k, **dict(zip(STAT_FIELDS, v, strict=True))}
-                     for k, v in stats.items()], STAT_FIELDS)
-            _upsert(MediaHourly, "hour",
-                    [{"hour": k, **dict(zip(HOUR_FIELDS, v, strict=True))}
-                     for k, v in hours.items()], HOUR_FIELDS)
-            if events:
-                session.execute(MediaEvent.__table__.insert(),
-                                [dict(zip(EVENT_FIELDS, event, strict=True)) for event in events])
+            try:
+                _write(*rows)
+            except Exception as exc:
+                if _unreachable(exc):
+                    raise
+                session.rollback()
+                log.warning("media metrics flush refused (%s); writing row by row",
+                            type(exc).__name__)
+                begin_write(session)
+                _write_one_by_one(rec, *rows)
             session.commit()
         except Exception:
             db.session.rollback()

@@ -6,6 +6,7 @@ from datetime import timedelta
 
 import pytest
 from sqlalchemy import event, func, select
+from sqlalchemy.exc import OperationalError
 
 from app.core.db import utcnow
 from app.core.extensions import db
@@ -152,10 +153,10 @@ def test_a_failed_flush_keeps_its_counts(app, admin_api, alice_api, image, monke
     import app.media.metrics as metrics
 
     def broken(*args, **kwargs):
-        raise RuntimeError("database down")
+        raise OperationalError("INSERT", {}, Exception("database down"))
 
     monkeypatch.setattr(metrics, "_upsert", broken)
-    with app.app_context(), pytest.raises(RuntimeError):
+    with app.app_context(), pytest.raises(OperationalError):
         flush(app)
     monkeypatch.undo()
     assert admin_api.get(STATS).get_json()["requests"] == 1
