@@ -83,6 +83,13 @@ SCHEMAS: dict[str, dict] = {
         "status": {"type": "string"}, "started_at": TIME, "finished_at": NULLABLE_TIME,
         "claimed": {"type": "integer"}, "deleted": {"type": "integer"},
         "bytes_freed": {"type": "integer"}, "errors": {"type": "integer"}}},
+    "ShareLink": {"type": "object", "required": ["id", "url", "created_at", "expires_at"],
+                  "properties": {
+        "id": {"type": "string", "description": "The link's id (its sid)"},
+        "url": {"type": "string", "format": "uri",
+                "description": "/media/<id>?exp=&sid=&sig=; a browser gets a page"},
+        "created_at": TIME, "expires_at": TIME,
+        "revoked_at": {**TIME, "description": "Only in a revocation's answer"}}},
     "IpBlock": {"type": "object", "required": ["ip", "reason", "image_id", "count",
                                                "blocked_at", "expires_at"], "properties": {
         "ip": {"type": "string"}, "reason": {"type": "string"},
@@ -130,8 +137,10 @@ OPERATIONS: dict[str, dict] = {
     "media_api.share": {"status": 201, "request": {"required": False, "content": {
         "application/json": {"schema": {"type": "object", "properties": {"ttl_s": {
             "type": "integer", "minimum": 60, "maximum": 2592000, "default": 86400}}}}}},
-        "response": {"type": "object", "properties": {
-            "url": {"type": "string", "format": "uri"}, "expires_at": TIME}}},
+        "response": ref("ShareLink")},
+    "media_api.shares": {"response": list_of("ShareLink"), "params": PAGED},
+    "media_api.revoke_share": {"response": {"type": "object", "properties": {
+        "message": {"type": "string"}, "share": ref("ShareLink")}}},
     "trash_api.index": {"response": list_of("Image"), "params": PAGED},
     "trash_api.restore": {"request": {"required": True, "content": {"application/json": {
         "schema": {"type": "object", "properties": {

@@ -104,6 +104,14 @@ class TokensRevoked(Event):
 
 
 @dataclass(frozen=True)
+class ShareLinksRevoked(Event):
+    """Share links turned off by their owner or an admin: refused from now on."""
+
+    image_id: uuid.UUID
+    share_ids: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class InstallationAdopted(Event):
     """SQL and the user store were declared one installation: every decision may differ."""
 
@@ -111,7 +119,7 @@ class InstallationAdopted(Event):
 #: Events after which a cached decision about who may see what may be wrong.
 ACCESS_EVENTS: tuple[type[Event], ...] = (
     ImagesTrashed, ImagesRestored, ImagesClaimed, ImagesReleased, ImagesErased, UserChanged,
-    UserDeleted, SessionsEnded, TokensRevoked, InstallationAdopted)
+    UserDeleted, SessionsEnded, TokensRevoked, ShareLinksRevoked, InstallationAdopted)
 
 
 def signal_for(kind: type[Event]):

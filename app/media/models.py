@@ -1,11 +1,11 @@
-"""Stored variants of an image: one row per object the server rendered and kept."""
+"""Media's own tables: usage counters and events, IP blocks, the webhook outbox, share links."""
 
 from __future__ import annotations
 
 import uuid
 from datetime import datetime
 
-from sqlalchemy import BigInteger, Integer, String, Text, Uuid
+from sqlalchemy import BigInteger, ForeignKey, Integer, String, Text, Uuid
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.core.db import UTCDateTime, utcnow
@@ -105,3 +105,29 @@ class WebhookDelivery(db.Model):
     delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     last_error: Mapped[str | None] = mapped_column(String(200), nullable=True)
     gave_up_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+class ShareLinkRecord(db.Model):
+    """One share link to an image (SPEC section 8, "Share links, managed").
+
+    Its ``id`` rides in the signed URL (``sid``), so the link is refused from the moment
+    ``revoked_at`` is set. ``expires_at`` is the URL's ``exp``: asking again for the same
+    image and expiry within ``SHARE_LINK_WINDOW_S`` finds this row and answers the same
+    URL. Rows go with their image (``ON DELETE CASCADE``); a purged image's link is 404.
+    """
+
+    __tablename__ = "share_links"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    image_id: Mapped[uuid.UUID] = mapped_column(
+        Uuid, ForeignKey("images.id", ondelete="CASCADE"), nullable=False, index=True)
+    created_by: Mapped[str] = mapped_column(String(64), nullable=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    revoked_by: Mapped[str | None] = mapped_column(String(64), nullable=True)
+
+    @property
+    def etag(self) -> str:
+        """Changes when the link is revoked (``If-Match`` on the revoke route)."""
+        return f'"share-{self.id}-{"revoked" if self.revoked_at else "live"}"'

@@ -27,10 +27,13 @@ from sqlalchemy.exc import IntegrityError
 from app.core import access_cache
 from app.core.db import begin_write, end_read
 from app.core.errors import BadRequest, Conflict, Forbidden, NotFound, Unauthenticated
+from app.core.events import ShareLinksRevoked
 from app.core.extensions import db
+from app.core.uow import emit, unit_of_work
 from app.images.models import Image, ImageVariant, with_trashed
 from app.images.processing import THUMBNAIL_TYPE
 from app.media.metrics import record_event
+from app.media.models import ShareLinkRecord
 
 FORMATS = {"webp": ("WEBP", "image/webp"), "jpeg": ("JPEG", "image/jpeg"),
            "png": ("PNG", "image/png"), "avif": ("AVIF", "image/avif")}
@@ -85,8 +88,11 @@ ORIGINAL, THUMB = Variant("original"), Variant("thumb")
 
 @dataclass(frozen=True)
 class ShareLink:
+    """What a share URL carries: its expiry, its row's id (``sid``) and the signature."""
+
     exp: int
     sig: str
+    share_id: str | None = None  # None: a link of the old, stateless form (refused)
 
 
 @dataclass(frozen=True)
@@ -107,7 +113,7 @@ def _one(args, name: str) -> str:
 
 def parse_media_request(args, *, thumb: bool, widths: tuple[int, ...]) -> MediaRequest:
     """Read ``w``, ``fmt``, ``q``, ``download``, ``exp`` and ``sig``; 400 naming the bad one."""
-    allowed = {"download", "exp", "sig"} | (set() if thumb else {"w", "fmt", "q"})
+    allowed = {"download", "exp", "sid", "sig"} | (set() if thumb else {"w", "fmt", "q"})
     for name in args:
         if name not in allowed:
             raise BadRequest(gettext("Unknown option %(name)s.", name=repr(name)),
@@ -142,18 +148,21 @@ def parse_media_request(args, *, thumb: bool, widths: tuple[int, ...]) -> MediaR
         variant = Variant("render", width, fmt, int(quality))
 
     link = None
-    if "exp" in values or "sig" in values:
+    if "exp" in values or "sig" in values or "sid" in values:
         if not values.get("exp", "").isdigit() or not values.get("sig"):
             raise Forbidden(gettext("This share link is not valid."), code="invalid_share_link")
-        link = ShareLink(int(values["exp"]), values["sig"])
+        link = ShareLink(int(values["exp"]), values["sig"], values.get("sid"))
     return MediaRequest(variant, download in ("1", "true"), link)
 
 
 # -- share links -----------------------------------------------------------------------
 
-def share_signature(secret: str, image_id, exp: int) -> str:
-    """HMAC of the image and the expiry: the same link serves every variant."""
+def share_signature(secret: str, image_id, exp: int, share_id: str | None = None) -> str:
+    """HMAC of the image, the expiry and the link's row: the same link serves every
+    variant, and no link can be made up for a row that does not exist."""
     message = f"{uuid.UUID(str(image_id))}:{exp}".encode()
+    if share_id is not None:
+        message += f":{share_id}".encode()
     digest = hmac.new(_SHARE_SALT + secret.encode(), message, hashlib.sha256).digest()
     return base64.urlsafe_b64encode(digest).decode().rstrip("=")
 
@@ -179,19 +188,110 @@ def parse_share_ttl(body: dict) -> int:
 
 
 def create_share_link(image: Image, *, ttl_s: int, now: datetime, window_s: int,
-                      secret: str) -> tuple[dict, datetime]:
-    """The query of a share link to ``image`` and when it stops working."""
+                      created_by: str) -> ShareLinkRecord:
+    """The live link to ``image`` that ends at ``share_expiry(now, ttl_s, window_s)``: the
+    one already made for that image and expiry (so asking twice within the window gives
+    the same URL), or a new row. Read and written under the write lock (SQLite), so two
+    requests racing make one row; elsewhere a race makes two valid links, no harm."""
     if image.is_deleted:
         raise Conflict(gettext("Restore this image from the trash before sharing it."),
                        code="in_trash")
-    exp = share_expiry(now, ttl_s, window_s)
-    return ({"exp": exp, "sig": share_signature(secret, image.id, exp)},
-            datetime.fromtimestamp(exp, UTC))
+    expires_at = datetime.fromtimestamp(share_expiry(now, ttl_s, window_s), UTC)
+    with unit_of_work():
+        record = db.session.execute(
+            select(ShareLinkRecord).where(ShareLinkRecord.image_id == image.id,
+                                          ShareLinkRecord.expires_at == expires_at,
+                                          ShareLinkRecord.revoked_at.is_(None))
+            .order_by(ShareLinkRecord.created_at).limit(1)
+        ).scalar_one_or_none()
+        if record is None:
+            record = ShareLinkRecord(id=secrets.token_urlsafe(12), image_id=image.id,
+                                     created_by=created_by, created_at=now,
+                                     expires_at=expires_at)
+            db.session.add(record)
+    return record
+
+
+def share_query(record: ShareLinkRecord, *, secret: str) -> dict:
+    """The query string of ``record``'s URL: ``exp``, ``sid``, ``sig`` (in that order)."""
+    exp = int(record.expires_at.timestamp())
+    return {"exp": exp, "sid": record.id,
+            "sig": share_signature(secret, record.image_id, exp, record.id)}
 
 
 def _link_is_valid(link: ShareLink, image_id, *, secret: str, now: datetime) -> bool:
-    expected = share_signature(secret, image_id, link.exp)
+    """Signed by this server, for this image, not expired, and of the managed form.
+
+    Links of the old, stateless form (no ``sid``) are refused: no row lists them, so
+    their owner could neither see nor revoke them, and the viewer only ever made them
+    for about a day. A refused link answers 403 like any invalid one."""
+    if link.share_id is None:
+        return False
+    expected = share_signature(secret, image_id, link.exp, link.share_id)
     return hmac.compare_digest(expected, link.sig) and link.exp > now.timestamp()
+
+
+@dataclass(frozen=True)
+class ShareState:
+    """What /media needs of a link's row (kept per process by ``app.core.access_cache``
+    until the next access change: a revocation moves the generation)."""
+
+    image_id: uuid.UUID
+    revoked: bool
+
+
+def share_is_live(link: ShareLink, image_id) -> bool:
+    """The signed link's row exists, names this image and is not revoked."""
+    state = access_cache.remember(("share", link.share_id),
+                                  lambda: _read_share_state(link.share_id))
+    return state is not None and not state.revoked and str(state.image_id) == str(image_id)
+
+
+def _read_share_state(share_id: str) -> ShareState | None:
+    table = ShareLinkRecord.__table__
+    with db.engine.connect() as connection:
+        row = connection.execute(
+            select(table.c.image_id, table.c.revoked_at).where(table.c.id == share_id)
+        ).first()
+    return None if row is None else ShareState(row.image_id, row.revoked_at is not None)
+
+
+def live_share_links(image_id, *, now: datetime, limit: int,
+                     after: tuple[datetime, str] | None = None) -> list[ShareLinkRecord]:
+    """The image's links that still work, soonest to end first; up to ``limit`` + 1 rows
+    (the extra one says there is more), after the ``(expires_at, id)`` keyset ``after``."""
+    statement = (select(ShareLinkRecord)
+                 .where(ShareLinkRecord.image_id == image_id,
+                        ShareLinkRecord.revoked_at.is_(None),
+                        ShareLinkRecord.expires_at > now)
+                 .order_by(ShareLinkRecord.expires_at, ShareLinkRecord.id).limit(limit + 1))
+    if after is not None:
+        expires_at, share_id = after
+        statement = statement.where(
+            (ShareLinkRecord.expires_at > expires_at)
+            | ((ShareLinkRecord.expires_at == expires_at) & (ShareLinkRecord.id > share_id)))
+    rows = list(db.session.execute(statement).scalars())
+    end_read()
+    return rows
+
+
+def find_share_link(image_id, share_id: str) -> ShareLinkRecord:
+    """The image's link ``share_id``, live, expired or revoked; 404 otherwise."""
+    record = db.session.get(ShareLinkRecord, share_id) if len(share_id) <= 32 else None
+    if record is None or str(record.image_id) != str(image_id):
+        raise NotFound(gettext("No such share link."))
+    return record
+
+
+def revoke_share_link(record: ShareLinkRecord, *, actor_id: str, now: datetime) -> None:
+    """Turn the link off now (again: nothing changes). The change joins the caller's unit
+    of work; once it commits, ``ShareLinksRevoked`` moves the access generation, so every
+    process refuses the link on its next request."""
+    if record.revoked_at is not None:
+        return
+    record.revoked_at, record.revoked_by = now, actor_id
+    db.session.flush()
+    emit(ShareLinksRevoked(record.image_id, (record.id,)))
 
 
 # -- access ----------------------------------------------------------------------------
@@ -270,6 +370,9 @@ def authorize(image_id, *, actor, link: ShareLink | None, secret: str,
                         code="invalid_share_link")
     if image is None or image.is_deleted:
         raise NotFound(gettext("No such image."))
+    if not share_is_live(link, image_id):
+        raise Forbidden(gettext("This share link was turned off by its owner."),
+                        code="invalid_share_link")
     return Access(image, link)
 
 

@@ -94,6 +94,9 @@ EXTRA_CASES: dict[tuple[str, str], Case] = {
     ("media_protection.lift", "/admin/media/protection/blocks/<ip>"):
         Case("DELETE", "/admin/media/protection/blocks/{id}", "ip_block", admin_only=True,
              outside_sql=True, hard_only=True),
+    # Revoking a share link: the path holds the image's id, then the link's (tests/media).
+    ("media_api.revoke_share", "/api/v1/images/<uuid:image_id>/shares/<share_id>"):
+        Case("DELETE", "/api/v1/images/{id}/shares/{id}", "share", hard_only=True),
 }
 
 
@@ -146,6 +149,11 @@ def setup_target(app, case: Case, actor: Actor) -> str:
     """Create what the route acts on, owned by the actor; return the request path."""
     if case.target == "ip_block":
         return case.path.format(id=auto_block(app))
+    if case.target == "share":
+        image_id = actor.upload()
+        made = actor.send("POST", f"/api/v1/images/{image_id}/share")
+        assert made.status_code == 201, made.text
+        return case.path.replace("{id}", image_id, 1).format(id=made.get_json()["id"])
     if case.target == "token":
         return case.path  # the bearer token the actor signed in with
     if case.target in ("session", "sessions"):
