@@ -101,7 +101,8 @@ def gallery():
     count, size = count_images(current_user.id)
     block = "more" if cursor else "gallery"
     return htmx.render_page_or_block("images/index.html", block, days=days_of(page.items),
-                                     next_cursor=page.next_cursor, count=count, size=size)
+                                     next_cursor=page.next_cursor, paged=bool(cursor),
+                                     count=count, size=size)
 
 
 @bp.post("/images")
@@ -236,14 +237,25 @@ def download_zip():
                              "Cache-Control": "no-store"})
 
 
+def viewer_sources(image) -> list[dict]:
+    """The viewer's ``srcset``: the screen-sized variants, each described by the width it
+    really has (a variant is never wider than the photo), none past the photo's own."""
+    sources = []
+    for width in (w for w in current_app.config["MEDIA_WIDTHS"] if w in (1280, 2048)):
+        sources.append({"url": url_for("media.original", image_id=image.id, w=width),
+                        "width": min(width, image.width)})
+        if width >= image.width:
+            break
+    return sources
+
+
 def viewer_context(image) -> dict:
     now = utcnow()
     newer, older = neighbours(image)
-    widths = [w for w in current_app.config["MEDIA_WIDTHS"] if w in (1280, 2048)]
     return {"image": image_to_dict(image, now=now), "created": image.created_at,
             "deleted": image.deleted_at, "purge_at": image.purge_after,
             "prev_id": newer.id if newer else None, "next_id": older.id if older else None,
-            "srcset_widths": widths, "is_owner": image.owner_id == current_user.id,
+            "sources": viewer_sources(image), "is_owner": image.owner_id == current_user.id,
             "optimizer": optimizer_context(image, MultiDict())}
 
 

@@ -39,7 +39,12 @@
     bar.hidden = n === 0;
     g.classList.toggle("is-selecting", n > 0);
     var count = document.getElementById("bulk-count");
-    if (count) count.textContent = say("selected", "%(num)s selected", { num: n });
+    if (count) count.textContent = n ? selectedText(n) : "";
+  }
+
+  // "1 selected" / "2 selected" in the page's language (English and Spanish have two forms).
+  function selectedText(n) {
+    return say(n === 1 ? "selected-one" : "selected-other", "%(num)s selected", { num: n });
   }
 
   function selectedIds() {
@@ -165,7 +170,7 @@
     var n = document.querySelectorAll('#trash input[name="ids"]:checked').length;
     bar.querySelectorAll("[data-needs-selection]").forEach(function (b) { b.disabled = n === 0; });
     var count = bar.querySelector("[data-bulk-count]");
-    if (count) count.textContent = n ? say("selected", "%(num)s selected", { num: n }) : "";
+    if (count) count.textContent = n ? selectedText(n) : "";
   }
   document.addEventListener("change", function (event) {
     if (event.target.closest && event.target.closest("#trash")) syncTrash();
@@ -232,6 +237,11 @@
     });
     var g = gallery();
     if (g) mergeDays(g);
+    if (focusFromTile !== null && g && !g.querySelector("[data-load-more].is-busy")) {
+      var arrived = visibleTiles()[focusFromTile];
+      focusFromTile = null;
+      if (arrived) arrived.querySelector(".tile-link").focus({ preventScroll: true });
+    }
     capToasts();
     syncGallery();
     syncTrash();
@@ -243,6 +253,50 @@
   document.addEventListener("htmx:load", processMarkers);
   document.addEventListener("htmx:afterSettle", processMarkers);
   document.addEventListener("DOMContentLoaded", function () { processMarkers(); });
+
+  // --- Infinite scroll: the next page's row says it is loading, or that it failed ------
+  // (the row stays, with Retry; an error answer never replaces it, nor adds a toast).
+  var focusFromTile = null;  // after a retried page: focus its first photo
+  function loaderOf(elt) { return elt && elt.closest ? elt.closest("[data-load-more]") : null; }
+  function loadFailed(loader) {
+    if (!loader) return;
+    loader.classList.remove("is-busy");
+    loader.classList.add("is-failed");
+  }
+  document.addEventListener("htmx:beforeRequest", function (event) {
+    var loader = loaderOf(event.detail.elt);
+    if (!loader) return;
+    loader.classList.remove("is-failed");
+    loader.classList.add("is-busy");
+    loader.setAttribute("aria-busy", "true");
+  });
+  document.addEventListener("htmx:beforeSwap", function (event) {
+    var loader = loaderOf(event.detail.elt);
+    if (!loader || !event.detail.isError) return;
+    event.detail.shouldSwap = false;
+    loadFailed(loader);
+  });
+  ["htmx:sendError", "htmx:timeout", "htmx:swapError"].forEach(function (name) {
+    document.addEventListener(name, function (event) { loadFailed(loaderOf(event.detail.elt)); });
+  });
+  document.addEventListener("htmx:afterRequest", function (event) {
+    var loader = loaderOf(event.detail.elt);
+    if (loader && loader.isConnected) {
+      loader.removeAttribute("aria-busy");
+      if (!event.detail.successful) loadFailed(loader);
+    }
+  });
+  document.addEventListener("click", function (event) {
+    var retry = event.target.closest && event.target.closest("[data-load-retry]");
+    if (!retry) return;
+    var loader = loaderOf(retry);
+    // The row (and the focused Retry) goes away with the answer: focus moves on to the
+    // first photo it brings, where the reader was heading.
+    focusFromTile = visibleTiles().length;
+    loader.classList.remove("is-failed");
+    loader.classList.add("is-busy");
+    htmx.trigger(loader, "retry");
+  });
 
   // --- Upload: one request per file, a row each with its progress -----------------
   function csrfHeaders() {

@@ -104,6 +104,9 @@
   document.addEventListener("keydown", function (event) {
     var r = root();
     if (!r || event.altKey || event.ctrlKey || event.metaKey) return;
+    // A dialog over the viewer (dialog.js) has the keys: its Tab cycle, and its Escape,
+    // which closes the dialog alone (dialog.js ran first and marked the event as handled).
+    if (event.defaultPrevented || document.querySelector("[data-dialog]")) return;
     var typing = event.target.closest && event.target.closest("input, select, textarea");
     if (event.key === "Escape") { event.preventDefault(); close(); return; }
     if (typing) return;
@@ -168,9 +171,16 @@
     var wanted = null;
     try { wanted = sessionStorage.getItem("papelera.viewerInfo"); } catch (e) { /* private mode */ }
     if (info && toggle && wanted === "1") { info.hidden = false; toggle.setAttribute("aria-expanded", "true"); }
-    if (!r.contains(document.activeElement)) {
+    if (!r.contains(document.activeElement) && !document.querySelector("[data-dialog]")) {
       var shut = r.querySelector("[data-viewer-close]");
       if (shut) shut.focus();
+    }
+    // The thumbnail keeps the photo's place until the large variant has loaded.
+    var img = r.querySelector(".viewer-img");
+    var placeholder = r.querySelector("[data-viewer-placeholder]");
+    if (img && placeholder) {
+      if (img.complete && img.naturalWidth) placeholder.remove();
+      else img.addEventListener("load", function () { placeholder.remove(); }, { once: true });
     }
   }
   document.addEventListener("htmx:afterSettle", function (event) {

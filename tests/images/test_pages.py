@@ -45,9 +45,30 @@ def test_gallery_groups_by_day_with_a_translatable_date_and_shows_the_empty_stat
         label = format_date(utcnow().date(), "full")
     assert f'<section class="day" data-day="{utcnow().date().isoformat()}">' in full.text
     assert label in full.text
+    assert "load-more" not in full.text  # one page: no loader, and no end-of-library line
+    assert "oldest photo" not in full.text
     # Spanish readers get the date in Spanish (Flask-Babel's format_date).
     spanish = browser.request("GET", "/", htmx=False, headers={"Accept-Language": "es"})
     assert spanish.status_code == 200
+
+
+def test_the_next_page_continues_after_the_last_photo_shown(browser):
+    """The infinite scroll's row asks for the next page by keyset cursor, and does not
+    inherit the gallery's hx-select (which once made it insert nothing); the last page
+    ends with a line saying so."""
+    ids = [upload(browser, (i, 2 * i, 90), f"p{i}.png") for i in range(5)]
+    first = browser.request("GET", "/?limit=2", htmx=False)
+    loader = re.search(r'<div class="load-more"[^>]*>', first.text).group(0)
+    assert 'hx-select="unset"' in loader and 'role="status"' in loader
+    assert "Loading more photos…" in first.text and "Retry" in first.text
+    url = re.search(r'hx-get="([^"]+)"', loader).group(1).replace("&amp;", "&")
+    following = browser.request("GET", url + "&limit=2")
+    assert "<html" not in following.text and 'id="gallery"' not in following.text
+    assert re.findall(r'id="image-([0-9a-f-]+)"', following.text) == ids[::-1][2:4]
+    last = re.search(r'hx-get="([^"]+)"', following.text).group(1).replace("&amp;", "&")
+    end = browser.request("GET", last + "&limit=2")
+    assert re.findall(r'id="image-([0-9a-f-]+)"', end.text) == [ids[0]]
+    assert "load-more" not in end.text and "You have reached your oldest photo." in end.text
 
 
 # -- viewer --------------------------------------------------------------------------
@@ -62,7 +83,10 @@ def test_viewer_is_a_page_or_a_fragment_with_neighbours_and_actions(browser):
     assert f'data-prev="/images/{third}"' in page.text  # newer, shown before it
     assert f'data-next="/images/{first}"' in page.text
     assert f"/media/{second}?download=1" in page.text
-    assert f"/media/{second}?w=1280 1280w" in page.text
+    # srcset never claims more pixels than the photo has (it is 32 px wide).
+    assert f'srcset="/media/{second}?w=1280 32w"' in page.text
+    assert "2048" not in page.text.split("srcset=", 1)[1].split(">", 1)[0]
+    assert f'src="/media/{second}/thumb"' in page.text  # the placeholder
     assert "second.png" in page.text and "Optimizer" in page.text
     fragment = browser.request("GET", f"/images/{second}")
     assert "<html" not in fragment.text and "data-viewer-root" in fragment.text

@@ -1,0 +1,385 @@
+"""The photo library's everyday path in Chromium (issue 17): every photo reachable by
+scrolling (300 photos, a page that fails and is retried, photos deleted and added while
+scrolling, a jump to a date), every photo whole in the viewer, the selection bar in reach,
+deleting without losing one's place, and dialogs over the viewer.
+
+One server and one 300-photo library for the module (seeded straight through the app's
+upload service: photos of real shapes dated over months, in a few seconds); a test that
+changes a library seeds a small one of its own. Flows run at both sizes, in both themes
+and both languages, four combinations rather than eight (``LOOKS``)."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+
+import pytest
+import requests
+
+from tests.e2e.conftest import (  # noqa: F401  (pytestmark applies to this module)
+    DESKTOP,
+    PHONE,
+    SHOTS,
+    YES,
+    Tab,
+    assert_accessible,
+    expect,
+    png,
+    pytestmark,
+)
+from tests.support.server import ROOT
+
+PASSWORD = "library-password-1"
+
+# Width × height of the photos, in turn: landscape 4:3, portrait 3:4, portrait 9:16,
+# panorama 4:1 (small, so seeding is quick; the viewer scales them up to the screen).
+SHAPES = {"landscape": (160, 120), "portrait": (120, 160), "tall": (90, 160),
+          "panorama": (256, 64)}
+
+# A child process of the app (the server's instance and settings): photo i is dated
+# DAYS_APART * (i // PER_DAY) days ago, PER_DAY photos sharing one timestamp (ties are
+# broken by id, and a page of 48 ends inside such a group).
+_SEED = r"""
+import io, json, sys
+from datetime import timedelta
+from PIL import Image, ImageDraw
+from app import create_app
+from app.core.db import utcnow
+from app.images.service import upload_image
+from app.storage import get_storage
+from app.users.repository import get_users
+
+username, count, prefix = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+shapes, per_day, apart = json.loads(sys.argv[4]), int(sys.argv[5]), int(sys.argv[6])
+app = create_app()
+with app.app_context():
+    user = get_users().by_username(username)
+    now = utcnow()
+    made = []
+    for i in range(count):
+        w, h = shapes[i % len(shapes)]
+        picture = Image.new("RGB", (w, h), (40 + i * 37 % 200, 60 + i * 11 % 180, 150))
+        ImageDraw.Draw(picture).rectangle((w // 4, h // 4, w * 3 // 4, h * 3 // 4),
+                                          fill=(240, 200 - i % 100, i % 250))
+        out = io.BytesIO()
+        picture.save(out, "JPEG", quality=80)
+        at = now - timedelta(days=apart * (i // per_day), hours=1)
+        image = upload_image(get_storage(), owner_id=user.id, file_name=f"{prefix}-{i:03d}.jpg",
+                             data=out.getvalue(), max_bytes=1 << 24, max_pixels=10 ** 8, now=at)
+        made.append(str(image.id))
+    print(json.dumps(made))
+"""
+
+
+@dataclass
+class Library:
+    username: str
+    ids: list[str]            # newest first, as the gallery lists them
+    headers: dict             # a bearer token's, for the JSON API
+
+    def delete(self, base: str, image_id: str) -> None:
+        answer = requests.delete(f"{base}/api/v1/images/{image_id}",
+                                 headers={**self.headers, **YES}, timeout=30)
+        assert answer.status_code in (200, 204), answer.text
+
+
+def seed_library(server, username: str, count: int, *, per_day: int = 5,
+                 days_apart: int = 5) -> Library:
+    made = server.flask("users", "create", username, "--email", f"{username}@example.com",
+                        "--password", PASSWORD)
+    assert made.returncode == 0, made.stderr
+    shapes = [list(size) for size in SHAPES.values()]
+    seeded = subprocess.run(
+        [sys.executable, "-c", _SEED, username, str(count), username, json.dumps(shapes),
+         str(per_day), str(days_apart)],
+        cwd=ROOT, env=server.env, capture_output=True, text=True, timeout=300, check=False)
+    assert seeded.returncode == 0, seeded.stderr
+    token = requests.post(f"{server.url}/api/v1/auth/token",
+                          json={"username": username, "password": PASSWORD}, timeout=30)
+    assert token.status_code == 201, token.text
+    headers = {"Authorization": f"Bearer {token.json()['token']}"}
+    return Library(username, listed_ids(server.url, headers), headers)
+
+
+def listed_ids(base: str, headers: dict) -> list[str]:
+    """Every active photo of the caller, newest first, from the JSON API."""
+    ids, cursor = [], None
+    while True:
+        params = {"limit": 200, **({"cursor": cursor} if cursor else {})}
+        answer = requests.get(f"{base}/api/v1/images", params=params, headers=headers,
+                              timeout=30)
+        assert answer.status_code == 200, answer.text
+        body = answer.json()
+        ids += [item["id"] for item in body["items"]]
+        cursor = body.get("next_cursor")
+        if not cursor:
+            return ids
+
+
+# The combinations each library flow runs in: both sizes, both themes, both languages,
+# four runs rather than eight (every value meets every other value at least once).
+LOOKS = [("desktop", "light", "en"), ("phone", "dark", "es"),
+         ("desktop", "dark", "es"), ("phone", "light", "en")]
+LOOK_IDS = ["-".join(look) for look in LOOKS]
+VIEWPORTS = {"desktop": DESKTOP, "phone": PHONE}
+
+WORDS = {
+    "en": {"username": "Username", "password": "Password", "sign_in": "Sign in",
+           "loading": "Loading more photos…", "failed": "Could not load more photos.",
+           "retry": "Retry", "end": "You have reached your oldest photo.",
+           "delete": "Delete", "undo": "Undo", "clear": "Clear selection",
+           "selected": ("1 selected", "2 selected"), "moved": "moved to the trash",
+           "close": "Close", "delete_forever": "Delete forever", "cancel": "Cancel",
+           "go_to": "Go to date"},
+    "es": {"username": "Nombre de usuario", "password": "Contraseña",
+           "sign_in": "Iniciar sesión", "loading": "Cargando más fotos…",
+           "failed": "No se pudieron cargar más fotos.", "retry": "Reintentar",
+           "end": "Has llegado a tu foto más antigua.", "delete": "Eliminar",
+           "undo": "Deshacer", "clear": "Quitar selección",
+           "selected": ("1 seleccionada", "2 seleccionadas"), "moved": "papelera",
+           "close": "Cerrar", "delete_forever": "Eliminar para siempre",
+           "cancel": "Cancelar", "go_to": "Ir a la fecha"},
+}
+
+
+def open_tab(browser, server, username: str, look: tuple[str, str, str]) -> Tab:
+    """A tab at the look's size, theme and language, signed in as ``username``."""
+    size, theme, language = look
+    tab = Tab(browser, server.url, locale="es-ES" if language == "es" else None)
+    page = tab.page
+    page.set_viewport_size(VIEWPORTS[size])
+    page.emulate_media(color_scheme=theme)
+    words = WORDS[language]
+    page.goto("/login")
+    page.get_by_label(words["username"]).fill(username)
+    page.get_by_label(words["password"]).fill(PASSWORD)
+    page.get_by_role("button", name=words["sign_in"]).click()
+    page.wait_for_url(re.compile(r"/$"))
+    expect(page.locator("html")).to_have_attribute("lang", language)
+    return tab
+
+
+def tile_ids(page) -> list[str]:
+    return page.locator("#gallery .tile").evaluate_all("ts => ts.map(t => t.dataset.id)")
+
+
+def scroll_to_oldest(page, expected_pages: int = 20) -> None:
+    """Scroll down, one page of photos at a time, until the end of the library shows."""
+    tiles = page.locator("#gallery .tile")
+    end = page.locator(".gallery-end")
+    for _ in range(expected_pages):
+        if end.count():
+            return
+        seen = tiles.count()
+        page.evaluate("window.scrollTo(0, document.documentElement.scrollHeight)")
+        expect(tiles.nth(seen).or_(end).first).to_be_attached()
+    expect(end).to_be_visible()
+
+
+def no_errors(tab: Tab) -> None:
+    assert tab.csp == [] and tab.page_errors == [], (tab.csp, tab.page_errors)
+
+
+@pytest.fixture(scope="module")
+def library(server) -> Library:
+    """300 photos, newest first: shapes in turn (landscape, portrait, tall, panorama),
+    five a day every five days (about 14 months)."""
+    return seed_library(server, "hundreds", 300)
+
+
+@pytest.fixture(params=LOOKS, ids=LOOK_IDS)
+def look(request) -> tuple[str, str, str]:
+    return request.param
+
+
+# -- 1. every photo reachable ------------------------------------------------------------
+
+def test_scrolling_reaches_every_photo_down_to_the_oldest(browser, server, library, look):
+    tab = open_tab(browser, server, library.username, look)
+    page, words = tab.page, WORDS[look[2]]
+    try:
+        assert len(tile_ids(page)) == 48
+        loader = page.locator("#gallery .load-more")
+        expect(loader).to_contain_text(words["loading"])
+        scroll_to_oldest(page)
+        ids = tile_ids(page)
+        assert len(ids) == len(set(ids)) == 300
+        assert ids == library.ids  # every photo once, in the gallery's order
+        expect(page.locator(".gallery-end")).to_have_text(words["end"])
+        expect(page.locator("#gallery .load-more")).to_have_count(0)
+        days = page.locator("#gallery .day").evaluate_all("ds => ds.map(d => d.dataset.day)")
+        assert len(days) == len(set(days)) == 60  # a day that spans two pages is one section
+        # The first photos are still there (no windowing) and open in the viewer.
+        page.locator("#gallery .tile-link").first.scroll_into_view_if_needed()
+        expect(page.locator("#gallery .tile").first).to_have_attribute("data-id", library.ids[0])
+        no_errors(tab)
+    finally:
+        tab.close()
+
+
+def test_a_page_that_fails_says_so_and_retry_loads_it(browser, server, library, look):
+    """The next page is asked for: "Loading more photos…" shows while it travels; a
+    network error, then a server error, leave the row with the error and Retry (no
+    tile lost, no error page swapped in); Retry once the server answers brings it."""
+    if look[0] == "phone" and look[1] == "light":
+        pytest.skip("three looks are enough here")
+    tab = open_tab(browser, server, library.username, look)
+    page, words = tab.page, WORDS[look[2]]
+    held = []
+    page.route(re.compile(r"/\?cursor="), lambda route: held.append(route))
+    try:
+        loader = page.locator("#gallery .load-more")
+        page.evaluate("window.scrollTo(0, document.documentElement.scrollHeight)")
+        until(page, lambda: held)
+        expect(loader).to_have_attribute("aria-busy", "true")
+        expect(loader.get_by_text(words["loading"])).to_be_visible()
+        expect(loader.get_by_role("button", name=words["retry"])).to_be_hidden()
+
+        held.pop().abort()  # the network fails
+        expect(loader.get_by_text(words["failed"])).to_be_visible()
+        expect(loader.get_by_text(words["loading"])).to_be_hidden()
+        retry = loader.get_by_role("button", name=words["retry"])
+        expect(retry).to_be_visible()
+        assert len(tile_ids(page)) == 48
+        assert_accessible(page, f"gallery, a page failed ({'-'.join(look)})")
+
+        retry.click()  # the server fails this time
+        until(page, lambda: held)
+        expect(loader.get_by_text(words["loading"])).to_be_visible()
+        held.pop().fulfill(status=500, body="<p>boom</p>", content_type="text/html")
+        expect(retry).to_be_visible()
+        expect(page.get_by_text("boom")).to_have_count(0)
+        assert len(tile_ids(page)) == 48
+
+        page.unroute(re.compile(r"/\?cursor="))
+        retry.focus()
+        page.keyboard.press("Enter")
+        expect(page.locator("#gallery .tile").nth(95)).to_be_attached()
+        assert tile_ids(page)[:96] == library.ids[:96]
+        # Focus moves on to the first photo the page brought, where the reader was going.
+        assert page.evaluate("document.activeElement.closest('.tile')?.dataset.id") \
+            == library.ids[48]
+        assert page.evaluate("window.scrollY") > 500
+        assert tab.page_errors == [] and tab.csp == []
+    finally:
+        tab.close()
+
+
+# -- 2. every photo whole -----------------------------------------------------------------
+
+_MEASURE = """img => {
+  const r = img.getBoundingClientRect();
+  return {x: r.left, y: r.top, w: r.width, h: r.height, fit: getComputedStyle(img).objectFit,
+          nw: +img.getAttribute('width'), nh: +img.getAttribute('height'),
+          natW: img.naturalWidth, natH: img.naturalHeight, vw: innerWidth, vh: innerHeight,
+          srcset: img.getAttribute('srcset') || ''};
+}"""
+
+
+def until(page, test, timeout_s: float = 10.0) -> None:
+    """Wait for ``test()`` to hold, letting Playwright run (route handlers run only while
+    it is called; the page's CSP rules out ``wait_for_function``'s eval)."""
+    deadline = time.monotonic() + timeout_s
+    while not test():
+        if time.monotonic() > deadline:
+            raise AssertionError("timed out")
+        page.wait_for_timeout(20)
+
+
+def shown_box(m: dict) -> tuple[float, float]:
+    """The width and height the photo itself takes on the screen."""
+    if m["fit"] == "contain":
+        scale = min(m["w"] / m["nw"], m["h"] / m["nh"])
+        return m["nw"] * scale, m["nh"] * scale
+    assert abs(m["w"] / m["h"] - m["nw"] / m["nh"]) < 0.02, m  # its own aspect ratio
+    return m["w"], m["h"]
+
+
+def assert_whole(m: dict, shape: str, size: str) -> None:
+    eps = 0.5
+    assert m["x"] >= -eps and m["y"] >= -eps, m
+    assert m["x"] + m["w"] <= m["vw"] + eps and m["y"] + m["h"] <= m["vh"] + eps, m
+    assert m["fit"] in ("contain", "fill", ""), m
+    assert m["w"] * m["h"] >= m["vw"] * m["vh"] / 4, m  # a quarter of the screen at least
+    width, height = shown_box(m)
+    # The loaded picture has the photo's own shape (nothing cropped on the way).
+    assert abs(m["natW"] / m["natH"] - m["nw"] / m["nh"]) < 0.03, m
+    if size == "desktop" and shape in ("portrait", "tall"):
+        assert height >= m["vh"] - 125, (shape, height, m)  # bars and margins: 125 px at most
+    if size == "phone":
+        assert width >= m["vw"] - 2, (shape, width, height, m)  # the phone's full width
+    # srcset never claims more pixels than the photo has.
+    for entry in filter(None, (part.strip() for part in m["srcset"].split(","))):
+        assert int(entry.rsplit(" ", 1)[1].rstrip("w")) <= m["nw"], m["srcset"]
+
+
+def shot_viewer(page, name: str) -> None:
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / f"library-viewer-{name}.png"))
+
+
+def loaded(page, img) -> None:
+    until(page, lambda: img.evaluate("i => i.complete && i.naturalWidth > 0"))
+
+
+def test_the_viewer_shows_every_photo_whole(browser, server, library, look):
+    """Landscape 4:3, portrait 3:4 and 9:16, and a 4:1 panorama, opened from the gallery
+    and moved through with the arrow key."""
+    tab = open_tab(browser, server, library.username, look)
+    page = tab.page
+    try:
+        page.locator("#gallery .tile-link").first.click()
+        viewer = page.locator(".viewer")
+        img = viewer.locator("img.viewer-img")
+        seen = set()
+        for i in range(5):  # the newest day: every shape, once or twice
+            expect(viewer).to_have_attribute("data-id", library.ids[i])
+            loaded(page, img)
+            measured = img.evaluate(_MEASURE)
+            shape = next(name for name, (w, h) in SHAPES.items()
+                         if (w, h) == (measured["nw"], measured["nh"]))
+            seen.add(shape)
+            shot_viewer(page, f"{shape}-{'-'.join(look)}")
+            assert_whole(measured, shape, look[0])
+            # The thumbnail that held the place is gone once the photo is in.
+            expect(viewer.locator("[data-viewer-placeholder]")).to_have_count(0)
+            if i == 0:
+                assert_accessible(page, f"viewer ({'-'.join(look)})")
+            page.keyboard.press("ArrowRight")
+        assert seen == set(SHAPES)
+        no_errors(tab)
+    finally:
+        tab.close()
+
+
+def test_the_placeholder_shares_the_photos_box_until_it_loads(browser, server, library):
+    tab = open_tab(browser, server, library.username, LOOKS[0])
+    page = tab.page
+    held = []
+    page.route(re.compile(r"/media/[^/]+\?w="), lambda route: held.append(route))
+    try:
+        page.locator("#gallery .tile-link").nth(1).click()
+        viewer = page.locator(".viewer")
+        until(page, lambda: held)
+        placeholder = viewer.locator("[data-viewer-placeholder]")
+        expect(placeholder).to_be_visible()
+        box = placeholder.evaluate(_MEASURE)
+        photo = viewer.locator("img.viewer-img").evaluate(_MEASURE)
+        assert (box["x"], box["y"], box["w"], box["h"], box["fit"]) == \
+            (photo["x"], photo["y"], photo["w"], photo["h"], photo["fit"])
+        loaded(page, placeholder)  # the thumbnail itself has the photo's shape
+        assert abs(box["nw"] / box["nh"] - photo["nw"] / photo["nh"]) < 0.01
+        assert placeholder.evaluate("p => p.naturalWidth / p.naturalHeight") == \
+            pytest.approx(photo["nw"] / photo["nh"], rel=0.03)
+        assert page.locator(".viewer img").count() == 2  # no third image as a backdrop
+        for route in held:
+            route.continue_()
+        page.unroute(re.compile(r"/media/[^/]+\?w="))
+        expect(placeholder).to_have_count(0)
+        loaded(page, viewer.locator("img.viewer-img"))
+    finally:
+        tab.close()
