@@ -23,7 +23,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("web", ("app", "app.web", "app.web.*", "app.api", "app.api.*", "app.*.views",
              "app.*.api", "app.*.actions", "app.*.cli", "app.images.bulk", "app.users.account",
              "app.users.ids", "app.media", "app.media.admin", "app.media.blocks_api",
-             "app.media.protection_views", "app.media.guard")),
+             "app.media.protection_views", "app.media.guard", "app.media.share_views")),
     ("deletion plug-in", ("app.deletion", "app.deletion.*")),
     ("domain", ("app.images", "app.images.*", "app.trash", "app.trash.*", "app.users",
                 "app.users.*", "app.purge", "app.purge.*", "app.installation", "app.auth",

@@ -11,7 +11,6 @@ from __future__ import annotations
 from datetime import datetime
 
 from flask import current_app, url_for
-from flask_babel import lazy_gettext
 
 from app.core.db import utcnow
 from app.core.pagination import decode_cursor, encode_cursor
@@ -26,9 +25,8 @@ from app.media.service import (
 )
 
 HOUR_S, DAY_S = 3600, 24 * 3600
-# (ttl_s, label): what the viewer's Share panel offers, the default first.
-EXPIRY_CHOICES = ((DAY_S, lazy_gettext("1 day")), (HOUR_S, lazy_gettext("1 hour")),
-                  (7 * DAY_S, lazy_gettext("7 days")), (30 * DAY_S, lazy_gettext("30 days")))
+# What the viewer's Share panel offers (templates/images/_share.html names them).
+EXPIRY_CHOICES = (HOUR_S, DAY_S, 7 * DAY_S, 30 * DAY_S)
 
 
 def share_url(record) -> str:

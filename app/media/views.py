@@ -31,6 +31,7 @@ from app.media.service import (
     parse_media_request,
     read_object,
 )
+from app.media.share_views import share_page
 from app.storage import get_storage
 
 bp = Blueprint("media", __name__)
@@ -44,7 +45,8 @@ MEDIA_CSP = "default-src 'none'; img-src 'self'; style-src 'unsafe-inline'; sand
 @bp.get("/media/<image_id>")
 @media_limits
 def original(image_id):
-    return _serve(image_id, thumb=False)
+    page = share_page(image_id)  # a browser opening a share link: a page (app.media.share_views)
+    return page if page is not None else _serve(image_id, thumb=False)
 
 
 @bp.get("/media/<image_id>/thumb")

@@ -1,4 +1,5 @@
-"""Every page and API blueprint, registered in one list (media registers its own)."""
+"""Every page and API blueprint, registered in one list (media registers its own, but for
+the share links' pages)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from app.auth.views import bp as auth_pages
 from app.deletion.views import bp as deletion_pages
 from app.images.api import bp as images_api
 from app.images.views import bp as images_pages
+from app.media.share_views import bp as share_pages
 from app.purge.api import bp as purge_api
 from app.purge.views import bp as purge_pages
 from app.trash.api import bp as trash_api
@@ -23,7 +25,7 @@ from app.web.language import bp as language_bp
 
 BLUEPRINTS = (health_bp, auth_pages, images_pages, trash_pages, audit_pages, deletion_pages,
               language_bp, openapi_bp, auth_api, images_api, trash_api, users_api, audit_api,
-              purge_api, purge_pages, users_pages, account_pages)
+              purge_api, purge_pages, users_pages, account_pages, share_pages)
 
 
 def init_app(app) -> None:

@@ -97,6 +97,8 @@ EXTRA_CASES: dict[tuple[str, str], Case] = {
     # Revoking a share link: the path holds the image's id, then the link's (tests/media).
     ("media_api.revoke_share", "/api/v1/images/<uuid:image_id>/shares/<share_id>"):
         Case("DELETE", "/api/v1/images/{id}/shares/{id}", "share", hard_only=True),
+    ("media_shares.revoke_link", "/images/<uuid:image_id>/shares/<share_id>"):
+        Case("DELETE", "/images/{id}/shares/{id}", "share", hard_only=True),
 }
 
 
