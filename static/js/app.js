@@ -49,7 +49,10 @@
   }
 
   function init(root) {
-    root.querySelectorAll("[data-toast]").forEach(closeLater);
+    root.querySelectorAll("[data-toast]").forEach(function (toast) {
+      closeLater(toast);
+      describeUndo(toast);
+    });
     root.querySelectorAll("[data-copy]").forEach(offerCopy);
     tidyToasts();
   }
@@ -61,7 +64,32 @@
     document.documentElement.style.setProperty("--toast-room", Math.max(0, Math.ceil(room)) + "px");
   }
 
+  // Sticky bars and day headers sit just below the site header, whatever its height
+  // (one row, or a taller one in another language or at another width): --sticky-top.
+  function trackHeader() {
+    var header = document.getElementById("topbar");
+    if (!header) return;
+    function set() {
+      var height = Math.ceil(header.getBoundingClientRect().height);
+      document.documentElement.style.setProperty("--sticky-top", height + "px");
+    }
+    set();
+    if (window.ResizeObserver) new ResizeObserver(set).observe(header);
+    else window.addEventListener("resize", set);
+  }
+
+  // A toast's Undo is described by the toast's sentence (read out when it takes focus).
+  var toastIds = 0;
+  function describeUndo(toast) {
+    var undo = toast.querySelector("[hx-post]");
+    var message = toast.querySelector(".toast-message");
+    if (!undo || !message || undo.hasAttribute("aria-describedby")) return;
+    if (!message.id) message.id = "toast-message-" + (++toastIds);
+    undo.setAttribute("aria-describedby", message.id);
+  }
+
   document.addEventListener("DOMContentLoaded", function () {
+    trackHeader();
     init(document);
     var box = document.getElementById("toasts");
     if (!box) return;

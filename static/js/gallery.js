@@ -36,10 +36,27 @@
       tile.classList.toggle("is-selected", box.checked);
       if (box.checked) n += 1;
     });
+    var count = document.getElementById("bulk-count");
+    var text = n ? selectedText(n) : "";
+    var appearing = bar.hidden && n > 0;
     bar.hidden = n === 0;
     g.classList.toggle("is-selecting", n > 0);
-    var count = document.getElementById("bulk-count");
-    if (count) count.textContent = n ? selectedText(n) : "";
+    barHeight(bar);
+    if (!count || count.textContent === text) return;
+    // The count is the live region: shown first, then filled, so that it is heard.
+    if (appearing) requestAnimationFrame(function () { count.textContent = selectedText(selectedIds().length || n); });
+    else count.textContent = text;
+  }
+
+  // Day headers stick below the selection bar while it shows (--bulk-height).
+  var barObserved = false;
+  function barHeight(bar) {
+    var height = bar.hidden ? 0 : Math.ceil(bar.getBoundingClientRect().height);
+    document.documentElement.style.setProperty("--bulk-height", height + "px");
+    if (!barObserved && window.ResizeObserver) {
+      barObserved = true;
+      new ResizeObserver(function () { barHeight(bar); }).observe(bar);
+    }
   }
 
   // "1 selected" / "2 selected" in the page's language (English and Spanish have two forms).
@@ -98,8 +115,12 @@
     if (event.target.id === "bulk-clear") {
       gallery().querySelectorAll(".tile-check:checked").forEach(function (b) { b.checked = false; });
       syncGallery();
-      var first = visibleTiles()[0];
-      if (first) first.querySelector(".tile-link").focus();
+      // Focus goes back to the photo last ticked (the page does not move).
+      var back = lastChecked && lastChecked.closest(".tile");
+      if (!back || back.hidden || !back.isConnected) {
+        back = visibleTiles().filter(function (t) { return t.getBoundingClientRect().bottom > 0; })[0];
+      }
+      if (back) back.querySelector(".tile-link").focus({ preventScroll: true });
     }
     if (event.target.id === "bulk-zip") {
       var ids = selectedIds();
@@ -199,6 +220,26 @@
     }
   }
 
+  // Once htmx has settled the toast (its Undo works from then on).
+  function focusUndo(tries) {
+    setTimeout(function () {
+      var undo = document.querySelector("#toasts .toast:last-child [hx-post]");
+      if (!undo) return;
+      if (undo.closest(".htmx-added, .htmx-settling") && (tries || 0) < 20) { focusUndo((tries || 0) + 1); return; }
+      undo.focus({ preventScroll: true });
+    }, 20);
+  }
+
+  // Ctrl+Z (or Cmd+Z) presses the newest Undo on the page, wherever focus is.
+  document.addEventListener("keydown", function (event) {
+    if (event.key !== "z" || !(event.ctrlKey || event.metaKey) || event.shiftKey || event.altKey) return;
+    if (event.target.closest && event.target.closest("input[type=text], input[type=search], textarea, select")) return;
+    var undos = document.querySelectorAll("#toasts .toast [hx-post]");
+    if (!undos.length) return;
+    event.preventDefault();
+    undos[undos.length - 1].click();
+  });
+
   function capToasts() {
     var box = document.getElementById("toasts");
     if (!box) return;
@@ -221,8 +262,8 @@
       });
       marker.remove();
       syncGallery();
-      var first = visibleTiles()[0];
-      if (first && !document.querySelector("[data-viewer-root]")) first.querySelector(".tile-link").focus();
+      // The page stays where it was; focus goes to the toast's Undo (one key away).
+      if (!document.querySelector("[data-viewer-root]")) focusUndo();
     });
     document.querySelectorAll("[data-restored]").forEach(function (marker) {
       var missing = false;
@@ -234,6 +275,14 @@
       marker.remove();
       var g = gallery();
       if (missing && g) htmx.trigger(g, "gallery-reload");
+      // Undo pressed (its toast is gone): focus the first photo back, where it was.
+      var ids = marker.getAttribute("data-restored").split(/\s+/);
+      var back = visibleTiles().filter(function (t) { return ids.indexOf(t.dataset.id) >= 0; })[0];
+      var active = document.activeElement;
+      if (back && !back.hidden && !document.querySelector("[data-viewer-root]") &&
+          (!active || active === document.body || active.closest("#toasts"))) {
+        back.querySelector(".tile-link").focus({ preventScroll: true });
+      }
     });
     var g = gallery();
     if (g) mergeDays(g);

@@ -40,9 +40,9 @@ PASSWORD = "library-password-1"
 SHAPES = {"landscape": (160, 120), "portrait": (120, 160), "tall": (90, 160),
           "panorama": (256, 64)}
 
-# A child process of the app (the server's instance and settings): photo i is dated
-# DAYS_APART * (i // PER_DAY) days ago, PER_DAY photos sharing one timestamp (ties are
-# broken by id, and a page of 48 ends inside such a group).
+# One child process of the app (the server's instance and settings) makes the users and
+# their photos: photo i of a library is dated DAYS_APART * (i // PER_DAY) days ago, PER_DAY
+# photos sharing one timestamp (ties are broken by id; a page of 48 ends inside a group).
 _SEED = r"""
 import io, json, sys
 from datetime import timedelta
@@ -52,26 +52,26 @@ from app.core.db import utcnow
 from app.images.service import upload_image
 from app.storage import get_storage
 from app.users.repository import get_users
+from app.users.service import create_user
 
-username, count, prefix = sys.argv[1], int(sys.argv[2]), sys.argv[3]
-shapes, per_day, apart = json.loads(sys.argv[4]), int(sys.argv[5]), int(sys.argv[6])
+libraries, shapes, password = json.loads(sys.argv[1]), json.loads(sys.argv[2]), sys.argv[3]
 app = create_app()
 with app.app_context():
-    user = get_users().by_username(username)
     now = utcnow()
-    made = []
-    for i in range(count):
-        w, h = shapes[i % len(shapes)]
-        picture = Image.new("RGB", (w, h), (40 + i * 37 % 200, 60 + i * 11 % 180, 150))
-        ImageDraw.Draw(picture).rectangle((w // 4, h // 4, w * 3 // 4, h * 3 // 4),
-                                          fill=(240, 200 - i % 100, i % 250))
-        out = io.BytesIO()
-        picture.save(out, "JPEG", quality=80)
-        at = now - timedelta(days=apart * (i // per_day), hours=1)
-        image = upload_image(get_storage(), owner_id=user.id, file_name=f"{prefix}-{i:03d}.jpg",
-                             data=out.getvalue(), max_bytes=1 << 24, max_pixels=10 ** 8, now=at)
-        made.append(str(image.id))
-    print(json.dumps(made))
+    for spec in libraries:
+        name = spec["username"]
+        user = create_user(get_users(), username=name, email=f"{name}@example.com",
+                           password=password, now=now)
+        for i in range(spec["count"]):
+            w, h = shapes[i % len(shapes)]
+            picture = Image.new("RGB", (w, h), (40 + i * 37 % 200, 60 + i * 11 % 180, 150))
+            ImageDraw.Draw(picture).rectangle((w // 4, h // 4, w * 3 // 4, h * 3 // 4),
+                                              fill=(240, 200 - i % 100, i % 250))
+            out = io.BytesIO()
+            picture.save(out, "JPEG", quality=80)
+            at = now - timedelta(days=spec["apart"] * (i // spec["per_day"]), hours=1)
+            upload_image(get_storage(), owner_id=user.id, file_name=f"{name}-{i:03d}.jpg",
+                         data=out.getvalue(), max_bytes=1 << 24, max_pixels=10 ** 8, now=at)
 """
 
 
@@ -87,22 +87,23 @@ class Library:
         assert answer.status_code in (200, 204), answer.text
 
 
-def seed_library(server, username: str, count: int, *, per_day: int = 5,
-                 days_apart: int = 5) -> Library:
-    made = server.flask("users", "create", username, "--email", f"{username}@example.com",
-                        "--password", PASSWORD)
-    assert made.returncode == 0, made.stderr
+def seed_libraries(server, specs: dict[str, tuple[int, int, int]]) -> dict[str, Library]:
+    """``{username: (photos, photos a day, days apart)}``: the users and their libraries."""
+    libraries = [{"username": name, "count": count, "per_day": per_day, "apart": apart}
+                 for name, (count, per_day, apart) in specs.items()]
     shapes = [list(size) for size in SHAPES.values()]
     seeded = subprocess.run(
-        [sys.executable, "-c", _SEED, username, str(count), username, json.dumps(shapes),
-         str(per_day), str(days_apart)],
-        cwd=ROOT, env=server.env, capture_output=True, text=True, timeout=300, check=False)
+        [sys.executable, "-c", _SEED, json.dumps(libraries), json.dumps(shapes), PASSWORD],
+        cwd=ROOT, env=server.env, capture_output=True, text=True, timeout=600, check=False)
     assert seeded.returncode == 0, seeded.stderr
-    token = requests.post(f"{server.url}/api/v1/auth/token",
-                          json={"username": username, "password": PASSWORD}, timeout=30)
-    assert token.status_code == 201, token.text
-    headers = {"Authorization": f"Bearer {token.json()['token']}"}
-    return Library(username, listed_ids(server.url, headers), headers)
+    made = {}
+    for name in specs:
+        token = requests.post(f"{server.url}/api/v1/auth/token",
+                              json={"username": name, "password": PASSWORD}, timeout=30)
+        assert token.status_code == 201, token.text
+        headers = {"Authorization": f"Bearer {token.json()['token']}"}
+        made[name] = Library(name, listed_ids(server.url, headers), headers)
+    return made
 
 
 def listed_ids(base: str, headers: dict) -> list[str]:
@@ -185,10 +186,20 @@ def no_errors(tab: Tab) -> None:
 
 
 @pytest.fixture(scope="module")
-def library(server) -> Library:
-    """300 photos, newest first: shapes in turn (landscape, portrait, tall, panorama),
-    five a day every five days (about 14 months)."""
-    return seed_library(server, "hundreds", 300)
+def libraries(server) -> dict[str, Library]:
+    """"hundreds": 300 photos, newest first, shapes in turn (landscape, portrait, tall,
+    panorama), five a day every five days (about 14 months); smaller ones for the tests
+    that change a library."""
+    return seed_libraries(server, {
+        "hundreds": (300, 5, 5), "changing": (150, 5, 5),
+        **{f"deleter-{look}": (60, 5, 5) for look in LOOK_IDS[:2]},
+        **{f"trasher-{look}": (4, 1, 1) for look in LOOK_IDS[:2]},
+    })
+
+
+@pytest.fixture(scope="module")
+def library(libraries) -> Library:
+    return libraries["hundreds"]
 
 
 @pytest.fixture(params=LOOKS, ids=LOOK_IDS)
@@ -221,12 +232,11 @@ def test_scrolling_reaches_every_photo_down_to_the_oldest(browser, server, libra
         tab.close()
 
 
+@pytest.mark.parametrize("look", LOOKS[:3], ids=LOOK_IDS[:3])
 def test_a_page_that_fails_says_so_and_retry_loads_it(browser, server, library, look):
     """The next page is asked for: "Loading more photos…" shows while it travels; a
     network error, then a server error, leave the row with the error and Retry (no
     tile lost, no error page swapped in); Retry once the server answers brings it."""
-    if look[0] == "phone" and look[1] == "light":
-        pytest.skip("three looks are enough here")
     tab = open_tab(browser, server, library.username, look)
     page, words = tab.page, WORDS[look[2]]
     held = []
@@ -381,5 +391,222 @@ def test_the_placeholder_shares_the_photos_box_until_it_loads(browser, server, l
         page.unroute(re.compile(r"/media/[^/]+\?w="))
         expect(placeholder).to_have_count(0)
         loaded(page, viewer.locator("img.viewer-img"))
+    finally:
+        tab.close()
+
+
+def test_nothing_is_skipped_or_repeated_when_photos_change_while_scrolling(browser, server,
+                                                                          libraries):
+    """Pages follow a keyset cursor (the last photo shown), not an offset: photos deleted
+    above or at the cursor, or added on top, shift nothing below."""
+    own = libraries["changing"]
+    ids = own.ids
+    tab = open_tab(browser, server, own.username, LOOKS[0])
+    page = tab.page
+    try:
+        tiles = page.locator("#gallery .tile")
+        page.evaluate("window.scrollTo(0, document.documentElement.scrollHeight)")
+        expect(tiles.nth(95)).to_be_attached()  # two pages shown
+        assert tile_ids(page) == ids[:96]
+        # Meanwhile, elsewhere: photos on the pages shown go (one of them the very photo
+        # the next page starts after), and so does one not loaded yet.
+        for gone in (ids[3], ids[60], ids[95], ids[130]):
+            own.delete(server.url, gone)
+        # And one is added here, on top.
+        tab.upload("new-on-top.png", png(7))
+        expect(tab.card("new-on-top.png")).to_have_count(1)
+        new_id = tab.card("new-on-top.png").get_attribute("data-id")
+        scroll_to_oldest(page)
+        shown = tile_ids(page)
+        assert len(shown) == len(set(shown))
+        # The tiles already shown stay as they were; the rest arrive once each, in order.
+        assert shown == [new_id, *ids[:96], *[i for i in ids[96:] if i != ids[130]]]
+        no_errors(tab)
+    finally:
+        tab.close()
+
+
+# -- 3. the selection stays in reach ------------------------------------------------------
+
+_CONTRAST = """el => {
+  const rgb = c => c.match(/[\\d.]+/g).slice(0, 3).map(Number);
+  const lum = ([r, g, b]) => [r, g, b].map(v => { v /= 255; return v <= 0.03928
+      ? v / 12.92 : Math.pow((v + 0.055) / 1.055, 2.4); })
+    .reduce((s, v, i) => s + v * [0.2126, 0.7152, 0.0722][i], 0);
+  let bg = el, color = getComputedStyle(el).color;
+  const clear = c => /rgba\\(.*, 0\\)$|transparent/.test(c);
+  while (bg && clear(getComputedStyle(bg).backgroundColor)) bg = bg.parentElement;
+  const [a, b] = [lum(rgb(color)), lum(rgb(getComputedStyle(bg).backgroundColor))];
+  return (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05);
+}"""
+
+
+def visible_tile_index(page, below: float) -> int:
+    """The first tile whose top is ``below`` px or more under the top of the screen."""
+    return page.locator("#gallery .tile").evaluate_all(
+        "(ts, below) => ts.findIndex(t => t.getBoundingClientRect().top >= below)", below)
+
+
+def tick(page, index: int) -> None:
+    tile = page.locator("#gallery .tile").nth(index)
+    tile.hover()
+    tile.locator(".tile-check").check()
+
+
+def on_top(locator) -> bool:
+    """Whether a click at the element's centre lands on it (nothing covers it)."""
+    return locator.evaluate("""e => { const r = e.getBoundingClientRect();
+        return e.contains(document.elementFromPoint(r.x + r.width / 2, r.y + r.height / 2)); }""")
+
+
+def top_of(locator) -> float:
+    return locator.evaluate("e => e.getBoundingClientRect().top")
+
+
+def bottom_of(locator) -> float:
+    return locator.evaluate("e => e.getBoundingClientRect().bottom")
+
+
+def test_the_selection_bar_and_day_headers_stay_below_the_header(browser, server, library,
+                                                                 look):
+    tab = open_tab(browser, server, library.username, look)
+    page, words = tab.page, WORDS[look[2]]
+    try:
+        header, bar = page.locator("#topbar"), page.locator("#gallery-bulk")
+        page.mouse.wheel(0, 700)
+        until(page, lambda: page.evaluate("window.scrollY") >= 690)
+        first = visible_tile_index(page, 250)
+        tick(page, first)
+        expect(bar).to_be_visible()
+        count = bar.locator("#bulk-count")
+        expect(count).to_have_text(words["selected"][0])
+        tick(page, first + 1)
+        expect(count).to_have_text(words["selected"][1])
+        # Further down, the bar and the day being read stay in sight, under the header.
+        page.mouse.wheel(0, 900)
+        until(page, lambda: page.evaluate("window.scrollY") >= 1580)
+        header_bottom = bottom_of(header)
+        assert abs(top_of(bar) - header_bottom) <= 1, (top_of(bar), header_bottom)
+        assert on_top(bar.get_by_role("button", name=words["delete"]))
+        # Day headers stick right under the bar (a header whose day ends is pushed up
+        # behind the bar and the site header, which sit above it).
+        offsets = page.locator("#gallery .day-header").evaluate_all(
+            "hs => [...new Set(hs.map(h => getComputedStyle(h).top))]")
+        assert len(offsets) == 1 and abs(float(offsets[0][:-2]) - bottom_of(bar)) <= 1, offsets
+        # The count: its own visible element, the live region, readable (and only there).
+        expect(count).to_have_attribute("aria-live", "polite")
+        expect(page.get_by_text(words["selected"][1], exact=True)).to_have_count(1)
+        assert count.evaluate(_CONTRAST) >= 4.5
+        assert_accessible(page, f"gallery, selected and scrolled ({'-'.join(look)})")
+        bar.get_by_role("button", name=words["clear"]).click()
+        expect(bar).to_be_hidden()
+        assert page.evaluate("window.scrollY") >= 1500  # clearing does not jump either
+        no_errors(tab)
+    finally:
+        tab.close()
+
+
+# -- 5. deleting keeps your place ----------------------------------------------------------
+
+@pytest.mark.parametrize("look", LOOKS[:2], ids=LOOK_IDS[:2])
+def test_deleting_keeps_your_place_and_focus_goes_to_undo(browser, server, libraries, look):
+    own = libraries["deleter-" + "-".join(look)]
+    tab = open_tab(browser, server, own.username, look)
+    page, words = tab.page, WORDS[look[2]]
+    try:
+        page.mouse.wheel(0, 1200)
+        until(page, lambda: page.evaluate("window.scrollY") >= 1190)
+        index = visible_tile_index(page, 350)
+        tiles = page.locator("#gallery .tile")
+        chosen = [tiles.nth(index).get_attribute("data-id"),
+                  tiles.nth(index + 1).get_attribute("data-id")]
+        tick(page, index)
+        tick(page, index + 1)
+        anchor = tiles.nth(index - 1)  # the photo just before them stays where it is
+        before, scrolled = top_of(anchor), page.evaluate("window.scrollY")
+        page.locator("#gallery-bulk").get_by_role("button", name=words["delete"]).click()
+        for image_id in chosen:
+            expect(page.locator(f"#image-{image_id}")).to_be_hidden()
+        toast = page.locator("#toasts .toast", has_text=words["moved"])
+        expect(toast).to_be_visible()
+        undo = toast.get_by_role("button", name=words["undo"])
+        expect(undo).to_be_focused()
+        assert undo.get_attribute("aria-describedby")  # its sentence is read with it
+        assert abs(top_of(anchor) - before) <= 2, (top_of(anchor), before)
+        # (scrollY itself may change by the bar's height: the bar leaves the flow above
+        # and the browser keeps what is on screen in place.)
+        assert page.evaluate("window.scrollY") >= scrolled - 200
+        assert_accessible(page, f"gallery after a delete ({'-'.join(look)})")
+
+        page.keyboard.press("Enter")  # Undo: the photos come back in place
+        for image_id in chosen:
+            expect(page.locator(f"#image-{image_id}")).to_be_visible()
+        expect(page.locator(f"#image-{chosen[0]} .tile-link")).to_be_focused()
+        assert abs(top_of(anchor) - before) <= 2
+
+        # One photo, deleted and undone with the keyboard alone (Space, Delete, Ctrl+Z).
+        page.keyboard.press("Space")
+        expect(page.locator("#bulk-count")).to_have_text(words["selected"][0])
+        page.locator("#gallery-bulk").get_by_role("button", name=words["delete"]).focus()
+        page.keyboard.press("Enter")
+        expect(page.locator(f"#image-{chosen[0]}")).to_be_hidden()
+        expect(page.locator("#toasts .toast", has_text=words["moved"]).last
+               .get_by_role("button", name=words["undo"])).to_be_focused()
+        page.keyboard.press("Control+z")
+        expect(page.locator(f"#image-{chosen[0]}")).to_be_visible()
+        assert abs(top_of(anchor) - before) <= 2
+        no_errors(tab)
+    finally:
+        tab.close()
+
+
+# -- 6. dialogs over the viewer ------------------------------------------------------------
+
+@pytest.mark.parametrize("look", LOOKS[:2], ids=LOOK_IDS[:2])
+def test_a_dialog_over_the_viewer_keeps_focus_and_escape_closes_only_it(browser, server,
+                                                                        libraries, look):
+    own = libraries["trasher-" + "-".join(look)]
+    for image_id in own.ids[:3]:
+        own.delete(server.url, image_id)
+    tab = open_tab(browser, server, own.username, look)
+    page, words = tab.page, WORDS[look[2]]
+    try:
+        page.goto("/trash")
+        page.locator("#trash a.trash-thumb").first.click()
+        viewer = page.locator(".viewer")
+        expect(viewer).to_be_visible()
+        shown = viewer.get_attribute("data-id")
+        forever = viewer.get_by_role("button", name=words["delete_forever"])
+        forever.focus()
+        page.keyboard.press("Enter")
+        dialog = page.get_by_role("alertdialog")
+        expect(dialog).to_be_visible()
+        cancel = dialog.get_by_role("button", name=words["cancel"])
+        confirm = dialog.locator(".actions .btn").last
+        expect(cancel).to_be_focused()
+        # The dialog is on top of the viewer, where a click would land.
+        assert on_top(cancel)
+        assert_accessible(page, f"viewer with a dialog ({'-'.join(look)})")
+        for key, target in (("Tab", confirm), ("Tab", cancel), ("Tab", confirm),
+                            ("Shift+Tab", cancel), ("Shift+Tab", confirm)):
+            page.keyboard.press(key)
+            expect(target).to_be_focused()
+        page.keyboard.press("Escape")  # the dialog closes; the viewer stays, focus back
+        expect(dialog).to_have_count(0)
+        expect(viewer).to_be_visible()
+        expect(viewer).to_have_attribute("data-id", shown)
+        expect(forever).to_be_focused()
+
+        page.keyboard.press("Enter")
+        expect(dialog).to_be_visible()
+        page.keyboard.press("Shift+Tab")
+        expect(confirm).to_be_focused()
+        page.keyboard.press("Enter")  # deleted for good: the viewer goes on to the next
+        expect(dialog).to_have_count(0)
+        expect(viewer).not_to_have_attribute("data-id", shown)
+        expect(page.locator(f'#trash a[data-id="{shown}"]')).to_have_count(0)
+        page.keyboard.press("Escape")
+        expect(viewer).to_have_count(0)
+        no_errors(tab)
     finally:
         tab.close()
