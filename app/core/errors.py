@@ -67,6 +67,13 @@ class UnsupportedMedia(DomainError):
     status, code = 415, "not_an_image"
 
 
+class RangeNotSatisfiable(DomainError):
+    """A single byte range that starts past the end; ``headers`` carry
+    ``Content-Range: bytes */<length>`` (RFC 9110 section 15.5.17)."""
+
+    status, code, outcome = 416, "range_not_satisfiable", "bad_request"
+
+
 class TooManyRequests(DomainError):
     status, code, outcome = 429, "rate_limited", "denied"
 

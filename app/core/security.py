@@ -35,7 +35,14 @@ def add_cache_policy(response):
     no browser disk cache or shared cache may keep them (the back button after sign-out,
     RFC 6749 5.1 for tokens). A route that sets its own ``Cache-Control`` keeps it: that
     is how the media routes (SPEC section 8) choose their caching.
+
+    Every ``/media`` refusal (4xx, 5xx) is ``no-store``, whatever set it: a shared cache
+    with a default lifetime for errors would otherwise replay one caller's 404 to the
+    image's owner.
     """
+    if response.status_code >= 400 and request.path.startswith("/media/"):
+        response.headers["Cache-Control"] = "no-store"
+        return response
     if "Cache-Control" in response.headers:
         return response
     if response.mimetype == "text/html" or request.path.startswith("/api/"):

@@ -58,6 +58,8 @@ class MediaConfig:
     cache_ttl_s: int = 86400          # 1–604800
     cache_max_bytes: int = 5 * MIB    # 0–100 MiB: larger objects are never cached
     browser_max_age_s: int = 86400    # 0–31536000
+    share_shared_max_age_s: int = 60  # 0–300: what a shared cache may keep a share link's
+    #                                   answer (s-maxage); 0 answers ``public, no-cache``
     events_retention_days: int = 30   # 1–365
     allowed_referrers: tuple[str, ...] = ()   # empty: hotlink protection off
     allow_empty_referrer: bool = True
@@ -201,6 +203,7 @@ _CHECKS = {
     "cache_ttl_s": lambda n, v: _int(n, v, 1, 604800),
     "cache_max_bytes": lambda n, v: _int(n, v, 0, 100 * MIB),
     "browser_max_age_s": lambda n, v: _int(n, v, 0, 31536000),
+    "share_shared_max_age_s": lambda n, v: _int(n, v, 0, 300),
     "events_retention_days": lambda n, v: _int(n, v, 1, 365),
     "allowed_referrers": lambda n, v: sorted({_domain(n, d) for d in _list(n, v)}),
     "allow_empty_referrer": lambda n, v: _bool(n, v),

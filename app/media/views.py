@@ -2,21 +2,26 @@
 
 Order per request: protection (``app.media.guard``: blocks, hotlinks, auto-block 403;
 per-IP limits 429) → parse the options (400) → who may see it (401/403/404) →
-``If-None-Match`` (304, nothing read) → the server cache → the storage, streamed.
+``If-Match`` (412) → ``If-None-Match`` (304, nothing read) → the server cache → the
+storage, streamed, whole or one byte range (206; 416 past the end).
 """
 
 from __future__ import annotations
 
 import io
 import mimetypes
+import re
 from urllib.parse import quote
 
-from flask import Blueprint, current_app, request
+from flask import Blueprint, current_app, g, request
+from flask.globals import request_ctx
+from flask_babel import gettext
 from flask_login import current_user
 from werkzeug.wrappers import Response
 from werkzeug.wsgi import FileWrapper
 
 from app.core.db import utcnow
+from app.core.errors import RangeNotSatisfiable
 from app.media.cache import get_cache
 from app.media.config import media_config
 from app.media.guard import add_rate_limit_headers, media_limits
@@ -35,11 +40,35 @@ from app.media.share_views import share_page
 from app.storage import get_storage
 
 bp = Blueprint("media", __name__)
-bp.after_request(add_rate_limit_headers)
 
 CHUNK = 64 * 1024
 # The body is an image, never a document: no scripts, no plugins, no framing by others.
 MEDIA_CSP = "default-src 'none'; img-src 'self'; style-src 'unsafe-inline'; sandbox"
+
+
+_LINK_ARGS = frozenset({"exp", "sig", "sid"})  # any of them: the request carries a link
+
+
+@bp.url_value_preprocessor
+def _link_alone(_endpoint, _values):
+    """A request carrying a share link is decided by the link alone: its sender is
+    anonymous here, so neither the session cookie nor a token is read, the answer does not
+    vary by ``Cookie``, no cookie is set, and the same URL answers everyone the same."""
+    if not _LINK_ARGS.isdisjoint(request.args):
+        g._login_user = current_app.login_manager.anonymous_user()  # Flask-Login's slot
+        # Flask's "no session" stand-in: nothing reads it (Flask-Login's remember-cookie
+        # hook would, adding Vary: Cookie) and Flask neither refreshes nor sets a cookie.
+        request_ctx._session = current_app.session_interface.make_null_session(current_app)
+
+
+@bp.after_request
+def _rate_limit_headers(response):
+    """``RateLimit-*`` only on answers no cache keeps: a shared cache would replay the
+    first requester's budget to everyone after it."""
+    cache_control = response.headers.get("Cache-Control", "")
+    if response.status_code < 400 and "no-store" not in cache_control:
+        return response
+    return add_rate_limit_headers(response)
 
 
 @bp.get("/media/<image_id>")
@@ -101,34 +130,104 @@ def _serve(image_id, *, thumb: bool):
     asked: MediaRequest = parse_media_request(
         request.args, thumb=thumb, widths=current_app.config["MEDIA_WIDTHS"])
     now = utcnow()
-    access = authorize(image_id, actor=current_user, link=asked.link,
-                       secret=current_app.config["SECRET_KEY"], now=now)
+    # A share link is decided by the link alone (``_link_alone`` made the caller anonymous).
+    access = authorize(image_id, actor=None if asked.link else current_user,
+                       link=asked.link, secret=current_app.config["SECRET_KEY"], now=now)
     image = access.image
     variant = asked.variant.fitted(image)
     config = media_config()
     etag = etag_for(image, variant)
+    # Every answer for this image and variant (200, 206, 304) carries the same set.
     headers = {"ETag": f'"{etag}"',
-               "Cache-Control": _cache_control(access, config.browser_max_age_s, now)}
+               "Cache-Control": cache_control(access, config, now),
+               "Accept-Ranges": "bytes",
+               "Content-Disposition": _disposition(image.file_name, variant,
+                                                   image.content_type, asked.download),
+               "X-Content-Type-Options": "nosniff",
+               "Content-Security-Policy": MEDIA_CSP}
 
+    # RFC 9110 section 13.2.2: If-Match, then If-None-Match, then Range (with If-Range).
+    if "If-Match" in request.headers and not request.if_match.contains(etag):
+        return Response(status=412, headers={"ETag": headers["ETag"]})
     if request.if_none_match.contains_weak(etag):
         _track(config, image, 304, 0, None, asked.download)
         return Response(status=304, headers=headers)
 
     body, length, x_cache = _body(image, variant, config, now)
-    response = Response(FileWrapper(body, CHUNK), mimetype=variant.content_type(image),
-                        direct_passthrough=True, headers=headers)
-    response.content_length = length
+    wanted = _wanted_range(length, etag)
+    if wanted is None:
+        response = Response(FileWrapper(body, CHUNK), mimetype=variant.content_type(image),
+                            direct_passthrough=True, headers=headers)
+        response.content_length = length
+    else:
+        start, stop = wanted
+        response = Response(_slice(body, start, stop), status=206,
+                            mimetype=variant.content_type(image), direct_passthrough=True,
+                            headers=headers)
+        response.content_length = stop - start
+        response.headers["Content-Range"] = f"bytes {start}-{stop - 1}/{length}"
     response.headers["X-Cache"] = x_cache
-    response.headers["Content-Disposition"] = _disposition(image.file_name, variant,
-                                                           image.content_type,
-                                                           asked.download)
-    response.headers["X-Content-Type-Options"] = "nosniff"
-    response.headers["Content-Security-Policy"] = MEDIA_CSP
-    # Range (206/416) and If-Range are Werkzeug's; If-None-Match was answered above.
-    response = response.make_conditional(request, accept_ranges=True, complete_length=length)
     sent = 0 if request.method == "HEAD" else (response.content_length or 0)
     _track(config, image, response.status_code, sent, x_cache, asked.download)
     return response
+
+
+_BYTE_RANGE = re.compile(r"([0-9]*)-([0-9]*)")
+
+
+def _wanted_range(length: int, etag: str) -> tuple[int, int] | None:
+    """The one byte range to answer with 206, as ``(start, stop)``; None for the whole
+    representation (RFC 9110 section 14): no ``Range``, a HEAD, another unit, a range
+    set that does not parse, several ranges, or an ``If-Range`` that does not match
+    strongly (a weak tag or a date never does: there is no ``Last-Modified``). A single
+    range starting past the end is 416 with ``Content-Range: bytes */<length>``."""
+    header = request.headers.get("Range")
+    if header is None or request.method != "GET":
+        return None
+    if_range = request.headers.get("If-Range")
+    if if_range is not None and if_range.strip() != f'"{etag}"':
+        return None
+    unit, _, ranges = header.partition("=")
+    if unit.strip().lower() != "bytes":
+        return None
+    specs = [spec.strip() for spec in ranges.split(",") if spec.strip()]
+    match = _BYTE_RANGE.fullmatch(specs[0]) if len(specs) == 1 else None
+    if match is None or match.group(1) == match.group(2) == "":
+        return None
+    first, last = match.groups()
+    if first == "":
+        start, stop = max(0, length - int(last)), length
+        if int(last) == 0 or length == 0:
+            raise _unsatisfiable(length)
+        return start, stop
+    start = int(first)
+    if last != "" and int(last) < start:
+        return None  # last before first: not a valid range, so ignored
+    if start >= length:
+        raise _unsatisfiable(length)
+    return start, length if last == "" else min(int(last) + 1, length)
+
+
+def _unsatisfiable(length: int) -> RangeNotSatisfiable:
+    return RangeNotSatisfiable(gettext("The requested range starts past the end of the "
+                                       "image (%(length)d bytes).", length=length),
+                               headers={"Content-Range": f"bytes */{length}"})
+
+
+def _slice(body, start: int, stop: int):
+    """``stop - start`` bytes of ``body`` from ``start``, in chunks (a streamed original
+    is opened at ``start``: on S3 a ranged GET)."""
+    try:
+        body.seek(start)
+        left = stop - start
+        while left > 0:
+            data = body.read(min(CHUNK, left))
+            if not data:
+                break
+            left -= len(data)
+            yield data
+    finally:
+        body.close()
 
 
 def _track(config, image, status: int, nbytes: int, x_cache, download: bool) -> None:
@@ -138,11 +237,18 @@ def _track(config, image, status: int, nbytes: int, x_cache, download: bool) -> 
                       user_agent=request.headers.get("User-Agent"), tracking=True)
 
 
-def _cache_control(access: Access, max_age: int, now) -> str:
+def cache_control(access: Access, config, now) -> str:
+    """``private, max-age`` for the owner and admins; a share link's answer is ``public``,
+    for browsers until the link ends at most, and for shared caches (CDNs, proxies)
+    ``share_shared_max_age_s`` at most, so a deleted photo leaves them within that time
+    (0: ``no-cache``, every reuse revalidated with the ETag)."""
     if access.link is None:
-        return f"private, max-age={max_age}"
+        return f"private, max-age={config.browser_max_age_s}"
     left = max(0, access.link.exp - int(now.timestamp()))
-    return f"public, max-age={min(max_age, left)}"
+    shared = min(config.share_shared_max_age_s, left)
+    if shared == 0:
+        return "public, no-cache"
+    return f"public, max-age={min(config.browser_max_age_s, left)}, s-maxage={shared}"
 
 
 def _body(image, variant: Variant, config, now):

@@ -36,6 +36,7 @@ _HTTP_CODES = {
     412: "precondition_failed",
     413: "too_large",
     415: "not_an_image",
+    416: "range_not_satisfiable",
     429: "rate_limited",
 }
 
@@ -105,7 +106,7 @@ def init_app(app) -> None:
                               limit=current_app.config["MAX_UPLOAD_MB"])
         if status == 429:
             message = gettext("Too many failed attempts. Try again later.")
-        headers = dict(error.get_response().headers) if status in (405, 429) else {}
+        headers = dict(error.get_response().headers) if status in (405, 416, 429) else {}
         headers.pop("Content-Type", None)
         headers.pop("Content-Length", None)
         return error_response(status, {"error": message, "code": _HTTP_CODES.get(status, "error")},

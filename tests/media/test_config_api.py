@@ -17,6 +17,7 @@ GOOD = {
     "cache_ttl_s": 60,
     "cache_max_bytes": 0,
     "browser_max_age_s": 31536000,
+    "share_shared_max_age_s": 300,
     "events_retention_days": 365,
     "allowed_referrers": ["Example.org", "*.cdn.example.com"],
     "allow_empty_referrer": False,
@@ -33,6 +34,8 @@ BAD = [
     ("cache_enabled", "yes"), ("tracking_enabled", 1), ("cache_ttl_s", 0),
     ("cache_ttl_s", 604801), ("cache_ttl_s", True), ("cache_max_bytes", -1),
     ("cache_max_bytes", 100 * 1024 * 1024 + 1), ("browser_max_age_s", 31536001),
+    ("share_shared_max_age_s", 301), ("share_shared_max_age_s", -1),
+    ("share_shared_max_age_s", "60"),
     ("events_retention_days", 0), ("events_retention_days", 366), ("events_retention_days", "30"),
     ("allowed_referrers", "example.org"), ("allowed_referrers", ["not a domain"]),
     ("allow_empty_referrer", None), ("rate_limits", {"per_minute": 0}),
@@ -54,6 +57,7 @@ def test_defaults_are_specs(admin_api):
     assert body["rate_limits"] == {"per_minute": 600, "per_hour": 20000, "per_day": 200000}
     assert body["auto_block"] == {"threshold_per_image_per_hour": 1000, "block_for_s": 86400}
     assert body["block_scope"] == "media" and body["webhook_url"] is None
+    assert body["share_shared_max_age_s"] == 60
     assert "webhook_secret" not in body
     assert set(body) == (set(KEYS) - {"webhook_secret"}) | {"webhook_secret_set"}
 
