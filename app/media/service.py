@@ -13,6 +13,7 @@ import hashlib
 import hmac
 import io
 import math
+import re
 import secrets
 import uuid
 from dataclasses import dataclass
@@ -37,8 +38,17 @@ from app.media.models import ShareLinkRecord
 
 FORMATS = {"webp": ("WEBP", "image/webp"), "jpeg": ("JPEG", "image/jpeg"),
            "png": ("PNG", "image/png"), "avif": ("AVIF", "image/avif")}
-DEFAULT_FORMAT, DEFAULT_QUALITY = "webp", 80
-QUALITY_RANGE = (30, 95)
+DEFAULT_FORMAT = "webp"
+QUALITY_RANGE = (30, 95)  # what ``q`` may say; it is snapped to one of the steps
+# A few steps, so no one can make an image render and store dozens of near-copies.
+QUALITY_STEPS = (40, 60, 75, 85, 95)
+DEFAULT_QUALITY = 75
+# Formats without a quality: ``q`` is ignored and one copy per width is stored (as 100).
+LOSSLESS_FORMATS = frozenset({"png"})
+LOSSLESS_QUALITY = 100
+# A whole number as /media takes it: ASCII digits, no sign, no leading zero ("0320" and
+# "٣٢٠" are not 320: one URL per variant, and int() never sees what it cannot read).
+_WHOLE_NUMBER = re.compile(r"[1-9][0-9]{0,9}")
 SHARE_TTL_RANGE = (60, 30 * 24 * 3600)
 DEFAULT_SHARE_TTL_S = 24 * 3600
 _SHARE_SALT = b"papelera.media-share"
@@ -73,6 +83,8 @@ class Variant:
     def name(self) -> str:
         if self.kind != "render":
             return self.kind
+        if self.fmt in LOSSLESS_FORMATS:
+            return f"w{self.width}.{self.fmt}"
         return f"w{self.width}-q{self.quality}.{self.fmt}"
 
     def content_type(self, image: Image) -> str:
@@ -111,6 +123,18 @@ def _one(args, name: str) -> str:
     return values[0]
 
 
+def whole_number(value: str) -> int | None:
+    """``value`` as /media reads a number (see ``_WHOLE_NUMBER``), or None."""
+    return int(value) if _WHOLE_NUMBER.fullmatch(value) else None
+
+
+def canonical_quality(fmt: str, quality: int) -> int:
+    """The nearest step (a tie goes to the smaller file); lossless formats have none."""
+    if fmt in LOSSLESS_FORMATS:
+        return LOSSLESS_QUALITY
+    return min(QUALITY_STEPS, key=lambda step: (abs(step - quality), step))
+
+
 def parse_media_request(args, *, thumb: bool, widths: tuple[int, ...]) -> MediaRequest:
     """Read ``w``, ``fmt``, ``q``, ``download``, ``exp`` and ``sig``; 400 naming the bad one."""
     allowed = {"download", "exp", "sid", "sig"} | (set() if thumb else {"w", "fmt", "q"})
@@ -129,27 +153,30 @@ def parse_media_request(args, *, thumb: bool, widths: tuple[int, ...]) -> MediaR
     if {"w", "fmt", "q"} & values.keys():
         width = None
         if "w" in values:
-            if not values["w"].isdigit() or int(values["w"]) not in widths:
+            width = whole_number(values["w"])
+            if width not in widths:
                 raise BadRequest(gettext("w must be one of %(values)s.",
                                          values=", ".join(map(str, widths))),
                                  code="invalid_option", option="w")
-            width = int(values["w"])
         fmt = values.get("fmt", DEFAULT_FORMAT)
         if fmt not in formats_available():
             raise BadRequest(gettext("fmt must be one of %(values)s.",
                                      values=", ".join(formats_available())),
                              code="invalid_option", option="fmt")
-        quality = values.get("q", str(DEFAULT_QUALITY))
+        quality = whole_number(values.get("q", str(DEFAULT_QUALITY)))
         low, high = QUALITY_RANGE
-        if not quality.isdigit() or not low <= int(quality) <= high:
+        if quality is None or not low <= quality <= high:
             raise BadRequest(gettext("q must be a whole number from %(low)d to %(high)d.",
                                      low=low, high=high),
                              code="invalid_option", option="q")
-        variant = Variant("render", width, fmt, int(quality))
+        variant = Variant("render", width, fmt, canonical_quality(fmt, quality))
 
     link = None
     if "exp" in values or "sig" in values or "sid" in values:
-        if not values.get("exp", "").isdigit() or not values.get("sig"):
+        if not values.get("exp", "").isascii():
+            raise BadRequest(gettext("exp must be a whole number of seconds."),
+                             code="invalid_option", option="exp")
+        if whole_number(values.get("exp", "")) is None or not values.get("sig"):
             raise Forbidden(gettext("This share link is not valid."), code="invalid_share_link")
         link = ShareLink(int(values["exp"]), values["sig"], values.get("sid"))
     return MediaRequest(variant, download in ("1", "true"), link)

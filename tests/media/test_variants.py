@@ -38,22 +38,42 @@ def test_a_variant_is_rendered_and_stored_once(app, alice_api, image, tmp_path):
     assert first.status_code == second.status_code == 200
     assert first.data == second.data
     [row] = variants(app, image["id"])
-    assert (row.width, row.fmt, row.quality, row.bytes) == (320, "webp", 70, len(first.data))
+    assert (row.width, row.fmt, row.quality, row.bytes) == (320, "webp", 75, len(first.data))
     added = object_files(tmp_path) - before
     assert added == {row.key}
     assert row.key.startswith("variants/") and "holiday" not in row.key
     assert image_row(app, image["id"]).variant_bytes == len(first.data)
-    # Another quality is another variant.
-    alice_api.get(image["url"] + "?w=320&fmt=webp&q=50")
+    # Another quality step is another variant.
+    alice_api.get(image["url"] + "?w=320&fmt=webp&q=40")
     assert len(variants(app, image["id"])) == 2
 
 
-def test_defaults_are_webp_at_80_and_the_original_width(app, alice_api, image):
+def test_defaults_are_webp_at_75_and_the_original_width(app, alice_api, image):
     response = alice_api.get(image["url"] + "?fmt=png")
     assert response.headers["Content-Type"] == "image/png"
     alice_api.get(image["url"] + "?w=640")
     kinds = {(v.width, v.fmt, v.quality) for v in variants(app, image["id"])}
-    assert kinds == {(640, "png", 80), (640, "webp", 80)}
+    assert kinds == {(640, "png", 100), (640, "webp", 75)}
+
+
+@pytest.mark.parametrize(("asked", "stored"), [(30, 40), (50, 40), (51, 60), (67, 60),
+                                                (68, 75), (80, 75), (81, 85), (90, 85),
+                                                (91, 95), (95, 95)])
+def test_qualities_snap_to_a_few_steps(app, alice_api, image, asked, stored):
+    """40/60/75/85/95 (a tie goes to the smaller file): every q names one of five copies."""
+    response = alice_api.get(image["url"] + f"?w=320&fmt=jpeg&q={asked}")
+    assert response.status_code == 200
+    assert response.headers["ETag"].endswith(f'-w320-q{stored}.jpeg"')
+    [row] = variants(app, image["id"])
+    assert (row.fmt, row.quality) == ("jpeg", stored)
+
+
+def test_q_means_nothing_to_png_and_one_copy_is_stored(app, alice_api, image):
+    tags = {alice_api.get(image["url"] + f"?w=320&fmt=png&q={q}").headers["ETag"]
+            for q in (30, 40, 61, 80, 95)}
+    assert len(tags) == 1 and tags.pop().endswith('-w320.png"')
+    [row] = variants(app, image["id"])
+    assert (row.width, row.fmt, row.quality) == (320, "png", 100)
 
 
 def test_the_purge_deletes_variants_and_counts_their_bytes(app, alice_api, admin_api, image,
