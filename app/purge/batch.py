@@ -41,6 +41,7 @@ class BatchResult:
     bytes_freed: int = 0
     errors: dict[str, str] = field(default_factory=dict)  # image id -> error
     deleted_ids: list[str] = field(default_factory=list)
+    partial_ids: list[str] = field(default_factory=list)  # handed to the purge
 
     def add(self, other: BatchResult) -> None:
         self.claimed += other.claimed
@@ -48,6 +49,7 @@ class BatchResult:
         self.bytes_freed += other.bytes_freed
         self.errors.update(other.errors)
         self.deleted_ids.extend(other.deleted_ids)
+        self.partial_ids.extend(other.partial_ids)
 
 
 def _one_of(candidates):
@@ -179,18 +181,26 @@ def delete_objects(storage, rows, claim_id: str = "") -> dict[str, str]:
         return {k: str(exc) for k in keys}
 
 
+PARTIAL_CLAIM_PREFIX = "partial:"
+
+
 def delete_rows(claim_id: str, rows, failed_keys: dict[str, str]) -> BatchResult:
-    """Delete the rows of ``claim_id`` whose objects are gone; the others stay claimed."""
+    """Delete the rows of ``claim_id`` whose objects are gone; the others stay claimed,
+    those that lost some of their objects under a claim of the purge's (``partial_ids``)."""
     result = BatchResult(claimed=len(rows))
-    done_ids, sizes = [], {}
+    done_ids, sizes, partial = [], {}, []
     for row in rows:
-        problem = next((failed_keys[k] for k in row.keys if k in failed_keys), None)
-        if problem:
-            result.errors[str(row.id)] = problem
+        failed = [k for k in row.keys if k in failed_keys]
+        if failed:
+            result.errors[str(row.id)] = failed_keys[failed[0]]
+            if len(failed) < len(row.keys):
+                partial.append(row.id)
         else:
             done_ids.append(row.id)
             sizes[row.id] = row.total_bytes
     with unit_of_work() as uow:
+        if partial:
+            _hand_to_purge(claim_id, partial, result)
         _delete_rows(claim_id, done_ids, sizes, result)
         if result.deleted_ids:
             uow.emit(ImagesErased(tuple(uuid.UUID(i) for i in result.deleted_ids),
@@ -198,6 +208,23 @@ def delete_rows(claim_id: str, rows, failed_keys: dict[str, str]) -> BatchResult
         db.session.commit()
     result.deleted = len(result.deleted_ids)
     return result
+
+
+def _hand_to_purge(claim_id: str, ids: list, result: BatchResult) -> None:
+    """Move partly deleted rows of ``claim_id`` to a claim only the purge finishes."""
+    moved = db.session.execute(
+        with_trashed(update(Image)
+                     .where(Image.claim_id == claim_id, Image.id.in_(ids),
+                            Image.purge_state == "purging")
+                     .values(claim_id=new_claim_id(PARTIAL_CLAIM_PREFIX.rstrip(":")),
+                             version=Image.version + 1)
+                     .returning(Image.id))
+        .execution_options(synchronize_session=False)
+    ).scalars().all()
+    result.partial_ids.extend(str(i) for i in moved)
+    if moved:
+        log.warning("%d image(s) partly deleted under claim %s; the purge finishes them",
+                    len(moved), claim_id)
 
 
 def _delete_rows(claim_id: str, done_ids: list, sizes: dict, result: BatchResult) -> None:

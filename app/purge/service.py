@@ -46,6 +46,7 @@ from app.images.service import trash_rows
 from app.images.totals import Totals, image_totals
 from app.installation import require_installation
 from app.purge.batch import (
+    PARTIAL_CLAIM_PREFIX,
     BatchResult,
     claim,
     claimed_rows,
@@ -149,10 +150,12 @@ def pending_items(now: datetime, limit: int = 20) -> list[Image]:
 
 def _abandoned_condition(own_token: str, stale_before: datetime):
     """Claims nobody will finish: other purge runs' (we hold the lease, so they are dead),
-    and any other claim older than the stale limit."""
+    rows partly deleted and handed over (``PARTIAL_CLAIM_PREFIX``), and any other claim
+    older than the stale limit."""
     return and_(
         not_(Image.claim_id.like(f"purge:{own_token}:%")),
-        or_(Image.claim_id.like("purge:%"), Image.claimed_at < stale_before),
+        or_(Image.claim_id.like("purge:%"), Image.claim_id.like(f"{PARTIAL_CLAIM_PREFIX}%"),
+            Image.claimed_at < stale_before),
     )
 
 
