@@ -44,12 +44,13 @@ from sqlalchemy import Integer, String, update
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.core.extensions import db
+from app.core.redis_breaker import RedisDown
 
 log = logging.getLogger(__name__)
 
 EXTENSION = "papelera.media_access"
 MAX_ENTRIES = 20_000
-CONFIRM_TIMEOUT_S = 2.0  # the longest a read waits for Redis to confirm a subscription
+CONFIRM_TIMEOUT_S = 0.5  # the longest the subscribing thread waits for the confirmation
 _SEEN = "media_access_generation"  # in flask.g: this request's reading
 
 
@@ -60,6 +61,10 @@ class AccessGeneration(db.Model):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     value: Mapped[str] = mapped_column(String(32), nullable=False)
+
+
+class GenerationBusy(Exception):
+    """Another thread is (re)subscribing or holds the subscription: decide from the stores."""
 
 
 class RedisGeneration:
@@ -73,13 +78,24 @@ class RedisGeneration:
     poll): Redis writes a published message to its subscribers as it answers the bump, so
     a request that follows a bump finds it there.
 
+    **No lock across a wait for Redis** (issue 18, item 10). One thread subscribes, outside
+    the lock, on a subscription nobody else sees until it is confirmed; the periodic
+    ``GET`` runs outside the lock too, and its value is kept only if no bump arrived
+    meanwhile. The lock guards the non-blocking poll alone, and nobody waits for it longer
+    than ``LOCK_WAIT_S``: a request that cannot take it, or that comes while another
+    thread subscribes, decides from the stores (``GenerationBusy``). The client is a hot
+    one (``app.core.redis_breaker``): sub-second timeouts, no retry, and while Redis is
+    marked down nothing is attempted.
+
     A subscription that fails (Redis down) is closed and the read fails, so the request
-    decides from the stores; the next read subscribes again. When redis-py reconnects a
-    dropped subscription by itself (its connect callback tells), the read waits for the
-    new confirmation and ``GET``s the key: bumps in between were never delivered. As a
-    bound for a subscription that died silently, the key is also read with a ``GET`` when
-    the last one is older than ``recheck_s`` (``MEDIA_ACCESS_RECHECK_S``, 1 s).
+    decides from the stores; a later read subscribes again. When redis-py reconnects a
+    dropped subscription by itself (its connect callback tells) the subscription is
+    dropped and made again: bumps in between were never delivered. As a bound for a
+    subscription that died silently, the key is also read with a ``GET`` when the last
+    one is older than ``recheck_s`` (``MEDIA_ACCESS_RECHECK_S``, 1 s).
     """
+
+    LOCK_WAIT_S = 0.05
 
     def __init__(self, client, key: str, *, recheck_s: float = 1.0,
                  clock: Callable[[], float] = time.monotonic):
@@ -89,56 +105,92 @@ class RedisGeneration:
         self._pubsub = None
         self._pid = None  # the process that subscribed (a forked child starts over)
         self._reconnected = False
+        self._subscribing = False
+        self._getting = False
+        self._messages = 0  # bumps taken from the subscription so far
         self._value = ""
         self._read_at = float("-inf")  # when the key was last read with a GET
 
-    def read(self) -> str:
-        with self.lock:
-            try:
-                if self._pubsub is None or self._pid != os.getpid():
-                    self._subscribe()
-                else:
-                    self._take_messages()
-                if self.clock() - self._read_at >= self.recheck_s:
-                    self._get()
-            except Exception:
-                self._drop()
-                raise
-            return self._value
+    @property
+    def _breaker(self):
+        return getattr(self.client, "breaker", None)
 
-    def _subscribe(self) -> None:
-        # A subscription inherited from a parent process is left alone: it is the parent's.
-        self._pubsub, self._pid = self.client.pubsub(), os.getpid()
-        self._pubsub.subscribe(self.channel)
-        self._await_confirmation()
-        self._pubsub.connection.register_connect_callback(self._on_reconnect)
-        self._reconnected = False
-        self._get()
+    def read(self) -> str:
+        breaker = self._breaker
+        if breaker is not None:
+            breaker.check()  # marked down: not even the poll
+        if not self.lock.acquire(timeout=self.LOCK_WAIT_S):
+            raise GenerationBusy("the access generation is being read by another thread")
+        subscribe = get = False
+        try:
+            if self._pubsub is not None and self._pid == os.getpid():
+                try:
+                    self._take_messages()
+                except Exception:
+                    self._drop()
+                    raise
+                if self._reconnected:
+                    # Bumps made while the subscription was down were never delivered:
+                    # subscribe afresh (and GET the key).
+                    self._drop()
+            if self._pubsub is None or self._pid != os.getpid():
+                if self._subscribing:
+                    raise GenerationBusy("another thread is subscribing")
+                self._subscribing = subscribe = True
+            elif self.clock() - self._read_at >= self.recheck_s and not self._getting:
+                self._getting = get = True
+            value, seen = self._value, self._messages
+        finally:
+            self.lock.release()
+        if subscribe:
+            return self._subscribe()
+        if get:
+            return self._get(seen)
+        return value
+
+    def _subscribe(self) -> str:
+        """Subscribe, wait for the confirmation, ``GET``; then let the others use it."""
+        pubsub = None
+        try:
+            pubsub = self.client.pubsub()
+            breaker = self._breaker
+            if breaker is not None:
+                breaker.call(lambda: pubsub.subscribe(self.channel))
+                breaker.call(lambda: self._await_confirmation(pubsub))
+            else:
+                pubsub.subscribe(self.channel)
+                self._await_confirmation(pubsub)
+            value = self.client.get(self.key)
+        except Exception:
+            _close(pubsub)
+            with self.lock:
+                self._subscribing = False
+            raise
+        with self.lock:
+            # A subscription inherited from a parent process is left alone: the parent's.
+            self._pubsub, self._pid = pubsub, os.getpid()
+            pubsub.connection.register_connect_callback(self._on_reconnect)
+            self._reconnected = self._subscribing = False
+            self._value = value.decode() if value else ""
+            self._read_at = self.clock()
+            return self._value
 
     def _on_reconnect(self, _connection) -> None:
         """redis-py reconnected the subscription by itself (and subscribes again)."""
         self._reconnected = True
 
-    def _await_confirmation(self) -> None:
+    def _await_confirmation(self, pubsub) -> None:
         """Wait for Redis to confirm the subscription: from then on every bump is a message."""
         deadline = self.clock() + CONFIRM_TIMEOUT_S
-        while not self._apply(self._pubsub.get_message(
+        while not self._apply(pubsub.get_message(
                 timeout=max(0.0, deadline - self.clock()))):
             if self.clock() >= deadline:
                 raise TimeoutError("Redis did not confirm the subscription")
 
     def _take_messages(self) -> None:
         """The messages Redis has already written to the subscription (no waiting)."""
-        confirmed = False
         while (message := self._pubsub.get_message(timeout=0.0)) is not None:
-            confirmed = self._apply(message) or confirmed
-        if self._reconnected:
-            # Bumps made while the subscription was down were never delivered: once it
-            # is confirmed again, read the key.
-            self._reconnected = False
-            if not confirmed:
-                self._await_confirmation()
-            self._read_at = float("-inf")
+            self._apply(message)
 
     def _apply(self, message) -> bool:
         """Take a bump's value; True for a subscription's confirmation."""
@@ -146,19 +198,28 @@ class RedisGeneration:
             return False
         if message["type"] == "message":
             self._value = message["data"].decode()
+            self._messages += 1
         return message["type"] == "subscribe"
 
-    def _get(self) -> None:
-        value = self.client.get(self.key)
-        self._value, self._read_at = (value.decode() if value else ""), self.clock()
+    def _get(self, seen: int) -> str:
+        """``GET`` the key (outside the lock); kept unless a bump arrived meanwhile."""
+        try:
+            value = self.client.get(self.key)
+        except Exception:
+            with self.lock:
+                self._getting = False
+                self._drop()
+            raise
+        with self.lock:
+            self._getting = False
+            if self._messages == seen:
+                self._value = value.decode() if value else ""
+            self._read_at = self.clock()
+            return self._value
 
     def _drop(self) -> None:
         pubsub, self._pubsub, self._read_at = self._pubsub, None, float("-inf")
-        if pubsub is not None:
-            try:
-                pubsub.close()
-            except Exception:  # noqa: BLE001  (already broken)
-                pass
+        _close(pubsub)
 
     def bump(self) -> None:
         value = uuid.uuid4().hex
@@ -166,6 +227,14 @@ class RedisGeneration:
             pipe.set(self.key, value)
             pipe.publish(self.channel, value)
             pipe.execute()
+
+
+def _close(pubsub) -> None:
+    if pubsub is not None:
+        try:
+            pubsub.close()
+        except Exception:  # noqa: BLE001  (already broken)
+            pass
 
 
 class SqlGeneration:
@@ -220,6 +289,8 @@ class AccessCache:
             return g.get(_SEEN)
         try:
             current = self.generation.read()
+        except (GenerationBusy, RedisDown):  # said once, by the breaker or not at all
+            current = None
         except Exception as exc:  # noqa: BLE001  (decide from the stores, as without a cache)
             log.warning("media access generation unreadable: %s", exc)
             current = None

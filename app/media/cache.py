@@ -18,6 +18,8 @@ from collections.abc import Callable, Iterable
 import redis
 from flask import current_app, has_app_context
 
+from app.core.redis_breaker import hot_client
+
 log = logging.getLogger(__name__)
 
 EXTENSION = "papelera.media_cache"
@@ -111,8 +113,6 @@ class RedisCache:
 
     def __init__(self, client, namespace: str = "papelera:media",
                  local: MemoryCache | None = None):
-        import redis
-
         self.client = client
         self.namespace = namespace
         self.local = local
@@ -174,8 +174,9 @@ class RedisCache:
 
 
 def redis_client(config):
-    """A client for ``REDIS_URL`` with the media paths' timeouts."""
-    return redis.Redis.from_url(config["REDIS_URL"], socket_timeout=2, socket_connect_timeout=2)
+    """A client for ``REDIS_URL`` on the request path: sub-second timeouts, no retry, and
+    the process's "Redis is down" breaker (``app.core.redis_breaker``)."""
+    return hot_client(config["REDIS_URL"])
 
 
 def cache_from_config(config):

@@ -28,10 +28,19 @@ limit is counted alone.
 
 In memory (no ``REDIS_URL``) there is no round trip to save: `limits`' memory storage
 counts as before.
+
+**When Redis does not answer** (issue 18, item 10) the storage counts in this process's
+memory instead (``local``, `limits`' memory storage), as Flask-Limiter's in-memory
+fallback does: its client is a hot one (``app.core.redis_breaker``: sub-second timeouts,
+no retry, one breaker per Redis shared by the process), so the first call to a hung Redis
+costs ``HOT_TIMEOUT_S`` and the calls after it, until the breaker's next probe, none. The
+limits, auto-block and sign-in attempts are then counted per process (a client spread
+over several workers gets each worker's budget) until Redis answers again.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 import time
@@ -39,7 +48,12 @@ from dataclasses import dataclass, field
 
 from flask import g, has_app_context
 from limits import RateLimitItem
-from limits.storage import RedisStorage
+from limits.errors import StorageError
+from limits.storage import MemoryStorage, RedisStorage
+
+from app.core.redis_breaker import DOWN_ERRORS, hot_client
+
+log = logging.getLogger(__name__)
 
 SCHEME_PREFIX = "papelera+"
 
@@ -286,9 +300,56 @@ class MediaRedisStorage(RedisStorage):
         super().__init__(uri.removeprefix(SCHEME_PREFIX), **options)
 
     def initialize_storage(self, uri: str) -> None:
+        self.storage = hot_client(uri)  # replaces `limits`' client (2 s, with retries)
+        self.breaker = self.storage.breaker
+        self.local = MemoryStorage()
         super().initialize_storage(uri)
         self.lua_count_request = self.get_connection().register_script(COUNT_REQUEST)
         self.reservations = Reservations()
+
+    def _either(self, remote, local):
+        """``remote()`` in Redis; ``local()``, in this process's memory, while Redis does
+        not answer."""
+        if not self.breaker.is_open():
+            try:
+                return remote()
+            except (*DOWN_ERRORS, StorageError) as exc:
+                cause = exc.__cause__ if isinstance(exc, StorageError) else exc
+                if not isinstance(cause, DOWN_ERRORS):
+                    raise
+        return local()
+
+    def incr(self, key: str, expiry: int, amount: int = 1) -> int:
+        return self._either(lambda: super(MediaRedisStorage, self).incr(key, expiry, amount),
+                            lambda: self.local.incr(key, expiry, amount))
+
+    def get(self, key: str) -> int:
+        return self._either(lambda: super(MediaRedisStorage, self).get(key),
+                            lambda: self.local.get(key))
+
+    def get_expiry(self, key: str) -> float:
+        return self._either(lambda: super(MediaRedisStorage, self).get_expiry(key),
+                            lambda: self.local.get_expiry(key))
+
+    def clear(self, key: str) -> None:
+        self.local.clear(key)
+        return self._either(lambda: super(MediaRedisStorage, self).clear(key), lambda: None)
+
+    def acquire_entry(self, key: str, limit: int, expiry: int, amount: int = 1) -> bool:
+        return self._either(
+            lambda: super(MediaRedisStorage, self).acquire_entry(key, limit, expiry, amount),
+            lambda: self.local.acquire_entry(key, limit, expiry, amount))
+
+    def get_moving_window(self, key: str, limit: int, expiry: int) -> tuple[float, int]:
+        return self._either(
+            lambda: super(MediaRedisStorage, self).get_moving_window(key, limit, expiry),
+            lambda: self.local.get_moving_window(key, limit, expiry))
+
+    def clear_sliding_window(self, key: str, expiry: int) -> None:
+        self.local.clear_sliding_window(key, expiry)
+        return self._either(
+            lambda: super(MediaRedisStorage, self).clear_sliding_window(key, expiry),
+            lambda: None)
 
     def count_request(self, block_key: str, block_limit: int, block_expiry: int,
                       windows: tuple[Window, ...]) -> bool:
@@ -302,6 +363,13 @@ class MediaRedisStorage(RedisStorage):
         if spent is not None:
             g.media_counted = spent
             return True
+        return self._either(
+            lambda: self._count_in_redis(block_key, block_limit, block_expiry, windows,
+                                         counters),
+            lambda: self.local.acquire_entry(block_key, block_limit, block_expiry))
+
+    def _count_in_redis(self, block_key: str, block_limit: int, block_expiry: int,
+                        windows: tuple[Window, ...], counters: tuple) -> bool:
         want = self.reservations.wanted(counters)
         keys = [self.prefixed_key(block_key)]
         args: list[float] = [time.time(), block_limit, block_expiry, want, SPREAD]
@@ -331,10 +399,15 @@ class MediaRedisStorage(RedisStorage):
         counted = _counted(key) if amount == 1 else None
         if counted is not None:
             return counted.acquired
-        return super().acquire_sliding_window_entry(key, limit, expiry, amount)
+        return self._either(
+            lambda: super(MediaRedisStorage, self).acquire_sliding_window_entry(
+                key, limit, expiry, amount),
+            lambda: self.local.acquire_sliding_window_entry(key, limit, expiry, amount))
 
     def get_sliding_window(self, key: str, expiry: int) -> tuple[int, float, int, float]:
         counted = _counted(key)
         if counted is not None:
             return counted.state
-        return super().get_sliding_window(key, expiry)
+        return self._either(
+            lambda: super(MediaRedisStorage, self).get_sliding_window(key, expiry),
+            lambda: self.local.get_sliding_window(key, expiry))

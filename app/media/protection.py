@@ -36,6 +36,7 @@ from app.audit import service as audit
 from app.core.db import begin_write, end_read, utcnow
 from app.core.errors import BadRequest, NotFound
 from app.core.extensions import db, limiter
+from app.core.redis_breaker import hot_client
 from app.core.uow import unit_of_work
 from app.images.present import iso
 from app.media import webhooks
@@ -271,10 +272,7 @@ def init_app(app) -> None:
     storage = limiter.storage if limiter.initialized else storage_from_string(uri)
     url = redis_url(uri)
     if url is not None:
-        import redis
-
-        client = redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
-        version = RedisVersion(client, f"{namespace}:ip-blocks:version")
+        version = RedisVersion(hot_client(url), f"{namespace}:ip-blocks:version")
     else:
         version = LocalVersion()
     app.extensions[EXTENSION] = Protection(

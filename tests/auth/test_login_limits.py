@@ -184,15 +184,18 @@ def test_a_changed_password_is_audited_and_gives_its_count_back(app, alice):
     assert app.test_client().post("/api/v1/auth/token", json=WRONG).status_code == 401
 
 
-def test_an_unreachable_limiter_store_answers_503_not_500(tmp_path):
+def test_an_unreachable_limiter_store_counts_in_the_process(tmp_path):
+    """Issue 18, item 10: sign-in keeps working (and keeps being limited) from local
+    state while Redis does not answer, instead of answering 503."""
     closed = socket.socket()
     closed.bind(("127.0.0.1", 0))
     port = closed.getsockname()[1]
     closed.close()
-    app = build_app(tmp_path, RATELIMIT_STORAGE_URI=f"redis://127.0.0.1:{port}/0")
-    response = app.test_client().post("/api/v1/auth/token", json=WRONG)
-    assert response.status_code == 503
-    assert response.get_json()["code"] == "unavailable"
+    app = build_app(tmp_path, RATELIMIT_STORAGE_URI=f"redis://127.0.0.1:{port}/0",
+                    LOGIN_RATE_LIMIT="2 per minute")
+    client = app.test_client()
+    answers = [client.post("/api/v1/auth/token", json=WRONG).status_code for _ in range(3)]
+    assert answers == [401, 401, 429]
 
 
 def _redis_or_skip():
