@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+import uuid
+from datetime import UTC, date, datetime
 from itertools import groupby
 
+from babel.dates import format_skeleton
 from flask import (
     Blueprint,
     Response,
@@ -16,7 +18,14 @@ from flask import (
     stream_with_context,
     url_for,
 )
-from flask_babel import format_date, gettext, ngettext, to_user_timezone
+from flask_babel import (
+    format_date,
+    get_locale,
+    gettext,
+    ngettext,
+    to_user_timezone,
+    to_utc,
+)
 from flask_login import current_user
 from sqlalchemy import select
 from werkzeug.datastructures import MultiDict
@@ -27,7 +36,7 @@ from app.core.db import utcnow
 from app.core.errors import BadRequest, DomainError, NotFound
 from app.core.extensions import db
 from app.core.i18n import when
-from app.core.pagination import parse_limit
+from app.core.pagination import encode_cursor, parse_limit
 from app.deletion import delete_endpoint
 from app.images.actions import (
     RESTORE_IMAGE,
@@ -36,7 +45,7 @@ from app.images.actions import (
     restore_image_action,
 )
 from app.images.bulk import TRASH_SELECTION, stream_originals, trash_selection_action
-from app.images.models import ImageVariant
+from app.images.models import Image, ImageVariant
 from app.images.present import image_to_dict
 from app.images.processing import decode_slots_for
 from app.images.service import (
@@ -92,24 +101,62 @@ def gallery_count() -> dict:
     return {"count": count, "size": size}
 
 
+def month_label(day: date) -> str:
+    """"May 2026", "mayo de 2026": the month and year as the reader's language says them."""
+    return format_skeleton("yMMMM", day, locale=get_locale())
+
+
+def months_of(owner_id: str) -> list[dict]:
+    """The months that have photos, newest first, in the reader's time zone, for the
+    "Go to date" control: ``[{"value": "2026-11", "label": "November 2026", "count": 12}]``.
+    One pass over the owner's upload times (no SQL date functions, which differ between
+    SQLite and PostgreSQL)."""
+    counts: dict[tuple[int, int], int] = {}
+    for (created,) in db.session.execute(select(Image.created_at)
+                                         .where(Image.owner_id == owner_id)):
+        local = to_user_timezone(created)
+        counts[(local.year, local.month)] = counts.get((local.year, local.month), 0) + 1
+    return [{"value": f"{year:04d}-{month:02d}", "count": counts[(year, month)],
+             "label": month_label(date(year, month, 1))}
+            for year, month in sorted(counts, reverse=True)]
+
+
+def month_cursor(month: str) -> tuple[str, date]:
+    """A cursor that starts the gallery at the newest photo of ``month`` ("YYYY-MM", in
+    the reader's time zone) or before it: just past the month's last instant."""
+    try:
+        first = datetime.strptime(month, "%Y-%m").date()
+    except ValueError:
+        raise BadRequest(gettext("Choose a month from the list."), code="invalid_month") from None
+    after = date(first.year + first.month // 12, first.month % 12 + 1, 1)
+    start_of_next = to_utc(datetime(after.year, after.month, 1)).replace(tzinfo=UTC)
+    return encode_cursor(start_of_next, uuid.UUID(int=(1 << 128) - 1)), first
+
+
 @bp.get("/")
 @login_required
 def gallery():
     limit = parse_limit(request.args.get("limit") or str(PAGE_SIZE))
     cursor = request.args.get("cursor") or None
+    month = request.args.get("month") or None
+    jumped = None
+    if month and not cursor:
+        cursor, jumped = month_cursor(month)
     page = list_images(current_user.id, limit=limit, cursor=cursor)
     count, size = count_images(current_user.id)
-    block = "more" if cursor else "gallery"
-    return htmx.render_page_or_block("images/index.html", block, days=days_of(page.items),
-                                     next_cursor=page.next_cursor, paged=bool(cursor),
-                                     count=count, size=size)
+    block = "more" if request.args.get("cursor") else "gallery"
+    context = {"days": days_of(page.items), "next_cursor": page.next_cursor,
+               "paged": bool(cursor), "count": count, "size": size}
+    if htmx.wants_full_page():
+        context["months"] = months_of(current_user.id)
+        context["jumped"] = ({"value": month, "label": month_label(jumped)}
+                             if jumped else None)
+    return htmx.render_page_or_block("images/index.html", block, **context)
 
 
 @bp.post("/images")
 @login_required
 def upload():
-    from flask import current_app
-
     files = [f for f in request.files.getlist("file") if f and f.filename]
     if not files:
         raise BadRequest(gettext("Choose one or more images to upload."), code="missing_file")

@@ -80,6 +80,7 @@ class Library:
     username: str
     ids: list[str]            # newest first, as the gallery lists them
     headers: dict             # a bearer token's, for the JSON API
+    months: list[str]         # "YYYY-MM" (UTC, the readers' zone) of each of ids
 
     def delete(self, base: str, image_id: str) -> None:
         answer = requests.delete(f"{base}/api/v1/images/{image_id}",
@@ -102,11 +103,13 @@ def seed_libraries(server, specs: dict[str, tuple[int, int, int]]) -> dict[str, 
                               json={"username": name, "password": PASSWORD}, timeout=30)
         assert token.status_code == 201, token.text
         headers = {"Authorization": f"Bearer {token.json()['token']}"}
-        made[name] = Library(name, listed_ids(server.url, headers), headers)
+        listed = listed_photos(server.url, headers)
+        made[name] = Library(name, [item["id"] for item in listed], headers,
+                             [item["created_at"][:7] for item in listed])
     return made
 
 
-def listed_ids(base: str, headers: dict) -> list[str]:
+def listed_photos(base: str, headers: dict) -> list[dict]:
     """Every active photo of the caller, newest first, from the JSON API."""
     ids, cursor = [], None
     while True:
@@ -115,7 +118,7 @@ def listed_ids(base: str, headers: dict) -> list[str]:
                               timeout=30)
         assert answer.status_code == 200, answer.text
         body = answer.json()
-        ids += [item["id"] for item in body["items"]]
+        ids += body["items"]
         cursor = body.get("next_cursor")
         if not cursor:
             return ids
@@ -135,7 +138,7 @@ WORDS = {
            "delete": "Delete", "undo": "Undo", "clear": "Clear selection",
            "selected": ("1 selected", "2 selected"), "moved": "moved to the trash",
            "close": "Close", "delete_forever": "Delete forever", "cancel": "Cancel",
-           "go_to": "Go to date"},
+           "go_to": "Go to date", "go": "Go", "newest": "Back to the newest"},
     "es": {"username": "Nombre de usuario", "password": "Contraseña",
            "sign_in": "Iniciar sesión", "loading": "Cargando más fotos…",
            "failed": "No se pudieron cargar más fotos.", "retry": "Reintentar",
@@ -143,7 +146,8 @@ WORDS = {
            "undo": "Deshacer", "clear": "Quitar selección",
            "selected": ("1 seleccionada", "2 seleccionadas"), "moved": "papelera",
            "close": "Cerrar", "delete_forever": "Eliminar para siempre",
-           "cancel": "Cancelar", "go_to": "Ir a la fecha"},
+           "cancel": "Cancelar", "go_to": "Ir a la fecha", "go": "Ir",
+           "newest": "Volver a las más recientes"},
 }
 
 
@@ -279,6 +283,40 @@ def test_a_page_that_fails_says_so_and_retry_loads_it(browser, server, library, 
         tab.close()
 
 
+@pytest.mark.parametrize("look", LOOKS[1:3], ids=LOOK_IDS[1:3])
+def test_go_to_date_starts_at_that_month_and_scrolls_on_to_the_oldest(browser, server,
+                                                                      library, look):
+    tab = open_tab(browser, server, library.username, look)
+    page, words = tab.page, WORDS[look[2]]
+    try:
+        months = list(dict.fromkeys(library.months))  # newest first, each once
+        assert len(months) >= 10
+        choose = page.get_by_label(words["go_to"])
+        assert choose.locator("option").evaluate_all("os => os.map(o => o.value)") == months
+        middle = months[len(months) // 2]
+        choose.select_option(middle)
+        page.get_by_role("button", name=words["go"], exact=True).click()
+        page.wait_for_url(re.compile(rf"month={middle}$"))
+        start = next(i for i, month in enumerate(library.months) if month <= middle)
+        assert start > 48  # past the first page
+        expect(page.locator("#gallery .tile").first).to_have_attribute(
+            "data-id", library.ids[start])
+        expect(page.get_by_label(words["go_to"])).to_have_value(middle)
+        back = page.get_by_role("link", name=words["newest"])
+        expect(back).to_be_visible()
+        assert_accessible(page, f"gallery after Go to date ({'-'.join(look)})")
+        shot_viewer(page, f"gallery-jumped-{'-'.join(look)}")
+        scroll_to_oldest(page)
+        assert tile_ids(page) == library.ids[start:]
+        back.click()
+        page.wait_for_url(re.compile(r"/$"))
+        expect(page.locator("#gallery .tile").first).to_have_attribute("data-id",
+                                                                       library.ids[0])
+        no_errors(tab)
+    finally:
+        tab.close()
+
+
 # -- 2. every photo whole -----------------------------------------------------------------
 
 _MEASURE = """img => {
@@ -328,8 +366,9 @@ def assert_whole(m: dict, shape: str, size: str) -> None:
 
 
 def shot_viewer(page, name: str) -> None:
+    """What the screen shows (tests/artifacts/screenshots/library-*.png)."""
     SHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SHOTS / f"library-viewer-{name}.png"))
+    page.screenshot(path=str(SHOTS / f"library-{name}.png"))
 
 
 def loaded(page, img) -> None:
@@ -353,7 +392,7 @@ def test_the_viewer_shows_every_photo_whole(browser, server, library, look):
             shape = next(name for name, (w, h) in SHAPES.items()
                          if (w, h) == (measured["nw"], measured["nh"]))
             seen.add(shape)
-            shot_viewer(page, f"{shape}-{'-'.join(look)}")
+            shot_viewer(page, f"viewer-{shape}-{'-'.join(look)}")
             assert_whole(measured, shape, look[0])
             # The thumbnail that held the place is gone once the photo is in.
             expect(viewer.locator("[data-viewer-placeholder]")).to_have_count(0)
@@ -498,6 +537,7 @@ def test_the_selection_bar_and_day_headers_stay_below_the_header(browser, server
         expect(page.get_by_text(words["selected"][1], exact=True)).to_have_count(1)
         assert count.evaluate(_CONTRAST) >= 4.5
         assert_accessible(page, f"gallery, selected and scrolled ({'-'.join(look)})")
+        shot_viewer(page, f"gallery-selected-{'-'.join(look)}")
         bar.get_by_role("button", name=words["clear"]).click()
         expect(bar).to_be_hidden()
         assert page.evaluate("window.scrollY") >= 1500  # clearing does not jump either

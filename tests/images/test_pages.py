@@ -71,6 +71,24 @@ def test_the_next_page_continues_after_the_last_photo_shown(browser):
     assert "load-more" not in end.text and "You have reached your oldest photo." in end.text
 
 
+def test_go_to_date_starts_the_gallery_at_a_month(browser):
+    """``?month=YYYY-MM`` starts at the newest photo of that month or before it; a month
+    before every photo shows the notice and the way back, not "No photos yet"."""
+    image_id = upload(browser)
+    now = utcnow()
+    this_month = f"{now:%Y-%m}"
+    page = browser.request("GET", f"/?month={this_month}", htmx=False)
+    assert page.status_code == 200 and f'id="image-{image_id}"' in page.text
+    assert "Back to the newest" in page.text
+    before = browser.request("GET", f"/?month={now.year - 5}-01", htmx=False)
+    assert before.status_code == 200 and f'id="image-{image_id}"' not in before.text
+    assert "Back to the newest" in before.text and "No photos yet" not in before.text
+    assert browser.request("GET", "/?month=2026-13", htmx=False).status_code == 400
+    assert browser.request("GET", "/?month=soon", htmx=False).status_code == 400
+    # One month of photos: nothing to jump between, no control.
+    assert 'id="jump-month"' not in browser.request("GET", "/", htmx=False).text
+
+
 # -- viewer --------------------------------------------------------------------------
 
 def test_viewer_is_a_page_or_a_fragment_with_neighbours_and_actions(browser):
