@@ -7,10 +7,13 @@ user ids longer than the audit column on PostgreSQL, CR/LF and friends in ``next
 from __future__ import annotations
 
 import base64
+import re
+import uuid
 
 import pytest
 from sqlalchemy import select
 
+from app import ROOT
 from app.audit.models import AuditEvent
 from app.core.extensions import db
 from tests.conftest import ADMIN_PASSWORD, ENGINES, NO_POSTGRES, build_app
@@ -41,6 +44,65 @@ def test_deeply_nested_json_bodies_are_400(app, client, alice_api, admin_api, sh
         response = call()
         assert response.status_code == 400, name
         assert response.get_json()["code"] == "invalid_json", name
+
+
+THOUSAND_DEEP = {"array": "[" * 1000 + "]" * 1000,
+                 "object": '{"a":' * 1000 + "1" + "}" * 1000}
+SAMPLE_VALUES = {"UUIDConverter": lambda: str(uuid.uuid4()), "IntegerConverter": lambda: "1"}
+UNSAFE = ("POST", "PUT", "PATCH", "DELETE")
+
+
+def json_routes(app):
+    """Every (method, path) of the API that takes a body, its variables filled in; signing
+    out (``DELETE /auth/token``) last, since it ends the token the others use."""
+    routes = []
+    for rule in app.url_map.iter_rules():
+        if not rule.rule.startswith("/api/"):
+            continue
+        path = rule.rule
+        for name, converter in rule._converters.items():
+            value = SAMPLE_VALUES.get(type(converter).__name__, lambda: "x")()
+            path = re.sub(rf"<[^>]*\b{name}>", value, path)
+        routes += [(method, path, rule.endpoint) for method in sorted(rule.methods & set(UNSAFE))]
+    return sorted(routes, key=lambda route: route[2] == "auth_api.delete_token")
+
+
+@pytest.mark.parametrize("shape", list(THOUSAND_DEEP))
+def test_a_thousand_deep_body_is_400_on_every_json_route(app, admin_api, monkeypatch, shape):
+    """Walk the url_map: no route answers 5xx, and every route that reads its body (the one
+    parser, ``app.api.json_body``) answers 400 ``invalid_json``."""
+    read = []
+    original = app.request_class.get_json
+
+    def get_json(self, *args, **kwargs):
+        read.append(self.endpoint)
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(app.request_class, "get_json", get_json)
+    reading = set()
+    for method, path, endpoint in json_routes(app):
+        read.clear()
+        response = admin_api.client.open(path, method=method, data=THOUSAND_DEEP[shape],
+                                         content_type="application/json",
+                                         headers=admin_api.headers())
+        assert response.status_code < 500, (method, path, response.status_code)
+        if read:
+            reading.add(endpoint)
+            assert response.status_code == 400, (method, path)
+            assert response.get_json()["code"] == "invalid_json", (method, path)
+    # The routes the review found answering 500, and the older ones, all read through it.
+    assert {"media_api.share", "media_admin_api.patch_config", "auth_api.create_token",
+            "users_api.create", "trash_api.restore"} <= reading, reading
+
+
+def test_one_parser_reads_every_json_body():
+    """Only ``app.api.json_body`` calls ``get_json`` (or reads ``request.json``)."""
+    readers = []
+    for path in sorted(ROOT.glob("app/**/*.py")):
+        text = path.read_text()
+        if re.search(r"get_json\(|request\.json\b|request\.get_data\(", text):
+            readers.append(str(path.relative_to(ROOT)))
+    assert readers == ["app/api/__init__.py"]
 
 
 API_LISTS = ["/api/v1/images", "/api/v1/trash", "/api/v1/users", "/api/v1/audit",

@@ -11,10 +11,18 @@ from app.core.pagination import Page, parse_limit
 API_PREFIX = "/api/v1"
 
 
-def json_body() -> dict:
+def json_body(*, empty: dict | None = None) -> dict:
+    """The request's JSON object: the one parser every JSON route reads its body with.
+
+    Anything else is 400 ``invalid_json``: not JSON, another JSON type, the wrong content
+    type, or nesting past what the parser takes ("[[[[…" a thousand deep raises
+    RecursionError, which ``silent=True`` does not catch). ``empty`` is what a request
+    with no body at all means (by default a body is required)."""
+    if empty is not None and not request.get_data(cache=True):
+        return dict(empty)
     try:
         data = request.get_json(silent=True)
-    except RecursionError:  # "[[[[…" thousands deep: silent=True only catches ValueError
+    except RecursionError:
         data = None
     if not isinstance(data, dict):
         raise BadRequest(gettext("Send a JSON object in the request body."), code="invalid_json")

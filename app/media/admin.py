@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from flask import Blueprint, jsonify, request
 
+from app.api import json_body
 from app.auth.login import admin_required, request_context
 from app.core import htmx
 from app.core.errors import BadRequest
@@ -31,8 +32,7 @@ def get_config():
 @admin_required
 def patch_config():
     """Change any subset of the settings; 400 ``invalid_config`` naming a bad field."""
-    body = request.get_json(silent=True)
-    changes = validate_changes(body)
+    changes = validate_changes(json_body())
     return jsonify(update_config(changes, request_context()).public())
 
 

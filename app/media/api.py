@@ -3,13 +3,12 @@ the live ones (``GET …/shares``) and revoke one (``DELETE …/shares/<share_id
 
 from __future__ import annotations
 
-from flask import Blueprint, jsonify, request
+from flask import Blueprint, jsonify
 from flask_babel import gettext
 from flask_login import current_user
 
-from app.api import page_args
+from app.api import json_body, page_args
 from app.auth.login import login_required
-from app.core.errors import BadRequest
 from app.deletion import delete_endpoint
 from app.media.service import parse_share_ttl
 from app.media.shares import (
@@ -32,11 +31,7 @@ REVOKE_SHARE = {"resource": "share_link", "load": load_share_for, "preview": pre
 @login_required
 def share(image_id):
     """A share link to the image (and its variants), valid for about ``ttl_s`` seconds."""
-    body = request.get_json(silent=True)
-    if body is None and not request.get_data():
-        body = {}
-    if not isinstance(body, dict):
-        raise BadRequest(gettext('Send {"ttl_s": seconds} as JSON.'), code="invalid_json")
+    body = json_body(empty={})  # no body at all: the default lifetime
     return jsonify(share_image(image_id, parse_share_ttl(body), actor=current_user)), 201
 
 

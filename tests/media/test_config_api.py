@@ -93,7 +93,7 @@ def test_unknown_keys_and_non_objects_are_refused(admin_api):
     nested = admin_api.patch(URL, json={"rate_limits": {"per_week": 3}})
     assert nested.status_code == 400 and nested.get_json()["field"] == "rate_limits.per_week"
     listed = admin_api.patch(URL, json=[1, 2])
-    assert listed.status_code == 400 and listed.get_json()["code"] == "invalid_config"
+    assert listed.status_code == 400 and listed.get_json()["code"] == "invalid_json"
     assert admin_api.patch(URL, data="{", content_type="application/json").status_code == 400
 
 
