@@ -35,6 +35,7 @@ from app.images.models import Image, ImageVariant, with_trashed
 from app.images.processing import THUMBNAIL_TYPE
 from app.media.metrics import record_event
 from app.media.models import ShareLinkRecord
+from app.media.owners import owner_is_active
 
 FORMATS = {"webp": ("WEBP", "image/webp"), "jpeg": ("JPEG", "image/jpeg"),
            "png": ("PNG", "image/png"), "avif": ("AVIF", "image/avif")}
@@ -395,8 +396,8 @@ def authorize(image_id, *, actor, link: ShareLink | None, secret: str,
     if not _link_is_valid(link, image_id, secret=secret, now=now):
         raise Forbidden(gettext("This share link is not valid or has expired."),
                         code="invalid_share_link")
-    if image is None or image.is_deleted:
-        raise NotFound(gettext("No such image."))
+    if image is None or image.is_deleted or not owner_is_active(image.owner_id):
+        raise NotFound(gettext("No such image."))  # the owner gone or deactivated too
     if not share_is_live(link, image_id):
         raise Forbidden(gettext("This share link was turned off by its owner."),
                         code="invalid_share_link")
