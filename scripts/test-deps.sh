@@ -51,6 +51,18 @@ if ! command -v docker-compose >/dev/null 2>&1; then
         || say "WARNING: could not install docker-compose; compose test will skip"
 fi
 
+# --- HTTP clients the resume tests drive against a live server (curl, wget, aria2c) ---
+missing_clients=""
+for tool in curl:curl wget:wget aria2c:aria2; do
+    command -v "${tool%%:*}" >/dev/null 2>&1 || missing_clients="$missing_clients ${tool#*:}"
+done
+if [ -n "$missing_clients" ]; then
+    say "installing$missing_clients"
+    # shellcheck disable=SC2086  # one package name per word
+    apt_install $missing_clients >/dev/null \
+        || say "WARNING: could not install$missing_clients; their resume tests will skip"
+fi
+
 # --- PostgreSQL: start it if installed but not answering ----------------------------
 if command -v pg_isready >/dev/null 2>&1 && [ -d /etc/postgresql ]; then
     if ! pg_isready -q -h 127.0.0.1 -p 5432; then
