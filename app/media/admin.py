@@ -9,7 +9,14 @@ from app.api import json_body
 from app.auth.login import admin_required, request_context
 from app.core import htmx
 from app.core.errors import BadRequest
-from app.media.config import media_config, update_config, validate_changes
+from app.media.config import (
+    config_etag,
+    forget_config,
+    media_config,
+    stored_version,
+    update_config,
+    validate_changes,
+)
 from app.media.stats import hourly_chart, media_stats
 
 bp = Blueprint("media_admin", __name__)
@@ -24,16 +31,38 @@ FORM_INTS = ("cache_ttl_s", "cache_max_bytes", "browser_max_age_s", "events_rete
 @api_bp.get("/admin/media/config")
 @admin_required
 def get_config():
-    """Every media setting (``webhook_secret`` is never returned: ``webhook_secret_set``)."""
-    return jsonify(media_config().public())
+    """Every media setting (``webhook_secret`` is never returned: ``webhook_secret_set``),
+    with the stored version as its ``ETag``."""
+    version = stored_version()
+    forget_config()  # the answer is the version its ETag names
+    response = jsonify(media_config().public())
+    response.set_etag(config_etag(version).strip('"'))
+    return response
 
 
 @api_bp.patch("/admin/media/config")
 @admin_required
 def patch_config():
-    """Change any subset of the settings; 400 ``invalid_config`` naming a bad field."""
+    """Change any subset of the settings; 400 ``invalid_config`` naming a bad field.
+    ``If-Match`` with the config's ``ETag``: 412 when it changed meanwhile."""
     changes = validate_changes(json_body())
-    return jsonify(update_config(changes, request_context()).public())
+    expected = _if_match_version()
+    after = update_config(changes, request_context(), expect_version=expected)
+    response = jsonify(after.public())
+    response.set_etag(config_etag(stored_version()).strip('"'))
+    return response
+
+
+def _if_match_version() -> int | None:
+    """The version ``If-Match`` names (strong comparison, RFC 9110); None without the
+    header or with ``*``; -1 (never current: 412) for any other tag."""
+    if not request.headers.get("If-Match", "").strip() or request.if_match.star_tag:
+        return None
+    for tag in request.if_match.as_set():  # strong tags only: a weak one never matches
+        number = tag.removeprefix("media-config-")
+        if number != tag and number.isascii() and number.isdigit():
+            return int(number)
+    return -1
 
 
 @api_bp.get("/admin/media/stats")

@@ -13,7 +13,7 @@ from dataclasses import asdict
 from flask_babel import gettext
 
 from app.core.errors import BadRequest
-from app.media.config import media_config, update_config, validate_changes
+from app.media.config import edit_list, media_config, update_config, validate_changes
 
 
 def _invalid(field: str, message: str) -> BadRequest:
@@ -49,16 +49,20 @@ def current_settings() -> dict:
 
 
 def add_entry(key: str, text: str, ctx) -> dict:
-    entry = normalise_entry(key, text)
-    values = list(getattr(media_config(), key))
-    if entry not in values:
-        values.append(entry)
-    return update_protection({key: values}, ctx)
+    """Add one entry, to the list as stored at the moment of the write (not as this
+    process last read it), so concurrent edits through other workers are kept."""
+    edit_list(key, ctx, add=(normalise_entry(key, text),))
+    return current_settings()
 
 
 def remove_entry(key: str, text: str, ctx) -> dict:
-    values = [v for v in getattr(media_config(), key) if v != (text or "").strip()]
-    return update_protection({key: values}, ctx)
+    text = (text or "").strip()
+    try:
+        entry = normalise_entry(key, text)
+    except BadRequest:  # an entry stored before the rules tightened: as it is written
+        entry = text
+    edit_list(key, ctx, remove=(entry, text))
+    return current_settings()
 
 
 def update_protection(changes: dict, ctx) -> dict:
