@@ -159,7 +159,7 @@ def gallery():
 def upload():
     files = [f for f in request.files.getlist("file") if f and f.filename]
     if not files:
-        raise BadRequest(gettext("Choose one or more images to upload."), code="missing_file")
+        raise BadRequest(gettext("Choose one or more photos to upload."), code="missing_file")
     config = current_app.config
     uploaded, failed = [], []
     for item in files:
@@ -315,6 +315,17 @@ def viewer(image_id):
     return htmx.render_page_or_block("images/viewer.html", "viewer", **viewer_context(image))
 
 
+def percent_of(part: int, whole: int) -> int:
+    """``part`` as a whole percentage of ``whole``, never 0 for something nor 100 for
+    less than all (a 6.5 KB variant is not "100 % smaller" than its original)."""
+    if not whole:
+        return 0
+    value = round(100 * part / whole)
+    if part and value == 0:
+        return 1
+    return 99 if value == 100 and part < whole else value
+
+
 def optimizer_context(image, args) -> dict:
     """The image's stored variants against its original, and the asked-for preview
     (``w``, ``fmt``, ``q``; each checked as /media checks it, 400 naming a bad one)."""
@@ -333,13 +344,12 @@ def optimizer_context(image, args) -> dict:
         select(ImageVariant).where(ImageVariant.image_id == image.id)
         .order_by(ImageVariant.width, ImageVariant.fmt, ImageVariant.quality)).scalars().all()
     rows = [{"width": v.width, "fmt": v.fmt, "quality": v.quality, "bytes": v.bytes,
-             "share": round(100 * v.bytes / image.size_bytes) if image.size_bytes else 0}
-            for v in variants]
+             "share": percent_of(v.bytes, image.size_bytes)} for v in variants]
     preview = None
     if asked is not None:
         fitted = asked.fitted(image)
         stored = ensure_variant(image, fitted, get_storage(), now=utcnow())
-        saving = 100 - round(100 * stored.bytes / image.size_bytes) if image.size_bytes else 0
+        saving = 100 - percent_of(stored.bytes, image.size_bytes) if image.size_bytes else 0
         preview = {"url": url_for("media.original", image_id=image.id, w=asked.width,
                                   fmt=asked.fmt, q=asked.quality),
                    "bytes": stored.bytes, "saving": saving, "width": fitted.width,

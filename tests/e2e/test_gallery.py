@@ -180,7 +180,7 @@ def test_bulk_delete_then_one_undo_brings_all_back_in_place(fresh, viewport):
     toast = fresh.toast("3 photos moved to the trash.")
     expect(toast).to_have_count(1)
     expect(toast).to_have_attribute("data-linger", "")  # kept 10 s, not 5
-    expect(page.locator("#gallery-count")).to_contain_text("2 images")
+    expect(page.locator("#gallery-count")).to_contain_text("2 photos")
 
     toast.get_by_role("button", name="Undo").click()
     expect(fresh.toast("3 photos are back in the gallery.")).to_be_visible()

@@ -12,6 +12,7 @@ import pytest
 from flask_babel import format_date
 
 from app.core.db import utcnow
+from app.images.views import percent_of
 from tests.conftest import USER_PASSWORD, png_bytes
 from tests.helpers import Browser, audit_count, audit_since, image_row, last_audit
 
@@ -129,6 +130,13 @@ def test_viewer_and_optimizer_of_another_users_photo_are_404(browser, bob_browse
 
 # -- optimizer -----------------------------------------------------------------------
 
+@pytest.mark.parametrize("part, whole, shown", [
+    (0, 100, 0), (1, 10_000, 1), (50, 100, 50), (9_960, 10_000, 99), (100, 100, 100),
+    (5, 0, 0)])
+def test_shares_of_the_original_never_round_to_nothing_or_everything(part, whole, shown):
+    assert percent_of(part, whole) == shown
+
+
 def test_optimizer_renders_a_preview_with_its_bytes_and_lists_stored_variants(app, browser):
     image_id = upload(browser)
     answer = browser.request("GET", f"/images/{image_id}/optimizer?w=320&fmt=webp&q=40")
@@ -137,8 +145,8 @@ def test_optimizer_renders_a_preview_with_its_bytes_and_lists_stored_variants(ap
     size = int(re.search(r'data-preview-bytes="(\d+)"', answer.text).group(1))
     assert size > 0
     row = image_row(app, image_id)
-    saving = 100 - round(100 * size / row.size_bytes)
-    assert f"{saving}% smaller" in answer.text
+    saving = 100 - max(1, round(100 * size / row.size_bytes))
+    assert 0 <= saving <= 99 and f"{saving}% smaller" in answer.text
     # The variant is now stored: it is listed with its size, and /media serves it.
     again = browser.request("GET", f"/images/{image_id}/optimizer?w=320&fmt=webp&q=41")
     assert re.search(r"<td>\d+</td><td>webp</td><td>40</td>", again.text)
