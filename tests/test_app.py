@@ -150,12 +150,12 @@ def test_gallery_delete_answers_an_undo_toast_and_undo_brings_the_card_back(brow
     gone = browser.request("DELETE", f"/images/{image_id}", headers={"X-Confirm-Delete": "yes"})
     assert gone.status_code == 200
     assert 'hx-swap-oob="beforeend:#toasts"' in gone.text and "Undo" in gone.text
-    assert re.search(r'id="gallery-count" hx-swap-oob="true">0 images', gone.text)
+    assert re.search(r'id="gallery-count" hx-swap-oob="true">0 photos', gone.text)
     undo_url = re.search(r'hx-post="([^"]+/restore)"', gone.text).group(1)
     back = browser.request("POST", undo_url)
     assert back.status_code == 200
     assert f'data-restored="{image_id}"' in back.text  # the tile comes back where it was
-    assert re.search(r'id="gallery-count" hx-swap-oob="true">1 image ', back.text)
+    assert re.search(r'id="gallery-count" hx-swap-oob="true">1 photo ', back.text)
 
 
 def test_error_answers_a_toast_for_htmx(browser):
