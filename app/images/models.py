@@ -129,6 +129,9 @@ class ImageVariant(db.Model):
     quality: Mapped[int] = mapped_column(Integer, nullable=False)
     bytes: Mapped[int] = mapped_column(BigInteger, nullable=False)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
+    # Rendered, or read from storage (a cache miss); None before migration 0012. The least
+    # recently used go first once an image holds MEDIA_MAX_VARIANTS_PER_IMAGE.
+    last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
     __table_args__ = (
         UniqueConstraint("image_id", "width", "fmt", "quality", name="uq_image_variants_kind"),

@@ -12,18 +12,20 @@ import base64
 import hashlib
 import hmac
 import io
+import logging
 import math
 import re
 import secrets
 import uuid
+from contextlib import nullcontext
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from flask_babel import gettext
 from PIL import Image as PILImage
 from PIL import ImageOps, features
-from sqlalchemy import select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import delete, func, select, update
+from sqlalchemy.exc import IntegrityError, OperationalError
 
 from app.core import access_cache
 from app.core.db import begin_write, end_read
@@ -411,11 +413,37 @@ def etag_for(image: Image, variant: Variant) -> str:
 
 # -- variants --------------------------------------------------------------------------
 
+log = logging.getLogger(__name__)
+
 @dataclass(frozen=True)
 class StoredVariant:
     key: str
     bytes: int
     data: bytes | None = None  # set when this request rendered it
+    evicted: tuple[str, ...] = ()  # the names of variants deleted to make room for it
+
+
+# How often a variant read from storage has its last use written (the LRU's resolution).
+VARIANT_TOUCH_EVERY = timedelta(minutes=10)
+
+
+def check_link_variant(image, asked: Variant, fitted: Variant) -> None:
+    """What a share link may have rendered: a width from ``MEDIA_WIDTHS`` (checked by the
+    parser) at the default format and quality, or any variant already stored (the
+    original and the thumbnail always). Anything else is 400 ``invalid_option`` naming
+    what the link cannot choose, so no link makes an image render dozens of copies."""
+    if asked.kind != "render":
+        return
+    problem = ("fmt" if asked.fmt != DEFAULT_FORMAT
+               else "q" if asked.quality != DEFAULT_QUALITY
+               else "w" if asked.width is None else None)
+    if problem is None or find_variant(image, fitted) is not None:
+        return
+    raise BadRequest(gettext("Through a share link, %(option)s cannot be chosen: new "
+                             "renderings are made only at the listed widths, as %(fmt)s at "
+                             "quality %(q)d.", option=problem, fmt=DEFAULT_FORMAT,
+                             q=DEFAULT_QUALITY),
+                     code="invalid_option", option=problem)
 
 
 def read_object(storage, key: str) -> bytes:
@@ -459,18 +487,26 @@ def render_variant(source: bytes, variant: Variant) -> bytes:
     return out.getvalue()
 
 
-def ensure_variant(image: Image, variant: Variant, storage, *, now: datetime) -> StoredVariant:
+def ensure_variant(image: Image, variant: Variant, storage, *, now: datetime,
+                   decode_slots=None, max_variants: int | None = None) -> StoredVariant:
     """The stored variant, rendered and stored once (the first request pays for it).
 
     The object is written first; then one transaction adds its bytes to the image row,
     but only while the image is not claimed by a purge, and records the row. A purge
     that claims the image afterwards reads the variant's key and deletes it; a purge
     that claimed it before makes this request give up and remove its object.
+
+    Bounded work: the render holds one of ``decode_slots`` (``DecodeSlots``: 503 ``busy``
+    with ``Retry-After`` when none frees up in time), and with ``max_variants`` the same
+    transaction deletes the image's least recently used variants past that number (rows
+    and bytes on the image row; their objects right after the commit).
     """
     existing = find_variant(image, variant)
     if existing is not None:
+        _touch(existing, now)
         return StoredVariant(existing.key, existing.bytes)
-    data = render_variant(read_object(storage, image.storage_key), variant)
+    with decode_slots if decode_slots is not None else nullcontext():
+        data = render_variant(read_object(storage, image.storage_key), variant)
     key = f"variants/{now:%Y/%m}/{secrets.token_hex(16)}.{variant.fmt}"
     storage.put(key, data, FORMATS[variant.fmt][1])
     try:
@@ -485,7 +521,9 @@ def ensure_variant(image: Image, variant: Variant, storage, *, now: datetime) ->
             raise NotFound(gettext("No such image."))
         db.session.add(ImageVariant(image_id=image.id, key=key, width=variant.width,
                                     fmt=variant.fmt, quality=variant.quality,
-                                    bytes=len(data), created_at=now))
+                                    bytes=len(data), created_at=now, last_used_at=now))
+        db.session.flush()
+        evicted = _evict_past(image.id, max_variants) if max_variants else []
         db.session.commit()
         record_event("variant", image.id, nbytes=len(data))
     except IntegrityError:
@@ -500,4 +538,48 @@ def ensure_variant(image: Image, variant: Variant, storage, *, now: datetime) ->
         db.session.rollback()
         storage.delete_many([key])
         raise
-    return StoredVariant(key, len(data), data)
+    if evicted:
+        try:
+            storage.delete_many([row.key for row in evicted])
+        except Exception:  # noqa: BLE001  (the rows are gone; `flask doctor` lists the object)
+            log.warning("evicted variants of %s left in storage", image.id, exc_info=True)
+    return StoredVariant(key, len(data), data, tuple(
+        Variant("render", row.width, row.fmt, row.quality).name for row in evicted))
+
+
+def _touch(row: ImageVariant, now: datetime) -> None:
+    """Record a use (at most every ``VARIANT_TOUCH_EVERY``); best effort: a busy database
+    costs the eviction order a little precision, never the request."""
+    last = row.last_used_at or row.created_at
+    if last is not None and now - last < VARIANT_TOUCH_EVERY:
+        return
+    try:
+        begin_write()
+        db.session.execute(update(ImageVariant).where(ImageVariant.id == row.id)
+                           .values(last_used_at=now)
+                           .execution_options(synchronize_session=False))
+        db.session.commit()
+    except OperationalError:
+        db.session.rollback()
+        log.info("variant %s: last use not recorded (database busy)", row.id)
+
+
+def _evict_past(image_id, keep: int) -> list:
+    """Delete the image's variants past the ``keep`` most recently used (in the caller's
+    transaction) and take their bytes off the image row; the deleted rows."""
+    last_use = func.coalesce(ImageVariant.last_used_at, ImageVariant.created_at)
+    rows = db.session.execute(
+        select(ImageVariant.id, ImageVariant.key, ImageVariant.bytes, ImageVariant.width,
+               ImageVariant.fmt, ImageVariant.quality)
+        .where(ImageVariant.image_id == image_id)
+        .order_by(last_use.desc(), ImageVariant.id.desc())
+        .offset(keep)  # SQLite gets "LIMIT -1 OFFSET": SQLAlchemy's own
+    ).all()
+    if rows:
+        db.session.execute(delete(ImageVariant).where(ImageVariant.id.in_([r.id for r in rows]))
+                           .execution_options(synchronize_session=False))
+        db.session.execute(
+            with_trashed(update(Image).where(Image.id == image_id)
+                         .values(variant_bytes=Image.variant_bytes - sum(r.bytes for r in rows)))
+            .execution_options(synchronize_session=False))
+    return rows

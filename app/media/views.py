@@ -22,7 +22,8 @@ from werkzeug.wsgi import FileWrapper
 
 from app.core.db import utcnow
 from app.core.errors import RangeNotSatisfiable
-from app.media.cache import get_cache
+from app.images.processing import decode_slots_for
+from app.media.cache import evict_images, get_cache
 from app.media.config import media_config
 from app.media.guard import add_rate_limit_headers, media_limits
 from app.media.metrics import record_access
@@ -31,6 +32,7 @@ from app.media.service import (
     MediaRequest,
     Variant,
     authorize,
+    check_link_variant,
     ensure_variant,
     etag_for,
     parse_media_request,
@@ -135,6 +137,8 @@ def _serve(image_id, *, thumb: bool):
                        link=asked.link, secret=current_app.config["SECRET_KEY"], now=now)
     image = access.image
     variant = asked.variant.fitted(image)
+    if access.link is not None:
+        check_link_variant(image, asked.variant, variant)
     config = media_config()
     etag = etag_for(image, variant)
     # Every answer for this image and variant (200, 206, 304) carries the same set.
@@ -265,7 +269,11 @@ def _body(image, variant: Variant, config, now):
     elif variant.kind == "thumb":
         key, length, data = image.thumbnail_key, image.thumbnail_bytes, None
     else:
-        stored = ensure_variant(image, variant, storage, now=now)
+        stored = ensure_variant(image, variant, storage, now=now,
+                                decode_slots=decode_slots_for(current_app),
+                                max_variants=current_app.config["MEDIA_MAX_VARIANTS_PER_IMAGE"])
+        if stored.evicted:
+            evict_images([image.id])  # what was cached of the deleted variants goes too
         key, length, data = stored.key, stored.bytes, stored.data
     if cacheable and length <= config.cache_max_bytes:
         if data is None:

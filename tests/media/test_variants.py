@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import timedelta
+from urllib.parse import urlsplit
 
 import pytest
 from sqlalchemy import select, update
@@ -170,3 +171,103 @@ def test_the_doctor_knows_stored_variants_and_finds_orphan_ones(app, alice_api, 
     assert "orphan object (no row): variants/crashed.webp" in report.output
     assert row.key not in report.output
     assert "row without its objects" not in report.output
+
+
+# -- bounded work (issue 18 item 6) ------------------------------------------------------
+
+def link_to(alice_api, image) -> str:
+    url = alice_api.post(f"/api/v1/images/{image['id']}/share", json={"ttl_s": 3600}) \
+        .get_json()["url"]
+    parts = urlsplit(url)
+    return f"{parts.path}?{parts.query}"
+
+
+def test_a_share_link_renders_only_listed_widths_at_the_default(app, client, alice_api,
+                                                                image):
+    link = link_to(alice_api, image)
+    for form, option in (("&w=320&fmt=png", "fmt"), ("&w=320&fmt=jpeg&q=75", "fmt"),
+                         ("&w=320&q=40", "q"), ("&w=320&q=95", "q"), ("&fmt=webp", "w"),
+                         ("&q=75", "w")):
+        response = client.get(link + form)
+        assert response.status_code == 400, form
+        assert (response.get_json()["code"], response.get_json()["option"]) == \
+            ("invalid_option", option), form
+        assert response.headers["Cache-Control"] == "no-store"
+    assert variants(app, image["id"]) == []
+    for form in ("", "&w=320", "&w=2048", "&w=640&q=75", "&w=640&q=78&fmt=webp",
+                 "&download=1"):
+        assert client.get(link + form).status_code == 200, form
+    assert client.get(link.replace("?", "/thumb?")).status_code == 200
+    # The picture's own width is stored now (w=2048 on a 640-wide image): no w is that one.
+    assert client.get(link + "&fmt=webp").status_code == 200
+    kinds = {(v.width, v.fmt, v.quality) for v in variants(app, image["id"])}
+    assert kinds == {(320, "webp", 75), (640, "webp", 75)}
+    # What the owner had rendered, a link may fetch as it is.
+    assert alice_api.get(image["url"] + "?w=320&fmt=png").status_code == 200
+    assert client.get(link + "&w=320&fmt=png").status_code == 200
+    assert client.get(link + "&w=320&fmt=png&q=40").status_code == 200  # q means nothing
+    assert len(variants(app, image["id"])) == 3
+
+
+def test_past_the_cap_the_least_recently_used_variant_goes_with_its_bytes(
+        app, alice_api, image, tmp_path, monkeypatch):
+    import app.media.views as media_views
+
+    app.config["MEDIA_MAX_VARIANTS_PER_IMAGE"] = 3
+    app.config["MEDIA_CONFIG"] = {"cache_enabled": False}  # every use reaches storage
+    start = utcnow()
+    clock = {"now": start}
+    monkeypatch.setattr(media_views, "utcnow", lambda: clock["now"])
+
+    def fetch(q, hours):
+        clock["now"] = start + timedelta(hours=hours)
+        response = alice_api.get(image["url"] + f"?w=320&fmt=jpeg&q={q}")
+        assert response.status_code == 200
+        return response
+
+    fetch(40, 0)
+    fetch(60, 1)
+    fetch(75, 2)
+    keys = {v.quality: v.key for v in variants(app, image["id"])}
+    fetch(40, 3)  # used again: now the most recent but one
+    fetch(85, 4)  # the fourth: 60, the least recently used, goes
+    rows = variants(app, image["id"])
+    assert {v.quality for v in rows} == {40, 75, 85}
+    files = object_files(tmp_path)
+    assert keys[60] not in files and {v.key for v in rows} <= files
+    assert image_row(app, image["id"]).variant_bytes == sum(v.bytes for v in rows)
+    # Asked for again, it is rendered again (and the least recently used goes).
+    fetch(60, 5)
+    assert {v.quality for v in variants(app, image["id"])} == {40, 85, 60}
+
+
+def test_the_cap_also_evicts_the_cached_copies(app, alice_api, image):
+    app.config["MEDIA_MAX_VARIANTS_PER_IMAGE"] = 1
+    first = alice_api.get(image["url"] + "?w=320&fmt=jpeg&q=40")
+    assert first.headers["X-Cache"] == "MISS"
+    alice_api.get(image["url"] + "?w=320&fmt=jpeg&q=60")
+    again = alice_api.get(image["url"] + "?w=320&fmt=jpeg&q=40")
+    assert again.headers["X-Cache"] == "MISS" and again.data == first.data
+
+
+def test_every_render_waits_for_a_decode_slot(app, client, alice_api, image):
+    from app.images.processing import DecodeSlots
+
+    slots = DecodeSlots(1, 0.05)
+    app.extensions["papelera.decode_slots"] = slots
+    link = link_to(alice_api, image)
+    slots.acquire()  # an upload (or another render) holds the only slot
+    try:
+        for who, url in ((alice_api, image["url"] + "?w=320&fmt=jpeg"), (client, link + "&w=320")):
+            busy = who.get(url)
+            assert busy.status_code == 503
+            assert busy.get_json()["code"] == "busy"
+            assert int(busy.headers["Retry-After"]) >= 1
+            assert busy.headers["Cache-Control"] == "no-store"
+        assert variants(app, image["id"]) == []
+        # What needs no render is served meanwhile.
+        assert alice_api.get(image["url"]).status_code == 200
+        assert client.get(link.replace("?", "/thumb?")).status_code == 200
+    finally:
+        slots.release()
+    assert client.get(link + "&w=320").status_code == 200
