@@ -32,7 +32,7 @@ from sqlalchemy import Integer, String, delete, inspect, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, mapped_column
 
-from app.core.db import UTCDateTime, utcnow
+from app.core.db import UTCDateTime, end_read, utcnow
 from app.core.errors import InstallationMismatch
 from app.core.events import InstallationAdopted
 from app.core.extensions import db
@@ -98,7 +98,7 @@ def schema_ready() -> bool:
     extensions = current_app.extensions
     if not extensions.get("papelera.installation_schema"):
         names = set(inspect(db.session.connection()).get_table_names())
-        db.session.commit()
+        end_read()
         extensions["papelera.installation_schema"] = {"installation", "images"} <= names
     return extensions["papelera.installation_schema"]
 
@@ -107,19 +107,19 @@ def _sql_id() -> str | None:
     value = db.session.execute(
         select(Installation.installation_id).where(Installation.id == ROW_ID)
     ).scalar_one_or_none()
-    db.session.commit()
+    end_read()
     return value
 
 
 def _write_sql_id(value: str, *, replace: bool = False) -> str:
     """Write the SQL id (one row, first writer wins unless ``replace``); return it."""
-    if replace:
-        db.session.execute(delete(Installation).where(Installation.id == ROW_ID))
-    db.session.add(Installation(id=ROW_ID, installation_id=value, created_at=utcnow()))
     try:
-        db.session.commit()
+        with unit_of_work():
+            if replace:
+                db.session.execute(delete(Installation).where(Installation.id == ROW_ID))
+            db.session.add(Installation(id=ROW_ID, installation_id=value, created_at=utcnow()))
     except IntegrityError:
-        db.session.rollback()
+        pass  # another process wrote it a moment ago (the unit rolled back)
     return _sql_id() or value
 
 
@@ -127,7 +127,7 @@ def _owners_unknown_to_store() -> int:
     """How many owners of images (trashed ones too) the user store does not know."""
     owners = set(db.session.execute(
         with_trashed(select(Image.owner_id).distinct())).scalars())
-    db.session.commit()
+    end_read()
     if not owners:
         return 0
     return len(owners - get_users().all_ids())

@@ -20,7 +20,7 @@ from flask_babel import gettext
 from sqlalchemy import select, text
 
 from app.audit.models import AuditEvent, AuditHead
-from app.core.db import begin_write, on_postgresql, utcnow
+from app.core.db import begin_write, end_read, has_pending_writes, on_postgresql, utcnow
 from app.core.errors import AuditUnavailable
 from app.core.extensions import db
 
@@ -134,12 +134,17 @@ def record(action: str, outcome: str, ctx: Context, *, target_type: str | None =
            target_id=None, details: dict | None = None, now: datetime | None = None) -> AuditEvent:
     """Append one event to the chain in a transaction of its own, and commit it.
 
-    For events that record no SQL change of their own (a refusal, a failure, the start
-    of an action outside SQL). The caller's pending work is committed first: the audit
-    lock must not be held while waiting on anything else.
+    For events that record no SQL change of their own (a refusal, a failure, the
+    outcome of an action outside SQL). It never commits the caller's work: with a change
+    pending it refuses (``RuntimeError``, a bug: that change commits with its event
+    through ``commit_change``). A read-only transaction still open is ended first, so the
+    audit lock is never held while waiting on anything else.
     """
     session = db.session
-    session.commit()
+    if has_pending_writes(session):
+        raise RuntimeError(f"audit.record({action!r}) with a change pending: commit the "
+                           "change with its event (commit_change)")
+    end_read(session)
     event = append(action, outcome, ctx, target_type=target_type, target_id=target_id,
                    details=details, now=now)
     session.commit()

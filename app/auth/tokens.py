@@ -13,7 +13,6 @@ from datetime import datetime, timedelta
 from sqlalchemy import select, update
 
 from app.auth.models import ApiToken
-from app.core.db import begin_write
 from app.core.events import TokensRevoked
 from app.core.extensions import db
 from app.core.uow import unit_of_work
@@ -29,9 +28,8 @@ def issue_token(user, *, ttl_hours: int, now: datetime) -> tuple[str, ApiToken]:
     token = PREFIX + secrets.token_urlsafe(32)
     row = ApiToken(user_id=user.id, digest=digest(token), auth_epoch=user.auth_epoch,
                    created_at=now, expires_at=now + timedelta(hours=ttl_hours))
-    begin_write()
-    db.session.add(row)
-    db.session.commit()
+    with unit_of_work():
+        db.session.add(row)
     return token, row
 
 

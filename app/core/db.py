@@ -136,6 +136,15 @@ def end_read(session=None) -> None:
     session.commit()
 
 
+def has_pending_writes(session=None) -> bool:
+    """Whether the session's transaction has written, or holds ORM changes not yet
+    flushed: work that only a unit of work's commit may end."""
+    session = _plain(session)
+    if session.new or session.dirty or session.deleted:
+        return True
+    return session.in_transaction() and bool(session.connection().info.get(_WROTE))
+
+
 def configure_engine(engine: Engine) -> None:
     """SQLite: WAL, a busy timeout, deferred reads and writers that lock up front.
 

@@ -55,6 +55,13 @@ class UnitOfWork:
         SQL transaction commits and is dropped if it rolls back."""
         self.events.append([event, settled])
 
+    def commit(self) -> None:
+        """Commit a step of a long action now (a saga's claim before the object store is
+        called). Events emitted so far become true and survive a later failure; the
+        write lock is taken again by the next ``unit_of_work()`` or ``begin_write``."""
+        if self.sql:
+            self.session.commit()
+
     def _settle(self) -> None:
         for pending in self.events:
             pending[1] = True

@@ -209,7 +209,9 @@ class DeleteRequest:
         """The outcome's one event: committed with the change when the change is SQL
         rows, else written after the fact."""
         if self.outside_sql:
-            self._audit_after_the_fact(done.outcome, **done.details)
+            # What the action left pending in SQL (a session row, a lease) commits with
+            # its outcome; the store's side already happened, so a refusing log is told.
+            self._audit_after_the_fact(done.outcome, with_change=True, **done.details)
         else:
             self._audit(done.outcome, with_change=True, **done.details)
 
@@ -251,12 +253,13 @@ class DeleteRequest:
               target_id=self.target_id,
               details={**(self.options.as_dict() if self.options else {}), **details})
 
-    def _audit_after_the_fact(self, outcome: str, **details) -> None:
+    def _audit_after_the_fact(self, outcome: str, *, with_change: bool = False,
+                              **details) -> None:
         """Record what already happened: the outcome of an action outside SQL (its
         ``started`` event is written), or a refusal (nothing changed). If the log
         refuses, say so in the application log and answer the truth."""
         try:
-            self._audit(outcome, **details)
+            self._audit(outcome, with_change=with_change, **details)
         except Exception:
             db.session.rollback()
             log.exception("an audit event could not be written")

@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import select
 
+from app.core.db import end_read
 from app.core.extensions import db
 from app.images.models import Image, ImageVariant, with_trashed
 from app.images.service import trash_rows
@@ -71,7 +72,7 @@ def examine(storage, *, now: datetime, min_age: timedelta) -> DoctorReport:
                 report.orphan_objects.append(key)
     missing = {image_id for key, image_id in known.items() if key not in present}
     report.rows_missing_objects = sorted(missing)
-    db.session.commit()
+    end_read()
     return report
 
 

@@ -38,7 +38,7 @@ from app.audit.models import AuditEvent
 from app.audit.service import SYSTEM, Context
 from app.auth.sessions import end_sessions_of
 from app.auth.tokens import delete_tokens_of
-from app.core.db import utcnow
+from app.core.db import end_read, utcnow
 from app.core.errors import Conflict, NotFound
 from app.core.extensions import db
 from app.core.uow import unit_of_work
@@ -188,8 +188,10 @@ def finish_user_deletion(users: UserRepository, storage, user_id: str, lease: st
         log.warning("user deletion paused", extra={"user_id": user_id,
                                                   "remaining": result.remaining})
         return result
-    delete_tokens_of(str(user_id))
-    end_sessions_of(str(user_id))
+    with unit_of_work() as uow:
+        delete_tokens_of(str(user_id))
+        end_sessions_of(str(user_id))
+        uow.commit()  # a step of the saga: no way in is left when the document goes
     if not users.delete(user_id, {"status": "deleting", "deletion_lease": lease}):
         return result
     result.finished = True
@@ -204,9 +206,9 @@ def _trash_active_images(user_id: str, *, actor_id: str | None, now: datetime) -
     Every cached copy of the user's images goes at once (the batches evict them again
     as they delete them).
     """
-    with unit_of_work():
+    with unit_of_work() as uow:
         trash_rows(Image.owner_id == str(user_id), deleted_by=actor_id, now=now, purge_after=now)
-        db.session.commit()  # a step of the saga: done before the batches start
+        uow.commit()  # a step of the saga: done before the batches start
 
 
 def delete_user_permanently(users: UserRepository, storage, target: User, *, ctx: Context,
@@ -267,7 +269,7 @@ def _close_dangling_starts(users: UserRepository, *, cutoff: datetime) -> None:
                                               finished.id > AuditEvent.id)))
         .order_by(AuditEvent.id)
     ).scalars().all()
-    db.session.commit()
+    end_read()
     for user_id in dict.fromkeys(rows):
         doc = users.get_doc(user_id)
         if doc is None:  # the crash came between deleting the user and this event
