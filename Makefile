@@ -47,11 +47,14 @@ deps:
 	bash scripts/test-deps.sh
 
 # ruff, then the documentation (a broken link or a page missing from mkdocs.yml fails),
-# then the suite.
+# then the suite: TEST_WORKERS processes (pytest-xdist), each test file kept on one worker
+# so its module fixtures (a live server, a browser, a seeded library) are built once; the
+# slowest tests are listed at the end. TEST_WORKERS=0 runs it in this process.
+TEST_WORKERS ?= 2
 test: $(TEST_STAMP) deps i18n-compile
 	$(RUFF) check app tests benchmarks
 	$(MKDOCS) build --strict --quiet --site-dir build/site
-	$(PYTHON) -m pytest -q
+	$(PYTHON) -m pytest -q -n $(TEST_WORKERS) --dist loadfile --durations=20
 
 # The documentation site (docs/, mkdocs.yml): served with live reload on
 # http://127.0.0.1:8000, or built into build/site/ as `make test` does.
