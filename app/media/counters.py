@@ -59,7 +59,8 @@ SCHEME_PREFIX = "papelera+"
 
 # KEYS[1]: the auto-block list; then each window's previous and current counter.
 # ARGV: now (s), the auto-block limit and expiry (s), the units wanted (a reservation,
-# below), the spread; then each window's limit, expiry (s).
+# below), the spread, the units of an earlier reservation given back unspent; then each
+# window's limit, expiry (s).
 # Answers {auto-block acquired, units counted, then per window counted: acquired,
 # previous count, previous ttl (ms), current count, current ttl (ms)}.
 COUNT_REQUEST = """
@@ -68,10 +69,18 @@ local block_limit = tonumber(ARGV[2])
 local block_expiry = tonumber(ARGV[3])
 local grant = tonumber(ARGV[4])
 local spread = tonumber(ARGV[5])
+local unspent = tonumber(ARGV[6])
 
 local function recent(index)
     local entry = redis.call('lindex', KEYS[1], index)
     return entry and tonumber(entry) >= now - block_expiry
+end
+
+-- Units reserved earlier and never spent leave the auto-block count: they were no
+-- requests, and must not block the client early.
+for i = 1, unspent do
+    if not recent(0) then break end
+    redis.call('lpop', KEYS[1])
 end
 
 -- acquire_moving_window.lua, amount 1
@@ -87,8 +96,8 @@ end
 local windows, refused = {}, nil
 for w = 1, (#KEYS - 1) / 2 do
     local previous_key, current_key = KEYS[2 * w], KEYS[2 * w + 1]
-    local limit = tonumber(ARGV[4 + 2 * w])
-    local expiry = tonumber(ARGV[5 + 2 * w]) * 1000
+    local limit = tonumber(ARGV[5 + 2 * w])
+    local expiry = tonumber(ARGV[6 + 2 * w]) * 1000
 
     local current_ttl = tonumber(redis.call('pttl', current_key))
     if current_ttl > 0 and current_ttl < expiry then
@@ -147,6 +156,7 @@ MAX_UNITS = 16
 UNIT_LIFE_S = 1.0
 SPREAD = 4
 MAX_CLIENTS = 4096  # reservations kept per process (past it, expired ones are dropped)
+GIVE_BACK_WITHIN_S = 60.0  # unspent units older than this are no longer given back
 
 
 @dataclass(frozen=True)
@@ -216,22 +226,48 @@ class Reservations:
     less than four times a second), at most MAX_UNITS, and the script grants several only
     while SPREAD times as many are free in the auto-block count and in every window, so
     close to a limit each request is counted alone. Units are counted when reserved: a
-    limit is never exceeded; a unit left unused (the client stopped, or moved to another
-    process) still counts, so a refusal may come a few requests early (at most
-    MAX_UNITS - 1 per process), never late. Units unused after UNIT_LIFE_S are dropped.
-    Keyed by the counters and their limits (a changed limit starts over). Threads share
-    it; a forked child starts empty.
+    limit is never exceeded. Units unused after UNIT_LIFE_S are dropped, and given back
+    to the auto-block count in this process's next call for the same client (``unspent``,
+    within GIVE_BACK_WITHIN_S): an automatic block, which lasts ``block_for_s``, comes
+    exactly at its threshold (issue 18, item 13; code-review N14). In the limiter's
+    windows an unused unit still counts until its window passes, so a 429 may come a few
+    requests early (at most MAX_UNITS - 1 per process), never late; and a unit reserved by
+    a process the client never reaches again is given back by nobody (same bound).
+    Units inherited from another thread get the new reservation's life. Keyed by the
+    counters and their limits (a changed limit starts over). Threads share it; a forked
+    child starts empty.
     """
 
     def __init__(self):
         self._lock = threading.Lock()
         self._pid = os.getpid()
         self._held: dict[tuple, _Reservation] = {}
+        self._unspent: dict[tuple, tuple[int, float]] = {}  # units to give back, since
 
     def _book(self) -> dict:
         if self._pid != os.getpid():
-            self._held, self._pid = {}, os.getpid()
+            self._held, self._unspent, self._pid = {}, {}, os.getpid()
         return self._held
+
+    def _set_aside(self, key: tuple, held: _Reservation | None, now: float) -> None:
+        """Keep ``held``'s unused units to give back on the next call for ``key``."""
+        if held is not None and held.left > 0:
+            count, since = self._unspent.get(key, (0, held.at))
+            self._unspent[key] = (count + held.left, min(since, held.at))
+            held.left = 0
+
+    def unspent(self, key: tuple) -> int:
+        """Units reserved for ``key`` that expired unused, to give back in the next call
+        (so auto-block counts only requests). Not given back past ``GIVE_BACK_WITHIN_S``:
+        by then the window may hold other requests' stamps in their place."""
+        now = time.monotonic()
+        with self._lock:
+            self._book()
+            held = self._held.get(key)
+            if held is not None and now - held.at >= UNIT_LIFE_S:
+                self._set_aside(key, held, now)
+            count, since = self._unspent.pop(key, (0, now))
+        return count if now - since < GIVE_BACK_WITHIN_S else 0
 
     def spend(self, key: tuple) -> dict[str, Counted] | None:
         """Spend one reserved unit: this request's windows, as if counted alone; or None."""
@@ -265,11 +301,16 @@ class Reservations:
             left = granted - 1
             if held is not None and held.left > 0 and now - held.at < UNIT_LIFE_S:
                 left += held.left
+            else:
+                self._set_aside(key, held, now)
             if len(book) >= MAX_CLIENTS and key not in book:
                 for stale in [k for k, r in book.items() if now - r.at >= UNIT_LIFE_S]:
                     del book[stale]
                 if len(book) >= MAX_CLIENTS:
                     book.clear()
+                    self._unspent.clear()
+            if len(self._unspent) >= MAX_CLIENTS:
+                self._unspent.clear()
             book[key] = _Reservation(left=left, used=1, at=now, states=states)
         return _as_counted(states, granted - 1, 0.0)
 
@@ -372,7 +413,8 @@ class MediaRedisStorage(RedisStorage):
                         windows: tuple[Window, ...], counters: tuple) -> bool:
         want = self.reservations.wanted(counters)
         keys = [self.prefixed_key(block_key)]
-        args: list[float] = [time.time(), block_limit, block_expiry, want, SPREAD]
+        unspent = self.reservations.unspent(counters)
+        args: list[float] = [time.time(), block_limit, block_expiry, want, SPREAD, unspent]
         for window in windows:
             keys += [self.prefixed_key(self._previous_window_key(window.key)),
                      self.prefixed_key(self._current_window_key(window.key))]

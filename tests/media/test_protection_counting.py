@@ -237,6 +237,8 @@ def test_two_processes_never_let_more_than_the_limit_through(app, tmp_path, link
                       MEDIA_PROTECTION_NAMESPACE=app.namespace,
                       MEDIA_CACHE_NAMESPACE=f"{app.namespace}:media",
                       SQLALCHEMY_DATABASE_URI=app.config["SQLALCHEMY_DATABASE_URI"])
+    # One installation, one user store (a share link serves while its owner is active).
+    other.extensions["papelera.users"] = app.extensions["papelera.users"]
     try:
         with other.app_context():
             assert limiter.storage is not first_storage
