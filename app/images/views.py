@@ -61,7 +61,7 @@ from app.media.service import (
     DEFAULT_FORMAT,
     DEFAULT_QUALITY,
     DEFAULT_SHARE_TTL_S,
-    QUALITY_RANGE,
+    QUALITY_STEPS,
     ensure_variant,
     formats_available,
     parse_media_request,
@@ -355,7 +355,7 @@ def optimizer_context(image, args) -> dict:
                    "bytes": stored.bytes, "saving": saving, "width": fitted.width,
                    "fmt": asked.fmt, "quality": asked.quality}
     return {"variants": rows, "preview": preview, "widths": widths,
-            "formats": formats_available(), "quality_range": QUALITY_RANGE,
+            "formats": formats_available(), "quality_steps": QUALITY_STEPS,
             "default_fmt": DEFAULT_FORMAT, "default_q": DEFAULT_QUALITY,
             "original_bytes": image.size_bytes,
             "chosen": {"w": asked.width if asked else 1280,

@@ -138,12 +138,27 @@
   });
   document.addEventListener("pointercancel", function () { start = null; });
 
-  // The slider shows its value as it moves (the preview follows after 300 ms).
+  // The quality slider stops only at the qualities /media renders (data-steps): an arrow
+  // key goes to the next one, a drag to the nearest; it shows its value as it moves (the
+  // preview follows after 300 ms).
   document.addEventListener("input", function (event) {
-    if (event.target.name === "q" && event.target.closest(".optimizer-form")) {
-      var out = event.target.closest("label").querySelector("output");
-      if (out) out.textContent = event.target.value;
+    var slider = event.target;
+    if (slider.name !== "q" || !slider.closest(".optimizer-form")) return;
+    var steps = (slider.getAttribute("data-steps") || "").split(" ").map(Number).filter(Boolean);
+    if (steps.length) {
+      var value = Number(slider.value);
+      var before = Number(slider.dataset.snapped || slider.defaultValue);
+      var snapped = steps.reduce(function (a, b) { return Math.abs(b - value) < Math.abs(a - value) ? b : a; });
+      if (Math.abs(value - before) === 1) {  // one arrow key press
+        var ahead = value > before ? steps.filter(function (s) { return s > before; })[0]
+          : steps.filter(function (s) { return s < before; }).pop();
+        snapped = ahead === undefined ? before : ahead;
+      }
+      slider.value = String(snapped);
+      slider.dataset.snapped = String(snapped);
     }
+    var out = slider.closest("label").querySelector("output");
+    if (out) out.textContent = slider.value;
   });
 
   // After delete, restore or delete forever in the viewer: on to the next photo (or the

@@ -281,8 +281,13 @@ def test_optimizer_slider_rerenders_the_preview(fresh, viewport):
     preview = page.locator(".optimizer-preview img")
     page.wait_for_function("img => img.complete && img.naturalWidth > 0",
                            arg=preview.element_handle())
-    slider.fill("70")
-    expect(caption).to_contain_text("at quality 70")
+    slider.fill("70")  # /media renders 40, 60, 75, 85 or 95: the slider stops at 75
+    expect(page.locator(".optimizer-q")).to_have_text("75")
+    expect(caption).to_contain_text("at quality 75")
+    slider.focus()
+    page.keyboard.press("ArrowRight")  # one key: the next quality
+    expect(page.locator(".optimizer-q")).to_have_text("85")
+    expect(caption).to_contain_text("at quality 85")
     expect(page.locator(".optimizer-variants")).to_contain_text("40")
     no_errors(fresh)
 
