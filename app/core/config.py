@@ -282,6 +282,9 @@ ENVIRONMENT: tuple[Setting, ...] = (
     Setting("MEDIA_ACCESS_RECHECK_S", 1.0,
             "with Redis: how often a process reads the access generation besides following "
             "its bumps (a bound for a subscription that died silently)", seconds),
+    Setting("MEDIA_WEBHOOK_ALLOW_PRIVATE", False,
+            "let the auto-block webhook reach loopback, private and link-local addresses",
+            boolean),
     Setting("TOKEN_TTL_HOURS", 24 * 30, "lifetime of API tokens", whole(1)),
     Setting("LOGIN_RATE_LIMIT", "10 per minute", "sign-in attempts per client IP",
             rate_limit),

@@ -32,6 +32,7 @@ from app.audit import service as audit
 from app.core.db import UTCDateTime, begin_write, utcnow
 from app.core.errors import BadRequest, PreconditionFailed
 from app.core.extensions import db
+from app.media.webhook_url import WebhookUrlRefused, check_target
 
 MIB = 1024 * 1024
 EXTENSION = "papelera.media_config"
@@ -185,6 +186,16 @@ def _url(name: str, value) -> str | None:
     if parsed is None or parsed.scheme not in ("http", "https") or not parsed.hostname \
             or len(value) > 2000:
         raise _bad(name, gettext("%(field)s must be an http(s) URL or null.", field=name))
+    return _webhook_target(name, value)
+
+
+def _webhook_target(name: str, value: str) -> str:
+    """Public receivers only, no credentials in the URL (``app.media.webhook_url``)."""
+    try:
+        check_target(value, unresolved_ok=True,
+                     allow_private=bool(current_app.config["MEDIA_WEBHOOK_ALLOW_PRIVATE"]))
+    except WebhookUrlRefused as exc:
+        raise _bad(name, str(exc)) from None
     return value
 
 

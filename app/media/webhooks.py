@@ -13,7 +13,12 @@
      (``next_attempt_at`` pushed past the time the run may take), committed, so another
      process, or the next run, leaves them alone;
   2. *send* each as a JSON ``POST`` (``TIMEOUT_S``), no transaction or lock held; no
-     redirect is followed;
+     redirect is followed; the URL is checked again and the connection goes to the
+     address checked (``app.media.webhook_url``: public addresses only unless
+     ``MEDIA_WEBHOOK_ALLOW_PRIVATE``; a refused URL is given up at once). The body is the
+     stored payload plus ``delivery_id`` and ``timestamp`` (this attempt's, Unix
+     seconds), so the signature covers both: a receiver refuses an old timestamp or a
+     delivery id it has seen (replay protection; docs/media-protection.md);
   3. *record* each outcome in a short write of its own: 2xx → ``delivered_at``; any
      other answer below 500 except 408 and 429 → ``gave_up_at`` at once (a receiver that
      refuses will refuse again); 408, 429, 5xx or no answer → the next attempt after
@@ -34,9 +39,9 @@ import hmac
 import http.client
 import json
 import logging
+import socket
+import ssl
 import time
-import urllib.error
-import urllib.request
 from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -49,11 +54,13 @@ from app.core.extensions import db
 from app.core.uow import unit_of_work
 from app.media.config import media_config
 from app.media.models import WebhookDelivery
+from app.media.webhook_url import WebhookUrlRefused, check_target
 
 log = logging.getLogger(__name__)
 
 SIGNATURE_HEADER = "X-Papelera-Signature"
 DELIVERY_HEADER = "X-Papelera-Delivery"
+TIMESTAMP_HEADER = "X-Papelera-Timestamp"
 DELIVER_JOB, PRUNE_JOB = "media_webhooks_deliver", "media_webhooks_prune"
 DELIVER_EVERY_S = 5      # how often each process's scheduler looks for due messages
 BATCH = 20               # messages claimed per run
@@ -97,6 +104,7 @@ class _Answer:
     status: int | None  # None: no HTTP answer (refused, timed out, unreadable)
     error: str | None = None
     retry_after_s: float | None = None
+    refused: bool = False  # the URL may not be sent to (webhook_url): never retried
 
     @property
     def delivered(self) -> bool:
@@ -104,7 +112,8 @@ class _Answer:
 
     @property
     def retried(self) -> bool:
-        return self.status is None or self.status >= 500 or self.status in RETRIED_STATUSES
+        return not self.refused and (self.status is None or self.status >= 500
+                                     or self.status in RETRIED_STATUSES)
 
 
 def backoff_s() -> float:
@@ -149,32 +158,65 @@ def _claim(now: datetime, limit: int, lease: timedelta) -> list[_Claimed]:
     return claimed
 
 
-class _NoRedirect(urllib.request.HTTPRedirectHandler):
-    """A redirect is answered as what it is (an ``HTTPError`` with its 3xx status): urllib
-    would otherwise turn the POST into a GET without its body."""
+class _PinnedHTTP(http.client.HTTPConnection):
+    """Connects to the address that was checked, whatever the name resolves to now."""
 
-    def redirect_request(self, *args, **kwargs):
-        return None
+    def __init__(self, host: str, port: int, address: str, timeout: float):
+        super().__init__(host, port, timeout=timeout)
+        self.address = address
+
+    def connect(self):
+        self.sock = socket.create_connection((self.address, self.port), self.timeout)
 
 
-_opener = urllib.request.build_opener(_NoRedirect)
+class _PinnedHTTPS(http.client.HTTPSConnection):
+    """TLS to the checked address, verified for the URL's host name."""
+
+    def __init__(self, host: str, port: int, address: str, timeout: float):
+        super().__init__(host, port, timeout=timeout, context=ssl.create_default_context())
+        self.address = address
+
+    def connect(self):
+        sock = socket.create_connection((self.address, self.port), self.timeout)
+        self.sock = self._context.wrap_socket(sock, server_hostname=self.host)
+
+
+def signed_body(message: _Claimed, timestamp: int) -> bytes:
+    """The body sent: the stored payload with its ``delivery_id`` and the ``timestamp``
+    of this attempt, so the signature covers both (a receiver drops an old or a seen
+    one: replay protection)."""
+    payload = json.loads(message.body)
+    payload.update(delivery_id=str(message.id), timestamp=timestamp)
+    return encode(payload).encode()
 
 
 def _post(message: _Claimed, secret: str | None, timeout_s: float) -> _Answer:
-    headers = {"Content-Type": "application/json", "User-Agent": "Papelera-webhook",
-               DELIVERY_HEADER: str(message.id)}
-    if secret:
-        headers[SIGNATURE_HEADER] = sign(secret, message.body)
-    request = urllib.request.Request(message.url, data=message.body, headers=headers,
-                                     method="POST")
+    """One POST, never following a redirect (a 3xx is an answer like any other), to an
+    address checked now (``app.media.webhook_url``)."""
+    allow_private = bool(current_app.config["MEDIA_WEBHOOK_ALLOW_PRIVATE"])
     try:
-        with _opener.open(request, timeout=timeout_s) as answer:
+        target = check_target(message.url, allow_private=allow_private)
+    except WebhookUrlRefused as exc:
+        return _Answer(None, f"refused: {exc}", refused=True)
+    timestamp = int(time.time())
+    body = signed_body(message, timestamp)
+    headers = {"Content-Type": "application/json", "User-Agent": "Papelera-webhook",
+               DELIVERY_HEADER: str(message.id), TIMESTAMP_HEADER: str(timestamp)}
+    if secret:
+        headers[SIGNATURE_HEADER] = sign(secret, body)
+    kind = _PinnedHTTPS if target.scheme == "https" else _PinnedHTTP
+    connection = kind(target.host, target.port, target.addresses[0], timeout_s)
+    try:
+        connection.request("POST", target.path, body=body, headers=headers)
+        answer = connection.getresponse()
+        answer.read(64 * 1024)
+        if 200 <= answer.status < 300:
             return _Answer(answer.status)
-    except urllib.error.HTTPError as exc:
-        exc.close()
-        return _Answer(exc.code, f"HTTP {exc.code}", _retry_after(exc.headers))
-    except (urllib.error.URLError, http.client.HTTPException, OSError, ValueError) as exc:
+        return _Answer(answer.status, f"HTTP {answer.status}", _retry_after(answer.headers))
+    except (http.client.HTTPException, OSError, ValueError) as exc:
         return _Answer(None, f"{type(exc).__name__}: {exc}")
+    finally:
+        connection.close()
 
 
 def _retry_after(headers) -> float | None:
