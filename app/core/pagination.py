@@ -10,6 +10,7 @@ from datetime import datetime
 from typing import Any
 
 from flask_babel import gettext
+from sqlalchemy import literal, tuple_
 
 from app.core.errors import BadRequest
 
@@ -41,6 +42,17 @@ def page_from_rows(rows: list, limit: int, key) -> Page:
     rows = rows[:limit]
     next_cursor = encode_cursor(*key(rows[-1])) if has_more and rows else None
     return Page(items=rows, next_cursor=next_cursor)
+
+
+def beyond(columns: tuple, values: tuple, *, descending: bool = True):
+    """The keyset condition past ``values``: ``(c1, c2) < (v1, v2)`` for a newest-first
+    list (``>`` ascending), as one row value. Written with ``OR`` it cannot bound an
+    index on either engine (an offset scan in disguise, scale review F4); as a row value
+    both PostgreSQL and SQLite seek to it. Each value is bound with its column's type."""
+    left = tuple_(*columns)
+    right = tuple_(*(literal(value, column.type) for column, value in zip(columns, values,
+                                                                          strict=True)))
+    return left < right if descending else left > right
 
 
 def encode_cursor(*values) -> str:

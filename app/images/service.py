@@ -13,13 +13,13 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from flask_babel import gettext
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import func, select, update
 
 from app.core.db import begin_write
 from app.core.errors import Conflict, NotFound, StorageFailed, TooLarge
 from app.core.events import ImagesReleased, ImagesRestored, ImagesTrashed, ImagesUploaded
 from app.core.extensions import db
-from app.core.pagination import Page, decode_cursor, page_from_rows
+from app.core.pagination import Page, beyond, decode_cursor, page_from_rows
 from app.core.uow import emit, unit_of_work
 from app.images.models import Image, reload, with_trashed
 from app.images.processing import THUMBNAIL_TYPE, DecodeSlots, process_upload
@@ -81,8 +81,7 @@ def list_images(owner_id: str, *, limit: int, cursor: str | None) -> Page:
     statement = select(Image).where(Image.owner_id == owner_id)
     if cursor:
         at, last_id = decode_cursor(cursor)
-        statement = statement.where(or_(Image.created_at < at,
-                                        and_(Image.created_at == at, Image.id < last_id)))
+        statement = statement.where(beyond((Image.created_at, Image.id), (at, last_id)))
     rows = db.session.execute(
         statement.order_by(Image.created_at.desc(), Image.id.desc()).limit(limit + 1)
     ).scalars().all()
@@ -116,11 +115,12 @@ def neighbours(image: Image) -> tuple[Image | None, Image | None]:
     else:
         column, value = Image.created_at, image.created_at
         base = select(Image).where(Image.owner_id == image.owner_id)
+    key = (column, Image.id)
     newer = db.session.execute(
-        base.where(or_(column > value, and_(column == value, Image.id > image.id)))
+        base.where(beyond(key, (value, image.id), descending=False))
         .order_by(column.asc(), Image.id.asc()).limit(1)).scalar_one_or_none()
     older = db.session.execute(
-        base.where(or_(column < value, and_(column == value, Image.id < image.id)))
+        base.where(beyond(key, (value, image.id)))
         .order_by(column.desc(), Image.id.desc()).limit(1)).scalar_one_or_none()
     return newer, older
 

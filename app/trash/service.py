@@ -8,11 +8,11 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from flask_babel import gettext
-from sqlalchemy import and_, or_, select
+from sqlalchemy import and_, select
 
 from app.core.errors import BadRequest, DomainError, NotFound
 from app.core.extensions import db
-from app.core.pagination import Page, decode_cursor, page_from_rows
+from app.core.pagination import Page, beyond, decode_cursor, page_from_rows
 from app.images.models import Image, with_trashed
 from app.images.service import release_claim, restore_image
 from app.images.totals import Totals, image_totals
@@ -38,8 +38,7 @@ def list_trash(owner_id: str, *, limit: int, cursor: str | None) -> Page:
     statement = select(Image).where(Image.owner_id == owner_id, Image.is_deleted.is_(True))
     if cursor:
         at, last_id = decode_cursor(cursor)
-        statement = statement.where(or_(Image.deleted_at < at,
-                                        and_(Image.deleted_at == at, Image.id < last_id)))
+        statement = statement.where(beyond((Image.deleted_at, Image.id), (at, last_id)))
     rows = db.session.execute(
         with_trashed(statement.order_by(Image.deleted_at.desc(), Image.id.desc())
                      .limit(limit + 1))
