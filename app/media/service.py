@@ -257,7 +257,10 @@ def _link_is_valid(link: ShareLink, image_id, *, secret: str, now: datetime) -> 
     for about a day. A refused link answers 403 like any invalid one."""
     if link.share_id is None:
         return False
-    expected = share_signature(secret, image_id, link.exp, link.share_id)
+    try:
+        expected = share_signature(secret, image_id, link.exp, link.share_id)
+    except ValueError:  # not an image id at all
+        return False
     return hmac.compare_digest(expected, link.sig) and link.exp > now.timestamp()
 
 

@@ -11,8 +11,10 @@ import app.core.db as app_db
 import app.media.shares as media_shares
 import app.media.views as media_views
 from app.media.service import share_signature
+from tests.conftest import Api
 from tests.helpers import audit_count, last_audit
 from tests.media.conftest import picture
+from tests.media.test_access_cache import pair, share_path, signed_in_pair, warm  # noqa: F401, F811
 
 YES = {"X-Confirm-Delete": "yes"}
 
@@ -167,3 +169,25 @@ def test_a_purged_images_links_are_404_and_gone(app, client, alice_api, image):
                             headers=YES).status_code == 200
     assert client.get(path_of(link["url"])).status_code == 404
     assert alice_api.get(f"/api/v1/images/{image['id']}/shares").status_code == 404
+
+
+def test_a_revocation_in_another_process_ends_the_link_at_once(pair):  # noqa: F811
+    """Two workers: the link, warm in the first one's access entries, is refused on its
+    next request after the second revokes it (the revocation moves the generation)."""
+    first, second = pair
+    alice, alice_one, _admin_two, image = signed_in_pair(pair)
+    alice_two = Api(second.test_client(), alice_one.token, alice)
+    link = share_path(alice_one, image)
+    anonymous = first.test_client()
+    warm(anonymous, link)
+    share_id = parse_qs(urlsplit(link).query)["sid"][0]
+    assert alice_two.delete(f"/api/v1/images/{image['id']}/shares/{share_id}",
+                            headers=YES).status_code == 200
+    assert anonymous.get(link).status_code == 403
+
+
+def test_a_link_to_no_image_at_all_is_403_not_500(client):
+    query = "exp=9999999999&sid=x&sig=y"
+    for path in (f"/media/not-a-uuid?{query}", f"/media/not-a-uuid/thumb?{query}"):
+        assert client.get(path).status_code == 403, path
+        assert client.get(path, headers={"Accept": "text/html"}).status_code == 403, path
