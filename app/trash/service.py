@@ -8,13 +8,15 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from flask_babel import gettext
-from sqlalchemy import and_, select
+from sqlalchemy import and_, select, update
 
-from app.core.errors import BadRequest, DomainError, NotFound
+from app.core.errors import BadRequest
+from app.core.events import ImagesRestored
 from app.core.extensions import db
 from app.core.pagination import Page, beyond, decode_cursor, page_from_rows
+from app.core.uow import unit_of_work
 from app.images.models import Image, with_trashed
-from app.images.service import release_claim, restore_image
+from app.images.service import release_claim
 from app.images.totals import Totals, image_totals
 from app.purge.batch import BatchResult, claim_and_delete, new_claim_id
 
@@ -85,35 +87,71 @@ class BulkRestore:
     skipped: list[dict] = field(default_factory=list)  # {"id", "code"}
 
 
+RESTORE_BATCH = 500  # ids per UPDATE … IN (…): well under every engine's parameter limit
+
+
 def restore_many(owner_id: str, ids: list[str] | None, *, all_items: bool,
                  now: datetime) -> BulkRestore:
     """Restore what can be; list the rest with the reason, never fail the whole call.
 
-    Not committed: the caller commits, with the audit event that records it.
+    Set-based: one UPDATE per batch of ids, and one SELECT for the reasons of those it
+    did not take (``not_found``, ``not_in_trash``, ``purging``). ``all_items`` brings
+    back at most ``MAX_SELECTION`` items per call, the most recently deleted first; the
+    caller answers how many remain, and the client asks again. Not committed: the
+    caller commits, with the audit event that records it.
     """
-    if all_items:
-        targets = db.session.execute(
-            with_trashed(select(Image.id).where(Image.owner_id == owner_id,
-                                                Image.is_deleted.is_(True)))
-        ).scalars().all()
-        ids = [str(i) for i in targets]
     outcome = BulkRestore()
-    for raw_id in ids or []:
-        try:
-            image_id = uuid.UUID(str(raw_id))
-            image = db.session.execute(
-                with_trashed(select(Image).where(Image.id == image_id,
-                                                 Image.owner_id == owner_id))
-            ).scalar_one_or_none()
-            if image is None:
-                raise NotFound(gettext("No such image."))
-            restore_image(image, now=now)
+    with unit_of_work() as uow:
+        if all_items:
+            ids = [str(i) for i in db.session.execute(with_trashed(
+                select(Image.id).where(_in_trash(owner_id), Image.purge_state.is_(None))
+                .order_by(Image.deleted_at.desc(), Image.id.desc()).limit(MAX_SELECTION)
+            )).scalars()]
+        given: list[tuple[str, uuid.UUID | None]] = []
+        for raw in ids or []:
+            try:
+                given.append((str(raw), uuid.UUID(str(raw))))
+            except ValueError:
+                given.append((str(raw), None))
+        wanted = list(dict.fromkeys(image_id for _, image_id in given if image_id))
+        restored: set[uuid.UUID] = set()
+        for start in range(0, len(wanted), RESTORE_BATCH):
+            batch = tuple(db.session.execute(
+                update(Image)
+                .where(Image.id.in_(wanted[start:start + RESTORE_BATCH]),
+                       Image.owner_id == owner_id, Image.is_deleted.is_(True),
+                       Image.purge_state.is_(None))
+                .values(is_deleted=False, deleted_at=None, deleted_by=None, purge_after=None,
+                        version=Image.version + 1)
+                .returning(Image.id)
+                .execution_options(synchronize_session=False)
+            ).scalars().all())
+            if batch:
+                restored.update(batch)
+                uow.emit(ImagesRestored(batch))
+        reasons = _why_not_restored(owner_id, [i for i in wanted if i not in restored])
+    for raw, image_id in given:
+        if image_id in restored:
+            restored.discard(image_id)  # a repeated id is restored once, then "not_in_trash"
             outcome.restored.append(str(image_id))
-        except ValueError:
-            outcome.skipped.append({"id": str(raw_id), "code": "not_found"})
-        except DomainError as error:
-            outcome.skipped.append({"id": str(raw_id), "code": error.code})
+        else:
+            code = "not_found" if image_id is None else reasons.get(image_id, "not_in_trash")
+            outcome.skipped.append({"id": raw, "code": code})
     return outcome
+
+
+def _why_not_restored(owner_id: str, ids: list[uuid.UUID]) -> dict[uuid.UUID, str]:
+    """The reason each of ``ids`` (the owner's or not) was not restored."""
+    reasons = {image_id: "not_found" for image_id in ids}
+    for start in range(0, len(ids), RESTORE_BATCH):
+        rows = db.session.execute(with_trashed(
+            select(Image.id, Image.is_deleted, Image.purge_state)
+            .where(Image.id.in_(ids[start:start + RESTORE_BATCH]), Image.owner_id == owner_id)
+        )).all()
+        for row in rows:
+            reasons[row.id] = ("purging" if row.purge_state == "purging" else
+                               "not_in_trash")
+    return reasons
 
 
 def empty_trash(owner_id: str, storage, *, now: datetime, batch_size: int,
