@@ -159,6 +159,12 @@
       syncGallery();
       return;
     }
+    if (event.key === "Delete" && selectedIds().length) {  // the bar's Delete, from the grid
+      event.preventDefault();
+      var del = document.getElementById("bulk-delete");
+      if (del) del.click();
+      return;
+    }
     if (event.key === "ArrowRight") target = tiles[i + 1];
     else if (event.key === "ArrowLeft") target = tiles[i - 1];
     else if (event.key === "ArrowDown" || event.key === "ArrowUp") {
