@@ -164,7 +164,8 @@ def finish_user_deletion(users: UserRepository, storage, user_id: str, lease: st
     result = UserDeletion(user_id=str(user_id), username=username, finished=False)
     if doc is None or doc.get("status") != "deleting" or doc.get("deletion_lease") != lease:
         return result
-    _trash_active_images(user_id, actor_id=ctx.actor_id, now=now)
+    _trash_active_images(user_id, actor_id=ctx.actor_id, now=now, deadline=deadline,
+                         clock=clock)
     total = BatchResult()
     claim_id = claim_id_for(user_id)
     while True:
@@ -200,15 +201,26 @@ def finish_user_deletion(users: UserRepository, storage, user_id: str, lease: st
     return result
 
 
-def _trash_active_images(user_id: str, *, actor_id: str | None, now: datetime) -> None:
-    """One UPDATE: the claim only takes trashed rows. Trashed rows keep their dates.
+PRE_TRASH_BATCH = 500
 
-    Every cached copy of the user's images goes at once (the batches evict them again
-    as they delete them).
+
+def _trash_active_images(user_id: str, *, actor_id: str | None, now: datetime,
+                         deadline: float | None = None,
+                         clock: Callable[[], float] = time.monotonic) -> None:
+    """Move the user's active images to the trash, due now, in committed batches of 500
+    (a step of the saga each); trashed rows keep their dates. Stops at ``deadline``: the
+    batches that follow delete what is trashed, and the next run (the purge job) trashes
+    the rest, as it finishes the deletion.
     """
-    with unit_of_work() as uow:
-        trash_rows(Image.owner_id == str(user_id), deleted_by=actor_id, now=now, purge_after=now)
-        uow.commit()  # a step of the saga: done before the batches start
+    while True:
+        with unit_of_work() as uow:
+            batch = select(Image.id).where(Image.owner_id == str(user_id),
+                                           Image.is_deleted.is_(False)).limit(PRE_TRASH_BATCH)
+            trashed = trash_rows(Image.id.in_(batch.scalar_subquery()), deleted_by=actor_id,
+                                 now=now, purge_after=now)
+            uow.commit()
+        if len(trashed) < PRE_TRASH_BATCH or (deadline is not None and clock() >= deadline):
+            return
 
 
 def delete_user_permanently(users: UserRepository, storage, target: User, *, ctx: Context,
