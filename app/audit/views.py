@@ -11,7 +11,7 @@ from app.audit.models import AuditEvent
 from app.audit.query import event_to_dict, search_events
 from app.auth.login import admin_required
 from app.core import htmx
-from app.core.db import end_read
+from app.core.db import distinct_values, end_read
 from app.core.extensions import db
 from app.core.pagination import parse_limit
 from app.images.models import Image, with_trashed
@@ -25,11 +25,11 @@ USER_DETAILS = ("owner_id", "user_id", "deleted_by")
 
 
 def known_actions() -> list[str]:
-    """Every action the log holds, for the filter's dropdown (one indexed DISTINCT)."""
-    actions = db.session.execute(select(AuditEvent.action).distinct()
-                                 .order_by(AuditEvent.action)).scalars().all()
+    """Every action the log holds, for the filter's dropdown: one probe of
+    ``ix_audit_action`` per action, however long the log (scale review F7)."""
+    actions = distinct_values(AuditEvent.__table__.c.action)
     end_read()
-    return list(actions)
+    return actions
 
 
 def user_id_for(text: str | None) -> str | None:

@@ -15,7 +15,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import event, insert, select
 
-from app.core.db import utcnow
+from app.core.db import distinct_values, utcnow
 from app.core.extensions import db
 from app.core.pagination import encode_cursor
 from app.images.models import Image, with_trashed
@@ -145,3 +145,14 @@ def test_the_viewers_neighbours_seek_both_ways(library):
         assert len(captured) == 2
         for statement, parameters in captured:
             assert_seeks(_plan(statement, parameters), "created_at")
+
+
+def test_distinct_values_walk_the_index_and_agree_with_distinct(library):
+    with library.app_context():
+        column = Image.__table__.c.owner_id
+        expected = db.session.execute(select(column).distinct().order_by(column)
+                                      .execution_options(include_trashed=True)).scalars().all()
+        assert distinct_values(column) == expected == [f"u{n}" for n in range(OWNERS)]
+        assert distinct_values(column, after="u3", limit=2) == ["u4", "u5"]
+        assert distinct_values(column, after="u9") == []
+        db.session.rollback()
