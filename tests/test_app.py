@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 
@@ -9,6 +10,7 @@ import pytest
 
 from app import create_app
 from app.core.config import ConfigError, load_settings
+from app.core.logs import configure_logging
 from tests.conftest import USER_PASSWORD, build_app, png_bytes
 from tests.helpers import Browser
 
@@ -235,3 +237,20 @@ def test_trash_page_deletes_a_selection_forever(browser, app):
                            headers={"X-Confirm-Delete": "yes"}).status_code == 400
     assert browser.request("DELETE", "/trash/selected",
                            headers={"X-Confirm-Delete": "yes"}).status_code == 400
+
+
+def test_the_schedulers_routine_runs_stay_out_of_the_log(caplog):
+    """Every few seconds a job runs (the webhook outbox, the metrics flush); its start and
+    its success are not written, its failure is."""
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    try:
+        configure_logging()
+        scheduler_log = logging.getLogger("apscheduler.executors.default")
+        with caplog.at_level(logging.NOTSET):
+            scheduler_log.info('Job "media_webhooks_deliver" executed successfully')
+            scheduler_log.error('Job "media_webhooks_deliver" raised an exception')
+    finally:
+        root.handlers[:], root.level = handlers, level
+    assert [r.levelname for r in caplog.records if r.name.startswith("apscheduler")] == [
+        "ERROR"]

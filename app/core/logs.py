@@ -46,6 +46,9 @@ def configure_logging(level: int = logging.INFO) -> None:
     # Our access log replaces werkzeug's; alembic's plugin set-up is noise at INFO.
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
     logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
+    # Two lines per job every few seconds (the webhook outbox, the metrics flush) would
+    # drown the access log; a job's failure is still a warning or an error.
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)
 
 
 def assign_request_id() -> None:
