@@ -48,10 +48,14 @@ def _trash_badge() -> dict:
 
 
 def trash_context(cursor=None, limit=100) -> dict:
+    """The trash section; a later page (``cursor``) is rows only: the totals above the
+    list are not counted again for each one (scale review F3)."""
     page = list_trash(current_user.id, limit=limit, cursor=cursor)
-    count, size = trash_stats(current_user.id)
-    return {"items": cards(page.items), "next_cursor": page.next_cursor, "count": count,
-            "size": size, "retention_days": retention_days_for(current_user.id)}
+    context = {"items": cards(page.items), "next_cursor": page.next_cursor}
+    if cursor is None:
+        context["count"], context["size"] = trash_stats(current_user.id)
+        context["retention_days"] = retention_days_for(current_user.id)
+    return context
 
 
 @bp.get("/trash")

@@ -1,0 +1,41 @@
+"""The trash page in pages: every item reachable, the totals counted once (scale F3)."""
+
+from __future__ import annotations
+
+import re
+
+from sqlalchemy import event
+
+from app.core.extensions import db
+from tests.conftest import USER_PASSWORD
+from tests.helpers import Browser
+from tests.trash.test_bulk_restore import _trashed_rows
+
+
+def test_every_item_is_reached_and_later_pages_do_not_recount(app, client, alice):
+    ids = _trashed_rows(app, alice.id, 250)
+    browser = Browser(client, alice.username, USER_PASSWORD)
+    first = browser.request("GET", "/trash", htmx=False)
+    assert first.status_code == 200 and "250 items" in first.text
+    seen = re.findall(r'id="trash-([0-9a-f-]{36})"', first.text)
+    aggregates = []
+
+    def note(_conn, _cursor, statement, _parameters, _context, _many):
+        if re.search(r"\b(count|sum)\(", statement, re.I):
+            aggregates.append(statement)
+
+    with app.app_context():
+        engine = db.engine
+    cursor = re.search(r'hx-get="/trash\?cursor=([^"]+)"', first.text)
+    event.listen(engine, "before_cursor_execute", note)
+    try:
+        while cursor:
+            more = browser.request("GET", f"/trash?cursor={cursor.group(1)}")
+            assert more.status_code == 200
+            seen += re.findall(r'id="trash-([0-9a-f-]{36})"', more.text)
+            cursor = re.search(r'hx-get="/trash\?cursor=([^"]+)"', more.text)
+    finally:
+        event.remove(engine, "before_cursor_execute", note)
+    assert sorted(seen) == sorted(ids)  # each once, none skipped
+    # a later page is rows only: nothing above the list is counted again
+    assert aggregates == []
