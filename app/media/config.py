@@ -138,11 +138,23 @@ def _domain(name: str, value) -> str:
     return text
 
 
+_MAPPED = ipaddress.ip_network("::ffff:0:0/96")
+
+
+def unmapped(network):
+    """An IPv4-mapped IPv6 network (``::ffff:127.0.0.74``, ``::ffff:10.0.0.0/104``) as
+    the IPv4 network it is: clients are matched as IPv4 (issue 18, item 15)."""
+    if network.version == 6 and network.prefixlen >= 96 and network.subnet_of(_MAPPED):
+        return ipaddress.ip_network(
+            (int(network.network_address) & 0xFFFFFFFF, network.prefixlen - 96))
+    return network
+
+
 def _cidr(name: str, value) -> str:
     """An address (a /32 or /128) or a network; host bits set ("10.0.0.1/8") is refused,
     as it is ambiguous: the admin meant one address or the whole network."""
     try:
-        return str(ipaddress.ip_network(value.strip(), strict=True))
+        return str(unmapped(ipaddress.ip_network(value.strip(), strict=True)))
     except (AttributeError, TypeError, ValueError):
         raise _bad(name, gettext("%(field)s: %(value)r is not an IP address or CIDR "
                                  "network (host bits must be zero, e.g. 10.0.0.0/8).",

@@ -42,6 +42,7 @@ from app.media.config import media_config
 from app.media.counters import Window
 from app.media.protection import (
     address_set,
+    block_key,
     claim_block,
     count_image_request,
     create_block,
@@ -73,11 +74,23 @@ def _client_address():
     return g.media_client[0]
 
 
+def auto_block_key() -> str:
+    """What auto-block counts and blocks: the address, an IPv6 client by its /64 (as the
+    limits count it), so rotating addresses within it escapes neither."""
+    if "media_block_key" not in g:
+        g.media_block_key = block_key(client_key()) or client_key()
+    return g.media_block_key
+
+
 def _blocked(config, now) -> bool:
     address = _client_address()
     if address in address_set(config.block_ips):
         return True
-    return get_protection().board.is_blocked(client_key(), now)
+    board = get_protection().board
+    key = auto_block_key()
+    # A block of one IPv6 address, made before blocks covered the /64, still holds.
+    return board.is_blocked(key, now) or (key != client_key()
+                                          and board.is_blocked(client_key(), now))
 
 
 def _never_blocked() -> bool:
@@ -137,7 +150,7 @@ def _count_for_auto_block(config, now) -> None:
     image_id = (request.view_args or {}).get("image_id")
     threshold = config.auto_block.threshold_per_image_per_hour
     protection = get_protection()
-    key = client_key()
+    key = auto_block_key()
     windows = _limit_windows()
     try:
         if not count_image_request(protection, key, image_id, threshold, windows=windows):

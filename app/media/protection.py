@@ -40,6 +40,7 @@ from app.core.redis_breaker import hot_client
 from app.core.uow import unit_of_work
 from app.images.present import iso
 from app.media import webhooks
+from app.media.config import unmapped
 from app.media.counters import MediaRedisStorage, redis_url
 from app.media.models import IpBlock
 
@@ -67,6 +68,22 @@ def parse_address(text: str | None) -> Address | None:
     return address
 
 
+def block_key(text: str | None) -> str | None:
+    """What auto-block counts and blocks for a client: an IPv4 address, or the /64 of an
+    IPv6 one (which one client holds whole, as the limits and sign-in count it; issue
+    18, item 15). ``text`` may also name that /64 itself. None if it is neither."""
+    address = parse_address(text)
+    if address is None:
+        try:
+            network = ipaddress.ip_network((text or "").strip(), strict=False)
+        except ValueError:
+            return None
+        return str(network) if network.version == 6 and network.prefixlen == 64 else None
+    if address.version == 6:
+        return str(ipaddress.ip_network(f"{address}/64", strict=False))
+    return str(address)
+
+
 def parse_network(text: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network:
     """An IP or a CIDR (``10.0.0.0/8``, ``2001:db8::/32``); host bits set are refused."""
     try:
@@ -83,8 +100,8 @@ class AddressSet:
     def __init__(self, entries: tuple[str, ...]):
         self._by_prefix: dict[tuple[int, int], set[int]] = {}
         for entry in entries:
-            try:
-                network = ipaddress.ip_network(str(entry).strip(), strict=False)
+            try:  # stored before mapped entries were normalised: matched as IPv4 too
+                network = unmapped(ipaddress.ip_network(str(entry).strip(), strict=False))
             except ValueError:
                 log.error("ignoring an unreadable address list entry: %r", entry)
                 continue
@@ -132,8 +149,9 @@ def referrer_allowed(referer: str | None, *, own_host: str, allowed: tuple[str, 
     """True when hotlink protection lets this ``Referer`` through.
 
     Off when ``allowed`` is empty. The app's own host always passes; a domain in
-    ``allowed`` admits itself and its subdomains; no ``Referer`` passes unless
-    ``allow_empty`` is false (browsers and privacy tools strip it).
+    ``allowed`` admits itself and its subdomains, and a wildcard ``*.example.org`` its
+    subdomains only; no ``Referer`` passes unless ``allow_empty`` is false (browsers and
+    privacy tools strip it).
     """
     if not allowed:
         return True
@@ -149,8 +167,10 @@ def referrer_allowed(referer: str | None, *, own_host: str, allowed: tuple[str, 
     if host == own:
         return True
     for domain in allowed:
-        domain = domain.strip().lstrip(".").rstrip(".").lower()
-        if domain and (host == domain or host.endswith("." + domain)):
+        domain = domain.strip().rstrip(".").lower()
+        wildcard = domain.startswith("*.")
+        domain = domain.removeprefix("*.").lstrip(".")
+        if domain and ((host == domain and not wildcard) or host.endswith("." + domain)):
             return True
     return False
 
@@ -366,13 +386,15 @@ class BlockTarget:
 
 
 def load_block(ip: str, now: datetime) -> BlockTarget:
-    """The active auto-block of ``ip``; 404 when the text is no address or none is active."""
-    address = parse_address(ip)
-    if address is None:
+    """The active auto-block of ``ip`` (an address, or an IPv6 /64: an address in it
+    names it too); 404 when the text is neither or none is active."""
+    key = block_key(ip)
+    if key is None:
         raise NotFound(gettext("No automatic block for this address."))
-    key = str(address)
+    address = parse_address(ip)
+    keys = {key, str(address)} if address is not None else {key}  # a /128 of before
     rows = tuple(db.session.execute(
-        select(IpBlock).where(IpBlock.ip == key, *_active(now))
+        select(IpBlock).where(IpBlock.ip.in_(keys), *_active(now))
         .order_by(IpBlock.id)).scalars().all())
     if not rows:
         raise NotFound(gettext("No automatic block for this address."))

@@ -40,7 +40,7 @@ LISTS = "allow_ips|block_ips|allowed_referrers"
 
 
 def block_slug(ip: str) -> str:
-    return "block-" + ip.replace(":", "-").replace(".", "-")
+    return "block-" + ip.replace(":", "-").replace(".", "-").replace("/", "-")
 
 
 def blocks_for_panel() -> list[dict]:
