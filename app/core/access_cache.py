@@ -117,8 +117,8 @@ class RedisGeneration:
 
     def read(self) -> str:
         breaker = self._breaker
-        if breaker is not None:
-            breaker.check()  # marked down: not even the poll
+        if breaker is not None and breaker.is_open():  # marked down: not even the poll
+            raise RedisDown("Redis is marked down; the access generation is not read")
         if not self.lock.acquire(timeout=self.LOCK_WAIT_S):
             raise GenerationBusy("the access generation is being read by another thread")
         subscribe = get = False

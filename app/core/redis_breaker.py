@@ -34,6 +34,7 @@ log = logging.getLogger(__name__)
 HOT_TIMEOUT_S = 0.5
 FIRST_WAIT_S = 1.0
 MAX_WAIT_S = 32.0
+PROBE_TIMEOUT_S = 5.0  # a probe outstanding this long is taken as lost
 # What says "Redis did not answer" (an answered error, such as NOSCRIPT, says it is up).
 DOWN_ERRORS = (redis.ConnectionError, redis.TimeoutError, OSError)
 
@@ -52,7 +53,7 @@ class Breaker:
         self._lock = threading.Lock()
         self.failures = 0
         self._down_until = float("-inf")
-        self._probing = False
+        self._probing = float("-inf")  # when the current probe was let through
 
     @property
     def down(self) -> bool:
@@ -63,7 +64,9 @@ class Breaker:
         if not self.failures:
             return False
         with self._lock:
-            return bool(self.failures) and (self._probing or self.clock() < self._down_until)
+            now = self.clock()
+            return bool(self.failures) and (now < self._down_until
+                                            or now - self._probing < PROBE_TIMEOUT_S)
 
     def allows(self) -> bool:
         """True when a call may go to Redis now (closed, or this caller is the probe)."""
@@ -72,9 +75,11 @@ class Breaker:
         with self._lock:
             if not self.failures:
                 return True
-            if self._probing or self.clock() < self._down_until:
+            now = self.clock()
+            # A probe that never reported (its thread died) frees the turn after a while.
+            if now < self._down_until or now - self._probing < PROBE_TIMEOUT_S:
                 return False
-            self._probing = True
+            self._probing = now
             return True
 
     def check(self) -> None:
@@ -84,7 +89,7 @@ class Breaker:
     def failed(self, exc: BaseException) -> None:
         with self._lock:
             self.failures += 1
-            self._probing = False
+            self._probing = float("-inf")
             wait = min(self.first_wait_s * 2 ** (self.failures - 1), self.max_wait_s)
             self._down_until = self.clock() + wait
             failures = self.failures
@@ -99,7 +104,7 @@ class Breaker:
         if not self.failures:
             return
         with self._lock:
-            was, self.failures, self._probing = self.failures, 0, False
+            was, self.failures, self._probing = self.failures, 0, float("-inf")
         if was:
             log.warning("Redis at %s answers again", self.name)
 

@@ -17,10 +17,11 @@ import pytest
 import redis
 
 from app.core import redis_breaker
+from app.core.access_cache import RedisGeneration
 from app.core.extensions import db
 from app.core.redis_breaker import Breaker, RedisDown, hot_client
 from tests.conftest import ADMIN_PASSWORD, USER_PASSWORD, build_app
-from tests.media.conftest import alice_and_admin, picture
+from tests.media.conftest import REDIS_URL, alice_and_admin, picture, redis_answers
 from tests.media.helpers import set_media_config
 
 
@@ -94,6 +95,35 @@ def test_the_breaker_rechecks_after_an_exponential_wait():
     assert breaker.allows()
     breaker.succeeded()
     assert breaker.allows() and not breaker.down
+
+
+def test_a_lost_probe_frees_the_turn():
+    now = [0.0]
+    breaker = Breaker("test", clock=lambda: now[0])
+    breaker.failed(OSError("down"))
+    now[0] = 1.0
+    assert breaker.allows()  # the probe, whose thread then dies without a word
+    now[0] = 3.0
+    assert not breaker.allows()
+    now[0] = 6.5
+    assert breaker.allows()
+
+
+@pytest.mark.skipif(not redis_answers(), reason=f"Redis is not answering at {REDIS_URL}")
+def test_the_access_generation_closes_the_breaker_when_redis_is_back():
+    """Its read asks without taking the probe, so its own call can be the probe."""
+    now = [0.0]
+    client = hot_client(REDIS_URL)
+    client.breaker = Breaker("generation", clock=lambda: now[0])
+    generation = RedisGeneration(client, f"papelera-test:{uuid.uuid4().hex}:gen")
+    client.breaker.failed(OSError("down a moment ago"))
+    with pytest.raises(RedisDown):
+        generation.read()
+    now[0] = 2.0
+    assert generation.read() == ""  # subscribed and read: Redis answered
+    assert not client.breaker.down
+    generation.bump()
+    client.close()
 
 
 @pytest.fixture
