@@ -7,7 +7,9 @@ and a throwaway ``redis-server`` on a free port, so that gunicorn runs 2 workers
 `make run` does with Redis (the server cache is then Redis). Seeds one user with
 ``--images`` photos and one ~50 MB original, then measures with wrk (``-t2 -c16 -d10s``):
 
-  bare            GET /_bench/bare: the thumbnail's bytes from memory (the ceiling)
+  bare_app        Flask alone (no Papelera code) in its own gunicorn with the same workers
+                  and threads, answering the thumbnail's bytes: the baseline of the targets
+  bare            GET /_bench/bare: the same bytes from a route inside the app
   hit             a cached thumbnail (X-Cache: HIT), owner's bearer token
   hit_share       the same through a share link, anonymous (no token or user lookup)
   revalidate      the same with If-None-Match (304)
@@ -27,8 +29,8 @@ starts 6 s after the previous one ended, so it pays for its own flushes, not the
 Each case also reports ``cpu_ms``: the CPU time the two workers and redis-server spent per
 request (psutil; ``redis_cpu_ms`` the part of it redis-server spent), steadier than
 requests/s when other work shares the cores.
-The cases the targets compare (bare, hit, revalidate, the tracking pair and the limits
-pair) run in ``--rounds N`` rounds (3), each round all of them in that order; every ratio
+The cases the targets compare (bare_app, bare, hit, hit_share, revalidate, the tracking
+pair and the limits pair) run in ``--rounds N`` rounds (3), each round all of them in that order; every ratio
 and cost is the median of the rounds' own (``*_rounds`` lists them), and each case's
 requests/s is the median of its rounds.
 Then 8 clients stream the 50 MB original at once while the workers' RSS is sampled
@@ -91,6 +93,29 @@ def bare():
 
 
 bare.is_public = True
+'''
+# The truly bare baseline: Flask alone, in its own gunicorn with the measured server's
+# workers and threads, answering the same bytes (no Papelera code, no middleware).
+BARE_APP = '''
+import os
+
+from flask import Flask, Response
+
+app = Flask(__name__)
+_BYTES = []
+
+
+@app.get("/healthz")
+def healthz():
+    return "ok"
+
+
+@app.get("/bare")
+def bare():
+    if not _BYTES:
+        with open(os.environ["BENCH_BARE_FILE"], "rb") as handle:
+            _BYTES.append(handle.read())
+    return Response(_BYTES[0], mimetype="image/webp")
 '''
 CONFIG = "/api/v1/admin/media/config"
 STREAM_CLIENTS = 8
@@ -250,6 +275,7 @@ def main(argv=None) -> int:
     with tempfile.TemporaryDirectory(prefix="papelera-bench-media-") as tmp:
         workdir = Path(tmp)
         (workdir / "bench_app.py").write_text(BENCH_APP)
+        (workdir / "bare_app.py").write_text(BARE_APP)
         bare_file = workdir / "bare.bin"
         bare_file.write_bytes(b"")
         env = {k: v for k, v in os.environ.items() if k not in IGNORED}
@@ -264,6 +290,11 @@ def main(argv=None) -> int:
         subprocess.run([str(VENV_BIN / "flask"), "--app", "app", "db", "upgrade"], cwd=ROOT,
                        env=env, check=True, capture_output=True)
         server = Server("gunicorn-redis", workdir, env).start()
+        # The same REDIS_URL only gives it the measured server's worker count
+        # (gunicorn.conf.py); the bare app never connects.
+        bare_server = Server("gunicorn-bare", workdir,
+                             {**env, "REDIS_URL": server.env["REDIS_URL"]},
+                             app_spec="bare_app:app").start()
         try:
             url = server.url
             say(f"seeding {args.images} images and the big original")
@@ -288,6 +319,8 @@ def main(argv=None) -> int:
             rounds: dict[str, list[dict]] = {}
             notes: dict[str, str] = {}
             app_procs, redis_procs = workers(server), [psutil.Process(server.redis.pid)]
+            bare_procs = workers(bare_server)
+            bare_app_url = f"{bare_server.url}/bare"
             # wrk sends one image thousands of times a second from one address: keep the
             # limits on but out of reach, and the auto-block threshold too, so every case
             # measures serving; the blocked case below switches a block on explicitly.
@@ -299,15 +332,15 @@ def main(argv=None) -> int:
             if wanted is not None:  # a pair's first case brings its second
                 wanted |= {PAIRS[name] for name in wanted if name in PAIRS}
 
-            def measure(target, headers) -> dict:
+            def measure(target, headers, procs) -> dict:
                 # The workers flush the previous case's metrics on their own schedule;
                 # wait that out, so each case carries its own tracking cost, not the last's.
                 time.sleep(FLUSH_INTERVAL_S + 1)
                 redis_before = cpu_seconds(redis_procs)
-                each_before = [cpu_seconds([proc]) for proc in app_procs]
+                each_before = [cpu_seconds([proc]) for proc in procs]
                 got = wrk(target, headers, args)
                 each = [cpu_seconds([proc]) - before
-                        for proc, before in zip(app_procs, each_before, strict=True)]
+                        for proc, before in zip(procs, each_before, strict=True)]
                 got["worker_cpu_split"] = [round(part / (sum(each) or 1), 2) for part in each]
                 served = got["rps"] * args.duration
                 app_ms = sum(each) * 1000 / served if served else 0
@@ -317,11 +350,12 @@ def main(argv=None) -> int:
                 got["redis_cpu_ms"] = round(redis_ms, 3) if served else None
                 return got
 
-            def run(name, target, headers, note=None):
-                if wanted is not None and name != "bare" and name not in wanted:
+            def run(name, target, headers, note=None, procs=None):
+                if wanted is not None and name not in ("bare", "bare_app") \
+                        and name not in wanted:
                     return
                 for retake in range(RETAKES + 1):
-                    got = measure(target, headers)
+                    got = measure(target, headers, procs or app_procs)
                     got["retaken"] = retake
                     if max(got["worker_cpu_split"]) <= LOPSIDED:
                         break
@@ -338,15 +372,20 @@ def main(argv=None) -> int:
             # Warm up (not recorded): the first seconds under load run slower (every
             # thread's first requests, the processes' allocations), which made the run's
             # first cases read low.
-            for target, headers in ((f"{url}/_bench/bare", []), (thumb, bearer)):
+            for target, headers in ((f"{url}/_bench/bare", []), (bare_app_url, []),
+                                    (thumb, bearer)):
                 wrk(target, headers, argparse.Namespace(**{**vars(args), "duration": 5}))
             # The ratios the targets name come from rounds: each round measures the bare
             # route and every case compared with it again, in the same order, and each
             # ratio is the median of the rounds' ratios (one round's ratio compares cases
             # measured within a minute of each other).
             for _ in range(args.rounds):
+                run("bare_app", bare_app_url, [], procs=bare_procs,
+                    note="Flask alone in its own gunicorn, same workers and threads")
                 run("bare", f"{url}/_bench/bare", [])
                 run("hit", thumb, bearer, note=f"X-Cache {x_hit}")
+                run("hit_share", share_thumb, [], note="the same HIT through a share link: "
+                                                       "no session or token lookup")
                 run("revalidate", thumb, bearer + [f"If-None-Match: {etag}"], note="304")
                 if wanted is None or "hit_untracked" in wanted:
                     patch(url, admin_headers, tracking_enabled=False)
@@ -361,8 +400,6 @@ def main(argv=None) -> int:
                     run("share_unlimited", share_thumb, [],
                         note="127.0.0.0/8 allow-listed: no limits")
                     patch(url, admin_headers, allow_ips=[])
-            run("hit_share", share_thumb, [], note="the same HIT through a share link: no "
-                                                   "session or token lookup")
             patch(url, admin_headers, cache_enabled=False)
             x_miss = check(thumb, owner, 200, "BYPASS")
             run("miss", thumb, bearer, note=f"X-Cache {x_miss}: read from storage each time")
@@ -384,6 +421,7 @@ def main(argv=None) -> int:
                                        biggest["size_bytes"])
                 say(f"          stream: {stream}")
         finally:
+            bare_server.stop()
             server.stop()
 
     def median(values):
@@ -412,6 +450,9 @@ def main(argv=None) -> int:
     def cost(a, b):
         return 1 - a / b
 
+    hit_app_ratio, hit_app_ratios = per_round("hit", "bare_app", ratio)
+    revalidate_app_ratio, revalidate_app_ratios = per_round("revalidate", "bare_app", ratio)
+    share_app_ratio, share_app_ratios = per_round("hit_share", "bare_app", ratio)
     hit_ratio, hit_ratios = per_round("hit", "bare", ratio)
     revalidate_ratio, revalidate_ratios = per_round("revalidate", "bare", ratio)
     tracking_cost, tracking_costs = per_round("hit_tracked", "hit_untracked", cost)
@@ -438,6 +479,14 @@ def main(argv=None) -> int:
         "revalidate_ratio_to_bare": revalidate_ratio,
         "revalidate_ratio_rounds": revalidate_ratios,
         "hit_share_ratio_to_bare": single("hit_share", "bare"),
+        "bare_app_rps": rps("bare_app"),
+        "hit_ratio_to_bare_app": hit_app_ratio, "hit_ratio_to_bare_app_rounds": hit_app_ratios,
+        "revalidate_ratio_to_bare_app": revalidate_app_ratio,
+        "revalidate_ratio_to_bare_app_rounds": revalidate_app_ratios,
+        "share_hit_ratio_to_bare_app": share_app_ratio,
+        "share_hit_ratio_to_bare_app_rounds": share_app_ratios,
+        "cpu_ms_per_request": {name: median(got["cpu_ms"] for got in runs)
+                               for name, runs in rounds.items()},
         "miss_ratio_to_bare": single("miss", "bare"),
         "tracking_cost": tracking_cost, "tracking_cost_rounds": tracking_costs,
         "limits_cost": limits_cost, "limits_cost_rounds": limits_costs,

@@ -94,8 +94,9 @@ def free_port() -> int:
 class Server:
     """One server process on a throwaway instance, in a process group of its own."""
 
-    def __init__(self, kind: str, workdir: Path, env: dict, root: Path = ROOT) -> None:
-        self.kind, self.workdir, self.root = kind, workdir, root
+    def __init__(self, kind: str, workdir: Path, env: dict, root: Path = ROOT,
+                 app_spec: str = "bench_app:app") -> None:
+        self.kind, self.workdir, self.root, self.app_spec = kind, workdir, root, app_spec
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.env = {**env, "HOST": "127.0.0.1", "PORT": str(self.port),
@@ -116,7 +117,7 @@ class Server:
             return [str(VENV_BIN / "flask"), "--app", "bench_app", "run", "--host",
                     "127.0.0.1", "--port", str(self.port)]
         return [str(VENV_BIN / "gunicorn"), "--config", str(ROOT / "gunicorn.conf.py"),
-                "bench_app:app"]
+                self.app_spec]
 
     def start(self, timeout: float = 90) -> Server:
         self.process = subprocess.Popen(self.command(), cwd=self.root, env=self.env,
