@@ -348,7 +348,9 @@ def optimizer_context(image, args) -> dict:
     preview = None
     if asked is not None:
         fitted = asked.fitted(image)
-        stored = ensure_variant(image, fitted, get_storage(), now=utcnow())
+        stored = ensure_variant(image, fitted, get_storage(), now=utcnow(),
+                                decode_slots=decode_slots_for(current_app),
+                                max_variants=current_app.config["MEDIA_MAX_VARIANTS_PER_IMAGE"])
         saving = 100 - percent_of(stored.bytes, image.size_bytes) if image.size_bytes else 0
         preview = {"url": url_for("media.original", image_id=image.id, w=asked.width,
                                   fmt=asked.fmt, q=asked.quality),

@@ -6,12 +6,16 @@ from __future__ import annotations
 import io
 import json
 import re
+import uuid
 import zipfile
 
 import pytest
 from flask_babel import format_date
+from sqlalchemy import select
 
 from app.core.db import utcnow
+from app.core.extensions import db
+from app.images.models import ImageVariant
 from app.images.views import percent_of
 from tests.conftest import USER_PASSWORD, png_bytes
 from tests.helpers import Browser, audit_count, audit_since, image_row, last_audit
@@ -152,6 +156,22 @@ def test_optimizer_renders_a_preview_with_its_bytes_and_lists_stored_variants(ap
     assert re.search(r"<td>\d+</td><td>webp</td><td>40</td>", again.text)
     served = browser.request("GET", f"/media/{image_id}?w=320&fmt=webp&q=40", htmx=False)
     assert served.status_code == 200 and len(served.data) == size
+
+
+def test_optimizer_previews_keep_to_the_per_image_cap_of_variants(app, browser):
+    """The optimizer renders through the same bounds as /media: past
+    MEDIA_MAX_VARIANTS_PER_IMAGE the least recently used variant goes."""
+    app.config["MEDIA_MAX_VARIANTS_PER_IMAGE"] = 2
+    image_id = upload(browser)
+    for quality in (40, 60, 75, 95):
+        answer = browser.request("GET", f"/images/{image_id}/optimizer?w=320&fmt=webp&q={quality}")
+        assert answer.status_code == 200
+    with app.app_context():
+        stored = db.session.execute(
+            select(ImageVariant.quality).where(ImageVariant.image_id == uuid.UUID(image_id))
+        ).scalars().all()
+        db.session.rollback()
+    assert sorted(stored) == [75, 95]
 
 
 @pytest.mark.parametrize("query, sentence", [
