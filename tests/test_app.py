@@ -41,7 +41,9 @@ def test_bad_settings_stop_the_app_naming_the_variable(tmp_path, name, value):
 
 
 def test_production_requires_a_secret_key(tmp_path):
-    env = {**os.environ, "PAPELERA_INSTANCE": str(tmp_path), "PAPELERA_ENV": "production"}
+    # No scheduler: it would outlive the test, polling a database without tables.
+    env = {**os.environ, "PAPELERA_INSTANCE": str(tmp_path), "PAPELERA_ENV": "production",
+           "SCHEDULER_ENABLED": "false"}
     env.pop("SECRET_KEY", None)
     with pytest.raises(ConfigError, match="SECRET_KEY is required"):
         create_app(env=env)

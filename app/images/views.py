@@ -143,10 +143,11 @@ def gallery():
     if month and not cursor:
         cursor, jumped = month_cursor(month)
     page = list_images(current_user.id, limit=limit, cursor=cursor)
-    count, size = count_images(current_user.id)
     block = "more" if request.args.get("cursor") else "gallery"
     context = {"days": days_of(page.items), "next_cursor": page.next_cursor,
-               "paged": bool(cursor), "count": count, "size": size}
+               "paged": bool(cursor)}
+    if block == "gallery":  # a later page is tiles only: the total is not counted again
+        context.update(gallery_count())
     if htmx.wants_full_page():
         context["months"] = months_of(current_user.id)
         context["jumped"] = ({"value": month, "label": month_label(jumped)}

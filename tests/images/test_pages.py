@@ -8,14 +8,15 @@ import json
 import re
 import uuid
 import zipfile
+from datetime import timedelta
 
 import pytest
 from flask_babel import format_date
-from sqlalchemy import select
+from sqlalchemy import event, insert, select
 
 from app.core.db import utcnow
 from app.core.extensions import db
-from app.images.models import ImageVariant
+from app.images.models import Image, ImageVariant
 from app.images.views import percent_of
 from tests.conftest import USER_PASSWORD, png_bytes
 from tests.helpers import Browser, audit_count, audit_since, image_row, last_audit
@@ -300,3 +301,37 @@ def test_openapi_documents_duplicate_of(client):
     image = spec["components"]["schemas"]["Image"]["properties"]
     assert image["duplicate_of"]["format"] == "uuid"
     json.dumps(spec)
+
+
+def test_later_gallery_pages_do_not_count_the_library_again(app, browser, alice):
+    with app.app_context():
+        now = utcnow()
+        rows = []
+        for n in range(60):
+            image_id = uuid.uuid4()
+            rows.append({
+                "id": image_id, "owner_id": alice.id, "file_name": f"p{n}.jpg",
+                "storage_key": f"originals/{image_id.hex}",
+                "thumbnail_key": f"thumbnails/{image_id.hex}", "content_type": "image/jpeg",
+                "size_bytes": 1000, "thumbnail_bytes": 10, "variant_bytes": 0, "width": 4,
+                "height": 3, "sha256": f"{n:064x}", "created_at": now - timedelta(hours=n),
+                "is_deleted": False, "version": 1})
+        db.session.execute(insert(Image), rows)
+        db.session.commit()
+        engine = db.engine
+    first = browser.request("GET", "/", htmx=False)
+    assert "60 photos" in first.text
+    cursor = re.search(r'hx-get="/\?cursor=([^"]+)"', first.text).group(1)
+    aggregates = []
+
+    def note(_conn, _cursor, statement, _parameters, _context, _many):
+        if re.search(r"\b(count|sum)\(", statement, re.I):
+            aggregates.append(statement)
+
+    event.listen(engine, "before_cursor_execute", note)
+    try:
+        more = browser.request("GET", f"/?cursor={cursor}")
+    finally:
+        event.remove(engine, "before_cursor_execute", note)
+    assert more.status_code == 200 and more.text.count('data-id="') >= 12
+    assert aggregates == []
