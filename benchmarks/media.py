@@ -30,9 +30,9 @@ Each case also reports ``cpu_ms``: the CPU time the two workers and redis-server
 request (psutil; ``redis_cpu_ms`` the part of it redis-server spent), steadier than
 requests/s when other work shares the cores.
 The cases the targets compare (bare_app, bare, hit, hit_share, revalidate, the tracking
-pair and the limits pair) run in ``--rounds N`` rounds (3), each round all of them in that order; every ratio
-and cost is the median of the rounds' own (``*_rounds`` lists them), and each case's
-requests/s is the median of its rounds.
+pair and the limits pair) run in ``--rounds N`` rounds (3), each round all of them in
+that order; every ratio and cost is the median of the rounds' own (``*_rounds`` lists
+them), and each case's requests/s is the median of its rounds.
 Then 8 clients stream the 50 MB original at once while the workers' RSS is sampled
 (psutil): ``stream_rss_growth_mb`` is the largest growth of the workers' summed RSS.
 
