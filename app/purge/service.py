@@ -38,9 +38,10 @@ from sqlalchemy import and_, func, not_, or_, select, update
 
 from app.audit import service as audit
 from app.audit.models import AuditEvent
-from app.core.db import begin_write, end_read, utcnow
+from app.core.db import end_read, utcnow
 from app.core.errors import Conflict
 from app.core.extensions import db
+from app.core.uow import unit_of_work
 from app.images.models import Image, with_trashed
 from app.images.service import trash_rows
 from app.images.totals import Totals, image_totals
@@ -120,7 +121,7 @@ def _pending_condition(now: datetime, older_than_days: int | None):
 def pending_totals(now: datetime, older_than_days: int | None = None) -> Totals:
     """What the next run would delete, orphans aside. One aggregate query."""
     totals = image_totals(_pending_condition(now, older_than_days))
-    db.session.commit()
+    end_read()
     return totals
 
 
@@ -170,7 +171,7 @@ def _owner_ids_in_images(page: int = 1000) -> list[str]:
             with_trashed(select(Image.owner_id).where(Image.owner_id > last).distinct()
                          .order_by(Image.owner_id).limit(page))
         ).scalars().all()
-        db.session.commit()
+        end_read()
         if not chunk:
             return owners
         owners.extend(chunk)
@@ -215,7 +216,7 @@ def _tombstoned(owners: list[str]) -> set[str]:
                 AuditEvent.target_type == "user",
                 AuditEvent.target_id.in_(owners[start:start + 500]))
         ).scalars())
-    db.session.commit()
+    end_read()
     return found
 
 
@@ -228,7 +229,7 @@ def _active_counts(owners: list[str]) -> dict[str, int]:
                                 Image.is_deleted.is_(False))
                          .group_by(Image.owner_id))
         ).all())
-    db.session.commit()
+    end_read()
     return {owner: int(n) for owner, n in counts.items() if n}
 
 
@@ -248,7 +249,7 @@ def find_orphans() -> Orphans:
         return Orphans()
     missing = [owner for owner in owners if owner not in known]
     total = db.session.execute(with_trashed(select(func.count(Image.id)))).scalar_one()
-    db.session.commit()
+    end_read()
     tombstoned = _tombstoned(missing)
     unknown = [owner for owner in missing if owner not in tombstoned]
     return Orphans(owners=len(owners), images=int(total),
@@ -273,7 +274,7 @@ def _orphan_stats(owners: list[str]) -> tuple[int, int]:
                                 Image.purge_state.is_(None)))
         ).one()
         count, size = count + int(row[0]), size + int(row[1])
-    db.session.commit()
+    end_read()
     return count, size
 
 
@@ -380,14 +381,14 @@ class _Run:
     def save(self) -> None:
         """Write the counters to the run row, so a killed run still tells what it did."""
         report = self.report
-        begin_write()
-        db.session.execute(
-            update(PurgeRun).where(PurgeRun.id == self.row.id)
-            .values(claimed=report.claimed, deleted=report.deleted,
-                    bytes_freed=report.bytes_freed, errors=report.errors,
-                    error_messages=list(report.error_messages))
-        )
-        db.session.commit()
+        with unit_of_work() as uow:
+            db.session.execute(
+                update(PurgeRun).where(PurgeRun.id == self.row.id)
+                .values(claimed=report.claimed, deleted=report.deleted,
+                        bytes_freed=report.bytes_freed, errors=report.errors,
+                        error_messages=list(report.error_messages))
+            )
+            uow.commit()
 
 
 def purge_expired(now: datetime | None = None, *, storage=None, batch_size: int | None = None,
@@ -449,7 +450,7 @@ def _started_since(trigger: str, since: datetime) -> bool:
         select(PurgeRun.id).where(PurgeRun.trigger == trigger, PurgeRun.started_at >= since)
         .limit(1)
     ).first()
-    db.session.commit()
+    end_read()
     return found is not None
 
 
@@ -471,15 +472,15 @@ def _run(report: PurgeReport, lease: HeldLease, *, now, storage, batch_size, old
     row = PurgeRun(token=secrets.token_hex(8), trigger=report.trigger, holder=lease.holder,
                    status="running", started_at=started, older_than_days=older_than_days,
                    error_messages=[])
-    begin_write()
-    db.session.add(row)
-    db.session.commit()
-    report.run_id = row.id
-    # We hold the lease, so any other run still marked running was killed.
-    db.session.execute(update(PurgeRun).where(PurgeRun.status == "running",
-                                              PurgeRun.id != row.id)
-                       .values(status="interrupted"))
-    db.session.commit()
+    with unit_of_work() as uow:
+        db.session.add(row)
+        uow.commit()
+        report.run_id = row.id
+        # We hold the lease, so any other run still marked running was killed.
+        db.session.execute(update(PurgeRun).where(PurgeRun.status == "running",
+                                                  PurgeRun.id != row.id)
+                           .values(status="interrupted"))
+        uow.commit()
     checkpoint("run_started")
     total, _ = pending_stats(now, older_than_days)
     run = _Run(row, lease, report, storage=storage, batch_size=batch_size, deadline=deadline,
@@ -507,11 +508,11 @@ def _run(report: PurgeReport, lease: HeldLease, *, now, storage, batch_size, old
     report.remaining = pending_stats(now, older_than_days)[0]
     checkpoint("run_finished")
     run.save()
-    begin_write()
-    db.session.execute(update(PurgeRun).where(PurgeRun.id == row.id)
-                       .values(status=report.status, finished_at=utcnow(),
-                               remaining=report.remaining))
-    db.session.commit()
+    with unit_of_work() as uow:
+        db.session.execute(update(PurgeRun).where(PurgeRun.id == row.id)
+                           .values(status=report.status, finished_at=utcnow(),
+                                   remaining=report.remaining))
+        uow.commit()
     if audit_run:
         outcome = "ok" if report.status in ("finished", "stopped") else "error"
         audit.record("purge_run", outcome, ctx, target_type="purge_run", target_id=row.id,
