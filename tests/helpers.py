@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import io
 import re
+import uuid
 from contextlib import contextmanager
+from datetime import timedelta
 
-from sqlalchemy import func, select, text
+from sqlalchemy import func, insert, select, text
 
 from app.audit.models import AuditEvent
+from app.core.db import utcnow
 from app.core.extensions import db
 from app.images.models import Image, with_trashed
 
@@ -125,3 +128,23 @@ def audit_refused(app):
         with app.app_context(), db.engine.begin() as conn:
             suffix = " ON audit_events" if conn.dialect.name == "postgresql" else ""
             conn.execute(text(f"DROP TRIGGER IF EXISTS refuse_audit{suffix}"))
+
+
+def insert_images(owner_id: str, count: int, *, trashed: bool = False,
+                  apart: timedelta = timedelta(minutes=1)) -> list[str]:
+    """``count`` image rows of ``owner_id`` straight into SQL (no objects stored), newest
+    first, ``apart`` from each other; trashed ones deleted a second apart, due in 30
+    days. Inside an app context; committed. Their ids, newest first."""
+    now = utcnow()
+    ids = [uuid.uuid4() for _ in range(count)]
+    db.session.execute(insert(Image), [{
+        "id": image_id, "owner_id": owner_id, "file_name": f"p{n}.jpg",
+        "storage_key": f"originals/{image_id.hex}", "thumbnail_key": f"thumbnails/{image_id.hex}",
+        "content_type": "image/jpeg", "size_bytes": 1000, "thumbnail_bytes": 10,
+        "variant_bytes": 0, "width": 4, "height": 3, "sha256": f"{n:064x}",
+        "created_at": now - apart * n, "is_deleted": trashed,
+        "deleted_at": now - timedelta(seconds=n) if trashed else None,
+        "purge_after": now + timedelta(days=30) if trashed else None, "version": 1,
+    } for n, image_id in enumerate(ids)])
+    db.session.commit()
+    return [str(i) for i in ids]

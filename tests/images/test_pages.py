@@ -12,14 +12,14 @@ from datetime import timedelta
 
 import pytest
 from flask_babel import format_date
-from sqlalchemy import event, insert, select
+from sqlalchemy import event, select
 
 from app.core.db import utcnow
 from app.core.extensions import db
-from app.images.models import Image, ImageVariant
+from app.images.models import ImageVariant
 from app.images.views import percent_of
 from tests.conftest import USER_PASSWORD, png_bytes
-from tests.helpers import Browser, audit_count, audit_since, image_row, last_audit
+from tests.helpers import Browser, audit_count, audit_since, image_row, insert_images, last_audit
 
 
 @pytest.fixture
@@ -305,19 +305,7 @@ def test_openapi_documents_duplicate_of(client):
 
 def test_later_gallery_pages_do_not_count_the_library_again(app, browser, alice):
     with app.app_context():
-        now = utcnow()
-        rows = []
-        for n in range(60):
-            image_id = uuid.uuid4()
-            rows.append({
-                "id": image_id, "owner_id": alice.id, "file_name": f"p{n}.jpg",
-                "storage_key": f"originals/{image_id.hex}",
-                "thumbnail_key": f"thumbnails/{image_id.hex}", "content_type": "image/jpeg",
-                "size_bytes": 1000, "thumbnail_bytes": 10, "variant_bytes": 0, "width": 4,
-                "height": 3, "sha256": f"{n:064x}", "created_at": now - timedelta(hours=n),
-                "is_deleted": False, "version": 1})
-        db.session.execute(insert(Image), rows)
-        db.session.commit()
+        insert_images(alice.id, 60, apart=timedelta(hours=1))
         engine = db.engine
     first = browser.request("GET", "/", htmx=False)
     assert "60 photos" in first.text

@@ -5,32 +5,18 @@ of statements does not grow with the ids, and ``{"all": true}`` brings back at m
 from __future__ import annotations
 
 import uuid
-from datetime import timedelta
 
 import pytest
-from sqlalchemy import event, insert, select, update
+from sqlalchemy import event, select, update
 
-from app.core.db import utcnow
 from app.core.extensions import db
 from app.images.models import Image, with_trashed
+from tests.helpers import insert_images
 
 
 def _trashed_rows(app, owner_id: str, count: int) -> list[str]:
-    now = utcnow()
-    ids = [uuid.uuid4() for _ in range(count)]
-    rows = [{
-        "id": image_id, "owner_id": owner_id, "file_name": f"p{n}.jpg",
-        "storage_key": f"originals/{image_id.hex}", "thumbnail_key": f"thumbnails/{image_id.hex}",
-        "content_type": "image/jpeg", "size_bytes": 1000, "thumbnail_bytes": 10,
-        "variant_bytes": 0, "width": 4, "height": 3, "sha256": f"{n:064x}",
-        "created_at": now - timedelta(minutes=n), "is_deleted": True,
-        "deleted_at": now - timedelta(seconds=n), "purge_after": now + timedelta(days=30),
-        "version": 1,
-    } for n, image_id in enumerate(ids)]
     with app.app_context():
-        db.session.execute(insert(Image), rows)
-        db.session.commit()
-    return [str(i) for i in ids]
+        return insert_images(owner_id, count, trashed=True)
 
 
 def _states(app, ids) -> dict[str, bool]:

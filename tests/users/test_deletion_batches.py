@@ -4,10 +4,8 @@ at its deadline; the next run picks up where it stopped (issue 19 item 4, scale 
 from __future__ import annotations
 
 import itertools
-import uuid
-from datetime import timedelta
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import func, select
 
 from app.audit.service import SYSTEM
 from app.core.db import utcnow
@@ -16,24 +14,9 @@ from app.images.models import Image, with_trashed
 from app.storage import get_storage
 from app.users.deletion import PRE_TRASH_BATCH, finish_user_deletion, start_user_deletion
 from app.users.repository import get_users
+from tests.helpers import insert_images
 
 LIBRARY = 1200
-
-
-def _library(owner_id: str) -> None:
-    now = utcnow()
-    rows = []
-    for n in range(LIBRARY):
-        image_id = uuid.uuid4()
-        rows.append({
-            "id": image_id, "owner_id": owner_id, "file_name": f"p{n}.jpg",
-            "storage_key": f"originals/{image_id.hex}",
-            "thumbnail_key": f"thumbnails/{image_id.hex}", "content_type": "image/jpeg",
-            "size_bytes": 1000, "thumbnail_bytes": 10, "variant_bytes": 0, "width": 4,
-            "height": 3, "sha256": f"{n:064x}", "created_at": now - timedelta(minutes=n),
-            "is_deleted": False, "version": 1})
-    db.session.execute(insert(Image), rows)
-    db.session.commit()
 
 
 def _count(owner_id: str, *, trashed: bool | None = None) -> int:
@@ -48,7 +31,7 @@ def _count(owner_id: str, *, trashed: bool | None = None) -> int:
 def test_the_pre_trash_stops_at_the_deadline_and_the_next_run_finishes(app, make_user):
     carol = make_user("carol")
     with app.app_context():
-        _library(carol.id)
+        insert_images(carol.id, LIBRARY)
         users = get_users()
         lease = start_user_deletion(users, users.get(carol.id), ctx=SYSTEM, now=utcnow())
         ticks = itertools.count(1)  # past the deadline at the first look
