@@ -5,7 +5,8 @@ WHERE leases.expires_at <= :now OR leases.holder = :me``, committed at once: it 
 the row the first time, takes it over when the previous holder let it expire (it died,
 or hung longer than the TTL), and otherwise changes nothing. Renewing is one
 ``UPDATE … WHERE holder = :me``. Both run the same on SQLite and PostgreSQL; the
-database decides, so two callers can never both win.
+database decides, so two callers can never both win. Each statement is a unit of work of
+its own, committed at once (``_own_transaction``).
 
 Times come from the caller's wall clock: hosts sharing a database are assumed to keep
 their clocks in sync (NTP) to well within the TTL.
@@ -16,17 +17,19 @@ from __future__ import annotations
 import os
 import secrets
 import socket
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
-from app.core.db import begin_write, utcnow
+from app.core.db import end_read, has_pending_writes, utcnow
 from app.core.extensions import db
+from app.core.uow import unit_of_work
 from app.purge.models import Lease
 
 PURGE_LEASE = "purge"
@@ -37,16 +40,29 @@ def new_holder() -> str:
     return f"{socket.gethostname()[:80]}:{os.getpid()}:{secrets.token_hex(6)}"
 
 
+@contextmanager
+def _own_transaction(*, after_failure: bool = False) -> Iterator[Session]:
+    """A lease statement is a transaction of its own, committed at once even inside a
+    larger unit of work (as a saga's step: ``uow.commit()``), so that other workers see
+    it. It never commits someone else's change: with a change pending it refuses, or,
+    for ``release`` after a failure (``after_failure``), rolls that change back first."""
+    session = db.session
+    if has_pending_writes(session):
+        if not after_failure:
+            raise RuntimeError("a lease runs in a transaction of its own: commit the change first")
+        session.rollback()  # whatever failed before, the release must still happen
+    end_read(session)
+    with unit_of_work() as uow:
+        yield session
+        uow.commit()
+
+
 def acquire(name: str, holder: str, *, ttl_s: float, now: datetime) -> bool:
     """Take the lease unless someone else holds it unexpired. Commits."""
     table = Lease.__table__
     expires_at = now + timedelta(seconds=ttl_s)
-    session = db.session
-    session.commit()  # the lease statement runs in a transaction of its own
-    begin_write(session)
-    dialect = session.get_bind().dialect.name
-    if dialect in ("sqlite", "postgresql"):
-        insert = sqlite_insert if dialect == "sqlite" else pg_insert
+    with _own_transaction() as session:
+        insert = sqlite_insert if session.get_bind().dialect.name == "sqlite" else pg_insert
         statement = insert(table).values(name=name, holder=holder, acquired_at=now,
                                          expires_at=expires_at)
         statement = statement.on_conflict_do_update(
@@ -57,62 +73,31 @@ def acquire(name: str, holder: str, *, ttl_s: float, now: datetime) -> bool:
             where=or_(table.c.expires_at <= now, table.c.holder == holder),
         )
         # RETURNING, not rowcount: drivers do not all report a rowcount for an upsert.
-        taken = session.connection().execute(
+        return session.connection().execute(
             statement.returning(table.c.holder)).first() is not None
-        session.commit()
-        return taken
-    return _acquire_portable(name, holder, now=now, expires_at=expires_at)
-
-
-def _acquire_portable(name: str, holder: str, *, now: datetime, expires_at: datetime) -> bool:
-    """Any other engine: a conditional UPDATE, else an INSERT that the primary key guards."""
-    table = Lease.__table__
-    session = db.session
-    result = session.connection().execute(
-        update(table)
-        .where(table.c.name == name, or_(table.c.expires_at <= now, table.c.holder == holder))
-        .values(holder=holder, acquired_at=now, expires_at=expires_at)
-    )
-    if result.rowcount == 1:
-        session.commit()
-        return True
-    try:
-        session.connection().execute(
-            table.insert().values(name=name, holder=holder, acquired_at=now,
-                                  expires_at=expires_at))
-        session.commit()
-        return True
-    except IntegrityError:
-        session.rollback()
-        return False
 
 
 def renew(name: str, holder: str, *, ttl_s: float, now: datetime) -> bool:
     """Push the expiry out; False when someone else has taken the lease. Commits."""
     table = Lease.__table__
-    session = db.session
-    session.commit()
-    begin_write(session)
-    result = session.connection().execute(
-        update(table).where(table.c.name == name, table.c.holder == holder)
-        .values(expires_at=now + timedelta(seconds=ttl_s))
-    )
-    session.commit()
-    return result.rowcount == 1
+    with _own_transaction() as session:
+        result = session.connection().execute(
+            update(table).where(table.c.name == name, table.c.holder == holder)
+            .values(expires_at=now + timedelta(seconds=ttl_s))
+        )
+        return result.rowcount == 1
 
 
 def release(name: str, holder: str, *, now: datetime) -> bool:
-    """Let the lease go at once (it expires now), if it is still ours. Commits."""
+    """Let the lease go at once (it expires now), if it is still ours. Commits, also
+    after a failure that left a change pending (rolled back first)."""
     table = Lease.__table__
-    session = db.session
-    session.rollback()  # whatever failed before, the release must still happen
-    begin_write(session)
-    result = session.connection().execute(
-        update(table).where(table.c.name == name, table.c.holder == holder)
-        .values(expires_at=now)
-    )
-    session.commit()
-    return result.rowcount == 1
+    with _own_transaction(after_failure=True) as session:
+        result = session.connection().execute(
+            update(table).where(table.c.name == name, table.c.holder == holder)
+            .values(expires_at=now)
+        )
+        return result.rowcount == 1
 
 
 def current_holder(name: str, *, now: datetime) -> Lease | None:
@@ -120,7 +105,7 @@ def current_holder(name: str, *, now: datetime) -> Lease | None:
     lease = db.session.execute(
         select(Lease).where(Lease.name == name, Lease.expires_at > now)
     ).scalar_one_or_none()
-    db.session.commit()
+    end_read()
     return lease
 
 
