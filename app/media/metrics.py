@@ -35,8 +35,9 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
-from app.core.db import begin_write, utcnow
+from app.core.db import utcnow
 from app.core.extensions import db
+from app.core.uow import unit_of_work
 from app.media import webhooks
 from app.media.config import media_config
 from app.media.models import MediaEvent, MediaHourly, MediaStat
@@ -268,22 +269,18 @@ def flush(app=None) -> int:
         if not stats and not hours and not events:
             return 0
         rows = _batch_rows(stats, hours, events)
-        session = db.session
         try:
-            begin_write(session)
             try:
-                _write(*rows)
+                with unit_of_work():
+                    _write(*rows)
             except Exception as exc:
                 if _unreachable(exc):
                     raise
-                session.rollback()
                 log.warning("media metrics flush refused (%s); writing row by row",
                             type(exc).__name__)
-                begin_write(session)
-                _write_one_by_one(rec, *rows)
-            session.commit()
+                with unit_of_work():
+                    _write_one_by_one(rec, *rows)
         except Exception:
-            db.session.rollback()
             rec.give_back(stats, hours, events)
             log.exception("media metrics flush failed; the counts are kept for the next one")
             raise
@@ -299,11 +296,9 @@ def prune_events(now: datetime | None = None) -> int:
     """Delete events older than ``events_retention_days``; the number deleted."""
     now = now or utcnow()
     cutoff = now - timedelta(days=media_config().events_retention_days)
-    session = db.session
-    begin_write(session)
-    deleted = session.execute(delete(MediaEvent).where(MediaEvent.at < cutoff)).rowcount
-    session.execute(delete(MediaHourly).where(MediaHourly.hour < cutoff))
-    session.commit()
+    with unit_of_work() as uow:
+        deleted = uow.session.execute(delete(MediaEvent).where(MediaEvent.at < cutoff)).rowcount
+        uow.session.execute(delete(MediaHourly).where(MediaHourly.hour < cutoff))
     return deleted
 
 
