@@ -33,6 +33,7 @@ class AuditEvent(db.Model):
 
     __table_args__ = (
         Index("ix_audit_actor", "actor_id", "id"),
+        Index("ix_audit_actor_action", "actor_id", "action", "id"),  # migration 0014
         Index("ix_audit_action", "action", "id"),
         Index("ix_audit_target", "target_id", "id"),
     )

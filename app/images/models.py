@@ -20,6 +20,7 @@ from sqlalchemy import (
     UniqueConstraint,
     Uuid,
     event,
+    text,
 )
 from sqlalchemy.ext.hybrid import hybrid_property
 from sqlalchemy.orm import Mapped, Session, mapped_column, with_loader_criteria
@@ -62,6 +63,13 @@ class Image(db.Model):
         Index("ix_images_trash", "owner_id", "is_deleted", "deleted_at", "id"),
         Index("ix_images_purge", "is_deleted", "purge_after"),
         Index("ix_images_claim", "claim_id"),
+        # Partial indexes (migration 0014), predicates as the queries render them: rows
+        # in flight (the purge's reclaim and totals); live images largest first (media).
+        Index("ix_images_purging", "claimed_at", postgresql_where=text("purge_state = 'purging'"),
+              sqlite_where=text("purge_state = 'purging'")),
+        Index("ix_images_heavy", size_bytes.desc(), "id",
+              postgresql_where=text("is_deleted IS false AND purge_state IS NULL"),
+              sqlite_where=text("is_deleted IS 0 AND purge_state IS NULL")),
     )
 
     @property

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import BigInteger, ForeignKey, Integer, String, Text, Uuid
+from sqlalchemy import BigInteger, ForeignKey, Index, Integer, String, Text, Uuid
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.core.db import UTCDateTime, utcnow
@@ -26,6 +26,8 @@ class MediaStat(db.Model):
     cache_hits: Mapped[int] = mapped_column(BigInteger, nullable=False, default=0)
     not_modified: Mapped[int] = mapped_column(BigInteger, nullable=False, default=0)
     bytes_from_cache: Mapped[int] = mapped_column(BigInteger, nullable=False, default=0)
+
+    __table_args__ = (Index("ix_media_stats_requests", proxy_requests.desc(), "image_id"),)
 
 
 class MediaHourly(db.Model):

@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 from flask import url_for
 from sqlalchemy import func, select
 
-from app.core.db import utcnow
+from app.core.db import end_read, utcnow
 from app.core.extensions import db
 from app.images.models import Image, with_trashed
 from app.media.metrics import HOUR_FIELDS, STAT_FIELDS, pending
@@ -52,43 +52,89 @@ def _image_dict(image: Image, counts: dict) -> dict:
             "cache_hits": counts.get("cache_hits", 0)}
 
 
+def _flushed_totals() -> dict:
+    """Every counter summed over ``media_stats`` in SQL (one aggregate, no row loaded)."""
+    row = db.session.execute(
+        select(*(func.coalesce(func.sum(getattr(MediaStat, name)), 0) for name in STAT_FIELDS))
+    ).one()
+    return {name: int(value) for name, value in zip(STAT_FIELDS, row, strict=True)}
+
+
+def _flushed_counts(ids) -> dict:
+    """The flushed counters of these images, by primary key."""
+    ids = list(ids)
+    counts = {}
+    for start in range(0, len(ids), 500):
+        for row in db.session.execute(
+                select(MediaStat).where(MediaStat.image_id.in_(ids[start:start + 500]))).scalars():
+            counts[row.image_id] = {name: getattr(row, name) for name in STAT_FIELDS}
+    return counts
+
+
+def _merged(flushed: dict, unflushed: dict, ids) -> dict:
+    """Flushed plus this process's unflushed counters, for ``ids``."""
+    merged = {}
+    for image_id in ids:
+        counts = dict(flushed.get(image_id) or dict.fromkeys(STAT_FIELDS, 0))
+        for name, value in zip(STAT_FIELDS, unflushed.get(image_id, ()), strict=False):
+            counts[name] += value
+        merged[image_id] = counts
+    return merged
+
+
+def _top_images(unflushed: dict) -> list[dict]:
+    """The most requested images still held (trashed ones included), most first.
+
+    ``ix_media_stats_requests`` gives the flushed leaders; taking as many more as there
+    are images with unflushed counts makes the merged ranking exact: only those can have
+    overtaken a leader."""
+    wanted = TOP * 3
+    leaders = db.session.execute(
+        select(MediaStat.image_id).where(MediaStat.proxy_requests > 0)
+        .order_by(MediaStat.proxy_requests.desc(), MediaStat.image_id)
+        .limit(wanted + len(unflushed))).scalars().all()
+    candidates = set(leaders) | set(unflushed)
+    counts = _merged(_flushed_counts(candidates), unflushed, candidates)
+    ranked = sorted((i for i in candidates if counts[i]["proxy_requests"] > 0),
+                    key=lambda i: (-counts[i]["proxy_requests"], str(i)))[:wanted]
+    if not ranked:
+        return []
+    live = {image.id: image for image in db.session.execute(
+        with_trashed(select(Image).where(Image.id.in_(ranked),
+                                         Image.purge_state.is_(None)))).scalars()}
+    return [_image_dict(live[i], counts[i]) for i in ranked if i in live][:TOP]
+
+
+def _heavy_images(unflushed: dict) -> list[dict]:
+    """The largest live originals viewed at most ``RARELY_VIEWED`` times: the first
+    ``TOP * 20`` by size from the partial index ``ix_images_heavy``, their views by
+    primary key."""
+    large = db.session.execute(
+        select(Image).where(Image.size_bytes >= HEAVY_MIN_BYTES, Image.purge_state.is_(None))
+        .order_by(Image.size_bytes.desc(), Image.id).limit(TOP * 20)).scalars().all()
+    ids = [image.id for image in large]
+    counts = _merged(_flushed_counts(ids), unflushed, ids)
+    heavy = [image for image in large if counts[image.id]["views"] <= RARELY_VIEWED][:TOP]
+    return [_image_dict(image, counts[image.id]) for image in heavy]
+
+
 def media_stats(now: datetime | None = None) -> dict:
     now = now or utcnow()
     unflushed_stats, unflushed_hours = pending()
     session = db.session
 
-    per_image: dict = {}
-    for row in session.execute(select(MediaStat)).scalars():
-        per_image[row.image_id] = {name: getattr(row, name) for name in STAT_FIELDS}
-    for image_id, values in unflushed_stats.items():
-        counts = per_image.setdefault(image_id, dict.fromkeys(STAT_FIELDS, 0))
+    totals = _flushed_totals()
+    for values in unflushed_stats.values():
         for name, value in zip(STAT_FIELDS, values, strict=True):
-            counts[name] += value
-
-    totals = dict.fromkeys(STAT_FIELDS, 0)
-    for counts in per_image.values():
-        for name in STAT_FIELDS:
-            totals[name] += counts[name]
+            totals[name] += value
     requests = totals["proxy_requests"]
     saved = totals["cache_hits"] + totals["not_modified"]
-
-    ranked = sorted((i for i in per_image if per_image[i]["proxy_requests"] > 0),
-                    key=lambda i: (-per_image[i]["proxy_requests"], str(i)))[:TOP * 3]
-    live = {image.id: image for image in session.execute(
-        with_trashed(select(Image).where(Image.id.in_(ranked),
-                                         Image.purge_state.is_(None)))).scalars()} \
-        if ranked else {}
-    top = [_image_dict(live[i], per_image[i]) for i in ranked if i in live][:TOP]
-    large = session.execute(
-        select(Image).where(Image.size_bytes >= HEAVY_MIN_BYTES, Image.purge_state.is_(None))
-        .order_by(Image.size_bytes.desc(), Image.id).limit(TOP * 20)).scalars()
-    heavy = [image for image in large
-             if per_image.get(image.id, {}).get("views", 0) <= RARELY_VIEWED][:TOP]
-    heavy_images = [_image_dict(image, per_image.get(image.id, {})) for image in heavy]
+    top = _top_images(unflushed_stats)
+    heavy_images = _heavy_images(unflushed_stats)
 
     storage = session.execute(
         with_trashed(select(Image.owner_id,
-                            func.count(Image.id),
+                            func.count(),
                             func.sum(Image.size_bytes + Image.thumbnail_bytes
                                      + Image.variant_bytes))
                      .where(Image.purge_state.is_(None)).group_by(Image.owner_id))).all()
@@ -102,7 +148,7 @@ def media_stats(now: datetime | None = None) -> dict:
     hours = {row.hour.replace(tzinfo=since.tzinfo): {n: getattr(row, n) for n in HOUR_FIELDS}
              for row in session.execute(
                  select(MediaHourly).where(MediaHourly.hour >= since)).scalars()}
-    db.session.commit()
+    end_read()
     for hour, values in unflushed_hours.items():
         if hour >= since:
             counts = hours.setdefault(hour, dict.fromkeys(HOUR_FIELDS, 0))

@@ -23,6 +23,7 @@ finishes: see app.purge.batch.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import secrets
@@ -31,20 +32,21 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import cached_property
 
 from flask import current_app
 from flask_babel import gettext
-from sqlalchemy import and_, func, not_, or_, select, update
+from sqlalchemy import and_, func, literal_column, not_, or_, select, update
 
 from app.audit import service as audit
 from app.audit.models import AuditEvent
-from app.core.db import end_read, utcnow
+from app.core.db import distinct_values, end_read, utcnow
 from app.core.errors import Conflict
 from app.core.extensions import db
 from app.core.uow import unit_of_work
 from app.images.models import Image, with_trashed
 from app.images.service import trash_rows
-from app.images.totals import Totals, image_totals
+from app.images.totals import Totals
 from app.installation import require_installation
 from app.purge.batch import (
     PARTIAL_CLAIM_PREFIX,
@@ -112,17 +114,46 @@ def due_condition(now: datetime, older_than_days: int | None = None):
     return condition
 
 
+# Rows being purged; the literal (not a bound parameter) lets both planners use the
+# partial index ``ix_images_purging``, which holds only the rows in flight.
+PURGING = literal_column("'purging'")
+
+
 def _pending_condition(now: datetime, older_than_days: int | None):
     """What a run would take: due rows, and rows already claimed that it finishes."""
     return and_(Image.is_deleted.is_(True),
-                or_(due_condition(now, older_than_days), Image.purge_state == "purging"))
+                or_(due_condition(now, older_than_days), Image.purge_state == PURGING))
+
+
+def _sums(condition) -> tuple[int, int, int, datetime | None]:
+    """count, bytes, sum of versions and newest ``deleted_at`` of the rows matching."""
+    count, size, versions, newest = db.session.execute(
+        with_trashed(select(func.count(), func.coalesce(func.sum(Image.total_bytes), 0),
+                            func.coalesce(func.sum(Image.version), 0),
+                            func.max(Image.deleted_at)).select_from(Image).where(condition))
+    ).one()
+    return int(count), int(size), int(versions), newest
 
 
 def pending_totals(now: datetime, older_than_days: int | None = None) -> Totals:
-    """What the next run would delete, orphans aside. One aggregate query."""
-    totals = image_totals(_pending_condition(now, older_than_days))
+    """What the next run would delete, orphans aside.
+
+    Two disjoint parts, each an index range, never an ``OR`` that would stop the range
+    (scale review F2): due rows not yet claimed (``ix_images_purge``: ``is_deleted`` and
+    ``purge_after <= now``), and rows in flight (the partial ``ix_images_purging``).
+    The totals and the fingerprint are those of the one query they replace.
+    """
+    due = _sums(and_(Image.is_deleted.is_(True), due_condition(now, older_than_days),
+                     Image.purge_state.is_(None)))
+    # Only trashed rows are ever claimed, so no ``is_deleted`` term (SQLite would take
+    # it to ``ix_images_purge`` and read the whole trash).
+    flying = _sums(Image.purge_state == PURGING)
     end_read()
-    return totals
+    count, size, versions = (due[i] + flying[i] for i in range(3))
+    newest = max((t for t in (due[3], flying[3]) if t is not None), default=None)
+    # The fingerprint as app.images.totals makes it from the one aggregate.
+    digest = hashlib.sha256(f"{count}:{size}:{versions}:{newest}".encode()).hexdigest()[:16]
+    return Totals(count, size, digest)
 
 
 def pending_stats(now: datetime, older_than_days: int | None = None) -> tuple[int, int]:
@@ -132,28 +163,36 @@ def pending_stats(now: datetime, older_than_days: int | None = None) -> tuple[in
 
 
 def trash_total() -> int:
+    """Trashed images: ``count(*)``, an index-only range on PostgreSQL."""
     count = db.session.execute(
-        with_trashed(select(func.count(Image.id)).where(Image.is_deleted.is_(True)))
+        with_trashed(select(func.count()).select_from(Image).where(Image.is_deleted.is_(True)))
     ).scalar_one()
     end_read()
     return int(count)
 
 
 def pending_items(now: datetime, limit: int = 20) -> list[Image]:
-    """The first items due, oldest deadline first (index ``(is_deleted, purge_after)``)."""
-    items = db.session.execute(
-        with_trashed(select(Image).where(_pending_condition(now, None))
-                     .order_by(Image.purge_after, Image.id).limit(limit))
-    ).scalars().all()
+    """The first items due, oldest deadline first: the first ``limit`` due rows (index
+    ``(is_deleted, purge_after)``) and rows in flight (``ix_images_purging``), merged."""
+    items = []
+    for condition in (and_(Image.is_deleted.is_(True), due_condition(now),
+                           Image.purge_state.is_(None)),
+                      Image.purge_state == PURGING):
+        items.extend(db.session.execute(
+            with_trashed(select(Image).where(condition)
+                         .order_by(Image.purge_after, Image.id).limit(limit))
+        ).scalars())
     end_read()
-    return list(items)
+    return sorted(items, key=lambda i: (i.purge_after is None, i.purge_after, str(i.id)))[:limit]
 
 
 def _abandoned_condition(own_token: str, stale_before: datetime):
     """Claims nobody will finish: other purge runs' (we hold the lease, so they are dead),
     rows partly deleted and handed over (``PARTIAL_CLAIM_PREFIX``), and any other claim
-    older than the stale limit."""
+    older than the stale limit. Only rows in flight: the partial index
+    ``ix_images_purging``, so a run with nothing claimed reads no row (scale review F2)."""
     return and_(
+        Image.purge_state == PURGING,
         not_(Image.claim_id.like(f"purge:{own_token}:%")),
         or_(Image.claim_id.like("purge:%"), Image.claim_id.like(f"{PARTIAL_CLAIM_PREFIX}%"),
             Image.claimed_at < stale_before),
@@ -162,20 +201,19 @@ def _abandoned_condition(own_token: str, stale_before: datetime):
 
 # -- owners that no longer exist -------------------------------------------------------
 
-def _owner_ids_in_images(page: int = 1000) -> list[str]:
-    """Distinct owners, read by keyset so no image row is loaded."""
-    owners: list[str] = []
-    last = ""
-    while True:
-        chunk = db.session.execute(
-            with_trashed(select(Image.owner_id).where(Image.owner_id > last).distinct()
-                         .order_by(Image.owner_id).limit(page))
-        ).scalars().all()
-        end_read()
-        if not chunk:
-            return owners
-        owners.extend(chunk)
-        last = chunk[-1]
+def _owner_ids_in_images() -> list[str]:
+    """Distinct owners by a loose index scan: one probe of ``ix_images_gallery`` per
+    owner, no image row read (``SELECT DISTINCT`` reads them all on PostgreSQL)."""
+    owners = distinct_values(Image.__table__.c.owner_id)
+    end_read()
+    return owners
+
+
+def _image_count() -> int:
+    count = db.session.execute(
+        with_trashed(select(func.count()).select_from(Image))).scalar_one()
+    end_read()
+    return int(count)
 
 
 @dataclass
@@ -183,13 +221,18 @@ class Orphans:
     """Owners of images who are no longer users, and what sweeping them would touch."""
 
     owners: int = 0  # distinct owners of images
-    images: int = 0  # images in SQL, trashed ones included
     deleted: list[str] = field(default_factory=list)  # with a tombstone: swept at once
     unknown: dict[str, int] = field(default_factory=dict)  # no tombstone: active images
 
     @property
     def unknown_images(self) -> int:
         return sum(self.unknown.values())
+
+    @cached_property
+    def images(self) -> int:
+        """Images in SQL, trashed ones included. Counted only when asked, that is when
+        there are unknown owners to weigh: a normal run counts no rows."""
+        return _image_count()
 
     def too_many(self, share: float) -> str | None:
         """Why trashing the unknown owners' images is too much for one run, or None."""
@@ -224,7 +267,7 @@ def _active_counts(owners: list[str]) -> dict[str, int]:
     counts: dict[str, int] = {}
     for start in range(0, len(owners), 500):
         counts.update(db.session.execute(
-            with_trashed(select(Image.owner_id, func.count(Image.id))
+            with_trashed(select(Image.owner_id, func.count())
                          .where(Image.owner_id.in_(owners[start:start + 500]),
                                 Image.is_deleted.is_(False))
                          .group_by(Image.owner_id))
@@ -248,11 +291,9 @@ def find_orphans() -> Orphans:
         log.warning("the user store has no users: skipping the orphan sweep")
         return Orphans()
     missing = [owner for owner in owners if owner not in known]
-    total = db.session.execute(with_trashed(select(func.count(Image.id)))).scalar_one()
-    end_read()
     tombstoned = _tombstoned(missing)
     unknown = [owner for owner in missing if owner not in tombstoned]
-    return Orphans(owners=len(owners), images=int(total),
+    return Orphans(owners=len(owners),
                    deleted=[owner for owner in missing if owner in tombstoned],
                    unknown=_active_counts(unknown))
 

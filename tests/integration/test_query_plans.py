@@ -1,4 +1,5 @@
-"""The keyset queries seek; they never scan (issue 19 item 3, scale review F4).
+"""The keyset queries seek; they never scan (issue 19 item 3, scale review F4); nor do the
+purge's fixed-cost statements and the media page's heavy images (item 5, F1/F2).
 
 A library of 100,000 rows on each engine; the statements are captured exactly as the app
 sends them (bound parameters, the ORM's trash filter added), then explained. A keyset
@@ -155,4 +156,112 @@ def test_distinct_values_walk_the_index_and_agree_with_distinct(library):
         assert distinct_values(column) == expected == [f"u{n}" for n in range(OWNERS)]
         assert distinct_values(column, after="u3", limit=2) == ["u4", "u5"]
         assert distinct_values(column, after="u9") == []
+        db.session.rollback()
+
+
+# -- the purge's fixed cost and the media page (issue 19 item 5, scale review F1/F2) ---
+
+def _statements(app, call, table: str = "images"):
+    """Every statement on ``table`` that ``call`` sends (SELECT, UPDATE, CTE), with its
+    parameters; BEGIN/COMMIT and other tables left out."""
+    seen = []
+
+    def note(_conn, _cursor, statement, parameters, _context, _many):
+        if re.search(rf"\b(FROM|UPDATE) {table}\b", statement):
+            seen.append((statement, parameters))
+
+    event.listen(db.engine, "before_cursor_execute", note)
+    try:
+        call()
+    finally:
+        event.remove(db.engine, "before_cursor_execute", note)
+    db.session.rollback()
+    assert seen
+    return seen
+
+
+def assert_no_scan(plan: str) -> None:
+    assert "Seq Scan on images" not in plan, plan
+    assert not re.search(r"\bSCAN images\b(?! USING (COVERING )?INDEX ix_images_)", plan), plan
+
+
+def test_the_pending_totals_are_index_ranges(library):
+    """Due rows by the ``(is_deleted, purge_after)`` range, rows in flight by the partial
+    index: no statement reads the trash as a whole (the ``OR`` form did)."""
+    from app.purge.service import pending_totals
+
+    with library.app_context():
+        captured = _statements(library, lambda: pending_totals(utcnow()))
+        for statement, parameters in captured:
+            plan = _plan(statement, parameters)
+            assert_no_scan(plan)
+            assert ("ix_images_purging" in plan or "purge_after<" in plan
+                    or re.search(r"Index Cond: .*purge_after <=", plan)), plan
+        assert pending_totals(utcnow()).count == 0  # nothing due, nothing in flight
+
+
+def test_reclaiming_with_nothing_claimed_reads_the_partial_index(library):
+    from app.purge.batch import reclaim
+    from app.purge.service import _abandoned_condition
+
+    with library.app_context():
+        def call():
+            assert reclaim(_abandoned_condition("me", utcnow()), claim_id="purge:me:1",
+                           now=utcnow(), limit=500) == 0
+
+        for statement, parameters in _statements(library, call):
+            plan = _plan(statement, parameters)
+            assert_no_scan(plan)
+            assert "ix_images_purging" in plan, plan
+
+
+def test_the_owner_sweep_walks_the_index_one_owner_at_a_time(library):
+    from app.purge.service import _owner_ids_in_images
+
+    with library.app_context():
+        captured = _statements(library, _owner_ids_in_images)
+        for statement, parameters in captured:
+            plan = _plan(statement, parameters)
+            assert_no_scan(plan)
+            assert "HashAggregate" not in plan and "Unique" not in plan, plan
+        assert _owner_ids_in_images() == [f"u{n}" for n in range(OWNERS)]
+        db.session.rollback()
+
+
+def test_heavy_images_come_from_the_partial_index(library):
+    from app.media.stats import _heavy_images
+
+    with library.test_request_context():
+        captured = _statements(library, lambda: _heavy_images({}))
+        heavy = [s for s in captured if "size_bytes >=" in s[0]]
+        assert heavy
+        for statement, parameters in heavy:
+            plan = _plan(statement, parameters)
+            assert_no_scan(plan)
+            assert "ix_images_heavy" in plan, plan
+            assert "TEMP B-TREE" not in plan and "Sort" not in plan, plan
+
+
+def test_top_images_come_from_the_requests_index(library):
+    from app.media.models import MediaStat
+    from app.media.stats import _top_images
+
+    with library.test_request_context():
+        db.session.execute(insert(MediaStat), [
+            {"image_id": uuid.UUID(int=n + 1), "views": n % 7, "downloads": 0,
+             "proxy_requests": n % 5000, "bytes_served": n, "cache_hits": 0,
+             "not_modified": 0, "bytes_from_cache": 0} for n in range(0, ROWS, 5)])
+        db.session.commit()
+        with db.engine.connect() as connection:
+            connection.exec_driver_sql("ANALYZE")
+            connection.commit()
+        captured = _statements(library, lambda: _top_images({}), table="media_stats")
+        ranked = [s for s in captured if "ORDER BY" in s[0]]
+        assert ranked
+        for statement, parameters in ranked:
+            plan = _plan(statement, parameters)
+            assert "ix_media_stats_requests" in plan, plan
+            assert "TEMP B-TREE" not in plan and "Sort" not in plan, plan
+        top = _top_images({})
+        assert [i["requests"] for i in top] == [4995] * 10
         db.session.rollback()
