@@ -3,7 +3,9 @@
 Order on ``/media`` (the gate runs before every request, the limits with the view):
 
 1. block list or an active auto-block → 403 ``ip_blocked`` (on every route when
-   ``block_scope`` is ``site``, except the admin API, sign-in and static files);
+   ``block_scope`` is ``site``, except the admin API, sign-in and static files). An
+   auto-block spares a signed-in owner or admin fetching their own images (and, on
+   pages, anyone signed in); the block list spares no one;
 2. hotlink protection → 403 ``hotlink_refused``;
 3. the request is counted for auto-block (unless exempt); past the threshold the address
    is blocked at once (audited; the webhook message joins the outbox) → 403 ``ip_blocked``;
@@ -82,15 +84,33 @@ def auto_block_key() -> str:
     return g.media_block_key
 
 
-def _blocked(config, now) -> bool:
-    address = _client_address()
-    if address in address_set(config.block_ips):
-        return True
+def listed() -> bool:
+    """The client's address is on the block list (``block_ips``)."""
+    return _client_address() in address_set(media_config().block_ips)
+
+
+def auto_blocked(now) -> bool:
+    """The client's address is under an active automatic block."""
     board = get_protection().board
     key = auto_block_key()
     # A block of one IPv6 address, made before blocks covered the /64, still holds.
     return board.is_blocked(key, now) or (key != client_key()
                                           and board.is_blocked(client_key(), now))
+
+
+def _refused(is_media: bool, now) -> bool:
+    """The block list refuses everyone from its addresses. An automatic block answers
+    abuse of share links and anonymous fetches: it spares the signed-in owner (or an
+    admin) fetching their own images, and, with ``block_scope`` ``site``, the pages of
+    anyone signed in, who would otherwise see broken thumbnails and no reason (the
+    gallery says why: ``templates/media/_blocked_banner.html``)."""
+    if listed():
+        return True
+    if not auto_blocked(now):
+        return False
+    if is_media:
+        return not _own_image_signed_in()
+    return not _signed_in()
 
 
 def _never_blocked() -> bool:
@@ -110,7 +130,7 @@ def protection_gate():
     if not is_media and (config.block_scope != "site" or _never_blocked() or endpoint is None):
         return None
     now = utcnow()
-    if _blocked(config, now):
+    if _refused(is_media, now):
         raise blocked_error()
     if not is_media:
         return None
@@ -136,7 +156,16 @@ def _exempt() -> bool:
     config = media_config()
     if _client_address() in address_set(config.allow_ips):
         return True
-    if not may_be_signed_in(request) or not current_user.is_authenticated:
+    return _own_image_signed_in()
+
+
+def _signed_in() -> bool:
+    return may_be_signed_in(request) and current_user.is_authenticated
+
+
+def _own_image_signed_in() -> bool:
+    """A signed-in admin, or the signed-in owner of the image asked for."""
+    if not _signed_in():
         return False
     if current_user.is_admin:
         return True

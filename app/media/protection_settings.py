@@ -10,30 +10,13 @@ from __future__ import annotations
 
 from dataclasses import asdict
 
-from flask_babel import gettext
-
 from app.core.errors import BadRequest
 from app.media.config import edit_list, media_config, update_config, validate_changes
-
-
-def _invalid(field: str, message: str) -> BadRequest:
-    return BadRequest(message, code="invalid_config", field=field)
 
 
 def normalise_entry(key: str, text: str) -> str:
     """One list entry as stored: a network in its canonical form, a domain lower-cased."""
     return validate_changes({key: [(text or "").strip()]})[key][0]
-
-
-def whole_number(field: str, value, low: int, high: int) -> int:
-    try:
-        number = int(str(value).strip())
-    except ValueError:
-        number = None
-    if number is None or not low <= number <= high:
-        raise _invalid(field, gettext("%(field)s must be a whole number from %(low)s to "
-                                      "%(high)s.", field=field, low=low, high=high))
-    return number
 
 
 def current_settings() -> dict:

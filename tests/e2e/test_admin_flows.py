@@ -347,18 +347,18 @@ def test_media_settings_and_protection_lists(open_tab, seeded, size):
     page = tab.page
     page.goto("/admin/media")
     settings = page.locator("#media-settings")
-    settings.get_by_label("Cache lifetime (seconds)").fill("-5")
+    label = "Keep photos in the server cache for"  # in minutes, hours or days (issue 17)
+    settings.get_by_label(label, exact=True).fill("-5")
     settings.get_by_role("button", name="Save").click()
-    ttl = page.locator("#media-settings").get_by_label("Cache lifetime (seconds)")
+    ttl = page.locator("#media-settings").get_by_label(label, exact=True)
     expect(ttl).to_have_attribute("aria-invalid", "true")
     settled(page)
-    expect(page.locator("#media-settings .field-error")).to_have_count(1)
-    ttl.fill("120")
+    expect(page.locator("#media-settings .field-error")).to_have_count(2)  # summary, field
+    ttl.fill("2")
     page.locator("#media-settings").get_by_role("button", name="Save").click()
     expect(page.locator("#media-settings")).to_contain_text("Saved.")
     page.reload()
-    expect(page.locator("#media-settings").get_by_label("Cache lifetime (seconds)")) \
-        .to_have_value("120")
+    expect(page.locator("#media-settings").get_by_label(label, exact=True)).to_have_value("2")
 
     blocked = page.locator("#list-block_ips")
     entry = blocked.get_by_label("IP or CIDR")
