@@ -33,7 +33,7 @@ from limits.storage import storage_from_string
 from sqlalchemy import or_, select
 
 from app.audit import service as audit
-from app.core.db import begin_write, end_read, utcnow
+from app.core.db import end_read, utcnow
 from app.core.errors import BadRequest, NotFound
 from app.core.extensions import db, limiter
 from app.core.redis_breaker import hot_client
@@ -372,7 +372,7 @@ def active_blocks(now: datetime) -> list:
     rows = db.session.execute(
         select(IpBlock).where(*_active(now)).order_by(IpBlock.blocked_at.desc(),
                                                       IpBlock.id.desc())).scalars().all()
-    db.session.commit()
+    end_read()
     return list(rows)
 
 
@@ -403,11 +403,15 @@ def load_block(ip: str, now: datetime) -> BlockTarget:
 
 
 def lift_block(target: BlockTarget, now: datetime) -> dict:
-    """End the block now (committed), forget its counters, and tell every process."""
-    begin_write()
-    for row in target.rows:
-        row.lifted_at = now
-    db.session.commit()
+    """End the block now (committed), forget its counters, and tell every process.
+
+    Inside the deletion pipeline's unit of work too, the lift commits at once (a step,
+    ``uow.commit()``): other processes reload their board on the version bump below,
+    and must read the lift when they do."""
+    with unit_of_work() as uow:
+        for row in target.rows:
+            row.lifted_at = now
+        uow.commit()
     protection = get_protection()
     for row in target.rows:
         if row.image_id is not None:
