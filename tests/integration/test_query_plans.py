@@ -265,3 +265,32 @@ def test_top_images_come_from_the_requests_index(library):
         top = _top_images({})
         assert [i["requests"] for i in top] == [4995] * 10
         db.session.rollback()
+
+
+def test_the_actor_and_action_filter_seeks_both(library):
+    """``?actor=&action=`` bounds ``ix_audit_actor_action`` by both columns and reads
+    the newest first from it (scale review F10): no filtering of an actor's events."""
+    from app.audit.models import AuditEvent
+    from app.audit.query import search_events
+
+    actions = ["upload", "trash", "restore", "login", "purge_run"]
+    with library.app_context():
+        db.session.execute(insert(AuditEvent), [
+            {"id": n + 1, "at": utcnow(), "actor_id": f"u{n % 50}",
+             "action": "rare" if n % 5000 == 7 else actions[n % 5], "outcome": "ok",
+             "details": {}, "prev_hash": f"p{n:063x}", "hash": f"h{n:063x}"}
+            for n in range(50_000)])
+        db.session.commit()
+        with db.engine.connect() as connection:
+            connection.exec_driver_sql("ANALYZE")
+            connection.commit()
+        captured = _statements(library, lambda: search_events(
+            actor="u7", action="rare", limit=50, cursor=None), table="audit_events")
+        for statement, parameters in captured:
+            plan = _plan(statement, parameters)
+            assert "ix_audit_actor_action" in plan, plan
+            assert "Filter" not in plan and "TEMP B-TREE" not in plan, plan
+        page = search_events(actor="u7", action="rare", limit=50, cursor=None)
+        assert [e.id for e in page.items] == [n + 1 for n in range(50_000 - 1, -1, -1)
+                                               if n % 5000 == 7 and n % 50 == 7]
+        db.session.rollback()
