@@ -66,13 +66,15 @@ docs-build: $(DOCS_STAMP)
 
 # Each prints one JSON line on throwaway stores of its own (DATABASE_URL is never read);
 # load.py needs PostgreSQL (TEST_DATABASE_URL or 127.0.0.1:5432); serve.py (wrk,
-# installed by scripts/bench-deps.sh when missing) compares `flask run` with gunicorn.
+# installed by scripts/bench-deps.sh when missing) compares `flask run` with gunicorn;
+# scale.py builds 10k and 1M-image libraries per engine (up to 80 min; --rows N for less).
 bench: $(TEST_STAMP)
 	bash scripts/bench-deps.sh
 	$(PYTHON) benchmarks/purge.py
 	$(PYTHON) benchmarks/load.py
 	$(PYTHON) benchmarks/serve.py
 	$(PYTHON) benchmarks/media.py
+	$(PYTHON) benchmarks/scale.py
 
 # Languages (docs/languages.md): strings -> messages.pot -> each .po -> compiled .mo.
 # The .po files are committed; the .mo files are built here (and in the Dockerfile).

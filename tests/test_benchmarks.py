@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -38,3 +39,44 @@ def test_the_purge_benchmark_ignores_database_url(app, make_user):
     assert done.returncode == 0, done.stderr[-2000:]
     assert '"n": 5' in done.stdout
     assert set(image_rows(app)) == set(ids)  # every expired row of the real database is there
+
+
+def test_the_scale_benchmark_prints_every_op_at_both_sizes():
+    """``benchmarks/scale.py`` end to end on small libraries (SQLite): its last line is the
+    JSON the issue fixes, every op measured at both sizes, the bulk operations timed."""
+    from benchmarks.scale import BULK, OPS
+
+    done = subprocess.run([sys.executable, "benchmarks/scale.py", "--rows", "2000",
+                           "--small", "1000", "--runs", "2", "--engines", "sqlite"],
+                          cwd=ROOT, capture_output=True, text=True, timeout=300,
+                          env={k: v for k, v in os.environ.items() if k != "DATABASE_URL"})
+    assert done.returncode == 0, done.stderr[-3000:]
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    assert set(result) == {"sqlite"}
+    engine = result["sqlite"]
+    assert set(engine["ops"]) == set(OPS)
+    for name, op in engine["ops"].items():
+        assert set(op) == {"small_ms", "large_ms", "growth"}, name
+        assert op["small_ms"] > 0 and op["large_ms"] > 0, name
+        assert op["growth"] == pytest.approx(op["large_ms"] / op["small_ms"], rel=0.05), name
+    assert engine["worst"] in OPS and engine["worst"] != "control_healthz"
+    assert engine["max_growth"] == engine["ops"][engine["worst"]]["growth"]
+    assert set(engine["bulk"]) == set(BULK)
+    assert all(isinstance(engine["bulk"][k], int | float) for k in BULK)
+    assert engine["rows"] == {"small": 1000, "large": 2000}
+
+
+def test_a_failed_op_fails_the_scale_run():
+    from benchmarks.scale import Failed, Instance
+
+    class Client:
+        def open(self, path, method, headers, **kw):
+            class Answer:
+                status_code = 500
+
+                def get_data(self):
+                    return b"boom"
+            return Answer()
+
+    with pytest.raises(Failed, match="answered 500"):
+        Instance("sqlite", 10, app=None, client=Client()).request("GET", "/", "token")
