@@ -256,3 +256,55 @@ def test_the_schedulers_routine_runs_stay_out_of_the_log(caplog):
         root.handlers[:], root.level = handlers, level
     assert [r.levelname for r in caplog.records if r.name.startswith("apscheduler")] == [
         "ERROR"]
+
+
+def test_no_view_hook_or_handler_is_a_coroutine(app):
+    """``Papelera.ensure_sync`` hands callables to Flask as they are (no ``inspect`` call
+    per hook per request): that is only right while none of them is ``async def``."""
+    import inspect
+
+    callables = list(app.view_functions.values())
+    for table in (app.before_request_funcs, app.after_request_funcs,
+                  app.teardown_request_funcs, app.url_value_preprocessors):
+        callables += [f for funcs in table.values() for f in funcs]
+    callables += [f for handlers in app.error_handler_spec.values()
+                  for by_code in handlers.values() for f in by_code.values()]
+    assert callables
+    assert not [f for f in callables if inspect.iscoroutinefunction(f)]
+
+
+def test_flask_limiter_resolves_limits_only_where_a_route_declares_them(app):
+    """Its global ``before_request`` is off: no default limits exist, and the /media
+    routes' decorator checks their own (tests/media/test_protection*.py hold the 429s)."""
+    from app.core.extensions import limiter
+
+    assert limiter._check_request_limit not in app.before_request_funcs[None]
+
+
+def test_the_access_log_line_carries_the_request(client, capsys):
+    import json as _json
+
+    from app.core.logs import JsonFormatter
+
+    records = []
+
+    class Keep(logging.Handler):
+        def emit(self, record):
+            records.append(JsonFormatter().format(record))
+
+    access = logging.getLogger("papelera.access")
+    handler, level = Keep(), access.level
+    access.addHandler(handler)
+    access.setLevel(logging.INFO)
+    try:
+        client.get("/healthz?x=1", headers={"X-Request-ID": "abc-123"})
+    finally:
+        access.removeHandler(handler)
+        access.setLevel(level)
+    line = _json.loads(records[-1])
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z", line["at"])
+    assert {k: line[k] for k in ("level", "logger", "message", "request_id", "method",
+                                 "path", "status", "remote_addr")} == {
+        "level": "info", "logger": "papelera.access", "message": "request",
+        "request_id": "abc-123", "method": "GET", "path": "/healthz", "status": 200,
+        "remote_addr": "127.0.0.1"}

@@ -17,22 +17,30 @@ _STANDARD = set(logging.makeLogRecord({}).__dict__) | {"message", "asctime"}
 
 class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
+        fields = record.__dict__
         entry = {
-            "at": datetime.fromtimestamp(record.created, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+            "at": _timestamp(record.created),
             "level": record.levelname.lower(),
             "logger": record.name,
             "message": record.getMessage(),
         }
-        if has_request_context():
+        # The access log passes the request's fields itself (one lookup each, not three
+        # context-local lookups per line); any other line inside a request gets them here.
+        if "request_id" not in fields and has_request_context():
             entry["request_id"] = g.get("request_id")
             entry["method"] = request.method
             entry["path"] = request.path
-        for key, value in record.__dict__.items():
+        for key, value in fields.items():
             if key not in _STANDARD and not key.startswith("_"):
                 entry[key] = value
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
         return json.dumps(entry, default=str)
+
+
+def _timestamp(created: float) -> str:
+    """``2026-12-07T04:05:06.123456Z`` (what ``strftime`` gave, at a third of its cost)."""
+    return datetime.fromtimestamp(created, UTC).isoformat(timespec="microseconds")[:-6] + "Z"
 
 
 def configure_logging(level: int = logging.INFO) -> None:
@@ -56,8 +64,15 @@ def assign_request_id() -> None:
     g.request_id = incoming if _SAFE_ID.match(incoming) else uuid.uuid4().hex
 
 
+_ACCESS = logging.getLogger("papelera.access")
+
+
 def log_request(response):
-    response.headers["X-Request-ID"] = g.get("request_id", "")
-    logging.getLogger("papelera.access").info(
-        "request", extra={"status": response.status_code, "remote_addr": request.remote_addr})
+    request_id = g.get("request_id", "")
+    response.headers["X-Request-ID"] = request_id
+    if _ACCESS.isEnabledFor(logging.INFO):
+        req = request._get_current_object()
+        _ACCESS.info("request", extra={
+            "request_id": request_id, "method": req.method, "path": req.path,
+            "status": response.status_code, "remote_addr": req.remote_addr})
     return response
