@@ -140,6 +140,9 @@ def parse_args(argv=None):
                         "bare always runs, ratios are printed only when both sides ran")
     parser.add_argument("--rounds", type=int, default=3,
                         help="rounds of the compared cases; ratios are their medians (3)")
+    parser.add_argument("--root", type=Path, default=ROOT,
+                        help="serve the app from this checkout (an older commit unpacked "
+                             "with `git archive`), for a before/after: benchmarks/compare.py")
     return parser.parse_args(argv)
 
 
@@ -287,9 +290,9 @@ def main(argv=None) -> int:
             "WEB_CONCURRENCY": "2", "BENCH_BARE_FILE": str(bare_file),
             "GUNICORN_LOG_LEVEL": "warning", "MEDIA_FLUSH_INTERVAL_S": str(FLUSH_INTERVAL_S),
         })
-        subprocess.run([str(VENV_BIN / "flask"), "--app", "app", "db", "upgrade"], cwd=ROOT,
-                       env=env, check=True, capture_output=True)
-        server = Server("gunicorn-redis", workdir, env).start()
+        subprocess.run([str(VENV_BIN / "flask"), "--app", "app", "db", "upgrade"],
+                       cwd=args.root, env=env, check=True, capture_output=True)
+        server = Server("gunicorn-redis", workdir, env, root=args.root).start()
         # The same REDIS_URL only gives it the measured server's worker count
         # (gunicorn.conf.py); the bare app never connects.
         bare_server = Server("gunicorn-bare", workdir,
