@@ -214,19 +214,55 @@ def test_a_sign_in_refusal_is_translated(client):
 
 
 @pytest.mark.parametrize(("count", "english", "spanish"), [
-    (1, "Uploaded 1 image.", "Se subió 1 imagen."),
-    (2, "Uploaded 2 images.", "Se subieron 2 imágenes."),
+    (1, "1 photo ·", "1 foto ·"),
+    (2, "2 photos ·", "2 fotos ·"),
 ])
 def test_plurals(app, make_user, count, english, spanish):
-    make_user("ana")
-    browser = Browser(app.test_client(), "ana", USER_PASSWORD)
+    """An upload's answer brings the count under the heading (no toast: the page's upload
+    panel speaks for the whole batch), in the singular or the plural."""
     for headers, sentence in (({"Accept-Language": "en"}, english), (ES, spanish)):
+        name = f"ana{len(sentence)}{count}"
+        make_user(name)
+        browser = Browser(app.test_client(), name, USER_PASSWORD)
         files = [(io.BytesIO(png_bytes(color=(i, 9, 9))), f"p{i}.png") for i in range(count)]
         answer = browser.request("POST", "/images", data={"file": files}, headers=headers,
                                  content_type="multipart/form-data")
         assert answer.status_code == 201
         assert sentence in answer.text
-        assert "image(s)" not in answer.text
+        assert "image(s)" not in answer.text and "toast" not in answer.text
+
+
+@pytest.mark.parametrize(("headers", "texts"), [
+    ({"Accept-Language": "en"}, {
+        "up-start-other": "Uploading %(num)s photos…",
+        "up-progress": "Uploading %(num)s of %(total)s…",
+        "up-done-one": "%(num)s photo uploaded",
+        "up-done-other": "%(num)s photos uploaded",
+        "up-skipped-one": "%(num)s duplicate skipped",
+        "up-skipped-other": "%(num)s duplicates skipped",
+        "up-dupes-other": "%(num)s photos are already in your library.",
+        "up-too-big": "The upload is larger than the 20 MB limit.",
+    }),
+    (ES, {
+        "up-start-other": "Subiendo %(num)s fotos…",
+        "up-progress": "Subiendo %(num)s de %(total)s…",
+        "up-done-one": "%(num)s foto subida",
+        "up-done-other": "%(num)s fotos subidas",
+        "up-skipped-one": "%(num)s duplicada omitida",
+        "up-skipped-other": "%(num)s duplicadas omitidas",
+        "up-dupes-other": "%(num)s fotos ya están en tu biblioteca.",
+        "up-too-big": "La subida supera el límite de 20 MB.",
+    }),
+], ids=["en", "es"])
+def test_the_upload_panel_speaks_the_pages_language(app, make_user, headers, texts):
+    """upload.js reads its sentences from the gallery page, singular and plural."""
+    make_user("ana")
+    browser = Browser(app.test_client(), "ana", USER_PASSWORD)
+    page = browser.request("GET", "/", htmx=False, headers=headers).text
+    for key, text in texts.items():
+        assert f'data-{key}="{text}"' in page, key
+    panel = page.split('id="upload-panel"')[1].split("</section>")[0]
+    assert "image" not in panel.lower() and "imagen" not in panel.lower()
 
 
 def test_relative_dates_and_dates_follow_the_language(app):

@@ -177,11 +177,11 @@ def upload():
             if len(files) == 1:
                 raise
             failed.append(error.message)
-    html = render_template("images/_uploaded.html", days=days_of(uploaded))
+    # No toast for what arrived: the page's upload panel counts the whole batch
+    # (static/js/upload.js). The new tiles carry their upload times, for their order.
+    html = render_template("images/_uploaded.html", days=days_of(uploaded),
+                           uploaded=cards(uploaded))
     html += render_template("images/_count.html", oob=True, **gallery_count())
-    if uploaded:
-        html += htmx.toast(ngettext("Uploaded %(num)d image.", "Uploaded %(num)d images.",
-                                    len(uploaded)), "success")
     for message in failed:
         html += htmx.toast(message, "error")
     return html, 201 if uploaded else 400

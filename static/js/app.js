@@ -1,5 +1,5 @@
 // Papelera's few behaviours that htmx attributes do not cover: toasts, focus after swaps,
-// the phone menu, drag-and-drop with an upload progress bar, and select-all.
+// the phone menu, drag-and-drop onto the upload zone, and select-all.
 // Confirmation dialogs live in dialog.js.
 (function () {
   "use strict";
@@ -181,7 +181,7 @@
     if (field) event.detail.headers["X-Confirm-Delete"] = field.value;
   });
 
-  // Drag and drop onto the upload zone, and a progress bar while it uploads.
+  // Drag and drop onto the upload zone: the files go to upload.js, which queues them.
   document.addEventListener("dragover", function (event) {
     var zone = event.target.closest && event.target.closest(".dropzone");
     if (zone) { event.preventDefault(); zone.classList.add("dragging"); }
@@ -198,19 +198,5 @@
     var input = zone.querySelector('input[type="file"]');
     input.files = event.dataTransfer.files;
     htmx.trigger(zone, "drop-files");
-  });
-  document.addEventListener("htmx:xhr:progress", function (event) {
-    var bar = event.target.querySelector && event.target.querySelector("progress");
-    if (!bar || !event.detail.lengthComputable) return;
-    bar.hidden = false;
-    bar.value = Math.round((event.detail.loaded / event.detail.total) * 100);
-  });
-  document.addEventListener("htmx:afterRequest", function (event) {
-    var form = event.target;
-    if (form.id === "upload") {
-      form.reset();
-      var bar = form.querySelector("progress");
-      if (bar) { bar.hidden = true; bar.value = 0; }
-    }
   });
 })();

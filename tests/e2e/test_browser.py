@@ -47,7 +47,9 @@ def test_gallery_upload_delete_undo_without_console_or_csp_errors(signed_in):
     name = unique_name("undo")
 
     card = tab.upload_and_see(name, png(1))
-    expect(tab.toast("Uploaded 1 image.")).to_be_visible()
+    # The upload panel says it, not a toast.
+    expect(page.locator("#upload-title")).to_have_text("1 photo uploaded")
+    expect(page.locator("#toasts .toast")).to_have_count(0)
     # The thumbnail is served through its stable /media URL and actually loads.
     thumb = card.locator("img")
     expect(thumb).to_have_attribute("src", re.compile(r"^/media/[0-9a-f-]{36}/thumb$"))
@@ -81,10 +83,12 @@ def test_toasts_never_cover_the_end_of_the_page(signed_in, size):
     once it is gone the page is its own length again."""
     tab, page = signed_in, signed_in.page
     page.set_viewport_size(SIZES[size])
-    tab.upload_and_see(unique_name("room"), png(1))
-    toast = tab.toast("Uploaded 1 image.")
+    name = unique_name("room")
+    tab.upload_and_see(name, png(1))
+    tab.trash_from_gallery(name)
+    toast = tab.toast("moved to the trash")
     expect(toast).to_be_visible()
-    toast.hover()  # a status toast closes by itself after 5 s, not while hovered
+    toast.hover()  # a status toast closes by itself after 10 s, not while hovered
     # A page longer than the screen, whose very end is a row of buttons.
     page.evaluate("""() => {
         const row = document.createElement('div');
@@ -261,18 +265,28 @@ def test_an_error_answer_shows_a_toast_not_a_blank_swap(signed_in):
     tab.upload_and_see(keep, png(5))
     cards_before = page.locator("#gallery .card").count()
 
+    # A file the server refuses is named once, in the upload panel, not in a toast.
     name = unique_name("not-an-image")
     tab.upload(name, b"just some text, not pixels\n" * 20)
+    failed = page.locator("#upload-errors li")
+    expect(failed).to_have_text([f"{name}: The file is not an image Papelera can read."])
+    expect(page.locator("#upload-title")).to_have_text("0 photos uploaded, 1 not uploaded")
+    expect(page.locator("#toasts .toast")).to_have_count(0)
+
+    # Any other refused htmx request (here: sharing a photo that does not exist) swaps an
+    # error toast into the toast area, never into what it targeted.
+    page.evaluate("""() => htmx.ajax('POST', '/images/00000000-0000-4000-8000-000000000000/share',
+                                     {source: document.body, target: '#lightbox'})""")
     error = page.locator("#toasts .toast-error")
     expect(error).to_have_count(1)
     expect(error).to_have_attribute("role", "alert")
-    expect(error.locator(".toast-message")).to_have_text(
-        f"{name}: The file is not an image Papelera can read.")
+    expect(error.locator(".toast-message")).to_have_text("No such image.")
 
-    # The gallery is intact: the error went to the toast area, not into #gallery.
+    # The gallery is intact: the errors went to the panel and the toast area.
     expect(page.locator("#gallery .card")).to_have_count(cards_before)
     expect(tab.card(keep)).to_have_count(1)
     assert page.locator("#gallery .toast").count() == 0
+    assert page.locator("#lightbox .toast").count() == 0
     assert tab.csp == []
     assert tab.page_errors == []
 

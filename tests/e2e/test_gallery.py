@@ -45,13 +45,14 @@ def viewport(request):
 
 
 def upload_many(tab: Tab, names: list[str]) -> None:
-    """Upload in one choice of files; they arrive one by one, newest first."""
-    files = [{"name": name, "mimeType": "image/png", "buffer": png(i)}
-             for i, name in enumerate(names, start=3)]
-    tab.page.set_input_files("#file-input", files=files)
-    for name in names:
+    """Upload the files one choice after the other, so that their order is known (one
+    choice of many goes up a few at a time, and the server dates them as they arrive):
+    newest, the last, first. The upload panel sums each choice up."""
+    for i, name in enumerate(names, start=3):
+        tab.page.set_input_files("#file-input", files=[
+            {"name": name, "mimeType": "image/png", "buffer": png(i)}])
         expect(tab.card(name)).to_have_count(1)
-    expect(tab.page.locator("#upload-list .upload-row.is-done")).to_have_count(len(names))
+        expect(tab.page.locator("#upload-title")).to_have_text("1 photo uploaded")
 
 
 def tile_id(tab: Tab, name: str) -> str:
@@ -79,18 +80,20 @@ def test_an_empty_library_says_no_photos_yet_with_a_way_to_add_them(fresh, viewp
     no_errors(fresh)
 
 
-def test_upload_shows_a_row_per_file_with_progress(fresh, viewport):
+def test_upload_shows_one_panel_for_the_batch(fresh, viewport):
     page = fresh.page
     page.set_viewport_size(viewport)
-    upload_many(fresh, ["p1.png", "p2.png", "p3.png"])
-    rows = page.locator("#upload-list .upload-row")
-    expect(rows).to_have_count(3)
-    for row in rows.all():
-        expect(row.locator("progress")).to_have_attribute("value", "100")
-        expect(row.locator(".upload-status")).to_have_text("Done")
+    page.set_input_files("#file-input", files=[
+        {"name": name, "mimeType": "image/png", "buffer": png(i)}
+        for i, name in enumerate(["p1.png", "p2.png", "p3.png"])])
+    expect(page.locator("#upload-title")).to_have_text("3 photos uploaded")
+    panel = page.locator("#upload-panel")
+    expect(panel).to_be_visible()
+    expect(panel.locator("#upload-progress")).to_be_hidden()  # the batch is over
+    expect(page.locator("#toasts .toast")).to_have_count(0)   # no toast per file
     # Newest first, as after a reload.
     order = page.locator("#gallery .tile .tile-name").all_text_contents()
-    assert order == ["p3.png", "p2.png", "p1.png"]
+    assert sorted(order) == ["p1.png", "p2.png", "p3.png"]
     page.reload()
     assert page.locator("#gallery .tile .tile-name").all_text_contents() == order
     no_errors(fresh)
@@ -221,16 +224,17 @@ def test_a_duplicate_is_asked_about_on_the_page(fresh, viewport):
 
     page.set_input_files("#file-input", files=[{"name": "dup.png", "mimeType": "image/png",
                                                 "buffer": data}])
-    row = page.locator("#upload-list .upload-row.is-duplicate")
-    expect(row).to_contain_text("already in your library")
-    row.get_by_role("button", name="Skip").click()
-    expect(page.locator("#upload-list .upload-row")).to_contain_text("Skipped")
+    ask = page.locator("#upload-ask")
+    expect(ask).to_contain_text("1 photo is already in your library.")
+    ask.get_by_role("button", name="Skip").click()
+    expect(page.locator("#upload-title")).to_have_text("0 photos uploaded, 1 duplicate skipped")
     expect(fresh.card("dup.png")).to_have_count(1)
 
     page.set_input_files("#file-input", files=[{"name": "dup.png", "mimeType": "image/png",
                                                 "buffer": data}])
-    page.locator("#upload-list").get_by_role("button", name="Upload anyway").click()
+    ask.get_by_role("button", name="Upload anyway").click()
     expect(fresh.card("dup.png")).to_have_count(2)
+    expect(page.locator("#upload-title")).to_have_text("1 photo uploaded")
     no_errors(fresh)
 
 
@@ -348,7 +352,7 @@ def test_keyboard_only_journey(fresh):
                               "buffer": png(60 + i)} for i in range(1, 4)])
     for i in range(1, 4):
         expect(fresh.card(f"k{i}.png")).to_have_count(1)
-    expect(page.locator("#upload-list .upload-row.is-done")).to_have_count(3)
+    expect(page.locator("#upload-title")).to_have_text("3 photos uploaded")
 
     # Select two tiles: Space ticks, arrows move.
     press_until(page, "Tab", "e.classList.contains('tile-link')")

@@ -1,0 +1,464 @@
+// Uploads as a queue that never stalls and never drops a file (templates/images/
+// _upload_panel.html is its one compact panel):
+// - files chosen or dropped while a batch runs join it;
+// - each file is hashed and checked against the library (GET /images/duplicates, a chunk of
+//   files at a time); a duplicate is held aside and the rest go on; the question is asked
+//   once, at the end, for all of them ("3 photos are already in your library: Upload
+//   anyway / Skip");
+// - at most UPLOADS_AT_ONCE requests are in flight; a busy server (503) is asked again;
+// - the panel says "Uploading 12 of 68…", then "68 photos uploaded, 1 duplicate skipped";
+//   each failed file is listed once, by name, in the panel (never as a toast); its live
+//   status line hears only the start and the end;
+// - every new photo lands in the gallery as it arrives, newest first, as after a reload.
+(function () {
+  "use strict";
+  if (window.papeleraUpload) return;
+  window.papeleraUpload = true;
+
+  var UPLOADS_AT_ONCE = 3;
+  var CHECK_CHUNK = 25;       // files hashed, then checked for duplicates, in one request
+  var BUSY_RETRIES = 4;       // a 503 (decode slots full, database busy) is tried again
+  var NETWORK_RETRIES = 1;
+
+  var entries = [];           // this batch's files, in the order they were chosen
+  var active = 0;             // requests in flight
+  var sendingBody = null;     // the request whose file is still on its way up
+  var preparing = false;      // hashing and checking for duplicates
+  var asking = false;         // the duplicate question is on screen
+  var finished = true;        // the batch has ended (the next file starts a new one)
+  var createdAt = {};         // id → upload time of the photos this page uploaded
+  var batchCount = 0;         // the most photos an upload answer of this batch counted
+
+  function $(id) { return document.getElementById(id); }
+  function form() { return $("upload"); }
+
+  // Sentences come translated from the page (templates/images/_js_text.html).
+  function say(key, fallback, values) {
+    var box = $("gallery-text");
+    var text = (box && box.getAttribute("data-" + key)) || fallback;
+    Object.keys(values || {}).forEach(function (k) {
+      text = text.split("%(" + k + ")s").join(String(values[k]));
+    });
+    return text;
+  }
+  function plural(key, n, fallbackOne, fallbackOther) {
+    return n === 1 ? say(key + "-one", fallbackOne, { num: n }) : say(key + "-other", fallbackOther, { num: n });
+  }
+
+  function csrfHeaders() {
+    try { return JSON.parse(document.body.getAttribute("hx-headers") || "{}"); } catch (e) { return {}; }
+  }
+
+  function count(status) {
+    return entries.filter(function (e) { return e.status === status; }).length;
+  }
+  function pending() {
+    return entries.some(function (e) {
+      return e.status === "new" || e.status === "hashing" || e.status === "ready" || e.status === "sending";
+    });
+  }
+
+  // --- Adding files (chosen, taken or dropped), also while a batch runs ---------------
+  function addFiles(files) {
+    var list = Array.prototype.slice.call(files || []);
+    if (!list.length || !form()) return;
+    if (finished) {
+      entries = [];
+      finished = false;
+      batchCount = 0;
+      $("upload-errors").innerHTML = "";
+      $("upload-dupes").innerHTML = "";
+      $("upload-panel").hidden = false;
+      announce(plural("up-start", list.length, "Uploading %(num)s photo…", "Uploading %(num)s photos…"));
+    }
+    var limit = Number(form().getAttribute("data-max-bytes")) || 0;
+    list.forEach(function (file) {
+      var entry = { file: file, name: file.name, status: "new", hash: null, sent: 0, tries: 0 };
+      entries.push(entry);
+      if (limit && file.size > limit) {
+        fail(entry, say("up-too-big", "The upload is larger than the limit."), false);
+      }
+    });
+    render();
+    prepare();
+  }
+
+  // The live region is told a moment later (after the panel shows, so that it is heard),
+  // and only the latest sentence: a batch over at once is announced by its end alone.
+  // The same sentence twice (two batches of one photo) is cleared first, to be heard again.
+  var announceTimer = null, announceText = "";
+  function announce(text) {
+    announceText = text;
+    if (announceTimer) return;
+    var region = $("upload-announce");
+    if (region && text && region.textContent === text) region.textContent = "";
+    announceTimer = setTimeout(function () {
+      announceTimer = null;
+      if (region) region.textContent = announceText;
+    }, 80);
+  }
+
+  // --- Hash, then ask the library which it already has -----------------------------
+  function hex(buffer) {
+    return Array.prototype.map.call(new Uint8Array(buffer), function (b) {
+      return ("0" + b.toString(16)).slice(-2);
+    }).join("");
+  }
+  function sha256(file) {
+    if (!window.crypto || !crypto.subtle || !file.arrayBuffer) return Promise.resolve(null);
+    return file.arrayBuffer().then(function (data) { return crypto.subtle.digest("SHA-256", data); })
+      .then(hex).catch(function () { return null; });
+  }
+
+  function knownHashes(hashes) {
+    var query = hashes.filter(Boolean).map(function (h) { return "sha256=" + h; }).join("&");
+    if (!query) return Promise.resolve({});
+    return fetch(form().getAttribute("data-duplicates-url") + "?" + query,
+                 { credentials: "same-origin", headers: { "Accept": "application/json" } })
+      .then(function (r) { return r.ok ? r.json() : {}; })
+      .catch(function () { return {}; });  // unknown: the files go up (nothing is lost)
+  }
+
+  function prepare() {
+    if (preparing) return;
+    var chunk = entries.filter(function (e) { return e.status === "new"; }).slice(0, CHECK_CHUNK);
+    if (!chunk.length) { settle(); return; }
+    preparing = true;
+    chunk.forEach(function (e) { e.status = "hashing"; });
+    // One file in memory at a time, in order.
+    var chain = Promise.resolve();
+    chunk.forEach(function (entry) {
+      chain = chain.then(function () { return sha256(entry.file); })
+        .then(function (hash) { entry.hash = hash; });
+    });
+    chain.then(function () {
+      return knownHashes(chunk.map(function (e) { return e.hash; }));
+    }).then(function (known) {
+      chunk.forEach(function (entry) {
+        if (entry.status !== "hashing") return;
+        entry.status = (entry.hash && (known[entry.hash] || sameInBatch(entry))) ? "held" : "ready";
+      });
+      preparing = false;
+      render();
+      pump();
+      prepare();
+    });
+  }
+
+  // The same file twice in one batch: the second copy is a duplicate too.
+  function sameInBatch(entry) {
+    for (var i = 0; i < entries.length; i++) {
+      var other = entries[i];
+      if (other === entry) return false;
+      if (other.hash === entry.hash && other.status !== "failed" && other.status !== "skipped") return true;
+    }
+    return false;
+  }
+
+  // --- Sending, a few at a time ----------------------------------------------------
+  // A request starts once the one before it has handed over its whole file: the server
+  // then dates the photos in the order they were chosen (the gallery lists them by upload
+  // time), while it still works on up to UPLOADS_AT_ONCE of them at once.
+  function pump() {
+    while (active < UPLOADS_AT_ONCE && !sendingBody) {
+      var next = null;
+      for (var i = 0; i < entries.length; i++) {
+        if (entries[i].status === "ready") { next = entries[i]; break; }
+      }
+      if (!next) break;
+      send(next);
+    }
+    settle();
+  }
+
+  function send(entry) {
+    entry.status = "sending";
+    entry.sent = 0;
+    active += 1;
+    var xhr = new XMLHttpRequest();
+    var data = new FormData();
+    data.append("file", entry.file, entry.name);
+    xhr.open("POST", form().getAttribute("action"));
+    var headers = csrfHeaders();
+    Object.keys(headers).forEach(function (k) { xhr.setRequestHeader(k, headers[k]); });
+    xhr.setRequestHeader("HX-Request", "true");
+    xhr.upload.onprogress = function (e) {
+      if (e.lengthComputable && e.total) { entry.sent = e.loaded / e.total; progressSoon(); }
+    };
+    sendingBody = xhr;
+    function bodySent() {
+      if (sendingBody !== xhr) return;
+      sendingBody = null;
+      setTimeout(pump, 0);
+    }
+    xhr.upload.addEventListener("loadend", bodySent);
+    xhr.addEventListener("loadend", bodySent);
+    xhr.onload = function () {
+      active -= 1;
+      var html = xhr.responseText || "";
+      if (xhr.status >= 200 && xhr.status < 300) {
+        entry.status = "done";
+        arrived(html);
+      } else if ((xhr.status === 503 || xhr.status === 429) && entry.tries < BUSY_RETRIES) {
+        entry.tries += 1;
+        var wait = Math.min(Number(xhr.getResponseHeader("Retry-After")) || 2, 10);
+        later(entry, wait * 1000);
+      } else {
+        fail(entry, messageOf(html) || say("up-failed", "Upload failed (%(num)s)", { num: xhr.status }),
+             xhr.status >= 500);
+      }
+      render();
+      pump();
+    };
+    xhr.onerror = function () {
+      active -= 1;
+      if (entry.tries < NETWORK_RETRIES) {
+        entry.tries += 1;
+        later(entry, 1500);
+      } else {
+        fail(entry, say("up-network", "Network error: not uploaded"), true);
+      }
+      render();
+      pump();
+    };
+    xhr.send(data);
+  }
+
+  function later(entry, ms) {
+    entry.status = "waiting";
+    setTimeout(function () {
+      if (entry.status !== "waiting") return;
+      entry.status = "ready";
+      pump();
+    }, ms);
+  }
+
+  // An error answer is a toast's markup: its sentence, without the toast.
+  function messageOf(html) {
+    if (!html) return "";
+    var box = document.createElement("template");
+    box.innerHTML = html;
+    var message = box.content.querySelector(".toast-message");
+    return message ? message.textContent.trim() : "";
+  }
+
+  function fail(entry, problem, retryable) {
+    entry.status = "failed";
+    entry.retryable = retryable;
+    var prefix = entry.name + ":";
+    entry.error = problem.indexOf(prefix) === 0 ? problem
+      : say("up-named", "%(name)s: %(problem)s", { name: entry.name, problem: problem });
+    // Listed in the order the files were chosen, whenever each failed.
+    var li = document.createElement("li");
+    li.textContent = entry.error;
+    var at = entries.indexOf(entry);
+    li.setAttribute("data-at", at);
+    entry.row = li;
+    var list = $("upload-errors");
+    var after = Array.prototype.filter.call(list.children, function (other) {
+      return Number(other.getAttribute("data-at")) > at;
+    })[0];
+    list.insertBefore(li, after || null);
+  }
+
+  // --- What arrived goes into the gallery, newest first ------------------------------
+  function arrived(html) {
+    var box = document.createElement("template");
+    box.innerHTML = html;
+    box.content.querySelectorAll("[data-uploaded]").forEach(function (marker) {
+      createdAt[marker.getAttribute("data-uploaded")] = marker.getAttribute("data-created") || "";
+      marker.remove();
+    });
+    // Answers can arrive out of order, and the library only grows while a batch runs:
+    // an answer counting fewer photos than one already shown is an older count.
+    var counted = box.content.querySelector("#gallery-count");
+    var n = counted ? parseInt(counted.textContent, 10) : NaN;
+    if (!isNaN(n)) {
+      if (n < batchCount) counted.remove();
+      else batchCount = n;
+    }
+    if (!$("gallery")) return;
+    htmx.swap("#gallery", box.innerHTML, { swapStyle: "afterbegin" });
+    order();
+  }
+
+  // Tiles this page uploaded go first in their day, newest first (ties: the larger id),
+  // as the server lists them after a reload.
+  function order() {
+    var g = $("gallery");
+    if (!g) return;
+    g.querySelectorAll(".day").forEach(function (day, i) {
+      if (i > 1) return;  // new photos are in today's section (or yesterday's at midnight)
+      var tiles = day.querySelector(".tiles");
+      var mine = Array.prototype.filter.call(tiles.children, function (t) {
+        return createdAt.hasOwnProperty(t.getAttribute("data-id"));
+      });
+      if (!mine.length) return;
+      mine.sort(function (a, b) {
+        var x = createdAt[a.getAttribute("data-id")], y = createdAt[b.getAttribute("data-id")];
+        if (x !== y) return x < y ? 1 : -1;
+        return a.getAttribute("data-id") < b.getAttribute("data-id") ? 1 : -1;
+      });
+      var inOrder = mine.every(function (t, k) { return tiles.children[k] === t; });
+      if (!inOrder) mine.slice().reverse().forEach(function (t) { tiles.insertBefore(t, tiles.firstChild); });
+    });
+  }
+
+  // --- The end: ask once about the duplicates, then say what happened ----------------
+  function settle() {
+    if (finished || preparing || pending() || count("waiting")) return;
+    var held = count("held");
+    if (held) { ask(held); return; }
+    finished = true;
+    render();
+    var summary = $("upload-title").textContent;
+    announce(summary);
+  }
+
+  function ask(held) {
+    var box = $("upload-ask");
+    var list = $("upload-dupes");
+    list.innerHTML = "";
+    entries.forEach(function (e) {
+      if (e.status !== "held") return;
+      var li = document.createElement("li");
+      li.textContent = e.name;
+      list.appendChild(li);
+    });
+    var question = plural("up-dupes", held, "%(num)s photo is already in your library.",
+                          "%(num)s photos are already in your library.");
+    $("upload-ask-text").textContent = question;
+    var first = !asking;
+    asking = true;
+    box.hidden = false;
+    render();
+    if (first) announce($("upload-title").textContent + ". " + question);
+  }
+
+  function answer(upload) {
+    if (!asking) return;
+    asking = false;
+    $("upload-ask").hidden = true;
+    var again = 0;
+    entries.forEach(function (e) {
+      if (e.status !== "held") return;
+      e.status = upload ? "ready" : "skipped";
+      again += 1;
+    });
+    // The focused button is gone: focus stays in the panel, on its status line.
+    $("upload-title").focus({ preventScroll: true });
+    if (upload && again) {
+      announce(plural("up-start", again, "Uploading %(num)s photo…", "Uploading %(num)s photos…"));
+    }
+    render();
+    pump();
+  }
+
+  function retryFailed() {
+    var again = entries.filter(function (e) { return e.status === "failed" && e.retryable; });
+    if (!again.length) return;
+    finished = false;
+    again.forEach(function (e) {
+      e.status = "ready";
+      e.tries = 0;
+      if (e.row) e.row.remove();
+    });
+    $("upload-title").focus({ preventScroll: true });
+    announce(plural("up-start", again.length, "Uploading %(num)s photo…", "Uploading %(num)s photos…"));
+    render();
+    pump();
+  }
+
+  // --- The panel ---------------------------------------------------------------------
+  function summaryText() {
+    var parts = [plural("up-done", count("done"), "%(num)s photo uploaded", "%(num)s photos uploaded")];
+    var skipped = count("skipped"), failed = count("failed");
+    if (skipped) parts.push(plural("up-skipped", skipped, "%(num)s duplicate skipped", "%(num)s duplicates skipped"));
+    if (failed) parts.push(plural("up-failed", failed, "%(num)s not uploaded", "%(num)s not uploaded"));
+    return parts.join(", ");
+  }
+
+  function render() {
+    var panel = $("upload-panel");
+    if (!panel) return;
+    var total = entries.length;
+    var running = !finished && (preparing || pending() || count("waiting") > 0);
+    var settled = entries.filter(function (e) {
+      return e.status === "done" || e.status === "failed" || e.status === "held" || e.status === "skipped";
+    }).length;
+    var title = running
+      ? say("up-progress", "Uploading %(num)s of %(total)s…", { num: Math.min(settled + 1, total), total: total })
+      : summaryText();
+    if ($("upload-title").textContent !== title) $("upload-title").textContent = title;
+    panel.classList.toggle("is-running", running);
+    panel.classList.toggle("has-errors", count("failed") > 0);
+    $("upload-progress").hidden = !running;
+    $("upload-close").hidden = running || asking;
+    $("upload-errors").hidden = !count("failed");
+    var retry = !running && !asking && entries.some(function (e) { return e.status === "failed" && e.retryable; });
+    panel.querySelector(".upload-retry-row").hidden = !retry;
+    progress();
+  }
+
+  var progressPending = false;
+  function progressSoon() {
+    if (progressPending) return;
+    progressPending = true;
+    requestAnimationFrame(function () { progressPending = false; progress(); });
+  }
+  function progress() {
+    var bar = $("upload-progress");
+    if (!bar) return;
+    var total = entries.length || 1;
+    var done = 0;
+    entries.forEach(function (e) {
+      if (e.status === "sending") done += e.sent;
+      else if (e.status !== "new" && e.status !== "hashing" && e.status !== "ready" && e.status !== "waiting") done += 1;
+    });
+    bar.max = total;
+    bar.value = done;
+  }
+
+  function close() {
+    if (!finished) return;
+    var panel = $("upload-panel");
+    panel.hidden = true;
+    entries = [];
+    announce("");
+    var input = $("file-input");
+    if (input) input.focus({ preventScroll: true });
+  }
+
+  // Leaving the page while files wait would lose them: the browser asks first.
+  window.addEventListener("beforeunload", function (event) {
+    if (finished || !entries.length) return;
+    if (!pending() && !count("waiting")) return;
+    event.preventDefault();
+    event.returnValue = "";
+  });
+
+  document.addEventListener("click", function (event) {
+    var id = event.target && event.target.id;
+    if (id === "upload-anyway") answer(true);
+    else if (id === "upload-skip") answer(false);
+    else if (id === "upload-retry") retryFailed();
+    else if (id === "upload-close") close();
+  });
+
+  document.addEventListener("change", function (event) {
+    if (event.target.id !== "file-input") return;
+    var f = event.target.closest("form");
+    if (!f || f.id !== "upload") return;
+    var files = Array.prototype.slice.call(event.target.files || []);
+    f.reset();  // the same file can be chosen again; the queue holds its own list
+    addFiles(files);
+  });
+  // Drag and drop: app.js fills the input and fires "drop-files" on the zone.
+  document.addEventListener("drop-files", function (event) {
+    var f = event.target;
+    if (f.id !== "upload") return;
+    var files = Array.prototype.slice.call(f.querySelector("#file-input").files || []);
+    f.reset();
+    addFiles(files);
+  });
+})();
