@@ -330,6 +330,8 @@ def test_files_chosen_or_dropped_while_a_batch_runs_join_it(browser, server):
                                         for i in range(5)]])
         expect(title).to_have_text(re.compile(r"Uploading \d+ of 36…"))
         started = time.monotonic()
+        expect(panel.locator("#upload-progress")).to_be_visible()
+        assert_accessible(page, "uploads running")
 
         # One question for the one duplicate, at the end; then one summary for everything.
         ask = page.locator("#upload-ask")
@@ -349,5 +351,53 @@ def test_files_chosen_or_dropped_while_a_batch_runs_join_it(browser, server):
         page.set_input_files("#file-input", files=[jpeg("d-0.jpg", photo(2400))])
         expect(title).to_have_text("1 photo uploaded")
         expect(panel.locator("#upload-errors")).to_be_hidden()
+    finally:
+        tab.close()
+
+
+def test_a_busy_answer_is_asked_again_and_a_failed_file_can_be_retried(browser, server):
+    """A 503 (the server's decode slots full) is sent again by itself; a 500 names the file
+    once in the panel, and Retry sends it again. Nothing is lost."""
+    username, headers = new_person(server)
+    tab = Tab(browser, server.url)
+    try:
+        page = tab.page
+        sign_in(tab, username)
+        refused = {"busy.jpg": 0, "broken.jpg": 0}
+
+        def answer(route) -> None:
+            body = route.request.post_data_buffer or b""
+            for name, times in refused.items():
+                if f'filename="{name}"'.encode() in body and times == 0:
+                    refused[name] += 1
+                    if name == "busy.jpg":
+                        route.fulfill(status=503, headers={"Retry-After": "1"}, body=(
+                            '<div class="toast toast-error"><span class="toast-message">'
+                            "The database is busy right now.</span></div>"))
+                    else:
+                        route.fulfill(status=500, body=(
+                            '<div class="toast toast-error"><span class="toast-message">'
+                            "Something went wrong on our side. It was logged.</span></div>"))
+                    return
+            route.continue_()
+
+        page.route(re.compile(r"/images$"), answer)
+        title, errors = page.locator("#upload-title"), page.locator("#upload-errors li")
+        page.set_input_files("#file-input", files=[
+            jpeg("fine.jpg", photo(3000)), jpeg("busy.jpg", photo(3001)),
+            jpeg("broken.jpg", photo(3002))])
+        expect(title).to_have_text("2 photos uploaded, 1 not uploaded")
+        expect(errors).to_have_text(
+            ["broken.jpg: Something went wrong on our side. It was logged."])
+        expect(page.locator("#toasts .toast")).to_have_count(0)
+        assert refused == {"busy.jpg": 1, "broken.jpg": 1}
+        assert_accessible(page, "upload with an error")
+
+        page.locator("#upload-panel").get_by_role("button", name="Retry").click()
+        expect(title).to_have_text("3 photos uploaded")
+        expect(errors).to_have_count(0)
+        assert set(library(server, headers)) == {"fine.jpg", "busy.jpg", "broken.jpg"}
+        assert set(tile_names(page)) == {"fine.jpg", "busy.jpg", "broken.jpg"}
+        assert tab.page_errors == []
     finally:
         tab.close()
