@@ -1,4 +1,5 @@
-"""Admin page of the audit log: events with people and files by name, filters by name."""
+"""Admin page of the audit log: one row per request, in a sentence with people and files by
+name (``app.audit.sentences``); filters by name."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from sqlalchemy import select
 
 from app.audit.models import AuditEvent
 from app.audit.query import event_to_dict, search_events
+from app.audit.sentences import QUIET_OUTCOMES, detail, fold, sentence
 from app.auth.login import admin_required
 from app.core import htmx
 from app.core.db import distinct_values, end_read
@@ -53,11 +55,18 @@ def names_for(events: list[dict]) -> dict:
         user = users.get(user_id) if len(user_id) <= 64 else None
         if user is not None:
             names[user_id] = user.username
+    for e in events:  # a removed account is still named by what its events wrote down
+        username = (e["details"] or {}).get("username")
+        if e["target_type"] in USER_TARGETS and e["target_id"] and isinstance(username, str):
+            names.setdefault(e["target_id"], username)
     image_ids = []
     for e in events:
-        if e["target_type"] in IMAGE_TARGETS and e["target_id"]:
+        candidates = [(e["details"] or {}).get("image_id")]
+        if e["target_type"] in IMAGE_TARGETS:
+            candidates.append(e["target_id"])
+        for candidate in candidates:
             try:
-                image_ids.append(uuid.UUID(e["target_id"]))
+                image_ids.append(uuid.UUID(str(candidate)))
             except ValueError:
                 pass
     if image_ids:
@@ -79,8 +88,10 @@ def index():
                          limit=parse_limit(request.args.get("limit") or "100"), cursor=cursor)
     events = [event_to_dict(e) for e in page.items]
     block = "more" if cursor else "events"
-    context = {"events": events, "next_cursor": page.next_cursor, "filters": typed,
-               "names": names_for(events)}
+    # One row per request, in words (a request cut by the page's end shows on both pages).
+    context = {"rows": fold(events), "next_cursor": page.next_cursor, "filters": typed,
+               "names": names_for(events), "sentence": sentence, "detail": detail,
+               "quiet_outcomes": QUIET_OUTCOMES}
     if block == "events" or htmx.wants_full_page():
         context["actions"] = known_actions()
     return htmx.render_page_or_block("audit/index.html", block, **context)

@@ -65,7 +65,7 @@ class RetentionForm(FlaskForm):
     ``custom_days``; any number up to ``TRASH_RETENTION_MAX_DAYS`` is accepted either way.
     """
 
-    days = StringField(lazy_gettext("Keep deleted images in the trash for"))
+    days = StringField(lazy_gettext("Keep deleted photos in the trash for"))
     custom_days = StringField(lazy_gettext("Number of days"))
 
     def chosen_days(self, max_days: int) -> int | None:
@@ -174,16 +174,16 @@ def retention():
                  target_id=user.id, details={"days": days})
     login_user(user)  # the same epoch: this only refreshes the loaded user
     if days is None:
-        message = gettext("Deleted images now stay in the trash for the server default "
+        message = gettext("Deleted photos now stay in the trash for the server default "
                           "(%(num)d days). Items already in the trash keep their dates.",
                           num=current_app.config["TRASH_RETENTION_DAYS"])
     elif days == 0:
-        message = gettext("Images you delete now skip the waiting time: the next purge "
+        message = gettext("Photos you delete now skip the waiting time: the next purge "
                           "deletes them for good, and they cannot be restored after that.")
     else:
-        message = ngettext("Deleted images now stay in the trash for %(num)d day. Items "
+        message = ngettext("Deleted photos now stay in the trash for %(num)d day. Items "
                            "already in the trash keep their dates.",
-                           "Deleted images now stay in the trash for %(num)d days. Items "
+                           "Deleted photos now stay in the trash for %(num)d days. Items "
                            "already in the trash keep their dates.", days)
     toast = htmx.toast(message, "warning" if days == 0 else "success")
     return answer("retention", 200, toast, retention_form=retention_form())

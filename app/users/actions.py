@@ -43,9 +43,9 @@ def protect_user_removal(actor, target: User, options) -> None:
         found = deletion_consequences(target.id)
         if found["images"]:
             raise Conflict(ngettext(
-                "%(name)s owns %(num)d image (%(trash)d in the trash). Send force=true to "
+                "%(name)s owns %(num)d photo (%(trash)d in the trash). Send force=true to "
                 "delete it with the account.",
-                "%(name)s owns %(num)d images (%(trash)d in the trash). Send force=true to "
+                "%(name)s owns %(num)d photos (%(trash)d in the trash). Send force=true to "
                 "delete them with the account.", found["images"], name=target.username,
                 trash=found["trash_items"]), code="has_dependencies", dependencies=found)
 
@@ -96,14 +96,14 @@ def permanent_delete_action(target: User, options, *, actor) -> tuple[dict, dict
         batch_size=config["PURGE_BATCH_SIZE"],
         deadline=time.monotonic() + config["PURGE_TIME_BUDGET_S"])
     if result.finished:
-        message = ngettext("%(name)s was deleted permanently, with %(num)d image.",
-                           "%(name)s was deleted permanently, with %(num)d images.",
+        message = ngettext("%(name)s was deleted permanently, with %(num)d photo.",
+                           "%(name)s was deleted permanently, with %(num)d photos.",
                            result.deleted, name=target.username) if result.deleted else \
             gettext("%(name)s was deleted permanently.", name=target.username)
     else:
-        message = ngettext("%(name)s is locked and being deleted; %(num)d image remains and "
+        message = ngettext("%(name)s is locked and being deleted; %(num)d photo remains and "
                            "the purge job finishes it.",
-                           "%(name)s is locked and being deleted; %(num)d images remain and "
+                           "%(name)s is locked and being deleted; %(num)d photos remain and "
                            "the purge job finishes them.", result.remaining,
                            name=target.username)
     deletion = {"id": target.id, "type": "permanent", "username": target.username,

@@ -217,7 +217,7 @@ def test_deactivate_and_delete_a_user_by_keyboard_alone(admin_tab, seeded):
                     "document.activeElement.closest('tr').textContent.includes('elena')")
     page.keyboard.press("Enter")
     expect(dialog).to_contain_text("cannot be undone")
-    expect(dialog).to_contain_text("image")  # the dry run's consequences arrived
+    expect(dialog).to_contain_text("photo")  # the dry run's consequences arrived
     expect(dialog.get_by_role("button", name="Cancel")).to_be_focused()
     confirm = dialog.get_by_role("button", name="Delete permanently")
     expect(confirm).to_be_disabled()

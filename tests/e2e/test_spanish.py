@@ -266,7 +266,7 @@ def test_purge_now_asks_and_answers_in_spanish(browser, server, seeded, size):
         user.page.set_viewport_size(SIZES[size])
         user.page.goto("/account")
         panel = user.page.locator("#retention-panel")
-        panel.get_by_label("Eliminar al momento").check()
+        panel.get_by_label("Eliminar de inmediato").check()
         expect(panel.locator("#at-once-warning")).to_be_visible()
         panel.get_by_role("button", name="Guardar").click()
         expect(user.page.locator("#toasts .toast")).to_contain_text("se saltan la espera")

@@ -11,8 +11,8 @@ YES = {"X-Confirm-Delete": "yes"}
 
 
 @pytest.mark.parametrize("trashed, sentence", [
-    (0, "All their data is kept: 2 images."),
-    (1, "All their data is kept: 2 images, 1 of them in the trash, which keep their "
+    (0, "All their data is kept: 2 photos."),
+    (1, "All their data is kept: 2 photos, 1 of them in the trash, which keep their "
         "deletion dates."),
 ])
 def test_the_dialog_says_what_is_kept(app, make_user, api_for, trashed, sentence):

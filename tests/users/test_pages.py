@@ -131,7 +131,7 @@ def test_delete_modal_loads_the_dry_run_and_asks_for_the_username(app, founder_b
     dry_url = re.search(r'hx-delete="([^"]*dry_run=true[^"]*)"', modal.text).group(1)
     dry = founder_browser.request("DELETE", dry_url.replace("&amp;", "&"))
     assert dry.status_code == 200
-    assert "1 image" in dry.text and "2 stored files" in dry.text
+    assert "1 photo" in dry.text and "2 stored files" in dry.text
     assert doc(app, "alice") is not None
     url = f"/admin/users/{alice.id}?force=true"
     wrong = founder_browser.request("DELETE", url, headers=YES)
