@@ -39,3 +39,13 @@ def test_a_cost_that_rises_more_than_ten_points_fails():
 def test_a_key_missing_from_a_run_is_left_out():
     before, after = [run(0.4, 0.3, 0.02)], [{"hit_ratio_to_bare_app": 0.4}]
     assert list(compare(before, after)["compared"]) == ["hit_ratio_to_bare_app"]
+
+
+def test_cpu_ratios_are_derived_from_cpu_per_request():
+    from compare import with_cpu_ratios
+
+    summary = with_cpu_ratios({"cpu_ms_per_request": {"bare_app": 0.5, "hit": 2.0,
+                                                      "hit_share": 0.0}})
+    assert summary["hit_cpu_ratio_to_bare_app"] == 0.25
+    assert "share_hit_cpu_ratio_to_bare_app" not in summary  # no figure, no ratio
+    assert "revalidate_cpu_ratio_to_bare_app" not in summary
