@@ -196,6 +196,14 @@
     xhr.onload = function () {
       active -= 1;
       var html = xhr.responseText || "";
+      var redirect = xhr.getResponseHeader("HX-Redirect");
+      if (xhr.status === 401 && redirect) {
+        // The session has ended (the sign-in page says so), as for any other request.
+        finished = true;
+        entries = [];
+        window.location.assign(redirect);
+        return;
+      }
       if (xhr.status >= 200 && xhr.status < 300) {
         entry.status = "done";
         arrived(html);

@@ -401,3 +401,19 @@ def test_a_busy_answer_is_asked_again_and_a_failed_file_can_be_retried(browser, 
         assert tab.page_errors == []
     finally:
         tab.close()
+
+
+def test_a_session_that_ended_sends_the_batch_to_the_sign_in_page(browser, server):
+    """As every other request does: no row of "401" per file."""
+    username, _headers = new_person(server)
+    tab = Tab(browser, server.url)
+    try:
+        page = tab.page
+        sign_in(tab, username)
+        tab.context.clear_cookies()
+        page.set_input_files("#file-input", files=[jpeg(f"late-{i}.jpg", photo(3100 + i))
+                                                   for i in range(3)])
+        page.wait_for_url(re.compile(r"/login"))
+        assert tab.page_errors == [] and tab.dialogs == []
+    finally:
+        tab.close()
