@@ -9,12 +9,13 @@ thumbnails), then in bulk (benchmarks/library.py): the images (one user owns 10 
 ``media_stats`` for 20 % of them, and as many audit events as images on a valid hash chain.
 
 Each operation runs in-process through the Flask test client with bearer tokens, over
-distinct users, cursors, images and filters, 1 warm-up then ``--runs`` (20) timed runs;
-its time is the median. A non-2xx answer fails the run. At the large size four bulk
-operations follow: restore 1,000 ids, restore-all of the big user's trash, ``flask
-doctor``'s peak RSS growth, and the permanent deletion of the big user (the request, then
-the purge's resumption until the user is gone). Objects of the bulk rows are not stored,
-so deletions there time SQL and bookkeeping, not the object store.
+distinct users, cursors, images and filters: 1 warm-up per size, then ``--runs`` (20)
+timed runs per size, alternating between the two libraries (both stay open) so that a
+busy machine slows both alike; its time is the median. A non-2xx answer fails the run.
+At the large size four bulk operations follow: restore 1,000 ids, restore-all of the big
+user's trash, ``flask doctor``'s peak RSS growth, and the permanent deletion of the big
+user (the request, then the purge's resumption until the user is gone). Objects of the
+bulk rows are not stored, so deletions there time SQL and bookkeeping, not the store.
 
 Progress goes to stderr; the last stdout line is one JSON object keyed by engine:
 ``{"sqlite": {"ops": {name: {"small_ms", "large_ms", "growth"}}, "max_growth", "worst",
@@ -346,21 +347,25 @@ def _ops(instance: Instance) -> dict:
     }
 
 
-def measure(instance: Instance, runs: int) -> dict[str, float]:
-    """Median ms per op: 1 warm-up, then ``runs`` timed runs."""
-    ops = _ops(instance)
-    assert set(ops) == set(OPS)
+def measure(small: Instance, large: Instance, runs: int) -> dict[str, tuple[float, float]]:
+    """Median ms per op at both sizes: a warm-up each, then ``runs`` timed runs that
+    alternate between the two libraries, so a busy machine slows both alike and the
+    ratio stays readable."""
+    ops = {instance.rows: _ops(instance) for instance in (small, large)}
     medians = {}
     for name in OPS:  # no app context around requests: each gets its own (and its own g)
-        call = ops[name]
-        call(runs + 1)
-        times = []
+        times: dict[int, list[float]] = {small.rows: [], large.rows: []}
+        for instance in (small, large):
+            ops[instance.rows][name](runs + 1)
         for n in range(runs):
-            started = time.perf_counter()
-            call(n)
-            times.append((time.perf_counter() - started) * 1000)
-        medians[name] = statistics.median(times)
-        say(f"{instance.kind} {instance.rows}: {name} {medians[name]:.1f} ms")
+            for instance in (small, large) if n % 2 else (large, small):
+                started = time.perf_counter()
+                ops[instance.rows][name](n)
+                times[instance.rows].append((time.perf_counter() - started) * 1000)
+        medians[name] = (statistics.median(times[small.rows]),
+                         statistics.median(times[large.rows]))
+        say(f"{small.kind}: {name} {medians[name][0]:.1f} ms at {small.rows}, "
+            f"{medians[name][1]:.1f} ms at {large.rows}")
     return medians
 
 
@@ -436,22 +441,23 @@ def run_engine(kind: str, args, tmp: Path) -> dict | None:
     if kind == "postgresql" and postgres_url() is None:
         say("PostgreSQL does not answer: skipped")
         return None
-    medians, result = {}, {}
-    for size in (args.small, args.rows):
-        with ExitStack() as stack:
+    result = {}
+    with ExitStack() as stack:
+        instances = []
+        for size in (args.small, args.rows):
             folder = Path(stack.enter_context(tempfile.TemporaryDirectory(
                 prefix=f"papelera-scale-{kind}-{size}-")))
             url = stack.enter_context(scratch_database(kind, folder))
             instance = build(kind, size, folder, url)
-            try:
-                medians[size] = measure(instance, args.runs)
-                if size == args.rows and not args.no_bulk:
-                    result["bulk"] = bulk(instance)
-            finally:
-                close(instance)
+            stack.callback(close, instance)
+            instances.append(instance)
+        small, large = instances
+        medians = measure(small, large, args.runs)
+        if not args.no_bulk:
+            result["bulk"] = bulk(large)
     ops = {}
     for name in OPS:
-        small, large = medians[args.small][name], medians[args.rows][name]
+        small, large = medians[name]
         ops[name] = {"small_ms": round(small, 2), "large_ms": round(large, 2),
                      "growth": round(large / small, 2) if small else None}
     worst = max((n for n in OPS if n != "control_healthz"), key=lambda n: ops[n]["growth"])
