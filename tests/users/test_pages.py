@@ -117,6 +117,23 @@ def test_deactivate_modal_then_deactivate_and_reactivate(app, founder_browser, a
     back = founder_browser.request("PATCH", f"/admin/users/{alice.id}/activate")
     assert back.status_code == 200 and actions(back.text, alice.id) == {"deactivate", "delete"}
     assert "reactivated" in back.text and doc(app, "alice")["status"] == "active"
+    assert "no longer matches the filter" not in back.text
+
+
+def test_a_row_changed_under_a_status_filter_says_it_no_longer_matches(app, founder_browser,
+                                                                       alice):
+    """UX review minor 11: reactivated under the "Inactive" filter, the row said "active"
+    with nothing to explain why it was still listed."""
+    founder_browser.request("PATCH", f"/admin/users/{alice.id}/deactivate", headers=YES)
+    inactive = {"HX-Current-URL": "http://localhost/admin/users?status=inactive"}
+    back = founder_browser.request("PATCH", f"/admin/users/{alice.id}/activate",
+                                   headers=inactive)
+    assert back.status_code == 200 and "no longer matches the filter" in back.text
+    spanish = founder_browser.request(
+        "PATCH", f"/admin/users/{alice.id}/deactivate",
+        headers={**YES, "HX-Current-URL": "http://localhost/admin/users?status=active",
+                 "Accept-Language": "es"})
+    assert "ya no coincide con el filtro" in spanish.text
 
 
 def test_delete_modal_loads_the_dry_run_and_asks_for_the_username(app, founder_browser, alice,
