@@ -39,3 +39,16 @@ def test_every_item_is_reached_and_later_pages_do_not_recount(app, client, alice
     assert sorted(seen) == sorted(ids)  # each once, none skipped
     # a later page is rows only: nothing above the list is counted again
     assert aggregates == []
+
+
+def test_with_delete_at_once_the_trash_says_next_purge_not_zero_days(app, alice, alice_api):
+    """UX review minor 14: 'deleted for good 0 days after' and '0 days left' read wrong."""
+    image_id = alice_api.upload().get_json()["id"]
+    browser = Browser(app.test_client(), "alice", USER_PASSWORD)
+    assert browser.request("POST", "/account/retention", data={"days": "0"}).status_code == 200
+    alice_api.delete(f"/api/v1/images/{image_id}", headers={"X-Confirm-Delete": "yes"})
+    page = browser.request("GET", "/trash", htmx=False).text
+    assert "deleted for good at the next purge" in page and "at the next purge</span>" in page
+    assert "0 days" not in page
+    spanish = browser.request("GET", "/trash", htmx=False, headers={"Accept-Language": "es"})
+    assert "en la próxima purga" in spanish.text and "0 días" not in spanish.text
