@@ -10,13 +10,74 @@
 //   each failed file is listed once, by name, in the panel (never as a toast); its live
 //   status line hears only the start and the end;
 // - every new photo lands in the gallery as it arrives, newest first, as after a reload.
+// Where Web Crypto is missing (a page served over plain http on a home network is not a
+// secure context), this same file runs as a Worker that hashes with plain JavaScript, off
+// the page's thread, so duplicates are still found.
 (function () {
   "use strict";
+
+  // SHA-256 (FIPS 180-4) in plain JavaScript, for the Worker.
+  var SHA_K = [
+    0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4, 0xab1c5ed5,
+    0xd807aa98, 0x12835b01, 0x243185be, 0x550c7dc3, 0x72be5d74, 0x80deb1fe, 0x9bdc06a7, 0xc19bf174,
+    0xe49b69c1, 0xefbe4786, 0x0fc19dc6, 0x240ca1cc, 0x2de92c6f, 0x4a7484aa, 0x5cb0a9dc, 0x76f988da,
+    0x983e5152, 0xa831c66d, 0xb00327c8, 0xbf597fc7, 0xc6e00bf3, 0xd5a79147, 0x06ca6351, 0x14292967,
+    0x27b70a85, 0x2e1b2138, 0x4d2c6dfc, 0x53380d13, 0x650a7354, 0x766a0abb, 0x81c2c92e, 0x92722c85,
+    0xa2bfe8a1, 0xa81a664b, 0xc24b8b70, 0xc76c51a3, 0xd192e819, 0xd6990624, 0xf40e3585, 0x106aa070,
+    0x19a4c116, 0x1e376c08, 0x2748774c, 0x34b0bcb5, 0x391c0cb3, 0x4ed8aa4a, 0x5b9cca4f, 0x682e6ff3,
+    0x748f82ee, 0x78a5636f, 0x84c87814, 0x8cc70208, 0x90befffa, 0xa4506ceb, 0xbef9a3f7, 0xc67178f2];
+  function sha256Plain(buffer) {
+    var bytes = new Uint8Array(buffer);
+    var length = bytes.length;
+    var padded = new Uint8Array(((length + 72) >> 6) << 6);
+    padded.set(bytes);
+    padded[length] = 0x80;
+    var view = new DataView(padded.buffer);
+    view.setUint32(padded.length - 8, Math.floor(length / 0x20000000));
+    view.setUint32(padded.length - 4, (length << 3) >>> 0);
+    var H = [0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19];
+    var W = new Int32Array(64);
+    for (var off = 0; off < padded.length; off += 64) {
+      var t;
+      for (t = 0; t < 16; t++) W[t] = view.getInt32(off + t * 4);
+      for (t = 16; t < 64; t++) {
+        var x = W[t - 15], y = W[t - 2];
+        var s0 = ((x >>> 7) | (x << 25)) ^ ((x >>> 18) | (x << 14)) ^ (x >>> 3);
+        var s1 = ((y >>> 17) | (y << 15)) ^ ((y >>> 19) | (y << 13)) ^ (y >>> 10);
+        W[t] = (W[t - 16] + s0 + W[t - 7] + s1) | 0;
+      }
+      var a = H[0], b = H[1], c = H[2], d = H[3], e = H[4], f = H[5], g = H[6], h = H[7];
+      for (t = 0; t < 64; t++) {
+        var S1 = ((e >>> 6) | (e << 26)) ^ ((e >>> 11) | (e << 21)) ^ ((e >>> 25) | (e << 7));
+        var t1 = (h + S1 + ((e & f) ^ (~e & g)) + SHA_K[t] + W[t]) | 0;
+        var S0 = ((a >>> 2) | (a << 30)) ^ ((a >>> 13) | (a << 19)) ^ ((a >>> 22) | (a << 10));
+        var t2 = (S0 + ((a & b) ^ (a & c) ^ (b & c))) | 0;
+        h = g; g = f; f = e; e = (d + t1) | 0; d = c; c = b; b = a; a = (t1 + t2) | 0;
+      }
+      H[0] = (H[0] + a) | 0; H[1] = (H[1] + b) | 0; H[2] = (H[2] + c) | 0; H[3] = (H[3] + d) | 0;
+      H[4] = (H[4] + e) | 0; H[5] = (H[5] + f) | 0; H[6] = (H[6] + g) | 0; H[7] = (H[7] + h) | 0;
+    }
+    return H.map(function (v) { return ("0000000" + (v >>> 0).toString(16)).slice(-8); }).join("");
+  }
+
+  if (typeof window === "undefined") {  // the Worker
+    self.onmessage = function (event) {
+      var hash = null;
+      try { hash = sha256Plain(event.data.buffer); } catch (e) { hash = null; }
+      self.postMessage({ id: event.data.id, hash: hash });
+    };
+    return;
+  }
+
   if (window.papeleraUpload) return;
   window.papeleraUpload = true;
+  var scriptUrl = document.currentScript && document.currentScript.src;
+  var subtle = !!(window.crypto && crypto.subtle);
 
   var UPLOADS_AT_ONCE = 3;
-  var CHECK_CHUNK = 25;       // files hashed, then checked for duplicates, in one request
+  // Files hashed, then checked for duplicates, in one request (fewer with the slower
+  // plain hash, so that the first uploads start soon).
+  var CHECK_CHUNK = subtle ? 25 : 4;
   var BUSY_RETRIES = 4;       // a 503 (decode slots full, database busy) is tried again
   var NETWORK_RETRIES = 1;
 
@@ -105,9 +166,35 @@
     }).join("");
   }
   function sha256(file) {
-    if (!window.crypto || !crypto.subtle || !file.arrayBuffer) return Promise.resolve(null);
-    return file.arrayBuffer().then(function (data) { return crypto.subtle.digest("SHA-256", data); })
-      .then(hex).catch(function () { return null; });
+    if (!file.arrayBuffer) return Promise.resolve(null);
+    if (subtle) {
+      return file.arrayBuffer().then(function (data) { return crypto.subtle.digest("SHA-256", data); })
+        .then(hex).catch(function () { return null; });
+    }
+    return file.arrayBuffer().then(plainHash).catch(function () { return null; });
+  }
+
+  // The Worker's hash (null when no Worker can start: the file then goes up unchecked).
+  var hasher = null, hashes = {}, hashIds = 0;
+  function plainHash(buffer) {
+    if (!hasher) {
+      if (!window.Worker || !scriptUrl) return Promise.resolve(null);
+      try { hasher = new Worker(scriptUrl); } catch (e) { return Promise.resolve(null); }
+      hasher.onmessage = function (event) {
+        var done = hashes[event.data.id];
+        delete hashes[event.data.id];
+        if (done) done(event.data.hash);
+      };
+      hasher.onerror = function () {
+        Object.keys(hashes).forEach(function (id) { hashes[id](null); });
+        hashes = {};
+      };
+    }
+    return new Promise(function (resolve) {
+      hashIds += 1;
+      hashes[hashIds] = resolve;
+      hasher.postMessage({ id: hashIds, buffer: buffer }, [buffer]);
+    });
   }
 
   function knownHashes(hashes) {

@@ -417,3 +417,36 @@ def test_a_session_that_ended_sends_the_batch_to_the_sign_in_page(browser, serve
         assert tab.page_errors == [] and tab.dialogs == []
     finally:
         tab.close()
+
+
+def test_duplicates_are_found_without_web_crypto(browser, server):
+    """A page served over plain http on a home network is not a secure context and has no
+    crypto.subtle: the page hashes in a Worker (plain JavaScript) and still asks."""
+    username, headers = new_person(server)
+    known = photo(4000)
+    requests.post(f"{server.url}/api/v1/images", headers=headers, timeout=60,
+                  files={"file": ("beach.jpg", known, "image/jpeg")}).raise_for_status()
+    tab = Tab(browser, server.url)
+    try:
+        page = tab.page
+        tab.context.add_init_script(
+            "Object.defineProperty(window.crypto, 'subtle', {get: () => undefined});")
+        sign_in(tab, username)
+        assert page.evaluate("() => window.crypto.subtle === undefined")
+        big = photo(4001) + b"\0" * 300_000  # more than one block, and more than one chunk
+        page.set_input_files("#file-input", files=[
+            jpeg("new-1.jpg", photo(4002)), jpeg("again.jpg", known), jpeg("new-2.jpg", big),
+            jpeg("new-3.jpg", photo(4003)), jpeg("new-4.jpg", photo(4004)),
+            jpeg("twice.jpg", photo(4002))])
+        ask = page.locator("#upload-ask")
+        expect(ask).to_contain_text("2 photos are already in your library.")
+        ask.get_by_text("Show which").click()
+        expect(ask.locator("#upload-dupes li")).to_have_text(["again.jpg", "twice.jpg"])
+        ask.get_by_role("button", name="Skip").click()
+        expect(page.locator("#upload-title")).to_have_text(
+            "4 photos uploaded, 2 duplicates skipped")
+        assert set(library(server, headers)) == {"beach.jpg", "new-1.jpg", "new-2.jpg",
+                                                 "new-3.jpg", "new-4.jpg"}
+        assert tab.page_errors == [] and tab.csp == []
+    finally:
+        tab.close()
