@@ -227,7 +227,7 @@ def test_trash_page_deletes_a_selection_forever(browser, app):
         browser.request("DELETE", f"/images/{image_id}", headers={"X-Confirm-Delete": "yes"})
     chosen = "&".join(f"ids={i}" for i in ids[:2])
     preview = browser.request("DELETE", f"/trash/selected?{chosen}&dry_run=true")
-    assert preview.status_code == 200 and "2 images" in preview.text
+    assert preview.status_code == 200 and "2 photos" in preview.text
     gone = browser.request("DELETE", f"/trash/selected?{chosen}",
                            headers={"X-Confirm-Delete": "yes"})
     assert gone.status_code == 200 and "Deleted 2 items for good" in gone.text
