@@ -96,3 +96,6 @@ def test_blocks_show_times_as_the_app_does_and_the_photo(app, admin, alice_api):
     assert not re.search(r">\d{4}-\d\d-\d\dT", row)  # no raw ISO text
     assert "ago" in row and "in 10 minutes" in row
     assert "Too many requests for one photo" in row
+    # The page's cards count it, beside the block list.
+    media = admin.request("GET", "/admin/media", htmx=False).text
+    assert re.search(r'id="media-blocked">1<', media) and "0 on the block list" in media
