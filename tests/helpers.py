@@ -13,6 +13,7 @@ from sqlalchemy import func, insert, select, text
 from app.audit.models import AuditEvent
 from app.core.db import utcnow
 from app.core.extensions import db
+from app.images import counters
 from app.images.models import Image, with_trashed
 
 
@@ -147,4 +148,5 @@ def insert_images(owner_id: str, count: int, *, trashed: bool = False,
         "purge_after": now + timedelta(days=30) if trashed else None, "version": 1,
     } for n, image_id in enumerate(ids)])
     db.session.commit()
+    counters.repair(owner_id)  # rows written past the app: its counters learn of them here
     return [str(i) for i in ids]

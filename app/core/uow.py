@@ -21,19 +21,27 @@ events emitted before such a commit are kept and still delivered when the unit e
 if a later step fails, because what they say did happen. So emit *before* committing.
 
 Read helpers never commit; a view that only reads needs no unit of work.
+
+**Staged writes** (``stage()``): a change may leave work for the end of its transaction,
+such as the per-owner counters (``app.images.counters``) that sum what every statement
+of the unit did. The state lives on the unit; its ``flush`` runs inside the same
+transaction just before every commit of it (the outermost unit's, ``uow.commit()`` and
+even a bare ``session.commit()``), and a rollback drops it with the changes it counted.
+Core knows no domain: the caller brings the state and the flush.
 """
 
 from __future__ import annotations
 
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
+from typing import Any
 
 from sqlalchemy import event as sa_event
 from sqlalchemy.orm import Session
 
-from app.core.db import begin_write
+from app.core.db import _plain, begin_write
 from app.core.events import Event, deliver
 from app.core.extensions import db
 
@@ -43,11 +51,28 @@ class UnitOfWorkWarning(RuntimeWarning):
 
 
 class UnitOfWork:
-    __slots__ = ("session", "write", "sql", "events")
+    __slots__ = ("session", "write", "sql", "events", "staged")
 
     def __init__(self, session, *, write: bool, sql: bool):
         self.session, self.write, self.sql = session, write, sql
         self.events: list[list] = []  # [event, settled]: settled events survive a failure
+        self.staged: dict[str, list] = {}  # key -> [state, flush], until the next commit
+
+    def stage(self, key: str, factory: Callable[[], Any],
+              flush: Callable[[Any], None]) -> Any:
+        """The state staged under ``key`` for this transaction (made by ``factory()`` the
+        first time); ``flush(state)`` writes it in the transaction just before it
+        commits. Dropped, unwritten, when the transaction rolls back."""
+        entry = self.staged.get(key)
+        if entry is None:
+            entry = self.staged[key] = [factory(), flush]
+        return entry[0]
+
+    def _flush_staged(self) -> None:
+        while self.staged:  # a flush may stage more (it should not; never loop for it)
+            staged, self.staged = self.staged, {}
+            for state, flush in staged.values():
+                flush(state)
 
     def emit(self, event: Event, *, settled: bool = False) -> None:
         """Announce ``event`` when this unit ends. ``settled``: it is already true (a
@@ -106,11 +131,34 @@ def unit_of_work(*, write: bool = True, sql: bool = True, session=None) -> Itera
     uow._deliver(settled_only=False)
 
 
+def _unit_of(session) -> UnitOfWork | None:
+    """The current unit when ``session`` is its session (another session's commit is not
+    this unit's)."""
+    uow = _current.get()
+    if uow is None or not uow.sql or _plain(uow.session) is not session:
+        return None
+    return uow
+
+
+@sa_event.listens_for(Session, "before_commit")
+def _flush_staged(session) -> None:
+    uow = _unit_of(session)
+    if uow is not None:
+        uow._flush_staged()
+
+
 @sa_event.listens_for(Session, "after_commit")
 def _events_now_true(_session) -> None:
     uow = _current.get()
     if uow is not None:
         uow._settle()
+
+
+@sa_event.listens_for(Session, "after_rollback")
+def _drop_staged(session) -> None:
+    uow = _unit_of(session)
+    if uow is not None:
+        uow.staged.clear()
 
 
 def emit(event: Event, *, settled: bool = False) -> None:
@@ -126,3 +174,23 @@ def emit(event: Event, *, settled: bool = False) -> None:
     warnings.warn(f"{type(event).__name__} emitted outside a unit of work",
                   UnitOfWorkWarning, stacklevel=2)
     deliver(event)
+
+
+def stage(key: str, factory: Callable[[], Any], flush: Callable[[Any], None]) -> Any:
+    """``UnitOfWork.stage`` on the current unit of work.
+
+    Outside one there is no commit to wait for: a ``UnitOfWorkWarning`` (an error in the
+    test suite) and None; the caller then writes at once, in the session's transaction."""
+    uow = _current.get()
+    if uow is not None and uow.sql:
+        return uow.stage(key, factory, flush)
+    warnings.warn(f"{key} staged outside a unit of work", UnitOfWorkWarning, stacklevel=2)
+    return None
+
+
+def staged(key: str) -> Any:
+    """The state staged under ``key`` in the current unit and not yet written (None): a
+    read inside the unit adds it to what is committed (it reads its own writes)."""
+    uow = _current.get()
+    entry = uow.staged.get(key) if uow is not None else None
+    return entry[0] if entry is not None else None

@@ -1,4 +1,5 @@
-"""Reconcile image rows with stored objects: ``flask doctor [--fix]``.
+"""Reconcile image rows with stored objects: ``flask doctor [--fix]``; and the per-owner
+counters with the rows: ``flask doctor --counters``.
 
 Two kinds of orphan: objects no row points at (an upload that crashed after writing
 them, or a bucket restored from an older backup), and rows whose original or thumbnail
@@ -17,6 +18,7 @@ from sqlalchemy import text
 
 from app.core.db import end_read
 from app.core.extensions import db
+from app.images import counters
 from app.images.models import Image
 from app.images.service import trash_rows
 from app.purge.batch import claim_and_delete, new_claim_id
@@ -116,3 +118,32 @@ def repair(report: DoctorReport, storage, *, now: datetime, batch_size: int = 50
                                   claim_id=new_claim_id("doctor"), now=now,
                                   batch_size=len(ids))
         report.fixed_rows += result.deleted
+
+
+# -- counters (``flask doctor --counters``) --------------------------------------------
+
+@dataclass
+class CountersReport:
+    owners: int = 0  # counter rows checked
+    drift: list = field(default_factory=list)  # counters.Drift found by the recount
+    repaired: list = field(default_factory=list)  # counters.Drift as written by repair
+
+    @property
+    def healthy(self) -> bool:
+        return not self.drift
+
+
+def check_counters(*, repair: bool) -> CountersReport:
+    """Recount every owner's totals from ``images`` (one grouped, streamed query) and,
+    with ``repair``, set those that differ to a recount made again under the owner's
+    lock (``counters.repair``): a change committed meanwhile is never overwritten."""
+    report = CountersReport()
+    report.drift = sorted(counters.drift(), key=lambda d: d.owner_id)
+    report.owners = counters.counter_rows()
+    end_read()
+    if repair:
+        for found in report.drift:
+            written = counters.repair(found.owner_id)
+            if written is not None:
+                report.repaired.append(written)
+    return report

@@ -144,3 +144,30 @@ class ImageVariant(db.Model):
     __table_args__ = (
         UniqueConstraint("image_id", "width", "fmt", "quality", name="uq_image_variants_kind"),
     )
+
+
+class OwnerTotals(db.Model):
+    """One owner's images in numbers, kept in the transaction of every change to them
+    (``app.images.counters``): what the gallery, the trash badge, the dry runs and the
+    purge overview show, without counting rows. Bytes are ``Image.total_bytes``; rows
+    being purged (``purging``) are in the trash until their row is deleted, and also
+    counted in ``purging_*``. ``trash_changes`` moves with every change of what the
+    trash holds (the trash's fingerprint)."""
+
+    __tablename__ = "owner_totals"
+
+    owner_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    active_count: Mapped[int] = mapped_column(BigInteger, nullable=False, default=0,
+                                             server_default="0")
+    active_bytes: Mapped[int] = mapped_column(BigInteger, nullable=False, default=0,
+                                             server_default="0")
+    trashed_count: Mapped[int] = mapped_column(BigInteger, nullable=False, default=0,
+                                             server_default="0")
+    trashed_bytes: Mapped[int] = mapped_column(BigInteger, nullable=False, default=0,
+                                             server_default="0")
+    purging_count: Mapped[int] = mapped_column(BigInteger, nullable=False, default=0,
+                                             server_default="0")
+    purging_bytes: Mapped[int] = mapped_column(BigInteger, nullable=False, default=0,
+                                             server_default="0")
+    trash_changes: Mapped[int] = mapped_column(BigInteger, nullable=False, default=0,
+                                             server_default="0")

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from flask_babel import gettext
-from sqlalchemy import func, select, update
+from sqlalchemy import select, update
 
 from app.core.db import begin_write
 from app.core.errors import Conflict, NotFound, StorageFailed, TooLarge
@@ -21,6 +21,7 @@ from app.core.events import ImagesReleased, ImagesRestored, ImagesTrashed, Image
 from app.core.extensions import db
 from app.core.pagination import Page, beyond, decode_cursor, page_from_rows
 from app.core.uow import emit, unit_of_work
+from app.images import counters
 from app.images.models import Image, reload, with_trashed
 from app.images.processing import THUMBNAIL_TYPE, DecodeSlots, process_upload
 from app.purge.batch import BatchResult, claim, delete_claimed, new_claim_id
@@ -58,6 +59,7 @@ def upload_image(storage, *, owner_id: str, file_name: str, data: bytes, max_byt
         with unit_of_work() as uow:  # only now, after the storage calls: the lock is held
             db.session.add(image)     # for the INSERT alone
             db.session.flush()
+            counters.uploaded(owner_id, image.total_bytes)
             uow.emit(ImagesUploaded(owner_id, (image.id,), len(data)))
     except BaseException:
         db.session.rollback()
@@ -136,12 +138,10 @@ def owned_selection(owner_id: str, ids, *, include_trashed: bool = False) -> lis
 
 
 def count_images(owner_id: str) -> tuple[int, int]:
-    """(count, bytes) of the owner's active images."""
-    row = db.session.execute(
-        select(func.count(Image.id), func.coalesce(func.sum(Image.size_bytes), 0))
-        .select_from(Image).where(Image.owner_id == owner_id)
-    ).one()
-    return int(row[0]), int(row[1])
+    """(count, bytes) of the owner's active images (bytes: originals, thumbnails and
+    variants), from the owner's counters: one primary-key read however large the library."""
+    totals = counters.owner_totals(owner_id)
+    return totals.active_count, totals.active_bytes
 
 
 def get_image(image_id, *, actor, include_trashed: bool = True) -> Image:
@@ -176,15 +176,18 @@ def soft_delete_image(image: Image, *, actor_id: str, retention_days: int,
     """
     begin_write()
     if not image.is_deleted:
-        db.session.execute(
+        moved = db.session.execute(
             update(Image)
             .where(Image.id == image.id, Image.is_deleted.is_(False))
             .values(is_deleted=True, deleted_at=now, deleted_by=actor_id,
                     purge_after=now + timedelta(days=retention_days),
                     version=Image.version + 1)
+            .returning(*counters.RETURNED)
             .execution_options(synchronize_session=False)
-        )
-        emit(ImagesTrashed((image.id,)))
+        ).all()
+        counters.trashed(moved)
+        if moved:
+            emit(ImagesTrashed((image.id,)))
         image = reload(image.id)
         if image is None:
             raise NotFound(gettext("No such image."))
@@ -200,14 +203,16 @@ def trash_rows(condition, *, deleted_by: str | None, now: datetime,
     the caller commits).
     """
     with unit_of_work() as uow:
-        trashed = tuple(db.session.execute(
+        rows = db.session.execute(
             update(Image)
             .where(condition, Image.is_deleted.is_(False))
             .values(is_deleted=True, deleted_at=now, deleted_by=deleted_by,
                     purge_after=purge_after, version=Image.version + 1)
-            .returning(Image.id)
+            .returning(Image.id, *counters.RETURNED)
             .execution_options(synchronize_session=False)
-        ).scalars().all())
+        ).all()
+        counters.trashed((row.owner_id, row[2]) for row in rows)
+        trashed = tuple(row.id for row in rows)
         if trashed:
             uow.emit(ImagesTrashed(trashed))
     return trashed
@@ -225,17 +230,19 @@ def restore_image(image: Image, *, now: datetime) -> Image:
     Not committed: the caller commits, with the audit event that records it.
     """
     begin_write()
-    result = db.session.execute(
+    moved = db.session.execute(
         update(Image)
         .where(Image.id == image.id, Image.is_deleted.is_(True), Image.purge_state.is_(None))
         .values(is_deleted=False, deleted_at=None, deleted_by=None, purge_after=None,
                 version=Image.version + 1)
+        .returning(*counters.RETURNED)
         .execution_options(synchronize_session=False)
-    )
+    ).all()
+    counters.restored(moved)
     current = reload(image.id)
     if current is None:
         raise NotFound(gettext("No such image."))
-    if result.rowcount == 0:
+    if not moved:
         if current.purge_state == "purging":
             raise Conflict(gettext("This image is being purged and can no longer be restored."),
                            code="purging")
@@ -255,13 +262,16 @@ def permanently_delete_image(image: Image, storage, *, actor_id: str,
     claim_id = new_claim_id("delete")
     begin_write()
     # Mark it trashed first (if it was active) so that it is hidden at once, then claim it.
-    if db.session.execute(
+    moved = db.session.execute(
         update(Image)
         .where(Image.id == image.id, Image.is_deleted.is_(False))
         .values(is_deleted=True, deleted_at=now, deleted_by=actor_id, purge_after=now,
                 version=Image.version + 1)
+        .returning(*counters.RETURNED)
         .execution_options(synchronize_session=False)
-    ).rowcount:
+    ).all()
+    counters.trashed(moved)
+    if moved:
         emit(ImagesTrashed((image.id,)))
     claimed = claim(Image.id == image.id, claim_id=claim_id, now=now, limit=1)
     if claimed == 0:
@@ -279,15 +289,17 @@ def permanently_delete_image(image: Image, storage, *, actor_id: str,
 def release_claim(claim_id: str) -> None:
     """Give rows of an unfinished claim back to the trash (restorable again), committed."""
     with unit_of_work() as uow:
-        released = tuple(db.session.execute(
+        rows = db.session.execute(
             with_trashed(
                 update(Image).where(Image.claim_id == claim_id, Image.purge_state == "purging")
                 .values(purge_state=None, claim_id=None, claimed_at=None,
                         version=Image.version + 1)
-                .returning(Image.id)
+                .returning(Image.id, *counters.RETURNED)
                 .execution_options(synchronize_session=False)
             )
-        ).scalars().all())
+        ).all()
+        counters.released((row.owner_id, row[2]) for row in rows)
+        released = tuple(row.id for row in rows)
         if released:
             uow.emit(ImagesReleased(released))
-        db.session.commit()
+        uow.commit()  # also inside a larger unit: the rows are restorable from now on

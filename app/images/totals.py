@@ -1,8 +1,10 @@
 """How many images, the bytes deleting them frees, and which ones: one aggregate query.
 
-Every count-and-size that a deletion shows or promises (the trash, a selection of it,
-the purge queue) comes from here, so a dry run's ``bytes`` and the real call's
-``bytes_freed`` count the same things: originals, thumbnails and variants.
+Every count-and-size that a deletion shows or promises over a set of rows (a selection
+of the trash, the purge queue) comes from here, so a dry run's ``bytes`` and the real
+call's ``bytes_freed`` count the same things: originals, thumbnails and variants. A whole
+owner's trash or library is not counted here but read from the owner's counters
+(``app.images.counters``), which keep the same bytes.
 """
 
 from __future__ import annotations

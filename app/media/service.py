@@ -28,11 +28,12 @@ from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from app.core import access_cache
-from app.core.db import begin_write, end_read
+from app.core.db import end_read
 from app.core.errors import BadRequest, Conflict, Forbidden, NotFound, Unauthenticated
 from app.core.events import ShareLinksRevoked
 from app.core.extensions import db
 from app.core.uow import emit, unit_of_work
+from app.images import counters as owner_counters
 from app.images.models import Image, ImageVariant, with_trashed
 from app.images.processing import THUMBNAIL_TYPE
 from app.media.metrics import record_event
@@ -513,21 +514,23 @@ def ensure_variant(image: Image, variant: Variant, storage, *, now: datetime,
     key = f"variants/{now:%Y/%m}/{secrets.token_hex(16)}.{variant.fmt}"
     storage.put(key, data, FORMATS[variant.fmt][1])
     try:
-        begin_write()  # after the object is stored: no lock held across the store call
-        counted = db.session.execute(
-            with_trashed(update(Image)
-                         .where(Image.id == image.id, Image.purge_state.is_(None))
-                         .values(variant_bytes=Image.variant_bytes + len(data)))
-            .execution_options(synchronize_session=False)
-        ).rowcount
-        if counted == 0:
-            raise NotFound(gettext("No such image."))
-        db.session.add(ImageVariant(image_id=image.id, key=key, width=variant.width,
-                                    fmt=variant.fmt, quality=variant.quality,
-                                    bytes=len(data), created_at=now, last_used_at=now))
-        db.session.flush()
-        evicted = _evict_past(image.id, max_variants) if max_variants else []
-        db.session.commit()
+        with unit_of_work():  # after the object is stored: no lock held across the store call
+            counted = db.session.execute(
+                with_trashed(update(Image)
+                             .where(Image.id == image.id, Image.purge_state.is_(None))
+                             .values(variant_bytes=Image.variant_bytes + len(data))
+                             .returning(Image.owner_id, Image.is_deleted))
+                .execution_options(synchronize_session=False)
+            ).first()
+            if counted is None:
+                raise NotFound(gettext("No such image."))
+            owner_counters.bytes_changed(counted.owner_id, is_deleted=counted.is_deleted,
+                                         purging=False, delta=len(data))
+            db.session.add(ImageVariant(image_id=image.id, key=key, width=variant.width,
+                                        fmt=variant.fmt, quality=variant.quality,
+                                        bytes=len(data), created_at=now, last_used_at=now))
+            db.session.flush()
+            evicted = _evict_past(image.id, max_variants) if max_variants else []
         record_event("variant", image.id, nbytes=len(data))
     except IntegrityError:
         # Another request stored the same variant first: keep theirs.
@@ -557,11 +560,10 @@ def _touch(row: ImageVariant, now: datetime) -> None:
     if last is not None and now - last < VARIANT_TOUCH_EVERY:
         return
     try:
-        begin_write()
-        db.session.execute(update(ImageVariant).where(ImageVariant.id == row.id)
-                           .values(last_used_at=now)
-                           .execution_options(synchronize_session=False))
-        db.session.commit()
+        with unit_of_work():
+            db.session.execute(update(ImageVariant).where(ImageVariant.id == row.id)
+                               .values(last_used_at=now)
+                               .execution_options(synchronize_session=False))
     except OperationalError:
         db.session.rollback()
         log.info("variant %s: last use not recorded (database busy)", row.id)
@@ -579,10 +581,16 @@ def _evict_past(image_id, keep: int) -> list:
         .offset(keep)  # SQLite gets "LIMIT -1 OFFSET": SQLAlchemy's own
     ).all()
     if rows:
+        freed = sum(r.bytes for r in rows)
         db.session.execute(delete(ImageVariant).where(ImageVariant.id.in_([r.id for r in rows]))
                            .execution_options(synchronize_session=False))
-        db.session.execute(
+        image = db.session.execute(
             with_trashed(update(Image).where(Image.id == image_id)
-                         .values(variant_bytes=Image.variant_bytes - sum(r.bytes for r in rows)))
-            .execution_options(synchronize_session=False))
+                         .values(variant_bytes=Image.variant_bytes - freed)
+                         .returning(Image.owner_id, Image.is_deleted, Image.purge_state))
+            .execution_options(synchronize_session=False)).first()
+        if image is not None:
+            owner_counters.bytes_changed(image.owner_id, is_deleted=image.is_deleted,
+                                         purging=image.purge_state == "purging",
+                                         delta=-freed)
     return rows

@@ -21,10 +21,11 @@ from datetime import datetime
 
 from sqlalchemy import and_, delete, select, update
 
-from app.core.db import begin_write, on_postgresql
+from app.core.db import end_read, on_postgresql
 from app.core.events import ImagesClaimed, ImagesErased
 from app.core.extensions import db
 from app.core.uow import unit_of_work
+from app.images import counters
 from app.images.models import Image, ImageVariant, with_trashed
 
 log = logging.getLogger(__name__)
@@ -82,20 +83,22 @@ def claim(condition, *, claim_id: str, now: datetime, limit: int) -> int:
         .limit(limit)
     )
     with unit_of_work() as uow:
-        claimed = tuple(db.session.execute(
+        rows = db.session.execute(
             with_trashed(
                 update(Image)
                 .where(_one_of(candidates), Image.purge_state.is_(None),
                        Image.is_deleted.is_(True))
                 .values(purge_state="purging", claim_id=claim_id, claimed_at=now,
                         version=Image.version + 1)
-                .returning(Image.id)
+                .returning(Image.id, *counters.RETURNED)
                 .execution_options(synchronize_session=False)
             )
-        ).scalars().all())
+        ).all()
+        counters.claimed((row.owner_id, row[2]) for row in rows)
+        claimed = tuple(row.id for row in rows)
         if claimed:
             uow.emit(ImagesClaimed(claim_id, claimed))
-        db.session.commit()  # before any object-store call, also inside a larger unit
+        uow.commit()  # before any object-store call, also inside a larger unit
     return len(claimed)
 
 
@@ -109,16 +112,16 @@ def reclaim(condition, *, claim_id: str, now: datetime, limit: int) -> int:
     row delete (if it ever wakes up) a no-op.
     """
     candidates = select(Image.id).where(Image.purge_state == "purging", condition).limit(limit)
-    begin_write()
-    result = db.session.execute(
-        with_trashed(
-            update(Image)
-            .where(_one_of(candidates), Image.purge_state == "purging", condition)
-            .values(claim_id=claim_id, claimed_at=now, version=Image.version + 1)
-            .execution_options(synchronize_session=False)
+    with unit_of_work() as uow:  # the rows stay purging: no counter moves
+        result = db.session.execute(
+            with_trashed(
+                update(Image)
+                .where(_one_of(candidates), Image.purge_state == "purging", condition)
+                .values(claim_id=claim_id, claimed_at=now, version=Image.version + 1)
+                .execution_options(synchronize_session=False)
+            )
         )
-    )
-    db.session.commit()
+        uow.commit()  # also inside a larger unit: taken over before the store is called
     return result.rowcount
 
 
@@ -159,7 +162,7 @@ def claimed_rows(claim_id: str) -> list[ClaimedRow]:
                 select(ImageVariant.image_id, ImageVariant.key)
                 .where(ImageVariant.image_id.in_(ids[start:start + 500]))):
             variants.setdefault(image_id, []).append(key)
-    db.session.commit()  # no transaction stays open across the object-store call
+    end_read()  # no transaction stays open across the object-store call
     return [ClaimedRow(row.id, row.storage_key, row.thumbnail_key, row.size_bytes,
                        row.thumbnail_bytes, row.variant_bytes or 0,
                        tuple(sorted(variants.get(row.id, ()))))
@@ -205,7 +208,7 @@ def delete_rows(claim_id: str, rows, failed_keys: dict[str, str]) -> BatchResult
         if result.deleted_ids:
             uow.emit(ImagesErased(tuple(uuid.UUID(i) for i in result.deleted_ids),
                                   result.bytes_freed))
-        db.session.commit()
+        uow.commit()  # a step of the saga, also inside a larger unit
     result.deleted = len(result.deleted_ids)
     return result
 
@@ -235,12 +238,13 @@ def _delete_rows(claim_id: str, done_ids: list, sizes: dict, result: BatchResult
         gone = db.session.execute(
             with_trashed(delete(Image).where(and_(Image.claim_id == claim_id,
                                                   Image.id.in_(chunk)))
-                         .returning(Image.id))
+                         .returning(Image.id, *counters.RETURNED))
             .execution_options(synchronize_session=False)
-        ).scalars().all()
-        for image_id in gone:
-            result.deleted_ids.append(str(image_id))
-            result.bytes_freed += sizes[image_id]
+        ).all()
+        counters.erased((row.owner_id, row[2]) for row in gone)
+        for row in gone:
+            result.deleted_ids.append(str(row.id))
+            result.bytes_freed += sizes[row.id]
 
 
 def delete_claimed(storage, claim_id: str) -> BatchResult:

@@ -15,6 +15,7 @@ from app.core.events import ImagesRestored
 from app.core.extensions import db
 from app.core.pagination import Page, beyond, decode_cursor, page_from_rows
 from app.core.uow import unit_of_work
+from app.images import counters
 from app.images.models import Image, with_trashed
 from app.images.service import release_claim
 from app.images.totals import Totals, image_totals
@@ -54,14 +55,24 @@ def _in_trash(owner_id: str, only: list[uuid.UUID] | None = None):
 
 
 def trash_stats(owner_id: str, only: list[uuid.UUID] | None = None) -> tuple[int, int]:
-    """(items, bytes) in the owner's trash, or in ``only`` those items of it."""
+    """(items, bytes) in the owner's trash (items being purged included), or in ``only``
+    those items of it. The whole trash is the owner's counters (one primary-key read);
+    a selection (at most ``MAX_SELECTION`` ids) is counted from its rows."""
+    if only is None:
+        totals = counters.owner_totals(owner_id)
+        return totals.trashed_count, totals.trashed_bytes
     totals = image_totals(_in_trash(owner_id, only))
     return totals.count, totals.bytes
 
 
 def deletable_totals(owner_id: str, only: list[uuid.UUID] | None = None) -> Totals:
     """What emptying the trash (or deleting ``only`` those items) would take now: the
-    items not already being purged, which ``empty_trash`` skips too."""
+    items not already being purged, which ``empty_trash`` skips too. The whole trash
+    from the owner's counters, its fingerprint from ``trash_changes``."""
+    if only is None:
+        totals = counters.owner_totals(owner_id)
+        return Totals(totals.deletable_count, totals.deletable_bytes,
+                      totals.trash_fingerprint)
     return image_totals(and_(_in_trash(owner_id, only), Image.purge_state.is_(None)))
 
 
@@ -116,16 +127,18 @@ def restore_many(owner_id: str, ids: list[str] | None, *, all_items: bool,
         wanted = list(dict.fromkeys(image_id for _, image_id in given if image_id))
         restored: set[uuid.UUID] = set()
         for start in range(0, len(wanted), RESTORE_BATCH):
-            batch = tuple(db.session.execute(
+            rows = db.session.execute(
                 update(Image)
                 .where(Image.id.in_(wanted[start:start + RESTORE_BATCH]),
                        Image.owner_id == owner_id, Image.is_deleted.is_(True),
                        Image.purge_state.is_(None))
                 .values(is_deleted=False, deleted_at=None, deleted_by=None, purge_after=None,
                         version=Image.version + 1)
-                .returning(Image.id)
+                .returning(Image.id, *counters.RETURNED)
                 .execution_options(synchronize_session=False)
-            ).scalars().all())
+            ).all()
+            counters.restored((row.owner_id, row[2]) for row in rows)
+            batch = tuple(row.id for row in rows)
             if batch:
                 restored.update(batch)
                 uow.emit(ImagesRestored(batch))

@@ -16,7 +16,7 @@ from app.audit.cli import audit_cli
 from app.core.db import utcnow
 from app.core.errors import Conflict, DomainError
 from app.core.uow import unit_of_work
-from app.images.doctor import examine, repair
+from app.images.doctor import check_counters, examine, repair
 from app.images.service import soft_delete_image, upload_image
 from app.installation import (
     adopt,
@@ -136,10 +136,22 @@ def seed_command(username, password, count):
 @click.option("--fix", is_flag=True, help="Delete orphan objects and rows without objects.")
 @click.option("--min-age-minutes", default=60, show_default=True,
               help="Ignore objects younger than this (uploads in progress).")
-def doctor_command(fix, min_age_minutes):
-    """Compare image rows with stored objects; report (and with --fix, repair) orphans."""
+@click.option("--counters", "counters_only", is_flag=True,
+              help="Instead: recount the per-owner totals from the image rows and repair "
+                   "any drift.")
+@click.option("--dry-run", is_flag=True,
+              help="With --counters: report the drift only (exit 1 if there is some).")
+def doctor_command(fix, min_age_minutes, counters_only, dry_run):
+    """Compare image rows with stored objects; report (and with --fix, repair) orphans.
+    With --counters, check the per-owner totals against the rows instead."""
 
 
+    if counters_only:
+        _doctor_counters(repair=not dry_run)
+        return
+    if dry_run:
+        raise click.UsageError("--dry-run goes with --counters (without it the doctor "
+                               "only reports unless --fix is given)")
     if fix:
         try:
             require_installation()
@@ -166,6 +178,31 @@ def doctor_command(fix, min_age_minutes):
                           "rows_deleted": report.fixed_rows})
     click.echo(f"repaired: {report.fixed_objects} object(s) and {report.fixed_rows} row(s) "
                "deleted")
+
+
+def _doctor_counters(*, repair: bool) -> None:
+    """``flask doctor --counters``: drift per owner, repaired unless ``--dry-run``."""
+    report = check_counters(repair=repair)
+    click.echo(f"{report.owners} owner counter row(s) checked")
+    for found in report.drift:
+        changes = ", ".join(f"{name} {stored} -> {counted}"
+                            for name, (stored, counted) in found.differences().items())
+        click.echo(f"drift for owner {found.owner_id}: {changes}")
+    if report.healthy:
+        click.echo("every counter matches the rows")
+        return
+    if not repair:
+        click.echo(f"{len(report.drift)} owner(s) with drift; run without --dry-run to repair")
+        raise SystemExit(1)
+    audit.record("doctor_counters", "ok", audit.SYSTEM, target_type="counters",
+                 details={"owners_repaired": len(report.repaired),
+                          "owners": [d.owner_id for d in report.repaired][:100],
+                          "changes": {d.owner_id: d.differences()
+                                      for d in report.repaired[:100]}})
+    click.echo(f"repaired the counters of {len(report.repaired)} owner(s)"
+               + (f" ({len(report.drift) - len(report.repaired)} had been right all along: "
+                  "a change committed during the check)"
+                  if len(report.repaired) < len(report.drift) else ""))
 
 
 # -- CLI -------------------------------------------------------------------------------
