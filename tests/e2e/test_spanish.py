@@ -122,7 +122,7 @@ def test_gallery_trash_and_viewer_in_spanish(browser, server, lucia, viewport):
         expect(row.get_by_role("button", name="Restaurar")).to_be_visible()
         expect(row.get_by_role("button", name="Eliminar para siempre")).to_be_visible()
         expect(page.locator("main")).to_contain_text("1 elemento")
-        expect(page.get_by_role("button", name="Vaciar la Papelera")).to_be_visible()
+        expect(page.get_by_role("button", name="Vaciar la papelera")).to_be_visible()
         check(page, "trash", size)
 
         page.goto(f"/images/{lucia['kept']}")
