@@ -137,7 +137,7 @@ def protection_gate():
     if not referrer_allowed(request.headers.get("Referer"), own_host=request.host,
                             allowed=config.allowed_referrers,
                             allow_empty=config.allow_empty_referrer):
-        raise Forbidden(gettext("Images here may not be embedded on other sites."),
+        raise Forbidden(gettext("Photos here may not be embedded on other sites."),
                         code="hotlink_refused")
     if not media_exempt():
         _count_for_auto_block(config, now)
@@ -263,8 +263,8 @@ def _breached(limit):
     keeps images served while its store is unreachable, cannot swallow it."""
     wait = max(1, int(limit.reset_at - time.time()))
     error = TooManyRequests(ngettext(
-        "Too many image requests from your address. Try again in %(num)d second.",
-        "Too many image requests from your address. Try again in %(num)d seconds.", wait),
+        "Too many photo requests from your address. Try again in %(num)d second.",
+        "Too many photo requests from your address. Try again in %(num)d seconds.", wait),
         retry_after=wait)
     return error_response(error.status, error.body(), error.headers)
 
