@@ -146,6 +146,10 @@ def test_purge_run_and_rows_being_purged(app, alice_api, admin_api):
             Image.id.in_([uuid.UUID(i) for i in ids[:2]]))
             .values(purge_after=utcnow() - timedelta(days=1))))
         db.session.commit()
+    with app.app_context():  # time-dependent: an index range, not a counter
+        assert counters.due_count(utcnow()) == 2
+        assert counters.due_count(utcnow() - timedelta(days=2)) == 0
+        db.session.rollback()
     dry = admin_api.delete("/api/v1/admin/purge?dry_run=true").get_json()
     assert dry["consequences"]["images"] == 2
     assert admin_api.delete("/api/v1/admin/purge", headers=YES).get_json()["deleted"] == 2
@@ -244,3 +248,32 @@ def test_doctor_finds_and_repairs_injected_drift(app, alice_api):
     again = runner.invoke(args=["doctor", "--counters"])
     assert again.exit_code == 0 and "every counter matches the rows" in again.output
 
+
+
+AGGREGATE_OVER_IMAGES = re.compile(r"\b(count|sum)\s*\(.*\bFROM images\b", re.I | re.S)
+
+
+def test_the_totals_beside_the_lists_read_the_counters_not_the_rows(app, alice, admin_api,
+                                                                     alice_api):
+    """The gallery's first page, the trash page, /account (the badge), the user modal and
+    the user-delete dry run count nothing over ``images`` (scale review F3): their numbers
+    are the counters', and they are right."""
+    from tests.helpers import insert_images, sql_statements
+
+    with app.app_context():
+        insert_images(alice.id, 30)
+        insert_images(alice.id, 12, trashed=True)
+    browser = Browser(app.test_client(), alice.username, USER_PASSWORD)
+    with sql_statements(app) as seen:
+        gallery = browser.request("GET", "/", htmx=False)
+        trash_page = browser.request("GET", "/trash", htmx=False)
+        account = browser.request("GET", "/account", htmx=False)
+        modal = admin_api.get(f"/admin/users/{alice.id}/confirm/deactivate")
+        dry = admin_api.delete(f"/api/v1/users/{alice.id}?permanent=true&force=true"
+                               "&dry_run=true")
+    assert [s for s in seen if AGGREGATE_OVER_IMAGES.search(s)] == []
+    assert "30 photos" in gallery.text and "12 items" in trash_page.text
+    assert "12 photos in the trash" in account.text  # the header's badge
+    assert modal.status_code == 200 and "42 photos, 12 of them in the trash" in modal.text
+    assert dry.get_json()["consequences"] == {"images": 42, "objects": 84,
+                                              "bytes": 42 * 1010, "trash_items": 12}
