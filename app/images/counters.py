@@ -102,9 +102,6 @@ class Counts:
 
 # -- the rules ----------------------------------------------------------------------------
 
-_ACTIVE_N, _ACTIVE_B, _TRASHED_N, _TRASHED_B, _PURGING_N, _PURGING_B, _CHANGES = range(7)
-
-
 class _Deltas(dict):
     """owner id -> seven deltas, in the order of ``FIELDS``."""
 

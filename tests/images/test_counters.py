@@ -13,7 +13,7 @@ from sqlalchemy import select, update
 
 from app.core.db import utcnow
 from app.core.extensions import db
-from app.core.uow import unit_of_work
+from app.core.uow import UnitOfWorkWarning, unit_of_work
 from app.images import counters
 from app.images.models import Image, OwnerTotals, with_trashed
 from app.images.service import release_claim
@@ -218,6 +218,14 @@ def test_a_change_that_rolls_back_takes_its_deltas_with_it(app, alice_api):
             counters.uploaded("ghost", 5)
             assert counters.owner_totals("ghost").active_count == 1  # reads its own writes
             raise RuntimeError("undo")
+        assert counters.owner_totals("ghost").active_count == 0
+        db.session.rollback()
+        # Outside a unit: warned (an error in the suite), and written in the session's
+        # transaction at once, so it still commits or rolls back with the change.
+        with pytest.warns(UnitOfWorkWarning):
+            counters.uploaded("ghost", 5)
+        assert counters.owner_totals("ghost").active_count == 1
+        db.session.rollback()
         assert counters.owner_totals("ghost").active_count == 0
         db.session.rollback()
 
