@@ -71,6 +71,72 @@ def test_eight_threads_on_one_owner_leave_the_counters_exact(app, alice_api):
     assert numbers[0] + numbers[2] >= 1  # something is left to be counted
 
 
+def test_a_purge_across_owners_while_they_trash_and_restore(app, admin_api, api_for,
+                                                            make_user):
+    """A purge run (one statement over many owners' rows, their counter rows written in
+    owner order) while four owners trash and restore their own images and upload new
+    ones: no deadlock, no lost delta."""
+    from sqlalchemy import update
+
+    from app.core.db import utcnow
+    from app.images.models import Image, with_trashed
+
+    owners = [api_for(make_user(f"owner{n}")) for n in range(4)]
+    for api in owners:
+        for image_id in upload(api, 4):
+            assert api.delete(f"/api/v1/images/{image_id}",
+                              headers={"X-Confirm-Delete": "yes"}).status_code == 200
+    with app.app_context():  # every trashed row is due: the purge takes them all
+        db.session.execute(with_trashed(update(Image).where(Image.is_deleted.is_(True))
+                                        .values(purge_after=utcnow())))
+        db.session.commit()
+    failures: list[str] = []
+    start = threading.Barrier(len(owners) + 1)
+
+    def owner_work(api) -> None:
+        client = app.test_client()
+        headers = {"Authorization": f"Bearer {api.token}", "X-Confirm-Delete": "yes"}
+        try:
+            start.wait(timeout=30)
+            for r in range(3):
+                made = client.post("/api/v1/images", headers=headers,
+                                   content_type="multipart/form-data",
+                                   data={"file": (io.BytesIO(png_bytes(color=(r, 1, 2))),
+                                                  "p.png")})
+                if made.status_code != 201:
+                    failures.append(f"upload {made.status_code}")
+                    continue
+                mine = made.get_json()["id"]
+                for response in (client.delete(f"/api/v1/images/{mine}", headers=headers),
+                                 client.post("/api/v1/trash/restore", headers=headers,
+                                             json={"all": True})):
+                    if response.status_code != 200:
+                        failures.append(f"{response.status_code} {response.get_json()}")
+        except Exception as exc:  # noqa: BLE001
+            failures.append(repr(exc))
+
+    def purge() -> None:
+        try:
+            start.wait(timeout=30)
+            client = app.test_client()
+            response = client.delete("/api/v1/admin/purge", headers={
+                "Authorization": f"Bearer {admin_api.token}", "X-Confirm-Delete": "yes"})
+            if response.status_code != 200:
+                failures.append(f"purge {response.status_code} {response.get_json()}")
+        except Exception as exc:  # noqa: BLE001
+            failures.append(repr(exc))
+
+    threads = [threading.Thread(target=owner_work, args=(api,)) for api in owners]
+    threads.append(threading.Thread(target=purge))
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=300)
+    assert not any(thread.is_alive() for thread in threads)
+    assert failures == []
+    assert_exact(app)
+
+
 def backfilled(tmp_path, url: str) -> None:
     """Rows written at 0012, then ``upgrade`` to head: ``owner_totals`` says what they are."""
     from tests.integration.test_migrations import MIGRATIONS, migrated_app
