@@ -55,3 +55,17 @@ def test_spanish_clear_is_quitar_seleccion(app, alice_api):
     admin.upload(png_bytes(color=(3, 3, 3)), name="mine.png")
     page = admin.request("GET", "/", htmx=False, headers={"Accept-Language": "es"}).text
     assert ">Quitar selección</button>" in page and ">Borrar<" not in page
+
+
+def test_a_dry_run_summary_reads_in_words(app, alice_api):
+    """A page's dry run names the action as the audit log does, not its code."""
+    admin = Browser(app.test_client(), "founder", ADMIN_PASSWORD)
+    admin.upload(png_bytes(color=(4, 4, 4)), name="mine.png")
+    page = admin.request("GET", "/", htmx=False).text
+    image_id = re.search(r'id="image-([0-9a-f-]{36})"', page).group(1)
+    for language, words in (("en", "Moved to the trash</strong> would affect"),
+                            ("es", "1 foto")):
+        dry = admin.request("DELETE", f"/images/{image_id}?dry_run=true",
+                            headers={"Accept-Language": language})
+        assert dry.status_code == 200, dry.text
+        assert words in dry.text and "soft delete" not in dry.text.lower()
