@@ -152,6 +152,9 @@ def seed_images(app, client, count: int, tag: str, threads: int) -> list[tuple[s
                     for original, thumbnail in keys[start:start + 1000]]
             db.session.execute(insert(Image), rows)
             db.session.commit()
+        from app.images import counters
+
+        counters.reset([OWNER])  # rows written straight into SQL: the owner's counters
     return keys
 
 

@@ -13,6 +13,7 @@ from sqlalchemy import insert, select
 
 from app.core.db import utcnow
 from app.core.extensions import db
+from app.images import counters
 from app.images.models import Image, with_trashed
 from app.storage import get_storage
 
@@ -46,6 +47,7 @@ def add_images(app, owner_id: str, count: int, state: str = EXPIRED, *, storage=
             rows.append(row)
         db.session.execute(insert(Image), rows)
         db.session.commit()
+        counters.reset([owner_id])  # rows written straight into SQL: recount the owner
     return [str(r["id"]) for r in rows]
 
 
