@@ -381,7 +381,8 @@ def bulk(instance: Instance) -> dict:
     big_id, big = instance.users[0]
     token = instance.tokens[big]
     result = {}
-    ids = instance.data["trash_ids"][:1000]
+    trash = instance.data["trash_ids"]
+    ids = trash[:min(1000, len(trash) // 2)]  # and leave the rest to restore-all
     started = time.perf_counter()
     answer = instance.request("POST", "/api/v1/trash/restore", token, json={"ids": ids})
     result["restore_1000_ids_s"] = round(time.perf_counter() - started, 2)

@@ -19,7 +19,8 @@ from sqlalchemy import func, select
 
 from app.core.db import end_read, utcnow
 from app.core.extensions import db
-from app.images.models import Image, with_trashed
+from app.images.counters import totals_for
+from app.images.models import Image, OwnerTotals, with_trashed
 from app.media.metrics import HOUR_FIELDS, STAT_FIELDS, pending
 from app.media.models import MediaHourly, MediaStat
 from app.users.repository import get_users
@@ -118,6 +119,20 @@ def _heavy_images(unflushed: dict) -> list[dict]:
     return [_image_dict(image, counts[image.id]) for image in heavy]
 
 
+def _storage() -> tuple[list[tuple[str, int, int]], int]:
+    """(owner, images, bytes) of every owner's images not being purged, and the bytes of
+    the trash not being purged: from the per-owner counters (app.images.counters), one
+    row per owner, however many images they hold."""
+    owners = db.session.execute(select(OwnerTotals.owner_id)).scalars().all()
+    storage, trash_bytes = [], 0
+    for owner, counts in sorted(totals_for(owners).items()):
+        images = counts.active_count + counts.deletable_count
+        if images:
+            storage.append((owner, images, counts.active_bytes + counts.deletable_bytes))
+        trash_bytes += counts.deletable_bytes
+    return storage, trash_bytes
+
+
 def media_stats(now: datetime | None = None) -> dict:
     now = now or utcnow()
     unflushed_stats, unflushed_hours = pending()
@@ -132,17 +147,7 @@ def media_stats(now: datetime | None = None) -> dict:
     top = _top_images(unflushed_stats)
     heavy_images = _heavy_images(unflushed_stats)
 
-    storage = session.execute(
-        with_trashed(select(Image.owner_id,
-                            func.count(),
-                            func.sum(Image.size_bytes + Image.thumbnail_bytes
-                                     + Image.variant_bytes))
-                     .where(Image.purge_state.is_(None)).group_by(Image.owner_id))).all()
-    trash_bytes = session.execute(
-        with_trashed(select(func.coalesce(func.sum(Image.size_bytes + Image.thumbnail_bytes
-                                                   + Image.variant_bytes), 0))
-                     .where(Image.is_deleted.is_(True), Image.purge_state.is_(None)))
-    ).scalar_one()
+    storage, trash_bytes = _storage()
 
     since = (now - timedelta(hours=SERIES_HOURS - 1)).replace(minute=0, second=0, microsecond=0)
     hours = {row.hour.replace(tzinfo=since.tzinfo): {n: getattr(row, n) for n in HOUR_FIELDS}

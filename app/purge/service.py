@@ -44,6 +44,7 @@ from app.core.db import distinct_values, end_read, utcnow
 from app.core.errors import Conflict
 from app.core.extensions import db
 from app.core.uow import unit_of_work
+from app.images.counters import global_totals
 from app.images.models import Image, with_trashed
 from app.images.service import trash_rows
 from app.images.totals import Totals
@@ -163,10 +164,9 @@ def pending_stats(now: datetime, older_than_days: int | None = None) -> tuple[in
 
 
 def trash_total() -> int:
-    """Trashed images: ``count(*)``, an index-only range on PostgreSQL."""
-    count = db.session.execute(
-        with_trashed(select(func.count()).select_from(Image).where(Image.is_deleted.is_(True)))
-    ).scalar_one()
+    """Trashed images, those being purged included: the per-owner counters' sum (one row
+    per owner, app.images.counters), not a count of the trash."""
+    count = global_totals().trashed_count
     end_read()
     return int(count)
 
@@ -210,8 +210,7 @@ def _owner_ids_in_images() -> list[str]:
 
 
 def _image_count() -> int:
-    count = db.session.execute(
-        with_trashed(select(func.count()).select_from(Image))).scalar_one()
+    count = global_totals().count
     end_read()
     return int(count)
 

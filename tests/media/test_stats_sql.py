@@ -6,9 +6,10 @@ from __future__ import annotations
 import uuid
 
 import pytest
-from sqlalchemy import insert, select
+from sqlalchemy import event, func, insert, select
 
 from app.core.extensions import db
+from app.images import counters
 from app.images.models import Image, with_trashed
 from app.media import stats as stats_module
 from app.media.metrics import STAT_FIELDS
@@ -79,6 +80,13 @@ def test_stats_in_sql_match_the_python_sums(app, monkeypatch):
         unflushed = {ids[5]: (0, 0, 500, 10, 1, 0, 5), ids[30]: (9, 0, 1, 0, 0, 0, 0),
                      fresh: (1, 1, 45, 99, 0, 1, 0)}
         monkeypatch.setattr(stats_module, "pending", lambda: (unflushed, {}))
+        counters.reset()  # rows written straight into SQL, as the app would have counted
+        storage = db.session.execute(with_trashed(
+            select(Image.owner_id, func.count(), func.sum(Image.total_bytes))
+            .where(Image.purge_state.is_(None)).group_by(Image.owner_id))).all()
+        trash_bytes = db.session.execute(with_trashed(
+            select(func.sum(Image.total_bytes))
+            .where(Image.is_deleted.is_(True), Image.purge_state.is_(None)))).scalar_one()
 
         totals, top, heavy = _reference(unflushed)
         answer = stats_module.media_stats()
@@ -93,3 +101,34 @@ def test_stats_in_sql_match_the_python_sums(app, monkeypatch):
         assert answer["top_images"][0]["id"] == str(ids[5])
         assert [i["id"] for i in answer["heavy_images"]] == heavy and len(heavy) == 10
         assert str(ids[0]) not in [i["id"] for i in answer["top_images"] + answer["heavy_images"]]
+        # Storage per user and the trash from the counters: what the rows add up to.
+        assert sorted((u["images"], u["bytes"]) for u in answer["storage_per_user"]) == \
+            sorted((int(n), int(b)) for _, n, b in storage)
+        assert {u["username"] for u in answer["storage_per_user"]} == {"(deleted user)"}
+        assert answer["trash_bytes"] == trash_bytes > 0
+
+
+def test_the_stats_read_no_image_row_beyond_what_they_show(app):
+    """Storage per user and the trash's bytes come from the per-owner counters: every
+    statement on ``images`` is bounded (a LIMIT or primary keys), none sums the table."""
+    seen = []
+
+    def note(_conn, _cursor, statement, _parameters, _context, _many):
+        if "FROM images" in statement:
+            seen.append(" ".join(statement.split()))
+
+    with app.test_request_context():
+        insert_images("owner-a", 30)
+        insert_images("owner-b", 5, trashed=True)
+        counters.reset()
+        event.listen(db.engine, "before_cursor_execute", note)
+        try:
+            answer = stats_module.media_stats()
+        finally:
+            event.remove(db.engine, "before_cursor_execute", note)
+        assert sorted(u["images"] for u in answer["storage_per_user"]) == [5, 30]
+        assert answer["trash_bytes"] == 5 * 1010
+        assert seen
+        for statement in seen:
+            assert "GROUP BY" not in statement and "sum(" not in statement, statement
+            assert " LIMIT " in statement or "images.id IN" in statement, statement

@@ -8,10 +8,11 @@ import hashlib
 import uuid
 from datetime import timedelta
 
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import and_, event, func, or_, select, update
 
 from app.core.db import utcnow
 from app.core.extensions import db
+from app.images import counters
 from app.images.models import Image, with_trashed
 from app.purge import service
 from app.purge.batch import claim
@@ -81,6 +82,7 @@ def test_a_normal_owner_sweep_counts_no_rows(app, make_user, monkeypatch):
         db.session.execute(with_trashed(update(Image).where(Image.owner_id == "gone-owner")
                                         .values(owner_id=owner)))
         db.session.commit()
+        counters.reset()  # rows moved straight in SQL
         orphans = service.find_orphans()
         assert orphans.owners == 1 and not orphans.unknown
         assert orphans.too_many(0.5) is None and counted == []
@@ -89,3 +91,25 @@ def test_a_normal_owner_sweep_counts_no_rows(app, make_user, monkeypatch):
         assert orphans.unknown == {"gone-owner": 2}
         assert "2 image(s) of 1 owner(s)" in orphans.too_many(0.1)
         assert orphans.images == 7 and counted == [1]
+
+
+def test_the_trash_total_reads_no_image_row(app, make_user):
+    """The overview's ``total_in_trash`` is the per-owner counters' sum, not a count."""
+    owner = make_user().id
+    add_images(app, owner, 3, TRASHED)
+    add_images(app, owner, 2, EXPIRED)
+    add_images(app, "someone-else", 4, TRASHED)
+    add_images(app, owner, 5, ACTIVE)
+    seen = []
+
+    def note(_conn, _cursor, statement, _parameters, _context, _many):
+        seen.append(statement)
+
+    with app.app_context():
+        event.listen(db.engine, "before_cursor_execute", note)
+        try:
+            total = service.trash_total()
+        finally:
+            event.remove(db.engine, "before_cursor_execute", note)
+    assert total == 9
+    assert seen and not [s for s in seen if "FROM images" in s]
