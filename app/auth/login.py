@@ -73,6 +73,9 @@ def _live_session(session_id: str, now, lifetimes):
     user = get_users().get(row.user_id) if row is not None else None
     end_read()  # no transaction stays open behind an auth lookup
     if user is None or not user.is_active or row.auth_epoch != user.auth_epoch:
+        if user is not None and user.status == "inactive":
+            # Said on the sign-in page instead of "Your session has ended".
+            g.session_end_reason = "deactivated"
         return None
     return sessions.snapshot(row), user
 
@@ -152,7 +155,11 @@ def unauthenticated_response(message: str | None = None, code: str = "unauthenti
         return response
     if session.get(SESSION_ID_KEY):  # a session this browser had has ended: say so
         session.pop(SESSION_ID_KEY)
-        flash(gettext("Your session has ended. Sign in again to continue."), "info")
+        if g.get("session_end_reason") == "deactivated":
+            flash(gettext("This account has been deactivated. Ask an administrator "
+                          "to reactivate it."), "error")
+        else:
+            flash(gettext("Your session has ended. Sign in again to continue."), "info")
     if htmx.is_htmx():
         response = current_app.make_response(("", 401))
         response.headers.update(htmx.redirect_header(url_for("auth.login")))
