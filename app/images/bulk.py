@@ -61,5 +61,5 @@ def stream_originals(images: list[Image], storage) -> Iterator[bytes]:
     export does); files already gone from the storage are listed in ``missing.json``."""
     sink = _Sink()
     with zipfile.ZipFile(sink, "w") as archive:
-        yield from write_originals(archive, sink, images, storage, prefix="")
+        yield from write_originals(archive, sink, images, storage, prefix="", own_names=True)
     yield sink.drain()

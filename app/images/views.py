@@ -279,6 +279,8 @@ def download_zip():
     if not images:
         raise NotFound(gettext("None of the selected photos is in your library."))
     name = f"papelera-{utcnow():%Y%m%d-%H%M%S}.zip"
+    # Oldest first, so of two photos with one name the older keeps it, the newer is "(2)".
+    images = sorted(images, key=lambda image: (image.created_at, str(image.id)))
     chunks = (chunk for chunk in stream_originals(images, get_storage()) if chunk)
     return Response(stream_with_context(chunks), mimetype="application/zip",
                     headers={"Content-Disposition": f'attachment; filename="{name}"',

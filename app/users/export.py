@@ -54,6 +54,40 @@ def archive_name(image: Image) -> str:
     return f"files/{image.id}-{safe[:100]}"
 
 
+# Characters that are path separators or not allowed in a file name on some system.
+_UNSAFE = re.compile(r'[\x00-\x1f\x7f/\\:*?"<>|]+')
+NAME_LIMIT = 150
+
+
+def safe_file_name(file_name: str, fallback: str = "photo") -> str:
+    """The photo's own name as a single, portable file name: its last path part, without
+    control or reserved characters, leading dots or ``..`` anywhere, at most
+    ``NAME_LIMIT`` characters with the extension kept."""
+    name = (file_name or "").replace("\\", "/").rsplit("/", 1)[-1]  # its last part
+    name = re.sub(r"\.{2,}", ".", _UNSAFE.sub("_", name)).strip().lstrip(".").rstrip(". ")
+    if not name.strip("._ "):
+        return fallback
+    stem, dot, extension = name.rpartition(".")
+    if not dot or not stem or len(extension) > 10:
+        stem, extension = name, ""
+    extension = f".{extension}" if extension else ""
+    return stem[:NAME_LIMIT - len(extension)].rstrip(". ") + extension
+
+
+def unique_name(name: str, taken: set[str]) -> str:
+    """``name``, or ``name (2).jpg``, ``name (3).jpg``… the first not in ``taken``
+    (compared without case, as Windows and macOS do); the answer is added to ``taken``."""
+    stem, dot, extension = name.rpartition(".")
+    if not dot or not stem:
+        stem, dot, extension = name, "", ""
+    candidate, number = name, 1
+    while candidate.casefold() in taken:
+        number += 1
+        candidate = f"{stem} ({number}){dot}{extension}"
+    taken.add(candidate.casefold())
+    return candidate
+
+
 class _Sink(io.RawIOBase):
     """A write-only, unseekable stream whose bytes the generator hands to the client."""
 
@@ -74,19 +108,24 @@ class _Sink(io.RawIOBase):
 
 
 def write_originals(archive: zipfile.ZipFile, sink: _Sink, images: list[Image], storage, *,
-                    prefix: str = "files/") -> Iterator[bytes]:
+                    prefix: str = "files/", own_names: bool = False) -> Iterator[bytes]:
     """Stream each image's original into ``archive`` under ``<prefix><id>-<name>``, yielding
     what ``sink`` holds after every chunk; files already gone from the storage are listed
-    in ``missing.json``. Shared by the account export and the gallery's zip download."""
+    in ``missing.json``. Shared by the account export and the gallery's zip download.
+
+    With ``own_names`` (the gallery's "Download as zip") an entry is the photo's own file
+    name, made safe, clashes numbered ``name (2).jpg`` as a file manager would."""
     missing = []
+    taken = {"missing.json"}
     for image in images:
         try:
             source = storage.open(image.storage_key)
         except KeyError:
             missing.append(str(image.id))
             continue
-        info = zipfile.ZipInfo(prefix + archive_name(image).removeprefix("files/"),
-                               date_time=image.created_at.timetuple()[:6])
+        entry = (unique_name(safe_file_name(image.file_name), taken) if own_names
+                 else archive_name(image).removeprefix("files/"))
+        info = zipfile.ZipInfo(prefix + entry, date_time=image.created_at.timetuple()[:6])
         info.compress_type = zipfile.ZIP_STORED  # images are compressed already
         with source, archive.open(info, "w", force_zip64=True) as target:
             for chunk in iter(lambda s=source: s.read(CHUNK), b""):
