@@ -249,6 +249,10 @@
   function capToasts() {
     var box = document.getElementById("toasts");
     if (!box) return;
+    // Ctrl+Z presses the newest Undo (above): its button says so to assistive technology.
+    box.querySelectorAll(".toast [hx-post]").forEach(function (undo) {
+      undo.setAttribute("aria-keyshortcuts", "Control+Z Meta+Z");
+    });
     var toasts = box.querySelectorAll(".toast");
     var extra = toasts.length - 4;
     for (var i = 0; i < toasts.length && extra > 0; i++) {

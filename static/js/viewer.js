@@ -96,9 +96,16 @@
   });
 
   function focusables(r) {
-    return Array.prototype.filter.call(
+    var inside = Array.prototype.filter.call(
       r.querySelectorAll("a[href], button:not([disabled]), input, select, [tabindex]:not([tabindex='-1'])"),
       function (el) { return el.offsetParent !== null; });
+    // The toasts over the viewer are in its Tab cycle too, their Undo last: after a
+    // delete here focus is on Close (the first), so Undo is one Shift+Tab away.
+    var toasts = document.getElementById("toasts");
+    if (!toasts) return inside;
+    var closers = Array.prototype.slice.call(toasts.querySelectorAll(".toast [data-dismiss]"));
+    var undos = Array.prototype.slice.call(toasts.querySelectorAll(".toast [hx-post]"));
+    return inside.concat(closers, undos);
   }
 
   document.addEventListener("keydown", function (event) {
@@ -109,19 +116,25 @@
     if (event.defaultPrevented || document.querySelector("[data-dialog]")) return;
     var typing = event.target.closest && event.target.closest("input, select, textarea");
     if (event.key === "Escape") { event.preventDefault(); close(); return; }
+    if (event.key === "Tab") { cycle(event, r); return; }  // from a field too
     if (typing) return;
     if (event.key === "ArrowLeft") { event.preventDefault(); go("prev"); }
     else if (event.key === "ArrowRight") { event.preventDefault(); go("next"); }
-    else if (event.key === "Tab") {
-      // Focus stays in the dialog.
-      var items = focusables(r);
-      if (!items.length) return;
-      var first = items[0], last = items[items.length - 1];
-      if (event.shiftKey && document.activeElement === first) { event.preventDefault(); last.focus(); }
-      else if (!event.shiftKey && document.activeElement === last) { event.preventDefault(); first.focus(); }
-      else if (!r.contains(document.activeElement)) { event.preventDefault(); first.focus(); }
-    }
   });
+
+  // Focus stays in the viewer and the toasts over it, in focusables()' order (the toasts
+  // sit elsewhere in the page, so the step to and from them is made here).
+  function cycle(event, r) {
+    var items = focusables(r);
+    if (!items.length) return;
+    var at = items.indexOf(document.activeElement);
+    var to = at < 0 ? 0 : (at + (event.shiftKey ? -1 : 1) + items.length) % items.length;
+    var wrapping = at < 0 || (event.shiftKey ? at === 0 : at === items.length - 1);
+    if (wrapping || !r.contains(items[at]) || !r.contains(items[to])) {
+      event.preventDefault();
+      items[to].focus();
+    }
+  }
 
   // Swipe on the photo: left for the next one, right for the previous one.
   var start = null;

@@ -1,0 +1,114 @@
+"""What the issue-17 walkthrough found (a 300-photo library seeded through the API,
+Chromium at 1280×800 and 390×844): each defect it met, as a test that failed before its fix.
+
+One server for the module (``make run``, as a user starts it) and a few photos of real
+shapes uploaded through ``POST /api/v1/images``; each test signs in a fresh context."""
+
+from __future__ import annotations
+
+import io
+import re
+
+import pytest
+from PIL import Image as PILImage
+
+from tests.e2e.conftest import (  # noqa: F401  (pytestmark applies to this module)
+    DESKTOP,
+    PHONE,
+    Api,
+    Tab,
+    assert_accessible,
+    expect,
+    pytestmark,
+)
+from tests.support.server import ADMIN_PASSWORD, ADMIN_USERNAME
+
+SHAPES = {"landscape": (160, 120), "portrait": (120, 160), "panorama": (256, 64)}
+
+
+def jpeg(i: int, size: tuple[int, int]) -> bytes:
+    out = io.BytesIO()
+    PILImage.new("RGB", size, (40 + i * 37 % 200, 60 + i * 11 % 180, 150)).save(out, "JPEG")
+    return out.getvalue()
+
+
+@pytest.fixture(scope="module")
+def photos(server):
+    """Twelve photos, through the API, named by shape: "walk-portrait-04.jpg"."""
+    api = Api(server.url, ADMIN_USERNAME, ADMIN_PASSWORD)
+    names = []
+    for i in range(12):
+        shape = list(SHAPES)[i % len(SHAPES)]
+        name = f"walk-{shape}-{i:02d}.jpg"
+        api.call("POST", "/api/v1/images",
+                 files={"file": (name, jpeg(i, SHAPES[shape]), "image/jpeg")})
+        names.append(name)
+    return names
+
+
+def signed_in(browser, server, viewport, locale=None, dark=False) -> Tab:
+    tab = Tab(browser, server.url, locale=locale)
+    tab.page.set_viewport_size(viewport)
+    if dark:
+        tab.page.emulate_media(color_scheme="dark")
+    page = tab.page
+    page.goto("/login")  # in the browser's language: the fields by name
+    page.locator("input[name=username]").fill(ADMIN_USERNAME)
+    page.locator("input[name=password]").fill(ADMIN_PASSWORD)
+    page.locator("input[name=password]").press("Enter")
+    page.wait_for_url(re.compile(r"/$"))
+    return tab
+
+
+def focused(page) -> str:
+    return page.evaluate("""() => { const a = document.activeElement;
+        return (a.closest('#toasts') ? 'toast: ' : '') + (a.textContent || '').trim(); }""")
+
+
+@pytest.mark.parametrize("viewport,locale,undo", [(DESKTOP, None, "Undo"),
+                                                  (PHONE, "es-ES", "Deshacer")],
+                         ids=["desktop-en", "phone-es"])
+def test_in_the_viewer_undo_is_one_key_away_after_a_delete(browser, server, photos,
+                                                           viewport, locale, undo):
+    """Deleting in the viewer moves on to the next photo with focus on Close; the toast's
+    Undo sat outside the viewer's Tab cycle, so no key but an unannounced Ctrl+Z reached
+    it. Now Shift+Tab from Close is the Undo (it names its Ctrl+Z), and Enter brings the
+    photo back; Tab from it goes back into the viewer."""
+    tab = signed_in(browser, server, viewport, locale)
+    page = tab.page
+    try:
+        link = tab.card(photos[-2]).locator(".tile-link")
+        link.focus()
+        page.keyboard.press("Enter")
+        expect(page.locator("#viewer-title")).to_have_text(photos[-2])
+        delete = page.locator("[data-viewer-root] .viewer-danger")
+        for _ in range(10):
+            if page.evaluate("() => document.activeElement.classList.contains('viewer-danger')"):
+                break
+            page.keyboard.press("Tab")
+        expect(delete).to_be_focused()
+        page.keyboard.press("Enter")
+        expect(page.locator("#viewer-title")).not_to_have_text(photos[-2])
+        toast = page.locator("#toasts .toast", has_text=photos[-2])
+        expect(toast).to_be_visible()
+        expect(page.locator("[data-viewer-close]")).to_be_focused()
+
+        page.keyboard.press("Shift+Tab")
+        button = toast.get_by_role("button", name=undo)
+        expect(button).to_be_focused()
+        assert "Control+Z" in (button.get_attribute("aria-keyshortcuts") or "")
+        assert_accessible(page, "viewer, Undo focused")
+        page.keyboard.press("Tab")  # back into the viewer, at its first control
+        assert not focused(page).startswith("toast"), focused(page)
+        expect(page.locator("[data-viewer-close]")).to_be_focused()
+        page.keyboard.press("Shift+Tab")
+        expect(button).to_be_focused()
+        page.keyboard.press("Enter")
+        expect(page.locator("#toasts .toast", has_text=re.compile(
+            r"back in the gallery|ha vuelto"))).to_be_visible()
+        page.keyboard.press("Escape")
+        expect(page.locator("[data-viewer-root]")).to_have_count(0)
+        expect(tab.card(photos[-2])).to_be_visible()
+        assert tab.page_errors == [], tab.page_errors
+    finally:
+        tab.close()
