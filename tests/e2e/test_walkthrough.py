@@ -112,3 +112,47 @@ def test_in_the_viewer_undo_is_one_key_away_after_a_delete(browser, server, phot
         assert tab.page_errors == [], tab.page_errors
     finally:
         tab.close()
+
+
+COVERED = """() => [...document.querySelectorAll(
+        '#share-panel button, #share-panel input, #viewer-info button, #viewer-info input')]
+    .filter(e => e.offsetParent !== null)
+    .filter(e => { const r = e.getBoundingClientRect(), box = e.closest('ul') ?
+                     e.closest('ul').getBoundingClientRect() : null;
+                   return r.height > 0 && (!box || (r.top >= box.top && r.bottom <= box.bottom)); })
+    .filter(e => { const r = e.getBoundingClientRect();
+                   const hit = document.elementFromPoint(r.left + r.width / 2,
+                                                         Math.min(r.top + r.height / 2,
+                                                                  innerHeight - 1));
+                   return !(hit && (hit === e || e.contains(hit) || hit.contains(e))); })
+    .map(e => (e.textContent || e.value || e.type).trim().slice(0, 30))"""
+
+
+@pytest.mark.parametrize("viewport", [PHONE, DESKTOP], ids=["phone", "desktop"])
+def test_toasts_never_cover_the_share_panels_controls(browser, server, photos, viewport):
+    """On a phone the Share panel fills the bottom of the viewer, and the toast that says
+    the link is ready (then the one for a second link) sat over Make link and Revoke for
+    5 s. Every control of the panel is now clickable while toasts show (the desktop, where
+    the toasts sit at the left, as a guard)."""
+    tab = signed_in(browser, server, viewport, "es-ES", dark=True)
+    page = tab.page
+    shape = "landscape" if viewport is PHONE else "panorama"
+    name = next(n for n in reversed(photos) if shape in n)
+    try:
+        tab.card(name).locator(".tile-link").click()
+        expect(page.locator("#viewer-title")).to_have_text(name)
+        page.locator("[data-viewer-root]").get_by_role("button", name="Compartir").click()
+        expect(page.locator("#share-panel .share-link")).to_have_count(1)
+        page.locator("#share-panel input[value='3600']").check()
+        page.locator("#share-panel button[type=submit]").click()
+        expect(page.locator("#share-panel .share-link")).to_have_count(2)
+        expect(page.locator("#toasts .toast").first).to_be_visible()
+        page.wait_for_timeout(300)  # the room follows the toasts' size (a ResizeObserver)
+        assert page.evaluate(COVERED) == []
+        # The photo, smaller for now, is still whole and on screen.
+        box = page.locator(".viewer-img").bounding_box()
+        assert box["y"] >= 0 and box["y"] + box["height"] <= page.viewport_size["height"] + 1
+        assert box["height"] > 80, box
+        assert_accessible(page, "viewer, share panel and toasts")
+    finally:
+        tab.close()
