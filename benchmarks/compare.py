@@ -12,8 +12,11 @@ absolute rate would compare two minutes of a shared machine, not two commits.
 
 The last stdout line is one JSON object: for each compared key, the median of each side's
 runs, every run's value, and ``after ÷ before`` (``change``: 0.95 is a 5 % loss of a ratio
-where higher is better). ``within_10_percent`` is true when no higher-is-better ratio fell
-by more than 10 % and no cost rose by more than 10 points.
+where higher is better). ``within_10_percent`` is the verdict on the CPU ratios (the
+bare app's CPU per request ÷ the case's): true when none fell by more than 10 %. The
+requests/s ratios and the costs are reported beside it but not judged: on a machine that
+other jobs keep busy they spread wider than 10 % between two runs of the same commit
+(docs/benchmarks.md), while the CPU a request costs stays within a few per cent.
 """
 
 from __future__ import annotations
@@ -86,10 +89,10 @@ def compare(before: list[dict], after: list[dict]) -> dict:
                  "after_runs": [run[key] for run in after]}
         if key in HIGHER_IS_BETTER:
             entry["change"] = round(a / b, 3) if b else None
-            ok = ok and (entry["change"] is None or entry["change"] >= 0.9)
+            if key in CPU_RATIOS:
+                ok = ok and (entry["change"] is None or entry["change"] >= 0.9)
         else:
             entry["change_points"] = round((a - b) * 100, 1)
-            ok = ok and entry["change_points"] <= 10
         out[key] = entry
     return {"compared": out, "within_10_percent": ok}
 

@@ -9,9 +9,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
 from compare import compare  # noqa: E402
 
 
-def run(hit, share, tracking):
+def run(hit, share, tracking, hit_cpu=0.25):
     return {"hit_ratio_to_bare_app": hit, "share_hit_ratio_to_bare_app": share,
-            "tracking_cost": tracking, "hit_rps": 1000}
+            "tracking_cost": tracking, "hit_rps": 1000, "hit_cpu_ratio_to_bare_app": hit_cpu}
 
 
 def test_medians_per_side_and_the_change():
@@ -24,16 +24,18 @@ def test_medians_per_side_and_the_change():
     assert report["within_10_percent"] is True
 
 
-def test_a_ratio_that_falls_more_than_ten_percent_fails():
-    report = compare([run(0.40, 0.30, 0.05)], [run(0.35, 0.30, 0.05)])
-    assert report["compared"]["hit_ratio_to_bare_app"]["change"] == 0.875
+def test_a_cpu_ratio_that_falls_more_than_ten_percent_fails():
+    report = compare([run(0.40, 0.30, 0.05, hit_cpu=0.30)], [run(0.40, 0.30, 0.05, hit_cpu=0.26)])
+    assert report["compared"]["hit_cpu_ratio_to_bare_app"]["change"] == 0.867
     assert report["within_10_percent"] is False
 
 
-def test_a_cost_that_rises_more_than_ten_points_fails():
-    report = compare([run(0.40, 0.30, 0.02)], [run(0.40, 0.30, 0.15)])
+def test_throughput_ratios_and_costs_are_reported_not_judged():
+    """On a busy machine they spread wider than 10 % between runs of one commit."""
+    report = compare([run(0.40, 0.30, 0.02)], [run(0.30, 0.30, 0.15)])
+    assert report["compared"]["hit_ratio_to_bare_app"]["change"] == 0.75
     assert report["compared"]["tracking_cost"]["change_points"] == 13.0
-    assert report["within_10_percent"] is False
+    assert report["within_10_percent"] is True
 
 
 def test_a_key_missing_from_a_run_is_left_out():
