@@ -156,3 +156,52 @@ def test_toasts_never_cover_the_share_panels_controls(browser, server, photos, v
         assert_accessible(page, "viewer, share panel and toasts")
     finally:
         tab.close()
+
+
+def _luminance(rgb) -> float:
+    def channel(c):
+        c = c / 255
+        return c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4
+    r, g, b = (channel(c) for c in rgb[:3])
+    return 0.2126 * r + 0.7152 * g + 0.0722 * b
+
+
+def contrast(a, b) -> float:
+    hi, lo = sorted((_luminance(a), _luminance(b)), reverse=True)
+    return (hi + 0.05) / (lo + 0.05)
+
+
+@pytest.mark.parametrize("dark", [False, True], ids=["light", "dark"])
+def test_the_focused_photo_stands_out_on_any_photo(browser, server, photos, dark):
+    """Arrow keys walk the grid, so the focused tile must show on every photo. Its ring was
+    one 3 px line of the accent colour over the photo: on a photo of that colour (a teal
+    sea in light mode, a mint one in dark mode) nothing showed. Now on photos of the
+    accent's colour, white and near-black, some ring pixel differs from the photo by at
+    least 3:1."""
+    api = Api(server.url, ADMIN_USERNAME, ADMIN_PASSWORD)
+    accent = (0x5e, 0xea, 0xd4) if dark else (0x0f, 0x76, 0x6e)
+    colours = {"accent": accent, "white": (255, 255, 255), "black": (11, 13, 18)}
+    for key, colour in colours.items():
+        out = io.BytesIO()
+        PILImage.new("RGB", (120, 120), colour).save(out, "PNG")
+        api.call("POST", "/api/v1/images", files={
+            "file": (f"ring-{key}-{int(dark)}.png", out.getvalue(), "image/png")})
+    tab = signed_in(browser, server, DESKTOP, dark=dark)
+    page = tab.page
+    try:
+        for key, colour in colours.items():
+            card = tab.card(f"ring-{key}-{int(dark)}.png")
+            card.locator(".tile-link").focus()
+            page.keyboard.press("ArrowRight")  # by keyboard, so :focus-visible applies
+            page.keyboard.press("ArrowLeft")
+            expect(card.locator(".tile-link")).to_be_focused()
+            page.mouse.move(0, 0)
+            shot = PILImage.open(io.BytesIO(card.screenshot())).convert("RGB")
+            w, h = shot.size
+            photo = shot.getpixel((w // 2, h // 2))
+            assert contrast(photo, colour) < 1.2, (key, photo)  # the thumbnail is that colour
+            ring = [shot.getpixel((x, h // 2)) for x in range(0, 10)]
+            best = max(contrast(pixel, photo) for pixel in ring)
+            assert best >= 3, (key, "dark" if dark else "light", ring, best)
+    finally:
+        tab.close()
