@@ -36,8 +36,14 @@ from app.core.db import utcnow
 from app.core.errors import BadRequest, Conflict, NotFound
 from app.deletion import delete_endpoint
 from app.deletion.targets import Handle, Snapshot
+from app.users.forms import StrongPassword
 from app.users.repository import get_users
-from app.users.service import MIN_PASSWORD, change_password, set_trash_retention
+from app.users.service import (
+    MIN_PASSWORD,
+    change_password,
+    check_current,
+    set_trash_retention,
+)
 
 bp = Blueprint("account_pages", __name__)
 
@@ -51,8 +57,7 @@ class PasswordForm(FlaskForm):
     current_password = PasswordField(lazy_gettext("Current password"),
                                      validators=[DataRequired(), Length(max=1024)])
     new_password = PasswordField(lazy_gettext("New password"), validators=[
-        DataRequired(), Length(min=MIN_PASSWORD, max=1024, message=lazy_gettext(
-            "At least %(num)d characters.", num=MIN_PASSWORD))])
+        DataRequired(), StrongPassword(lambda form: (current_user.username, current_user.email))])
     repeat_password = PasswordField(lazy_gettext("Repeat the new password"), validators=[
         DataRequired(), EqualTo("new_password",
                                 message=lazy_gettext("The two passwords differ."))])
@@ -132,13 +137,21 @@ def index():
 @login_required
 def password():
     form = PasswordForm()
-    if not form.validate_on_submit():
-        return answer("password", 400, password_form=form)
     me = current_user._get_current_object()
+    valid = form.validate_on_submit()
+    # Every problem at once: a wrong current password is told next to the new ones' problems.
+    # Limited like a sign-in: a stolen session cannot guess the password at leisure.
+    if not valid and (form.current_password.errors or not form.current_password.data):
+        return answer("password", 400, password_form=form)
+
+    def change():
+        if not valid:  # only the current password is left to check
+            return check_current(me, form.current_password.data)
+        return change_password(get_users(), me, current=form.current_password.data,
+                               new=form.new_password.data)
+
     try:
-        # Limited like a sign-in: a stolen session cannot guess the password at leisure.
-        user = check_current_password(me, lambda: change_password(
-            get_users(), me, current=form.current_password.data, new=form.new_password.data))
+        user = check_current_password(me, change)
     except (BadRequest, Conflict) as error:
         if error.code == "wrong_password":
             audit.record("password_change", "denied", request_context(), target_type="user",
@@ -147,6 +160,8 @@ def password():
         for name, problem in problems.items():
             getattr(form, name).errors = [problem]
         return answer("password", error.status, password_form=form)
+    if not valid:
+        return answer("password", 400, password_form=form)
     # The epoch moved: every other session and token is dead (their rows are swept);
     # this browser gets a new session id and keeps its CSRF token.
     sign_in(user, fresh_cookie=False)

@@ -139,6 +139,12 @@ class UserRepository:
             raise Conflict(sentence, code="duplicate", field=field_name) from None
         return User.from_doc(doc)
 
+    def taken(self, username: str, email: str) -> list[str]:
+        """Which of ``username`` and ``email`` another user already has (ignoring case)."""
+        return [field for field, value in (("username", username), ("email", email))
+                if value and self.collection.count_documents(
+                    {f"{field}_lower": value.lower()}, limit=1)]
+
     def _duplicate_field(self, exc: DuplicateKeyError, username: str) -> str:
         """Which unique index refused the insert: MongoDB says so, mongomock does not."""
         pattern = (exc.details or {}).get("keyPattern") or {}

@@ -13,13 +13,13 @@ from datetime import datetime
 from flask_babel import gettext, lazy_gettext
 
 from app.audit import service as audit
-from app.auth.passwords import hash_password, verify_password
+from app.auth.passwords import MIN_LENGTH, hash_password, password_problem, verify_password
 from app.core.errors import BadRequest, Conflict, Forbidden, NotFound
 from app.users.repository import User, UserRepository
 
 USERNAME_RE = re.compile(r"^[a-z0-9._-]{3,32}$")
 EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
-MIN_PASSWORD = 8
+MIN_PASSWORD = MIN_LENGTH  # the rule itself is app.auth.passwords.password_problem
 ROLES = ("admin", "user")
 
 
@@ -31,8 +31,9 @@ def validate_new_user(username: str, email: str, password: str, role: str) -> di
                                        "dot, dash or underscore.")
     if not EMAIL_RE.fullmatch(email or "") or len(email) > 254:
         problems["email"] = gettext("A valid e-mail address.")
-    if len(password or "") < MIN_PASSWORD:
-        problems["password"] = gettext("At least %(num)d characters.", num=MIN_PASSWORD)
+    weak = password_problem(password, username=username or "", email=email or "")
+    if weak:
+        problems["password"] = weak
     if role not in ROLES:
         problems["role"] = gettext("Either admin or user.")
     return problems
@@ -46,8 +47,32 @@ def create_user(users: UserRepository, *, username: str, email: str, password: s
     if problems:
         raise BadRequest(gettext("The user could not be created: %(problems)s", problems="; ".join(
             f"{k}: {v}" for k, v in problems.items())), code="invalid_user", fields=problems)
-    return users.insert(username=username, email=email, password_hash=hash_password(password),
-                        role=role, is_founder=is_founder, now=now)
+    try:
+        return users.insert(username=username, email=email,
+                            password_hash=hash_password(password), role=role,
+                            is_founder=is_founder, now=now)
+    except Conflict as error:
+        if error.code != "duplicate":
+            raise
+        raise duplicate(users.taken(username, email) or [error.extra.get("field", "username")]
+                        ) from None
+
+
+def taken_problems(users: UserRepository, username: str, email: str) -> dict[str, str]:
+    """Field -> "already taken", for each of a new user's username and e-mail in use."""
+    return {field: _TAKEN[field]() for field in users.taken(username, email)}
+
+
+_TAKEN = {"username": lambda: gettext("That username is already taken."),
+          "email": lambda: gettext("That e-mail address is already taken.")}
+
+
+def duplicate(fields: list[str]) -> Conflict:
+    """409 ``duplicate`` naming every taken field (``field`` is the first, as before)."""
+    sentence = (gettext("That username and that e-mail address are already taken.")
+                if len(fields) > 1 else _TAKEN[fields[0]]())
+    return Conflict(sentence, code="duplicate", field=fields[0],
+                    fields={field: _TAKEN[field]() for field in fields})
 
 
 def register_user(users: UserRepository, ctx, *, username: str, email: str, password: str,
@@ -230,20 +255,29 @@ def changed_meanwhile(current: User) -> Conflict:
 
 # -- the account page --------------------------------------------------------------------
 
+def check_current(user: User, current: str | None) -> None:
+    """BadRequest ``wrong_password`` unless ``current`` is the user's password."""
+    if not verify_password(user.password_hash, current or ""):
+        raise BadRequest(gettext("The current password is not correct."), code="wrong_password",
+                         fields={"current_password": gettext(
+                             "This is not your current password.")})
+
+
 def change_password(users: UserRepository, user: User, *, current: str, new: str) -> User:
     """Check the current password, store the new one and move ``auth_epoch``.
 
     Every other session and every token dies; the caller signs the session in again.
     """
-    if not verify_password(user.password_hash, current or ""):
-        raise BadRequest(gettext("The current password is not correct."), code="wrong_password",
-                         fields={"current_password": gettext(
-                             "This is not your current password.")})
-    if len(new or "") < MIN_PASSWORD:
-        raise BadRequest(gettext("The new password needs at least %(num)d characters.",
-                                 num=MIN_PASSWORD), code="invalid_password",
-                         fields={"new_password": gettext("At least %(num)d characters.",
-                                                         num=MIN_PASSWORD)})
+    weak = password_problem(new, username=user.username, email=user.email or "")
+    problems = {"new_password": weak} if weak else {}
+    try:
+        check_current(user, current)
+    except BadRequest as error:  # told together with what is wrong with the new one
+        error.extra["fields"].update(problems)
+        raise
+    if weak:
+        raise BadRequest(gettext("The new password is not acceptable: %(problem)s",
+                                 problem=weak), code="invalid_password", fields=problems)
     updated = users.update(user.id, {"status": "active", "password_hash": user.password_hash},
                            {"password_hash": hash_password(new)}, bump_epoch=True)
     if updated is None:

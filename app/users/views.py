@@ -26,7 +26,7 @@ from app.users.actions import (
 )
 from app.users.api import search_users
 from app.users.deletion import deletion_consequences
-from app.users.forms import choice
+from app.users.forms import StrongPassword, choice
 from app.users.present import user_to_dict
 from app.users.repository import User, get_users
 from app.users.service import (
@@ -34,6 +34,7 @@ from app.users.service import (
     allowed_actions,
     check_protection,
     register_user,
+    taken_problems,
 )
 
 bp = Blueprint("users_pages", __name__)
@@ -53,8 +54,7 @@ class NewUserForm(FlaskForm):
         Regexp(r"^[^@\s]+@[^@\s]+\.[^@\s]+$",
                message=lazy_gettext("Enter an e-mail address such as name@example.com."))])
     password = PasswordField(lazy_gettext("Password"), validators=[
-        DataRequired(), Length(min=MIN_PASSWORD, max=1024, message=lazy_gettext(
-            "At least %(num)d characters.", num=MIN_PASSWORD))])
+        DataRequired(), StrongPassword(lambda form: (form.username.data, form.email.data))])
     role = SelectField(lazy_gettext("Role"), choices=[
         choice("user", lazy_gettext("User")), choice("admin", lazy_gettext("Administrator"))],
         default="user")
@@ -111,8 +111,10 @@ def create():
                 getattr(form, name).errors = [problem]
             status = 400
         except Conflict as error:
-            field = getattr(form, error.extra.get("field", "username"))
-            field.errors = [error.message]
+            problems = error.extra.get("fields") or {
+                error.extra.get("field", "username"): error.message}
+            for name, problem in problems.items():
+                getattr(form, name).errors = [problem]
             status = 409
         else:
             toast = htmx.toast(gettext("Created administrator %(name)s.", name=user.username)
@@ -121,6 +123,12 @@ def create():
             headers.update(htmx.trigger_header("users-changed"))
             form = NewUserForm(formdata=None)
     else:
+        # Every problem at once: a name or address already taken is told with the rest.
+        clashes = taken_problems(get_users(), (form.username.data or "").strip(),
+                                 (form.email.data or "").strip())
+        for name, problem in clashes.items():
+            if not getattr(form, name).errors:
+                getattr(form, name).errors = [problem]
         status = 400
     if htmx.wants_full_page():
         html = render_template(TEMPLATE, form=form, min_password=MIN_PASSWORD, **list_context())
