@@ -548,6 +548,39 @@
     f.reset();  // the same file can be chosen again; the queue holds its own list
     addFiles(files);
   });
+  // Files dropped anywhere on the gallery, not only on the zone (out of sight once the page
+  // has scrolled): the browser opened the file in place of the page. While files are
+  // dragged over the page it says where they go (body.is-dropping, gallery.css).
+  function carriesFiles(event) {
+    var types = event.dataTransfer && event.dataTransfer.types;
+    return !!types && Array.prototype.indexOf.call(types, "Files") >= 0;
+  }
+  var dragDepth = 0;
+  function dragEnded() {
+    dragDepth = 0;
+    document.body.classList.remove("is-dropping");
+  }
+  document.addEventListener("dragenter", function (event) {
+    if (!form() || !carriesFiles(event)) return;
+    dragDepth += 1;
+    document.body.setAttribute("data-drop-text", say("up-drop", "Drop the photos to add them"));
+    document.body.classList.add("is-dropping");
+  });
+  document.addEventListener("dragleave", function () {
+    dragDepth = Math.max(0, dragDepth - 1);
+    if (!dragDepth) dragEnded();
+  });
+  document.addEventListener("dragover", function (event) {
+    if (form() && carriesFiles(event)) event.preventDefault();  // a drop here is ours
+  });
+  document.addEventListener("drop", function (event) {
+    dragEnded();
+    if (!form() || !carriesFiles(event)) return;
+    if (event.target.closest && event.target.closest(".dropzone")) return;  // app.js has it
+    event.preventDefault();
+    addFiles(event.dataTransfer.files);
+  });
+
   // Drag and drop: app.js fills the input and fires "drop-files" on the zone.
   document.addEventListener("drop-files", function (event) {
     var f = event.target;

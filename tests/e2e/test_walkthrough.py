@@ -6,6 +6,7 @@ shapes uploaded through ``POST /api/v1/images``; each test signs in a fresh cont
 
 from __future__ import annotations
 
+import base64
 import io
 import re
 
@@ -203,5 +204,63 @@ def test_the_focused_photo_stands_out_on_any_photo(browser, server, photos, dark
             ring = [shot.getpixel((x, h // 2)) for x in range(0, 10)]
             best = max(contrast(pixel, photo) for pixel in ring)
             assert best >= 3, (key, "dark" if dark else "light", ring, best)
+    finally:
+        tab.close()
+
+
+DROP = """async ([target, name, b64]) => {
+    const bytes = Uint8Array.from(atob(b64), c => c.charCodeAt(0));
+    const data = new DataTransfer();
+    data.items.add(new File([bytes], name, {type: 'image/png'}));
+    const at = document.querySelector(target);
+    const fire = type => at.dispatchEvent(new DragEvent(type, {bubbles: true, cancelable: true,
+                                                               dataTransfer: data}));
+    fire('dragenter');
+    const kept = !fire('dragover');  // false from dispatchEvent: the page took the drop
+    const shown = document.body.classList.contains('is-dropping') &&
+                  getComputedStyle(document.body, '::after').content;
+    fire('drop');
+    return {kept, shown, after: document.body.classList.contains('is-dropping')};
+}"""
+
+
+@pytest.mark.parametrize("viewport,locale,words", [
+    (PHONE, "es-ES", ("Suelta las fotos", "1 foto subida")),
+    (DESKTOP, None, ("Drop the photos", "1 photo uploaded"))], ids=["phone-es", "desktop-en"])
+def test_photos_dropped_anywhere_on_the_gallery_are_uploaded_in_sight(browser, server, photos,
+                                                                      viewport, locale, words):
+    """Scrolled down the gallery, the drop zone is out of sight: files dropped on the grid
+    were not taken (the browser opens a dropped file in place of the page). Now the whole
+    page takes them, says so while they are dragged over it, and the batch's panel shows
+    below the header where the reader is."""
+    api = Api(server.url, ADMIN_USERNAME, ADMIN_PASSWORD)
+    for i in range(24 - len(photos)):  # enough photos that the page scrolls at both sizes
+        api.call("POST", "/api/v1/images", files={
+            "file": (f"walk-more-{i:02d}.jpg", jpeg(50 + i, (64, 48)), "image/jpeg")})
+        photos.append(f"walk-more-{i:02d}.jpg")
+    tab = signed_in(browser, server, {"width": viewport["width"], "height": 600}, locale)
+    page = tab.page
+    try:
+        page.evaluate("window.scrollTo(0, document.body.scrollHeight)")
+        expect(page.locator("#upload")).not_to_be_in_viewport()
+        name = f"dropped-{viewport['width']}.png"
+        out = io.BytesIO()
+        PILImage.new("RGB", (64, 48), (200, 30 + viewport["width"] % 200, 90)).save(out, "PNG")
+        result = page.evaluate(DROP, ["#gallery .tile:last-child",
+                                      name, base64.b64encode(out.getvalue()).decode()])
+        assert result["kept"], result
+        assert words[0] in (result["shown"] or ""), result
+        assert not result["after"], result
+        panel = page.locator("#upload-panel")
+        expect(panel).to_contain_text(words[1])
+        expect(panel).to_be_in_viewport()
+        box = panel.bounding_box()
+        header = page.locator("#topbar").bounding_box()
+        assert box["y"] >= header["y"] + header["height"] - 1, (box, header)
+        assert_accessible(page, "gallery scrolled, the dropped batch's panel")
+        page.locator("#upload-close").click()
+        expect(panel).to_be_hidden()
+        page.evaluate("window.scrollTo(0, 0)")
+        expect(tab.card(name)).to_have_count(1)
     finally:
         tab.close()
