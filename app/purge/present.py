@@ -39,3 +39,29 @@ def pending_item_to_dict(image) -> dict:
         "purge_at": iso(image.purge_after),
         "purge_state": image.purge_state,
     }
+
+
+IDLE_STATUSES = ("finished", "skipped")
+
+
+def did_nothing(run: dict) -> bool:
+    """A run that purged, freed and failed nothing: a schedule with nothing due, a "Run now"
+    on an empty trash, a run skipped because another was going."""
+    return (run["status"] in IDLE_STATUSES and not run["deleted"] and not run["bytes_freed"]
+            and not run["errors"])
+
+
+def history_rows(runs: list[dict]) -> list[dict]:
+    """The run history as the page shows it, newest first: each run that did something is
+    a row (``{"run": …}``); each stretch of runs that did nothing is one row
+    ``{"idle": n, "newest": started_at, "oldest": started_at}``."""
+    rows: list[dict] = []
+    for run in runs:
+        if not did_nothing(run):
+            rows.append({"run": run})
+        elif rows and "idle" in rows[-1]:
+            rows[-1]["idle"] += 1
+            rows[-1]["oldest"] = run["started_at"]
+        else:
+            rows.append({"idle": 1, "newest": run["started_at"], "oldest": run["started_at"]})
+    return rows

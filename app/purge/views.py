@@ -11,7 +11,7 @@ from app.core import htmx
 from app.deletion import delete_endpoint
 from app.purge.actions import RUN_PURGE, purge_overview, run_purge_now
 from app.purge.chart import runs_chart
-from app.purge.present import run_to_dict
+from app.purge.present import history_rows, run_to_dict
 from app.purge.service import list_runs
 from app.users.repository import get_users
 
@@ -60,7 +60,7 @@ def page_context() -> dict:
     return {"overview": overview,
             "schedule": describe_schedule(overview["cron"]),
             "owners": owner_names(overview["items"]),
-            "history": [run_to_dict(run) for run in runs[:HISTORY_ROWS]],
+            "history": history_rows([run_to_dict(run) for run in runs[:HISTORY_ROWS]]),
             "chart": runs_chart(charted)}
 
 

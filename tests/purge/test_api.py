@@ -148,7 +148,8 @@ def test_chart_geometry():
 
     chart = runs_chart([Run(1, 500, 5), Run(2, 1000, 10), Run(3, 0, 0)])
     heights = [bar["height"] for bar in chart.bars]
-    assert heights[1] == chart.bottom - chart.top and heights[2] == 0
+    assert heights[1] == chart.bottom - chart.top and len(heights) == 2  # no bar of nothing
+    assert chart.idle == 1
     assert heights[0] == pytest.approx(heights[1] / 2)
     assert [p["y"] for p in chart.points][1] == chart.top
-    assert len(chart.polyline.split()) == 3
+    assert len(chart.polyline.split()) == 2

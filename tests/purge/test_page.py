@@ -23,7 +23,7 @@ def test_the_chart_prints_counts_not_a_python_method(app, client, owner):
     assert browser.request("DELETE", "/admin/purge", headers=CONFIRM).status_code == 200
     html = browser.request("GET", "/admin/purge", htmx=False).text
     assert "built-in method" not in html
-    start = html.index('<svg class="chart"')
+    start = html.index('<svg class="chart')
     chart = html[start:html.index("</svg>", start)]
     # The right axis reads 0, half and the top of the item scale; tooltips count items.
     right_axis = re.findall(r'<text class="items-tick"[^>]*>([^<]*)</text>', chart)
