@@ -236,6 +236,18 @@
     }, 20);
   }
 
+  // Escape clears the selection (as photo apps do), unless a viewer, a dialog or the
+  // phone menu is open: they take Escape themselves.
+  document.addEventListener("keydown", function (event) {
+    if (event.key !== "Escape" || event.defaultPrevented || !selectedIds().length) return;
+    if (document.querySelector("[data-viewer-root], [data-dialog], #topbar.open")) return;
+    if (event.target.closest && event.target.closest("input[type=text], input[type=search], textarea, select")) return;
+    var clear = document.getElementById("bulk-clear");
+    if (!clear) return;
+    event.preventDefault();
+    clear.click();
+  });
+
   // Ctrl+Z (or Cmd+Z) presses the newest Undo on the page, wherever focus is.
   document.addEventListener("keydown", function (event) {
     if (event.key !== "z" || !(event.ctrlKey || event.metaKey) || event.shiftKey || event.altKey) return;

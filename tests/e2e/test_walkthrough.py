@@ -264,3 +264,31 @@ def test_photos_dropped_anywhere_on_the_gallery_are_uploaded_in_sight(browser, s
         expect(tab.card(name)).to_have_count(1)
     finally:
         tab.close()
+
+
+@pytest.mark.parametrize("viewport,locale,count", [(DESKTOP, None, "2 selected"),
+                                                   (PHONE, "es-ES", "2 seleccionadas")],
+                         ids=["desktop-en", "phone-es"])
+def test_escape_clears_the_selection(browser, server, photos, viewport, locale, count):
+    """Ticked by keyboard while scrolled, a selection could be cleared only by Tabbing
+    back to the bar's Clear: Escape (as in Immich and Google Photos) did nothing. Now it
+    clears it, the page stays where it was and focus stays on the photo."""
+    tab = signed_in(browser, server, viewport, locale)
+    page = tab.page
+    try:
+        page.evaluate("window.scrollTo(0, 300)")
+        link = page.locator("#gallery .tile:not([hidden]) .tile-link").nth(7)
+        link.focus()
+        page.keyboard.press("Space")
+        page.keyboard.press("ArrowRight")
+        page.keyboard.press("Space")
+        expect(page.locator("#bulk-count")).to_have_text(count)
+        before = page.evaluate("scrollY")
+        focused_id = page.evaluate("document.activeElement.dataset.id")
+        page.keyboard.press("Escape")
+        expect(page.locator("#gallery-bulk")).to_be_hidden()
+        assert page.locator("#gallery .tile-check:checked").count() == 0
+        assert page.evaluate("document.activeElement.dataset.id") == focused_id
+        assert abs(page.evaluate("scrollY") - before) < 120
+    finally:
+        tab.close()
