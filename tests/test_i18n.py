@@ -162,7 +162,7 @@ def test_api_error_sentences_are_spanish_with_the_same_english_code(app, client,
     english = client.get(path, headers={"Authorization": f"Bearer {token}"})
     spanish = client.get(path, headers={"Authorization": f"Bearer {token}", **ES})
     assert english.status_code == spanish.status_code == 404
-    assert english.get_json() == {"error": "No such image.", "code": "not_found"}
+    assert english.get_json() == {"error": "No such photo.", "code": "not_found"}
     assert spanish.get_json() == {"error": "Esa foto no existe.", "code": "not_found"}
 
 

@@ -28,7 +28,7 @@ bp = Blueprint("images_api", __name__, url_prefix="/api/v1")
 def read_upload() -> tuple[str, bytes]:
     upload = request.files.get("file")
     if upload is None:
-        raise BadRequest(gettext("Send the image as a multipart field named file."),
+        raise BadRequest(gettext("Send the photo as a multipart field named file."),
                          code="missing_file")
     return upload.filename or "image", upload.read()
 

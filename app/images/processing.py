@@ -58,7 +58,7 @@ class DecodeSlots:
     def acquire(self) -> None:
         if not self._semaphore.acquire(timeout=self.wait_s):
             raise ServiceUnavailable(
-                gettext("The server is busy processing other images. Try again in a moment."),
+                gettext("The server is busy processing other photos. Try again in a moment."),
                 code="busy", headers={"Retry-After": str(max(1, round(self.wait_s)))})
 
     def release(self) -> None:
@@ -104,15 +104,15 @@ def process_upload(data: bytes, *, max_pixels: int,
                 fmt = probe.format
                 width, height = probe.size
                 if width * height > max_pixels:
-                    raise TooLarge(gettext("The image has %(width)d×%(height)d pixels; the "
+                    raise TooLarge(gettext("The photo has %(width)d×%(height)d pixels; the "
                                            "limit is %(limit)s pixels.", width=width,
                                            height=height, limit=format_number(max_pixels)),
                                    code="too_large")
                 if fmt not in ALLOWED_FORMATS:  # e.g. MPO, which the JPEG opener may return
-                    raise UnsupportedMedia(gettext("%(format)s images are not supported: "
+                    raise UnsupportedMedia(gettext("%(format)s photos are not supported: "
                                                    "upload JPEG, PNG, GIF or WebP.",
                                                    format=fmt) if fmt else gettext(
-                        "This kind of image is not supported: upload JPEG, PNG, GIF or WebP."))
+                        "This kind of photo is not supported: upload JPEG, PNG, GIF or WebP."))
                 probe.verify()
             # verify() leaves the image unusable; open again to decode it for real, one
             # decode per slot.
@@ -122,9 +122,9 @@ def process_upload(data: bytes, *, max_pixels: int,
     except (TooLarge, UnsupportedMedia, ServiceUnavailable):
         raise
     except (PILImage.DecompressionBombError, PILImage.DecompressionBombWarning):
-        raise TooLarge(gettext("The image has too many pixels."), code="too_large") from None
+        raise TooLarge(gettext("The photo has too many pixels."), code="too_large") from None
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError):
-        raise UnsupportedMedia(gettext("The file is not an image Papelera can read.")) from None
+        raise UnsupportedMedia(gettext("The file is not a photo Papelera can read.")) from None
     return ProcessedImage(ALLOWED_FORMATS[fmt], width, height, thumbnail)
 
 

@@ -149,13 +149,13 @@ def get_image(image_id, *, actor, include_trashed: bool = True) -> Image:
     try:
         image_id = uuid.UUID(str(image_id))
     except ValueError:
-        raise NotFound(gettext("No such image.")) from None
+        raise NotFound(gettext("No such photo.")) from None
     statement = select(Image).where(Image.id == image_id)
     if include_trashed:
         statement = with_trashed(statement)
     image = db.session.execute(statement).scalar_one_or_none()
     if image is None or (image.owner_id != actor.id and not actor.is_admin):
-        raise NotFound(gettext("No such image."))
+        raise NotFound(gettext("No such photo."))
     return image
 
 
@@ -190,7 +190,7 @@ def soft_delete_image(image: Image, *, actor_id: str, retention_days: int,
             emit(ImagesTrashed((image.id,)))
         image = reload(image.id)
         if image is None:
-            raise NotFound(gettext("No such image."))
+            raise NotFound(gettext("No such photo."))
     return Deletion(str(image.id), "soft", image.deleted_at, image.purge_after, image.deleted_by)
 
 
@@ -241,12 +241,12 @@ def restore_image(image: Image, *, now: datetime) -> Image:
     counters.restored(moved)
     current = reload(image.id)
     if current is None:
-        raise NotFound(gettext("No such image."))
+        raise NotFound(gettext("No such photo."))
     if not moved:
         if current.purge_state == "purging":
-            raise Conflict(gettext("This image is being purged and can no longer be restored."),
+            raise Conflict(gettext("This photo is being purged and can no longer be restored."),
                            code="purging")
-        raise Conflict(gettext("This image is not in the trash."), code="not_in_trash")
+        raise Conflict(gettext("This photo is not in the trash."), code="not_in_trash")
     emit(ImagesRestored((image.id,)))
     return current
 
@@ -276,12 +276,12 @@ def permanently_delete_image(image: Image, storage, *, actor_id: str,
     claimed = claim(Image.id == image.id, claim_id=claim_id, now=now, limit=1)
     if claimed == 0:
         if _exists(image.id):
-            raise Conflict(gettext("This image is already being purged."), code="purging")
-        raise NotFound(gettext("No such image."))
+            raise Conflict(gettext("This photo is already being purged."), code="purging")
+        raise NotFound(gettext("No such photo."))
     result = delete_claimed(storage, claim_id)
     if result.errors:
         release_claim(claim_id)
-        raise StorageFailed(gettext("The image's files could not be deleted right now; it "
+        raise StorageFailed(gettext("The photo's files could not be deleted right now; it "
                                     "stays in the trash and the next purge run will delete it."))
     return Deletion(str(image.id), "permanent", now, None, actor_id), result
 

@@ -225,7 +225,7 @@ def create_share_link(image: Image, *, ttl_s: int, now: datetime, window_s: int,
     the same URL), or a new row. Read and written under the write lock (SQLite), so two
     requests racing make one row; elsewhere a race makes two valid links, no harm."""
     if image.is_deleted:
-        raise Conflict(gettext("Restore this image from the trash before sharing it."),
+        raise Conflict(gettext("Restore this photo from the trash before sharing it."),
                        code="in_trash")
     expires_at = datetime.fromtimestamp(share_expiry(now, ttl_s, window_s), UTC)
     with unit_of_work():
@@ -397,13 +397,13 @@ def authorize(image_id, *, actor, link: ShareLink | None, secret: str,
         return Access(image, None)
     if link is None:
         if signed_in:
-            raise NotFound(gettext("No such image."))
-        raise Unauthenticated(gettext("Sign in, or use a share link, to see this image."))
+            raise NotFound(gettext("No such photo."))
+        raise Unauthenticated(gettext("Sign in, or use a share link, to see this photo."))
     if not _link_is_valid(link, image_id, secret=secret, now=now):
         raise Forbidden(gettext("This share link is not valid or has expired."),
                         code="invalid_share_link")
     if image is None or image.is_deleted or not owner_is_active(image.owner_id):
-        raise NotFound(gettext("No such image."))  # the owner gone or deactivated too
+        raise NotFound(gettext("No such photo."))  # the owner gone or deactivated too
     if not share_is_live(link, image_id):
         raise Forbidden(gettext("This share link was turned off by its owner."),
                         code="invalid_share_link")
@@ -456,7 +456,7 @@ def read_object(storage, key: str) -> bytes:
         with storage.open(key) as stream:
             return stream.read()
     except KeyError:
-        raise NotFound(gettext("This image's file is missing from the storage.")) from None
+        raise NotFound(gettext("This photo's file is missing from the storage.")) from None
 
 
 def find_variant(image: Image, variant: Variant) -> ImageVariant | None:
@@ -523,7 +523,7 @@ def ensure_variant(image: Image, variant: Variant, storage, *, now: datetime,
                 .execution_options(synchronize_session=False)
             ).first()
             if counted is None:
-                raise NotFound(gettext("No such image."))
+                raise NotFound(gettext("No such photo."))
             owner_counters.bytes_changed(counted.owner_id, is_deleted=counted.is_deleted,
                                          purging=False, delta=len(data))
             db.session.add(ImageVariant(image_id=image.id, key=key, width=variant.width,
@@ -538,7 +538,7 @@ def ensure_variant(image: Image, variant: Variant, storage, *, now: datetime,
         storage.delete_many([key])
         winner = find_variant(image, variant)
         if winner is None:
-            raise NotFound(gettext("No such image.")) from None
+            raise NotFound(gettext("No such photo.")) from None
         return StoredVariant(winner.key, winner.bytes)
     except BaseException:
         db.session.rollback()

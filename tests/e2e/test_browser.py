@@ -269,7 +269,7 @@ def test_an_error_answer_shows_a_toast_not_a_blank_swap(signed_in):
     name = unique_name("not-an-image")
     tab.upload(name, b"just some text, not pixels\n" * 20)
     failed = page.locator("#upload-errors li")
-    expect(failed).to_have_text([f"{name}: The file is not an image Papelera can read."])
+    expect(failed).to_have_text([f"{name}: The file is not a photo Papelera can read."])
     expect(page.locator("#upload-title")).to_have_text("0 photos uploaded, 1 not uploaded")
     expect(page.locator("#toasts .toast")).to_have_count(0)
 
@@ -280,7 +280,7 @@ def test_an_error_answer_shows_a_toast_not_a_blank_swap(signed_in):
     error = page.locator("#toasts .toast-error")
     expect(error).to_have_count(1)
     expect(error).to_have_attribute("role", "alert")
-    expect(error.locator(".toast-message")).to_have_text("No such image.")
+    expect(error.locator(".toast-message")).to_have_text("No such photo.")
 
     # The gallery is intact: the errors went to the panel and the toast area.
     expect(page.locator("#gallery .card")).to_have_count(cards_before)

@@ -156,7 +156,7 @@ WORDS = {
            "skip": "Skip", "anyway": "Upload anyway", "which": "Show which",
            "summary": {"skip": "64 photos uploaded, 4 duplicates skipped, 2 not uploaded",
                        "anyway": "68 photos uploaded, 2 not uploaded"},
-           "not_image": "notes.jpg: The file is not an image Papelera can read.",
+           "not_image": "notes.jpg: The file is not a photo Papelera can read.",
            "too_big": f"huge.jpg: The upload is larger than the {LIMIT_MB} MB limit."},
     "es": {"locale": "es-ES", "dupes": "4 fotos ya están en tu biblioteca.",
            "progress": r"Subiendo \d+ de 70…", "start": "Subiendo 70 fotos…",
