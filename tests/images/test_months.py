@@ -3,8 +3,8 @@ index, on both engines."""
 
 from __future__ import annotations
 
-from collections import Counter
 import uuid
+from collections import Counter
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import event, update
