@@ -265,8 +265,9 @@
     box.querySelectorAll(".toast [hx-post]").forEach(function (undo) {
       undo.setAttribute("aria-keyshortcuts", "Control+Z Meta+Z");
     });
+    // Over the viewer, two at most: the panels under the photo give way to them.
     var toasts = box.querySelectorAll(".toast");
-    var extra = toasts.length - 4;
+    var extra = toasts.length - (document.querySelector("[data-viewer-root]") ? 2 : 4);
     for (var i = 0; i < toasts.length && extra > 0; i++) {
       if (!toasts[i].querySelector("[hx-post]")) { toasts[i].remove(); extra -= 1; }
     }

@@ -118,9 +118,11 @@ def test_in_the_viewer_undo_is_one_key_away_after_a_delete(browser, server, phot
 COVERED = """() => [...document.querySelectorAll(
         '#share-panel button, #share-panel input, #viewer-info button, #viewer-info input')]
     .filter(e => e.offsetParent !== null)
-    .filter(e => { const r = e.getBoundingClientRect(), box = e.closest('ul') ?
-                     e.closest('ul').getBoundingClientRect() : null;
-                   return r.height > 0 && (!box || (r.top >= box.top && r.bottom <= box.bottom)); })
+    .filter(e => { const r = e.getBoundingClientRect();  // not scrolled out of its boxes
+                   const boxes = [e.closest('ul'), e.closest('.viewer-share, .viewer-info')]
+                     .filter(Boolean).map(b => b.getBoundingClientRect());
+                   return r.height > 0 && boxes.every(b => r.top >= b.top - 1 &&
+                                                           r.bottom <= b.bottom + 1); })
     .filter(e => { const r = e.getBoundingClientRect();
                    const hit = document.elementFromPoint(r.left + r.width / 2,
                                                          Math.min(r.top + r.height / 2,
@@ -132,9 +134,9 @@ COVERED = """() => [...document.querySelectorAll(
 @pytest.mark.parametrize("viewport", [PHONE, DESKTOP], ids=["phone", "desktop"])
 def test_toasts_never_cover_the_share_panels_controls(browser, server, photos, viewport):
     """On a phone the Share panel fills the bottom of the viewer, and the toast that says
-    the link is ready (then the one for a second link) sat over Make link and Revoke for
-    5 s. Every control of the panel is now clickable while toasts show (the desktop, where
-    the toasts sit at the left, as a guard)."""
+    the link is ready (then one for each further link, four at most) sat over Make link
+    and Revoke for 5 s. Every control of the panel is now clickable while toasts show, and
+    the photo keeps some of the screen (the desktop, toasts at the left, as a guard)."""
     tab = signed_in(browser, server, viewport, "es-ES", dark=True)
     page = tab.page
     shape = "landscape" if viewport is PHONE else "panorama"
@@ -144,9 +146,10 @@ def test_toasts_never_cover_the_share_panels_controls(browser, server, photos, v
         expect(page.locator("#viewer-title")).to_have_text(name)
         page.locator("[data-viewer-root]").get_by_role("button", name="Compartir").click()
         expect(page.locator("#share-panel .share-link")).to_have_count(1)
-        page.locator("#share-panel input[value='3600']").check()
-        page.locator("#share-panel button[type=submit]").click()
-        expect(page.locator("#share-panel .share-link")).to_have_count(2)
+        for n, ttl in enumerate(("3600", "604800", "2592000"), start=2):  # three in a row
+            page.locator(f"#share-panel input[value='{ttl}']").check()
+            page.locator("#share-panel button[type=submit]").click()
+            expect(page.locator("#share-panel .share-link")).to_have_count(n)
         expect(page.locator("#toasts .toast").first).to_be_visible()
         page.wait_for_timeout(300)  # the room follows the toasts' size (a ResizeObserver)
         assert page.evaluate(COVERED) == []
