@@ -101,9 +101,10 @@
     if (event.target.closest && event.target.closest("[data-select-all]")) {
       setTimeout(syncTrash, 0);
     }
-    // While something is ticked, a click on a tile ticks it too (as photo apps do).
+    // While something is ticked, a click on a tile ticks it too (as photo apps do). Not
+    // Enter (a click with detail 0): Space ticks, Enter opens, selection or not.
     var link = event.target.closest && event.target.closest(".tile-link");
-    if (link && selectedIds().length && !event.ctrlKey && !event.metaKey) {
+    if (link && selectedIds().length && !event.ctrlKey && !event.metaKey && event.detail !== 0) {
       event.preventDefault();
       event.stopImmediatePropagation();
       var check = link.parentNode.querySelector(".tile-check");

@@ -272,10 +272,13 @@ def test_photos_dropped_anywhere_on_the_gallery_are_uploaded_in_sight(browser, s
 @pytest.mark.parametrize("viewport,locale,count", [(DESKTOP, None, "2 selected"),
                                                    (PHONE, "es-ES", "2 seleccionadas")],
                          ids=["desktop-en", "phone-es"])
-def test_escape_clears_the_selection(browser, server, photos, viewport, locale, count):
+def test_escape_clears_the_selection_and_enter_opens_while_selecting(browser, server, photos,
+                                                                    viewport, locale, count):
     """Ticked by keyboard while scrolled, a selection could be cleared only by Tabbing
     back to the bar's Clear: Escape (as in Immich and Google Photos) did nothing. Now it
-    clears it, the page stays where it was and focus stays on the photo."""
+    clears it, the page stays where it was and focus stays on the photo. And Enter on a
+    photo opened it only while nothing was ticked (it ticked it otherwise, as a click
+    does): Space ticks and Enter opens, always."""
     tab = signed_in(browser, server, viewport, locale)
     page = tab.page
     try:
@@ -293,5 +296,15 @@ def test_escape_clears_the_selection(browser, server, photos, viewport, locale, 
         assert page.locator("#gallery .tile-check:checked").count() == 0
         assert page.evaluate("document.activeElement.dataset.id") == focused_id
         assert abs(page.evaluate("scrollY") - before) < 120
+        # Space ticks and Enter opens, also while something is ticked (Enter ticked then).
+        page.keyboard.press("Space")
+        page.keyboard.press("ArrowLeft")
+        page.keyboard.press("Enter")
+        expect(page.locator("[data-viewer-root]")).to_have_count(1)
+        page.keyboard.press("Escape")  # closes the viewer alone: the tick stays
+        expect(page.locator("[data-viewer-root]")).to_have_count(0)
+        expect(page.locator("#gallery .tile-check:checked")).to_have_count(1)
+        page.keyboard.press("Escape")
+        expect(page.locator("#gallery-bulk")).to_be_hidden()
     finally:
         tab.close()
