@@ -35,7 +35,6 @@ from app.core import htmx
 from app.core.db import utcnow
 from app.core.errors import BadRequest, DomainError, NotFound
 from app.core.extensions import db
-from app.core.i18n import when
 from app.core.pagination import encode_cursor, parse_limit
 from app.deletion import delete_endpoint
 from app.images.actions import (
@@ -218,9 +217,9 @@ def share_image(image_id):
     """Gallery's "Copy link": a share link in a read-only field, and a toast."""
     link = make_link(image_id, DEFAULT_SHARE_TTL_S, actor=current_user)
     html = render_template("images/_share.html", link=link)
-    until = datetime.fromisoformat(link["expires_at"].replace("Z", "+00:00"))
-    html += htmx.toast(gettext("Share link ready; it works until %(when)s (UTC) for anyone "
-                               "who has it.", when=when(until, "short")), "success")
+    # The viewer's Share panel says the same (app/media/share_views.py): one wording.
+    html += htmx.toast(gettext("Link ready. Anyone who has it can see this photo "
+                               "until it expires."), "success")
     return html
 
 

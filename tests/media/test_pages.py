@@ -60,7 +60,7 @@ def test_copy_link_answers_a_share_link_field_and_a_toast(app, client, alice, al
     assert response.status_code == 200
     url = unescape(re.search(r'class="share-url" readonly value="([^"]+)"', response.text)[1])
     assert url.startswith(f"http://localhost/media/{image['id']}?exp=")
-    assert "Share link ready" in response.text
+    assert "Link ready. Anyone who has it can see this photo" in response.text
     # The link works for someone who is not signed in.
     assert client.get(url.removeprefix("http://localhost")).status_code == 200
     # Without the CSRF token the cookie session may not make one.
