@@ -74,13 +74,28 @@ class LocalStorage:
         return errors
 
     def iter_objects(self, prefix: str = ""):
+        """``(key, modified)`` in key order, one directory in memory at a time: a sorted
+        ``rglob`` held every path of the store (2,000,000 at a million images: +1 GB
+        for ``flask doctor``). Folders outside ``prefix`` are not entered."""
         if not self.root.exists():
             return
-        for path in sorted(self.root.rglob("*")):
-            if path.is_file() and not path.name.startswith("."):
-                key = path.relative_to(self.root).as_posix()
-                if key.startswith(prefix):
-                    yield key, datetime.fromtimestamp(path.stat().st_mtime, UTC)
+        yield from self._walk(str(self.root), "", prefix)
+
+    def _walk(self, folder: str, base: str, prefix: str):
+        try:
+            with os.scandir(folder) as listing:
+                entries = sorted(listing, key=lambda entry: entry.name)
+        except FileNotFoundError:  # deleted while we walked
+            return
+        for entry in entries:
+            key = base + entry.name
+            if entry.is_dir(follow_symlinks=False):
+                below = key + "/"
+                if below.startswith(prefix) or prefix.startswith(below):
+                    yield from self._walk(entry.path, below, prefix)
+            elif (entry.is_file() and not entry.name.startswith(".")
+                  and key.startswith(prefix)):
+                yield key, datetime.fromtimestamp(entry.stat().st_mtime, UTC)
 
     def iter_keys(self, prefix: str = "") -> Iterator[str]:
         return (key for key, _ in self.iter_objects(prefix))

@@ -55,3 +55,33 @@ def test_a_key_costs_no_system_call(local, monkeypatch):
         assert local._path(f"originals/2026/12/{n:032x}").name == f"{n:032x}"
     with pytest.raises(KeyError):
         local._path("../x")
+
+
+def test_listing_holds_one_folder_at_a_time(tmp_path):
+    """Keys come in order, prefix-filtered, without the whole store in memory (a sorted
+    rglob held every path: +1 GB for flask doctor at 2,000,000 objects)."""
+    import tracemalloc
+
+    store = LocalStorage(tmp_path / "objects")
+    for month in range(40):
+        folder = tmp_path / "objects" / "originals" / f"2026-{month:02d}"
+        folder.mkdir(parents=True)
+        for n in range(250):
+            (folder / f"{n:05d}").write_bytes(b"")
+    (tmp_path / "objects" / "thumbnails").mkdir()
+    (tmp_path / "objects" / "thumbnails" / "t").write_bytes(b"")
+    (tmp_path / "objects" / "originals" / ".upload-x").write_bytes(b"")
+    tracemalloc.start()
+    try:
+        count, last = 0, ""
+        for key, _modified in store.iter_objects("originals/"):
+            assert key > last
+            count, last = count + 1, key
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert count == 40 * 250
+    assert peak < 1_000_000, peak
+    assert list(store.iter_keys("thumbnails/")) == ["thumbnails/t"]
+    assert list(store.iter_keys("originals/2026-03/0000"))[:2] == [
+        "originals/2026-03/00000", "originals/2026-03/00001"]
