@@ -86,12 +86,76 @@
     if (nav) { event.preventDefault(); go(nav.getAttribute("data-viewer-go")); return; }
     var shut = event.target.closest && event.target.closest("[data-viewer-close]");
     if (shut) { event.preventDefault(); close(); return; }
+    var sheetClose = event.target.closest && event.target.closest("[data-viewer-sheet-close]");
+    if (sheetClose) { event.preventDefault(); closeSheet(); return; }
     var info = event.target.closest && event.target.closest("[data-viewer-info]");
     if (info) {
       var panel = document.getElementById("viewer-info");
-      panel.hidden = !panel.hidden;
-      info.setAttribute("aria-expanded", String(!panel.hidden));
-      try { sessionStorage.setItem("papelera.viewerInfo", panel.hidden ? "0" : "1"); } catch (e) { /* private mode */ }
+      setInfo(panel.hidden);
+      if (!panel.hidden && phone()) {
+        clearShare();  // one sheet at a time
+        if (event.detail === 0) focusSheet(panel);
+      }
+    }
+  });
+
+  // On a phone, Info and Share are sheets from the bottom (gallery.css). One is open at a
+  // time; while it has focus, Tab stays in it (and the toasts) and Escape closes it alone,
+  // focus back to its button. Opened by Enter or Space, it takes focus; opened by a tap,
+  // focus stays on the button, and Escape from there closes the viewer as before.
+  var shareByKey = false;
+  document.addEventListener("click", function (event) {  // before htmx handles it
+    var share = event.target.closest && event.target.closest("[data-viewer-share]");
+    if (share) shareByKey = event.detail === 0;  // Enter or Space: focus goes into the sheet
+  }, true);
+  function phone() { return window.matchMedia("(max-width: 720px)").matches; }
+  function setInfo(open) {
+    var panel = document.getElementById("viewer-info");
+    var toggle = document.querySelector("[data-viewer-info]");
+    if (!panel) return;
+    panel.hidden = !open;
+    if (toggle) toggle.setAttribute("aria-expanded", String(open));
+    try { sessionStorage.setItem("papelera.viewerInfo", open ? "1" : "0"); } catch (e) { /* private mode */ }
+  }
+  function clearShare() {
+    var share = document.getElementById("viewer-share");
+    if (share) share.innerHTML = "";
+  }
+  function openSheet() {
+    if (!phone()) return null;
+    var info = document.getElementById("viewer-info");
+    if (info && !info.hidden) return info;
+    var share = document.getElementById("viewer-share");
+    return share && share.children.length ? share : null;
+  }
+  function focusSheet(sheet) {
+    var shut = sheet.querySelector("[data-viewer-sheet-close]");
+    if (shut) shut.focus();
+  }
+  function closeSheet() {
+    var sheet = openSheet() || document.querySelector("#viewer-share:not(:empty)");
+    if (!sheet) return;
+    var back;
+    if (sheet.id === "viewer-info") { setInfo(false); back = document.querySelector("[data-viewer-info]"); }
+    else { clearShare(); back = document.querySelector("[data-viewer-share]"); }
+    if (back) back.focus();
+  }
+  document.addEventListener("htmx:afterSettle", function (event) {
+    var target = event.detail.target;
+    if (!target || !phone()) return;
+    var share = document.getElementById("viewer-share");
+    if (!share || !(share.contains(target) || target.id === "share-panel")) return;
+    if (target === share) {
+      var info = document.getElementById("viewer-info");
+      if (info && !info.hidden) setInfo(false);
+      // app.js gives the new link's field focus; else the sheet's Close takes it.
+      if (shareByKey && !share.contains(document.activeElement)) focusSheet(share);
+      shareByKey = false;
+    }
+    // A new link replaced the panel: focus stays in the sheet, on its Copy button.
+    if (!share.contains(document.activeElement) && document.activeElement === document.body) {
+      var copy = share.querySelector("[data-copy-from]") || share.querySelector("[data-viewer-sheet-close]");
+      if (copy) copy.focus();
     }
   });
 
@@ -115,8 +179,10 @@
     // which closes the dialog alone (dialog.js ran first and marked the event as handled).
     if (event.defaultPrevented || document.querySelector("[data-dialog]")) return;
     var typing = event.target.closest && event.target.closest("input, select, textarea");
-    if (event.key === "Escape") { event.preventDefault(); close(); return; }
-    if (event.key === "Tab") { cycle(event, r); return; }  // from a field too
+    var sheet = openSheet();
+    var inSheet = sheet && sheet.contains(document.activeElement);
+    if (event.key === "Escape") { event.preventDefault(); if (inSheet) closeSheet(); else close(); return; }
+    if (event.key === "Tab") { cycle(event, sheet || r); return; }  // from a field too
     if (typing) return;
     if (event.key === "ArrowLeft") { event.preventDefault(); go("prev"); }
     else if (event.key === "ArrowRight") { event.preventDefault(); go("next"); }
