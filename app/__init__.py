@@ -87,7 +87,9 @@ def _init_core(app: Flask) -> None:
     # default limits, only the /media routes' decorator, which checks its limits itself
     # when the view is called (app.media.guard). Dropped: two limit resolutions per
     # request become one, and none on the other routes.
-    app.before_request_funcs[None].remove(limiter._check_request_limit)
+    hooks = app.before_request_funcs.get(None, [])
+    if limiter._check_request_limit in hooks:  # absent when RATELIMIT_ENABLED is false
+        hooks.remove(limiter._check_request_limit)
 
 
 def _init_capabilities(app: Flask) -> None:

@@ -308,3 +308,10 @@ def test_the_access_log_line_carries_the_request(client, capsys):
         "level": "info", "logger": "papelera.access", "message": "request",
         "request_id": "abc-123", "method": "GET", "path": "/healthz", "status": 200,
         "remote_addr": "127.0.0.1"}
+
+
+def test_the_app_starts_with_the_limiter_switched_off(tmp_path):
+    """``RATELIMIT_ENABLED=False`` (Flask-Limiter's own switch) registers no hook to take
+    off: the app still starts and serves."""
+    app = build_app(tmp_path, RATELIMIT_ENABLED=False)
+    assert app.test_client().get("/healthz").status_code == 200
