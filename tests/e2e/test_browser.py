@@ -153,7 +153,7 @@ def test_images_keep_their_urls_open_in_a_tab_and_share_by_link(signed_in, brows
     page.locator(".viewer").get_by_role("button", name="Share").click()
     field = page.locator(".viewer input.share-url")
     expect(field).to_have_value(re.compile(re.escape(href) + r"\?exp=\d+&sid=[\w-]+&sig="))
-    expect(tab.toast("Link ready")).to_be_visible()
+    expect(tab.toast("Link ready").last).to_be_visible()
     # Someone without an account opens the link.
     stranger = browser.new_context()
     try:
