@@ -166,7 +166,7 @@ def test_error_answers_a_toast_for_htmx(browser):
     response = browser.upload(b"not an image", name="fake.png")
     assert response.status_code == 415
     assert response.headers["HX-Retarget"] == "#toasts"
-    assert "toast-error" in response.text and "not an image" in response.text
+    assert "toast-error" in response.text and "not a photo" in response.text
 
 
 def test_trash_page_shows_days_left_and_empties(browser):
