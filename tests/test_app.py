@@ -313,5 +313,12 @@ def test_the_access_log_line_carries_the_request(client, capsys):
 def test_the_app_starts_with_the_limiter_switched_off(tmp_path):
     """``RATELIMIT_ENABLED=False`` (Flask-Limiter's own switch) registers no hook to take
     off: the app still starts and serves."""
-    app = build_app(tmp_path, RATELIMIT_ENABLED=False)
-    assert app.test_client().get("/healthz").status_code == 200
+    from app.core.extensions import limiter
+
+    try:
+        app = build_app(tmp_path, RATELIMIT_ENABLED=False)
+        assert app.test_client().get("/healthz").status_code == 200
+    finally:
+        # The limiter is one object per process and keeps ``enabled`` from the last app
+        # bound to it: the apps of later tests in this worker must count again.
+        limiter.enabled = True
