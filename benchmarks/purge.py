@@ -29,7 +29,6 @@ import os
 import secrets
 import sys
 import tempfile
-import threading
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
@@ -39,6 +38,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+from benchmarks.memory import PeakRss  # noqa: E402  (the repository root is on the path now)
 
 BUCKET = "bench"
 OWNER = "bench-owner"
@@ -63,41 +63,6 @@ def parse_args(argv=None):
 
 def say(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
-
-
-def rss_mb() -> float:
-    with open("/proc/self/status") as status:
-        for line in status:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    return 0.0  # pragma: no cover - Linux only
-
-
-class PeakRss:
-    """Samples the resident set every few milliseconds while a block runs."""
-
-    def __init__(self, every_s: float = 0.005):
-        self.every_s, self.peak, self.baseline = every_s, 0.0, 0.0
-        self._stop = threading.Event()
-
-    def __enter__(self):
-        self.baseline = self.peak = rss_mb()
-        self._thread = threading.Thread(target=self._sample, daemon=True)
-        self._thread.start()
-        return self
-
-    def _sample(self):
-        while not self._stop.wait(self.every_s):
-            self.peak = max(self.peak, rss_mb())
-
-    def __exit__(self, *exc):
-        self._stop.set()
-        self._thread.join()
-        self.peak = max(self.peak, rss_mb())
-
-    @property
-    def growth(self) -> float:
-        return self.peak - self.baseline
 
 
 def s3_client(server, *, rtt_ms: float = 0.0, pool: int = 10):

@@ -34,7 +34,6 @@ import random
 import statistics
 import sys
 import tempfile
-import threading
 import time
 from contextlib import ExitStack
 from dataclasses import dataclass, field
@@ -43,6 +42,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+from benchmarks.memory import PeakRss  # noqa: E402  (the repository root is on the path now)
 
 MIGRATIONS = str(ROOT / "migrations")
 ADMIN, ADMIN_PASSWORD = "founder", "founder-password-1"
@@ -77,38 +77,6 @@ def parse_args(argv=None):
 
 def say(message: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
-
-
-def rss_mb() -> float:
-    with open("/proc/self/status") as status:
-        for line in status:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    return 0.0  # pragma: no cover - Linux only
-
-
-class PeakRss:
-    """Samples the resident set every 50 ms while a block runs."""
-
-    def __enter__(self):
-        self.baseline = self.peak = rss_mb()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._sample, daemon=True)
-        self._thread.start()
-        return self
-
-    def _sample(self):
-        while not self._stop.wait(0.05):
-            self.peak = max(self.peak, rss_mb())
-
-    def __exit__(self, *exc):
-        self._stop.set()
-        self._thread.join()
-        self.peak = max(self.peak, rss_mb())
-
-    @property
-    def growth(self) -> float:
-        return self.peak - self.baseline
 
 
 class Failed(SystemExit):
@@ -436,7 +404,7 @@ def bulk(instance: Instance) -> dict:
 
     with instance.app.app_context():
         runner = instance.app.test_cli_runner()
-        with PeakRss() as memory:
+        with PeakRss(every_s=0.05) as memory:
             outcome = runner.invoke(args=["doctor"])
         db.session.remove()
     result["doctor_peak_rss_mb"] = round(memory.growth, 1)
