@@ -56,6 +56,21 @@ def store_overrides(engine: str, *, redis: bool, postgres_database,
     return overrides
 
 
+def protection_app(engine: str, store: str, tmp_path, postgres_database, **extra):
+    """An app for the media-protection tests (a fixture body: yields it, then closes
+    it): ``engine`` with counters in ``store`` ("memory" or "redis"), the protection's
+    and the limiter's keys under a namespace of its own."""
+    namespace = f"papelera-test-{uuid.uuid4().hex}"
+    overrides = store_overrides(engine, redis=store == "redis",
+                                postgres_database=postgres_database, namespace=namespace)
+    overrides.update(MEDIA_PROTECTION_NAMESPACE=namespace, **extra)
+    if store == "redis":
+        overrides.update(RATELIMIT_STORAGE_URI=REDIS_URL, RATELIMIT_KEY_PREFIX=namespace)
+    app = build_app(tmp_path, fresh_schema=True, **overrides)
+    yield app
+    close_app(app, namespace)
+
+
 def close_app(app, namespace: str | None = None) -> None:
     """Drop the test's Redis keys (the cache's, and ``namespace``'s when given), then
     close its stores."""

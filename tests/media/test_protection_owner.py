@@ -5,14 +5,13 @@ no one."""
 
 from __future__ import annotations
 
-import uuid
 from urllib.parse import urlsplit
 
 import pytest
 
-from tests.conftest import ADMIN_PASSWORD, USER_PASSWORD, build_app
+from tests.conftest import ADMIN_PASSWORD, USER_PASSWORD
 from tests.helpers import Browser
-from tests.media.conftest import REDIS_URL, close_app, picture, store_overrides
+from tests.media.conftest import picture, protection_app
 from tests.media.helpers import set_media_config
 
 CONFIRM = {"X-Confirm-Delete": "yes"}
@@ -23,16 +22,7 @@ OTHER = "198.51.100.8"
 @pytest.fixture(params=[("sqlite", "memory"), ("postgresql", "redis")],
                 ids=lambda p: f"{p[0]}-{p[1]}")
 def app(request, tmp_path, postgres_database):
-    engine, store = request.param
-    namespace = f"papelera-test-{uuid.uuid4().hex}"
-    overrides = store_overrides(engine, redis=store == "redis",
-                                postgres_database=postgres_database, namespace=namespace)
-    overrides.update(MEDIA_PROTECTION_NAMESPACE=namespace)
-    if store == "redis":
-        overrides.update(RATELIMIT_STORAGE_URI=REDIS_URL, RATELIMIT_KEY_PREFIX=namespace)
-    app = build_app(tmp_path, fresh_schema=True, **overrides)
-    yield app
-    close_app(app, namespace)
+    yield from protection_app(*request.param, tmp_path, postgres_database)
 
 
 @pytest.fixture
