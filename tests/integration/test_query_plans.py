@@ -68,19 +68,8 @@ def library(request, tmp_path_factory, postgres_database):
 def _captured(app, call):
     """The listing SELECTs on images that ``call`` sends (not a reload by primary key),
     with their parameters."""
-    seen = []
-
-    def note(_conn, _cursor, statement, parameters, _context, _many):
-        if statement.lstrip().startswith("SELECT") and "FROM images" in statement \
-                and "ORDER BY" in statement:
-            seen.append((statement, parameters))
-
-    event.listen(db.engine, "before_cursor_execute", note)
-    try:
-        call()
-    finally:
-        event.remove(db.engine, "before_cursor_execute", note)
-    db.session.rollback()
+    seen = [(statement, parameters) for statement, parameters in _statements(app, call)
+            if statement.lstrip().startswith("SELECT") and "ORDER BY" in statement]
     assert seen
     return seen
 
