@@ -64,6 +64,13 @@ def new_person(server) -> tuple[str, dict]:
     return name, Api(server.url, name, PASSWORD).headers
 
 
+def put_photo(server, headers: dict, name: str, data: bytes) -> None:
+    """A photo already in the person's library, uploaded through the API."""
+    answer = requests.post(f"{server.url}/api/v1/images", headers=headers, timeout=60,
+                           files={"file": (name, data, "image/jpeg")})
+    assert answer.status_code == 201, answer.text
+
+
 def photo(i: int) -> bytes:
     """A JPEG of one of the real shapes, different for every i."""
     w, h = SHAPES[i % len(SHAPES)]
@@ -181,9 +188,7 @@ def test_a_batch_of_70_runs_to_the_end_and_asks_about_duplicates_once(
     # The library already holds four photos (and one more that is not in the batch).
     known = {i: photo(1000 + i) for i in range(5)}
     for i, data in known.items():
-        answer = requests.post(f"{server.url}/api/v1/images", headers=headers, timeout=60,
-                               files={"file": (f"old-{i}.jpg", data, "image/jpeg")})
-        assert answer.status_code == 201, answer.text
+        put_photo(server, headers, f"old-{i}.jpg", data)
 
     # 70 files: 64 new photos, 4 copies of library photos (one of them first, so a
     # question about it would hold up everything), one text file, one too large.
@@ -302,8 +307,7 @@ _DROP = """([names, data]) => {
 def test_files_chosen_or_dropped_while_a_batch_runs_join_it(browser, server):
     username, headers = new_person(server)
     first = photo(2000)
-    requests.post(f"{server.url}/api/v1/images", headers=headers, timeout=60,
-                  files={"file": ("first.jpg", first, "image/jpeg")}).raise_for_status()
+    put_photo(server, headers, "first.jpg", first)
     tab = Tab(browser, server.url)
     try:
         page = tab.page
@@ -424,8 +428,7 @@ def test_duplicates_are_found_without_web_crypto(browser, server):
     crypto.subtle: the page hashes in a Worker (plain JavaScript) and still asks."""
     username, headers = new_person(server)
     known = photo(4000)
-    requests.post(f"{server.url}/api/v1/images", headers=headers, timeout=60,
-                  files={"file": ("beach.jpg", known, "image/jpeg")}).raise_for_status()
+    put_photo(server, headers, "beach.jpg", known)
     tab = Tab(browser, server.url)
     try:
         page = tab.page
