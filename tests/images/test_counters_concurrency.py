@@ -20,6 +20,16 @@ THREADS = 8
 ROUNDS = 4
 
 
+def run_together(threads: list[threading.Thread], failures: list[str]) -> None:
+    """Start them all, wait for each (5 minutes at most), and fail on what they hit."""
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=300)
+    assert not any(thread.is_alive() for thread in threads)
+    assert failures == []
+
+
 def test_eight_threads_on_one_owner_leave_the_counters_exact(app, alice_api):
     """Every thread uploads, trashes and restores its own images and fights over two
     shared ones (trash, restore, bulk restore, empty trash of the same rows): whatever
@@ -60,13 +70,8 @@ def test_eight_threads_on_one_owner_leave_the_counters_exact(app, alice_api):
         except Exception as exc:  # noqa: BLE001  (reported below, with the others)
             failures.append(repr(exc))
 
-    threads = [threading.Thread(target=worker, args=(n,)) for n in range(THREADS)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=300)
-    assert not any(thread.is_alive() for thread in threads)
-    assert failures == []
+    run_together([threading.Thread(target=worker, args=(n,)) for n in range(THREADS)],
+                 failures)
     numbers = assert_exact(app)[alice_api.user.id]
     assert numbers[0] + numbers[2] >= 1  # something is left to be counted
 
@@ -126,14 +131,8 @@ def test_a_purge_across_owners_while_they_trash_and_restore(app, admin_api, api_
         except Exception as exc:  # noqa: BLE001
             failures.append(repr(exc))
 
-    threads = [threading.Thread(target=owner_work, args=(api,)) for api in owners]
-    threads.append(threading.Thread(target=purge))
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=300)
-    assert not any(thread.is_alive() for thread in threads)
-    assert failures == []
+    run_together([*(threading.Thread(target=owner_work, args=(api,)) for api in owners),
+                  threading.Thread(target=purge)], failures)
     assert_exact(app)
 
 
