@@ -150,8 +150,7 @@ class UserRepository:
         pattern = (exc.details or {}).get("keyPattern") or {}
         if pattern:
             return "username" if "username_lower" in pattern else "email"
-        taken = self.collection.count_documents({"username_lower": username.lower()}, limit=1)
-        return "username" if taken else "email"
+        return "username" if self.taken(username, "") else "email"
 
     def update(self, user_id: str, expect: dict, changes: dict, *, bump_epoch=False) -> User | None:
         """Apply ``changes`` only if the document still matches ``expect``; None otherwise."""
