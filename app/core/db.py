@@ -87,7 +87,7 @@ def _first_word(statement: str) -> str:
     return statement.lstrip(" \n\t(").split(None, 1)[0].upper() if statement.strip() else ""
 
 
-def _plain(session) -> Session:
+def plain_session(session) -> Session:
     """The request's session (or the one given), unwrapped from its scoped registry."""
     session = db.session if session is None else session
     return session() if isinstance(session, scoped_session) else session
@@ -106,7 +106,7 @@ def begin_write(session=None) -> None:
     ORM changes are pending in a read-only transaction: those were made from reads the
     lock did not protect. No-op on PostgreSQL.
     """
-    session = _plain(session)
+    session = plain_session(session)
     if session.get_bind().dialect.name != "sqlite":
         return
     if session.in_transaction():
@@ -128,7 +128,7 @@ def end_read(session=None) -> None:
     their values (``expire_on_commit=False``); reload what a decision depends on. Refuses
     when ORM changes are pending in a read-only transaction.
     """
-    session = _plain(session)
+    session = plain_session(session)
     if session.in_transaction() and session.connection().info.get(_WROTE):
         return
     if session.new or session.dirty or session.deleted:
@@ -139,7 +139,7 @@ def end_read(session=None) -> None:
 def has_pending_writes(session=None) -> bool:
     """Whether the session's transaction has written, or holds ORM changes not yet
     flushed: work that only a unit of work's commit may end."""
-    session = _plain(session)
+    session = plain_session(session)
     if session.new or session.dirty or session.deleted:
         return True
     return session.in_transaction() and bool(session.connection().info.get(_WROTE))

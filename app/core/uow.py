@@ -41,7 +41,7 @@ from typing import Any
 from sqlalchemy import event as sa_event
 from sqlalchemy.orm import Session
 
-from app.core.db import _plain, begin_write
+from app.core.db import begin_write, plain_session
 from app.core.events import Event, deliver
 from app.core.extensions import db
 
@@ -69,7 +69,7 @@ class UnitOfWork:
         return entry[0]
 
     def _flush_staged(self) -> None:
-        while self.staged:  # a flush may stage more (it should not; never loop for it)
+        while self.staged:  # what a flush stages in turn is written in the same commit
             staged, self.staged = self.staged, {}
             for state, flush in staged.values():
                 flush(state)
@@ -135,7 +135,7 @@ def _unit_of(session) -> UnitOfWork | None:
     """The current unit when ``session`` is its session (another session's commit is not
     this unit's)."""
     uow = _current.get()
-    if uow is None or not uow.sql or _plain(uow.session) is not session:
+    if uow is None or not uow.sql or plain_session(uow.session) is not session:
         return None
     return uow
 
