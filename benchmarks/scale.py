@@ -232,8 +232,9 @@ def _link_objects(instance: Instance, root: Path, owners: list[str], now) -> int
 
 
 def _recount(app) -> None:
-    """Per-owner counters (app.images.counters, where present) from the rows just written
-    straight into SQL, as the app would have kept them."""
+    """Per-owner counters (app.images.counters, where present) and the media totals row
+    (app.media.metrics.repair_totals, where present) from the rows just written straight
+    into SQL, as the app would have kept them."""
     from app.core.extensions import db
 
     try:
@@ -242,6 +243,9 @@ def _recount(app) -> None:
         return
     with app.app_context():
         counters.reset()
+        from app.media import metrics
+        if hasattr(metrics, "repair_totals"):
+            metrics.repair_totals()
         db.session.remove()
 
 

@@ -43,18 +43,15 @@ def user_id_for(text: str | None) -> str | None:
 
 
 def names_for(events: list[dict]) -> dict:
-    """Usernames and file names of the ids on the page: one lookup per distinct id."""
+    """Usernames and file names of the ids on the page: one query for the users, one for
+    the images, however many events the page holds."""
     users = get_users()
     user_ids = {e["actor_id"] for e in events if e["actor_id"]}
     user_ids |= {e["target_id"] for e in events
                  if e["target_type"] in USER_TARGETS and e["target_id"]}
     user_ids |= {value for e in events for key, value in (e["details"] or {}).items()
                  if key in USER_DETAILS and isinstance(value, str)}
-    names = {}
-    for user_id in user_ids:
-        user = users.get(user_id) if len(user_id) <= 64 else None
-        if user is not None:
-            names[user_id] = user.username
+    names = users.names(user_ids)
     for e in events:  # a removed account is still named by what its events wrote down
         username = (e["details"] or {}).get("username")
         if e["target_type"] in USER_TARGETS and e["target_id"] and isinstance(username, str):

@@ -27,10 +27,11 @@ import logging
 import threading
 import uuid
 from collections import defaultdict
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from flask import current_app, has_app_context
-from sqlalchemy import delete
+from sqlalchemy import delete, func, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
@@ -40,7 +41,7 @@ from app.core.extensions import db
 from app.core.uow import unit_of_work
 from app.media import webhooks
 from app.media.config import media_config
-from app.media.models import MediaEvent, MediaHourly, MediaStat
+from app.media.models import MediaEvent, MediaHourly, MediaStat, MediaTotals
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +52,7 @@ MAX_PENDING_EVENTS = 50_000
 STAT_FIELDS = ("views", "downloads", "proxy_requests", "bytes_served", "cache_hits",
                "not_modified", "bytes_from_cache")
 EVENT_FIELDS = ("at", "image_id", "kind", "ip", "user_agent", "status", "cache_hit", "bytes")
+TOTALS_ID = 1  # the one row of ``media_totals``
 HOUR_FIELDS = ("proxy_requests", "bytes_served", "cache_hits", "not_modified",
                "bytes_from_cache")
 
@@ -225,6 +227,9 @@ def _write(stat_rows, hour_rows, event_rows) -> None:
     _upsert(MediaHourly, "hour", hour_rows, HOUR_FIELDS)
     if event_rows:
         db.session.execute(MediaEvent.__table__.insert(), event_rows)
+    if stat_rows:  # the rolled-up row last: its lock is held for the commit only
+        _upsert(MediaTotals, "id", [{"id": TOTALS_ID, **{
+            name: sum(row[name] for row in stat_rows) for name in STAT_FIELDS}}], STAT_FIELDS)
 
 
 def _unreachable(exc: BaseException) -> bool:
@@ -285,6 +290,62 @@ def flush(app=None) -> int:
             log.exception("media metrics flush failed; the counts are kept for the next one")
             raise
     return len(stats)
+
+
+# -- the rolled-up totals (``media_totals``) ---------------------------------------------
+
+def flushed_totals() -> dict:
+    """Every image's flushed counters summed: the one row the flush keeps (zeros before
+    the first flush)."""
+    row = db.session.execute(
+        select(*(MediaTotals.__table__.c[name] for name in STAT_FIELDS))
+        .where(MediaTotals.id == TOTALS_ID)).one_or_none()
+    return {name: int(value) for name, value in zip(STAT_FIELDS, row or (0,) * len(STAT_FIELDS),
+                                                    strict=True)}
+
+
+def _summed() -> dict:
+    row = db.session.execute(
+        select(*(func.coalesce(func.sum(MediaStat.__table__.c[name]), 0)
+                 for name in STAT_FIELDS))).one()
+    return {name: int(value) for name, value in zip(STAT_FIELDS, row, strict=True)}
+
+
+@dataclass(frozen=True)
+class TotalsDrift:
+    stored: dict
+    summed: dict
+
+    def differences(self) -> dict:
+        return {name: (self.stored[name], self.summed[name]) for name in STAT_FIELDS
+                if self.stored[name] != self.summed[name]}
+
+
+def totals_drift() -> TotalsDrift | None:
+    """The rolled-up row against the sum over ``media_stats`` (one pass over the table:
+    ``flask doctor --counters``, never a page); None when they agree."""
+    stored, summed = flushed_totals(), _summed()
+    db.session.rollback()
+    return None if stored == summed else TotalsDrift(stored, summed)
+
+
+def repair_totals() -> TotalsDrift | None:
+    """Set the rolled-up row to the sum, under the row's lock (PostgreSQL ``FOR UPDATE``;
+    SQLite: the unit's write lock): a flush that has not committed waits for it and adds
+    its counts after, one that has is in the sum. What changed, or None."""
+    with unit_of_work():
+        session = db.session
+        start = (pg_insert if session.get_bind().dialect.name == "postgresql"
+                 else sqlite_insert)(MediaTotals.__table__)
+        session.execute(start.values(id=TOTALS_ID).on_conflict_do_nothing(index_elements=["id"]))
+        session.execute(select(MediaTotals.id).where(MediaTotals.id == TOTALS_ID)
+                        .with_for_update())
+        stored, summed = flushed_totals(), _summed()
+        if stored == summed:
+            return None
+        session.execute(MediaTotals.__table__.update().where(MediaTotals.id == TOTALS_ID)
+                        .values(**summed))
+    return TotalsDrift(stored, summed)
 
 
 def pending():

@@ -6,19 +6,15 @@ import uuid
 from datetime import datetime
 
 from sqlalchemy import BigInteger, ForeignKey, Index, Integer, String, Text, Uuid
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, declared_attr, mapped_column
 
 from app.core.db import UTCDateTime, utcnow
 from app.core.extensions import db
 
 
-class MediaStat(db.Model):
-    """Per image usage counters, added to by each metrics flush (no foreign key: a flush
-    may land after a purge; stats join with live images)."""
+class StatCounters:
+    """What the flush adds up per image (``app.media.metrics.STAT_FIELDS``)."""
 
-    __tablename__ = "media_stats"
-
-    image_id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
     views: Mapped[int] = mapped_column(BigInteger, nullable=False, default=0)
     downloads: Mapped[int] = mapped_column(BigInteger, nullable=False, default=0)
     proxy_requests: Mapped[int] = mapped_column(BigInteger, nullable=False, default=0)
@@ -27,7 +23,28 @@ class MediaStat(db.Model):
     not_modified: Mapped[int] = mapped_column(BigInteger, nullable=False, default=0)
     bytes_from_cache: Mapped[int] = mapped_column(BigInteger, nullable=False, default=0)
 
-    __table_args__ = (Index("ix_media_stats_requests", proxy_requests.desc(), "image_id"),)
+
+class MediaStat(StatCounters, db.Model):
+    """Per image usage counters, added to by each metrics flush (no foreign key: a flush
+    may land after a purge; stats join with live images)."""
+
+    __tablename__ = "media_stats"
+
+    image_id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+
+    @declared_attr.directive
+    def __table_args__(cls):
+        return (Index("ix_media_stats_requests", cls.proxy_requests.desc(), "image_id"),)
+
+
+class MediaTotals(StatCounters, db.Model):
+    """Every image's counters summed: one row (``id`` 1), added to by the same flush that
+    adds to ``media_stats``, so the totals are read, never summed over a row per image.
+    ``flask doctor --counters`` checks it against the sum (``app.media.metrics``)."""
+
+    __tablename__ = "media_totals"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
 
 
 class MediaHourly(db.Model):

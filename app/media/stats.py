@@ -15,13 +15,13 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from flask import url_for
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from app.core.db import end_read, utcnow
 from app.core.extensions import db
 from app.images.counters import totals_for
 from app.images.models import Image, OwnerTotals, with_trashed
-from app.media.metrics import HOUR_FIELDS, STAT_FIELDS, pending
+from app.media.metrics import HOUR_FIELDS, STAT_FIELDS, flushed_totals, pending
 from app.media.models import MediaHourly, MediaStat
 from app.users.repository import get_users
 
@@ -32,16 +32,14 @@ SERIES_HOURS = 24
 
 
 def _usernames(ids) -> dict[str, str]:
-
-    users = get_users()
-    names = {}
-    for user_id in ids:
-        try:
-            user = users.get(user_id)
-        except Exception:  # noqa: BLE001  (the user store is down: ids stay anonymous)
-            user = None
-        names[user_id] = user.username if user else "(deleted user)"
-    return names
+    """Owners' usernames in one query; "(deleted user)" for an id with no account, and for
+    every id while the user store is down (the numbers still answer)."""
+    ids = list(ids)
+    try:
+        names = get_users().names(ids)
+    except Exception:  # noqa: BLE001  (the user store is down: ids stay anonymous)
+        names = {}
+    return {user_id: names.get(user_id, "(deleted user)") for user_id in ids}
 
 
 def _image_dict(image: Image, counts: dict) -> dict:
@@ -51,14 +49,6 @@ def _image_dict(image: Image, counts: dict) -> dict:
             "requests": counts.get("proxy_requests", 0),
             "bytes_served": counts.get("bytes_served", 0),
             "cache_hits": counts.get("cache_hits", 0)}
-
-
-def _flushed_totals() -> dict:
-    """Every counter summed over ``media_stats`` in SQL (one aggregate, no row loaded)."""
-    row = db.session.execute(
-        select(*(func.coalesce(func.sum(getattr(MediaStat, name)), 0) for name in STAT_FIELDS))
-    ).one()
-    return {name: int(value) for name, value in zip(STAT_FIELDS, row, strict=True)}
 
 
 def _flushed_counts(ids) -> dict:
@@ -138,7 +128,7 @@ def media_stats(now: datetime | None = None) -> dict:
     unflushed_stats, unflushed_hours = pending()
     session = db.session
 
-    totals = _flushed_totals()
+    totals = flushed_totals()  # the flush's rolled-up row, not a sum over media_stats
     for values in unflushed_stats.values():
         for name, value in zip(STAT_FIELDS, values, strict=True):
             totals[name] += value

@@ -44,13 +44,10 @@ def describe_schedule(cron: str) -> str | None:
 
 
 def owner_names(items) -> dict:
-    """Usernames of the owners on the page (a handful of lookups, one per owner)."""
-    users = get_users()
-    names = {}
-    for owner_id in {item["owner_id"] for item in items}:
-        user = users.get(owner_id)
-        names[owner_id] = user.username if user else None
-    return names
+    """Usernames of the owners on the page (one query), None for a removed account."""
+    owners = {item["owner_id"] for item in items}
+    names = get_users().names(owners)
+    return {owner: names.get(owner) for owner in owners}
 
 
 def page_context() -> dict:

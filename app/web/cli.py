@@ -25,6 +25,7 @@ from app.installation import (
     require_installation,
     schema_ready,
 )
+from app.media import metrics
 from app.purge.cli import purge_command
 from app.storage import get_storage
 from app.users.repository import get_users
@@ -181,28 +182,41 @@ def doctor_command(fix, min_age_minutes, counters_only, dry_run):
 
 
 def _doctor_counters(*, repair: bool) -> None:
-    """``flask doctor --counters``: drift per owner, repaired unless ``--dry-run``."""
+    """``flask doctor --counters``: drift per owner and in the media totals row, repaired
+    unless ``--dry-run``."""
     report = check_counters(repair=repair)
+    media = metrics.totals_drift()
     click.echo(f"{report.owners} owner counter row(s) checked")
     for found in report.drift:
         changes = ", ".join(f"{name} {stored} -> {counted}"
                             for name, (stored, counted) in found.differences().items())
         click.echo(f"drift for owner {found.owner_id}: {changes}")
-    if report.healthy:
+    if media is not None:
+        click.echo("drift in the media totals: " + ", ".join(
+            f"{name} {stored} -> {summed}"
+            for name, (stored, summed) in media.differences().items()))
+    if report.healthy and media is None:
         click.echo("every counter matches the rows")
         return
     if not repair:
-        click.echo(f"{len(report.drift)} owner(s) with drift; run without --dry-run to repair")
+        click.echo(f"{len(report.drift)} owner(s) with drift"
+                   + (" and the media totals" if media is not None else "")
+                   + "; run without --dry-run to repair")
         raise SystemExit(1)
+    media_repaired = metrics.repair_totals() if media is not None else None
     audit.record("doctor_counters", "ok", audit.SYSTEM, target_type="counters",
                  details={"owners_repaired": len(report.repaired),
                           "owners": [d.owner_id for d in report.repaired][:100],
                           "changes": {d.owner_id: d.differences()
-                                      for d in report.repaired[:100]}})
+                                      for d in report.repaired[:100]},
+                          "media_totals": media_repaired.differences()
+                          if media_repaired is not None else {}})
     click.echo(f"repaired the counters of {len(report.repaired)} owner(s)"
                + (f" ({len(report.drift) - len(report.repaired)} had been right all along: "
                   "a change committed during the check)"
                   if len(report.repaired) < len(report.drift) else ""))
+    if media_repaired is not None:
+        click.echo("repaired the media totals")
 
 
 # -- CLI -------------------------------------------------------------------------------

@@ -35,3 +35,30 @@ def test_actors_and_targets_are_names_and_filters_take_usernames(app, alice):
     assert '{"' not in row
     shown = re.sub(r"<[^>]+>", "", row)
     assert "deleted for good on" in shown and not re.search(r"\d{4}-\d\d-\d\dT\d\d:", shown)
+
+
+def test_the_people_on_a_page_are_named_in_one_query(app, make_user, monkeypatch):
+    """Issue 19: a page of events by and about many people asks the user store once,
+    not once per person (100 lookups cost the audit page and the media stats ~100 ms)."""
+    from app.audit import service as audit
+    from app.users.repository import UserRepository
+
+    people = [make_user(f"person{n:02d}") for n in range(12)]
+    with app.app_context():
+        for person in people:
+            audit.record("deactivate_user", "ok", audit.Context(actor_id=person.id),
+                         target_type="user", target_id=people[0].id)
+    admin = Browser(app.test_client(), "founder", "founder-password")
+    lookups = []
+    for name in ("get", "names"):
+        original = getattr(UserRepository, name)
+
+        def spy(self, *args, _name=name, _original=original, **kwargs):
+            lookups.append(_name)
+            return _original(self, *args, **kwargs)
+        monkeypatch.setattr(UserRepository, name, spy)
+    page = admin.request("GET", "/admin/audit", htmx=False).text
+    for person in people:
+        assert f"<strong>{person.username}</strong>" in page
+    assert lookups.count("names") == 1
+    assert lookups.count("get") <= 1  # the signed-in admin, nobody on the page

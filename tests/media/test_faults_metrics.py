@@ -13,7 +13,7 @@ from sqlalchemy import select
 from app.core.db import utcnow
 from app.core.extensions import db
 from app.media import metrics
-from app.media.models import MediaEvent, MediaStat
+from app.media.models import MediaEvent, MediaStat, MediaTotals
 from tests.media.conftest import picture
 
 CONFIRM = {"X-Confirm-Delete": "yes"}
@@ -64,6 +64,8 @@ def test_one_row_the_database_refuses_is_dropped_not_the_batch(app, alice_api):
     alice_api.get(image["thumbnail_url"])
     _flush(app)  # the pipeline goes on
     assert [s.proxy_requests for s in _rows(app, MediaStat)] == [2]
+    # The totals row counted what was written, not the refused row (it rode in its savepoint).
+    assert [t.proxy_requests for t in _rows(app, MediaTotals)] == [2]
 
 
 def test_ids_are_counted_as_uuids(app):

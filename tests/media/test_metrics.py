@@ -10,8 +10,9 @@ from sqlalchemy.exc import OperationalError
 
 from app.core.db import utcnow
 from app.core.extensions import db
+from app.media import metrics
 from app.media.metrics import flush, prune_events, truncate_ip
-from app.media.models import MediaEvent, MediaHourly, MediaStat
+from app.media.models import MediaEvent, MediaHourly, MediaStat, MediaTotals
 from tests.media.conftest import picture
 
 STATS = "/api/v1/admin/media/stats"
@@ -72,6 +73,52 @@ def test_requests_are_counted_and_stats_include_unflushed_counts(app, admin_api,
     (row,) = _rows(app, MediaStat)
     assert row.proxy_requests == 5
     assert sum(h.proxy_requests for h in _rows(app, MediaHourly)) == 5
+
+
+def test_the_totals_row_is_every_flush_summed_and_the_doctor_repairs_it(app, admin_api,
+                                                                        alice_api, image):
+    """The stats' totals are one row the flush adds to in its own transaction (issue 19,
+    per image metrics rolled up), never a sum over ``media_stats`` when read."""
+    alice_api.get(image["thumbnail_url"])
+    alice_api.get(image["thumbnail_url"])
+    _flush(app)
+    other = alice_api.upload(picture((300, 500)), name="tall.png").get_json()
+    alice_api.get(other["url"] + "?download=1")
+    alice_api.get(image["url"])
+    _flush(app)
+    (totals,) = _rows(app, MediaTotals)
+    stats = _rows(app, MediaStat)
+    assert len(stats) == 2
+    for name in metrics.STAT_FIELDS:
+        assert getattr(totals, name) == sum(getattr(row, name) for row in stats), name
+    assert (totals.proxy_requests, totals.downloads) == (4, 1)
+    reads = []
+
+    def spy(_conn, _cursor, statement, *_args):
+        reads.append(" ".join(statement.split()))
+
+    with app.app_context():
+        engine = db.engine
+    event.listen(engine, "before_cursor_execute", spy)
+    try:
+        assert admin_api.get(STATS).get_json()["requests"] == 4
+    finally:
+        event.remove(engine, "before_cursor_execute", spy)
+    assert not [r for r in reads if "sum(" in r and "media_stats" in r]
+
+    with app.app_context():  # drift, as a restore of an old backup might leave
+        db.session.execute(MediaTotals.__table__.update().values(proxy_requests=40, views=0))
+        db.session.commit()
+    runner = app.test_cli_runner()
+    found = runner.invoke(args=["doctor", "--counters", "--dry-run"])
+    assert found.exit_code == 1, found.output
+    assert "drift in the media totals: views 0 -> 3, proxy_requests 40 -> 4" in found.output
+    assert admin_api.get(STATS).get_json()["requests"] == 40  # a dry run changes nothing
+    fixed = runner.invoke(args=["doctor", "--counters"])
+    assert fixed.exit_code == 0 and "repaired the media totals" in fixed.output, fixed.output
+    assert admin_api.get(STATS).get_json()["requests"] == 4
+    again = runner.invoke(args=["doctor", "--counters"])
+    assert "every counter matches the rows" in again.output
 
 
 def test_no_sql_write_per_request(app, alice_api, image):
