@@ -82,7 +82,7 @@ def index():
     cursor = request.args.get("cursor") or None
     page = search_events(actor=user_id_for(typed["actor"]), action=typed["action"],
                          target=user_id_for(typed["target"]),
-                         limit=parse_limit(request.args.get("limit") or "100"), cursor=cursor)
+                         limit=parse_limit(request.args.get("limit")), cursor=cursor)
     events = [event_to_dict(e) for e in page.items]
     block = "more" if cursor else "events"
     # One row per request, in words (a request cut by the page's end shows on both pages).

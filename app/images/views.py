@@ -105,35 +105,44 @@ def month_label(day: date) -> str:
     return format_skeleton("yMMMM", day, locale=get_locale())
 
 
+MONTHS_PER_STATEMENT = 200  # PostgreSQL allows 1,664 columns in one SELECT
+
+
 def months_of(owner_id: str) -> list[dict]:
     """The months that have photos, newest first, in the reader's time zone, for the
     "Go to date" control: ``[{"value": "2026-11", "label": "November 2026", "count": 12}]``.
 
-    Walked down ``ix_images_gallery`` a month at a time: the newest photo before the
-    previous month's start (one index probe) names the next month, and its count is an
-    index-only range. Nothing reads the photos' rows, and the Python side does one step
-    per month, not per photo (the review's 100,000-photo library took a pass over every
-    upload time on each first page). Month starts are the reader's midnights in UTC, so
-    the same statements run on SQLite and PostgreSQL."""
+    Two statements, however long the library: the newest and the oldest upload time (two
+    probes of ``ix_images_gallery``), then one count per month between them as columns
+    of one SELECT, each an index-only range of the same index. No photo row is read, and
+    the Python side does one step per month, not per photo (the review's 100,000-photo
+    library took a pass over every upload time on each first page; a walk of two
+    statements a month then took 74 round trips for three years). Month starts are the
+    reader's midnights in UTC, so the same statements run on SQLite and PostgreSQL."""
     live = (Image.owner_id == owner_id, Image.is_deleted.is_(False))
-    months, before = [], None
-    while True:
-        newest = select(func.max(Image.created_at)).where(*live)
-        if before is not None:
-            newest = newest.where(Image.created_at < before)
-        last = db.session.execute(newest).scalar_one()
-        if last is None:
-            return months
-        local = to_user_timezone(_aware(last))
-        start = _month_start_utc(local.year, local.month)
-        in_month = select(func.count()).select_from(Image).where(
-            *live, Image.created_at >= start)
-        if before is not None:
-            in_month = in_month.where(Image.created_at < before)
-        months.append({"value": f"{local.year:04d}-{local.month:02d}",
-                       "count": db.session.execute(in_month).scalar_one(),
-                       "label": month_label(date(local.year, local.month, 1))})
-        before = start
+    newest, oldest = db.session.execute(select(
+        select(func.max(Image.created_at)).where(*live).scalar_subquery(),
+        select(func.min(Image.created_at)).where(*live).scalar_subquery())).one()
+    if newest is None:
+        return []
+    first, last = to_user_timezone(_aware(newest)), to_user_timezone(_aware(oldest))
+    spans, before = [], None  # (year, month, its start in UTC, the next month's start)
+    year, month = first.year, first.month
+    while (year, month) >= (last.year, last.month):
+        start = _month_start_utc(year, month)
+        spans.append((year, month, start, before))
+        year, month, before = (year, month - 1, start) if month > 1 else (year - 1, 12, start)
+    counts = []
+    for chunk in range(0, len(spans), MONTHS_PER_STATEMENT):
+        columns = [select(func.count()).select_from(Image)
+                   .where(*live, Image.created_at >= start,
+                          *([Image.created_at < end] if end is not None else []))
+                   .scalar_subquery()
+                   for _, _, start, end in spans[chunk:chunk + MONTHS_PER_STATEMENT]]
+        counts.extend(db.session.execute(select(*columns)).one())
+    return [{"value": f"{year:04d}-{month:02d}", "count": count,
+             "label": month_label(date(year, month, 1))}
+            for (year, month, _, _), count in zip(spans, counts, strict=True) if count]
 
 
 def _aware(moment: datetime) -> datetime:

@@ -8,7 +8,7 @@ from flask_login import current_user
 
 from app.auth.login import login_required
 from app.core import htmx
-from app.core.pagination import parse_limit
+from app.core.pagination import DEFAULT_LIMIT, parse_limit
 from app.deletion import delete_endpoint
 from app.images.actions import (
     DELETE_IMAGE_FOREVER,
@@ -47,7 +47,7 @@ def _trash_badge() -> dict:
     return {"trash_badge_count": trash_badge_count}
 
 
-def trash_context(cursor=None, limit=100) -> dict:
+def trash_context(cursor=None, limit=DEFAULT_LIMIT) -> dict:
     """The trash section; a later page (``cursor``) is rows only: the totals above the
     list are not counted again for each one (scale review F3)."""
     page = list_trash(current_user.id, limit=limit, cursor=cursor)
@@ -62,7 +62,7 @@ def trash_context(cursor=None, limit=100) -> dict:
 @login_required
 def index():
     cursor = request.args.get("cursor") or None
-    limit = parse_limit(request.args.get("limit") or "100")
+    limit = parse_limit(request.args.get("limit"))  # 50 rows, as the API (then scrolling)
     block = "more" if cursor else "trash"
     return htmx.render_page_or_block("trash/index.html", block,
                                      **trash_context(cursor, limit))

@@ -18,6 +18,7 @@ def test_every_item_is_reached_and_later_pages_do_not_recount(app, client, alice
     first = browser.request("GET", "/trash", htmx=False)
     assert first.status_code == 200 and "250 items" in first.text
     seen = re.findall(r'id="trash-([0-9a-f-]{36})"', first.text)
+    assert len(seen) == 50  # a page as the API's (SPEC section 5), then more on scrolling
     aggregates = []
 
     def note(_conn, _cursor, statement, _parameters, _context, _many):
