@@ -42,7 +42,11 @@ def _usernames(ids) -> dict[str, str]:
     return {user_id: names.get(user_id, "(deleted user)") for user_id in ids}
 
 
-def _image_dict(image: Image, counts: dict) -> dict:
+# What a listed image shows: its columns only, not 200 whole rows made into objects.
+SHOWN = (Image.id, Image.file_name, Image.size_bytes)
+
+
+def _image_dict(image, counts: dict) -> dict:
     return {"id": str(image.id), "file_name": image.file_name, "size_bytes": image.size_bytes,
             "url": url_for("media.thumbnail", image_id=image.id), "views": counts.get("views", 0),
             "downloads": counts.get("downloads", 0),
@@ -91,8 +95,8 @@ def _top_images(unflushed: dict) -> list[dict]:
     if not ranked:
         return []
     live = {image.id: image for image in db.session.execute(
-        with_trashed(select(Image).where(Image.id.in_(ranked),
-                                         Image.purge_state.is_(None)))).scalars()}
+        with_trashed(select(*SHOWN).where(Image.id.in_(ranked),
+                                          Image.purge_state.is_(None))))}
     return [_image_dict(live[i], counts[i]) for i in ranked if i in live][:TOP]
 
 
@@ -101,8 +105,8 @@ def _heavy_images(unflushed: dict) -> list[dict]:
     ``TOP * 20`` by size from the partial index ``ix_images_heavy``, their views by
     primary key."""
     large = db.session.execute(
-        select(Image).where(Image.size_bytes >= HEAVY_MIN_BYTES, Image.purge_state.is_(None))
-        .order_by(Image.size_bytes.desc(), Image.id).limit(TOP * 20)).scalars().all()
+        select(*SHOWN).where(Image.size_bytes >= HEAVY_MIN_BYTES, Image.purge_state.is_(None))
+        .order_by(Image.size_bytes.desc(), Image.id).limit(TOP * 20)).all()
     ids = [image.id for image in large]
     counts = _merged(_flushed_counts(ids), unflushed, ids)
     heavy = [image for image in large if counts[image.id]["views"] <= RARELY_VIEWED][:TOP]

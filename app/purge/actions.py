@@ -11,6 +11,7 @@ from app.audit.service import Context
 from app.core.db import utcnow
 from app.core.pagination import Page, decode_cursor, encode_cursor
 from app.deletion.targets import Snapshot
+from app.images.totals import Totals
 from app.purge.present import iso, pending_item_to_dict, run_to_dict
 from app.purge.scheduler import next_run_at
 from app.purge.service import (
@@ -32,7 +33,10 @@ def load_purge_queue(actor) -> Snapshot:
 
 
 def preview_purge(queue: Snapshot, options) -> dict:
-    report = purge_expired(dry_run=True, trigger="api")
+    """The dry run: the queue as loaded (the numbers its ETag describes, counted once),
+    plus what an orphan sweep would take."""
+    report = purge_expired(dry_run=True, trigger="api", pending=Totals(
+        queue.count, queue.bytes, queue.fingerprint))
     return {"images": report.images, "objects": report.objects, "bytes": report.bytes}
 
 

@@ -438,7 +438,8 @@ def purge_expired(now: datetime | None = None, *, storage=None, batch_size: int 
                   ctx: audit.Context = audit.SYSTEM, audit_run: bool = True,
                   skip_if_started_since: datetime | None = None,
                   allow_mass_sweep: bool = False,
-                  clock: Callable[[], float] = time.monotonic) -> PurgeReport:
+                  clock: Callable[[], float] = time.monotonic,
+                  pending: Totals | None = None) -> PurgeReport:
     """Purge what has expired at ``now``; see the module docstring for the steps.
 
     ``deadline`` is a ``clock()`` value (``time.monotonic`` by default) after which no
@@ -449,6 +450,8 @@ def purge_expired(now: datetime | None = None, *, storage=None, batch_size: int 
     when several workers fire a moment apart. ``allow_mass_sweep``: an admin's yes to an
     orphan sweep above ``PURGE_MAX_SWEEP_SHARE``. Raises ``PurgeRunning`` when another
     run holds the lease, ``InstallationMismatch`` when SQL and the user store disagree.
+    ``pending``: with ``dry_run``, the ``pending_totals`` the caller already read at
+    ``now`` (the API's confirmation snapshot), so a dry run counts the due rows once.
     """
     require_installation()
     config = current_app.config
@@ -459,7 +462,7 @@ def purge_expired(now: datetime | None = None, *, storage=None, batch_size: int 
     report = PurgeReport(trigger=trigger, dry_run=dry_run)
 
     if dry_run:
-        return _dry_run(report, now, older_than_days)
+        return _dry_run(report, pending or pending_totals(now, older_than_days))
 
     lease = HeldLease.try_take(PURGE_LEASE, ttl_s=config["PURGE_LEASE_TTL_S"])
     if lease is None:
@@ -494,8 +497,8 @@ def _started_since(trigger: str, since: datetime) -> bool:
     return found is not None
 
 
-def _dry_run(report: PurgeReport, now: datetime, older_than_days: int | None) -> PurgeReport:
-    images, size = pending_stats(now, older_than_days)
+def _dry_run(report: PurgeReport, pending: Totals) -> PurgeReport:
+    images, size = pending.count, pending.bytes
     orphans, orphan_bytes = _orphan_stats(orphan_owner_ids())
     report.status = "dry_run"
     report.images = images + orphans
