@@ -31,6 +31,11 @@ from app.core.extensions import db
 INCLUDE_TRASHED = "include_trashed"
 
 
+# What the purge's totals read of a due row, carried in ``ix_images_purge``.
+PURGE_COVERED = ("purge_state", "size_bytes", "thumbnail_bytes", "variant_bytes", "version",
+                 "deleted_at")
+
+
 class Image(db.Model):
     __tablename__ = "images"
 
@@ -61,11 +66,14 @@ class Image(db.Model):
     __table_args__ = (
         Index("ix_images_gallery", "owner_id", "is_deleted", "created_at", "id"),
         Index("ix_images_trash", "owner_id", "is_deleted", "deleted_at", "id"),
-        Index("ix_images_purge", "is_deleted", "purge_after"),
+        # Due rows by deadline, and (below) rows in flight, each covering what the purge's
+        # totals add up (migration 0016): the overview and dry runs sum from the indexes.
+        Index("ix_images_purge", "is_deleted", "purge_after", *PURGE_COVERED),
         Index("ix_images_claim", "claim_id"),
         # Partial indexes (migration 0014), predicates as the queries render them: rows
         # in flight (the purge's reclaim and totals); live images largest first (media).
-        Index("ix_images_purging", "claimed_at", postgresql_where=text("purge_state = 'purging'"),
+        Index("ix_images_purging", "claimed_at", *PURGE_COVERED,
+              postgresql_where=text("purge_state = 'purging'"),
               sqlite_where=text("purge_state = 'purging'")),
         Index("ix_images_heavy", size_bytes.desc(), "id",
               postgresql_where=text("is_deleted IS false AND purge_state IS NULL"),
