@@ -109,6 +109,23 @@ def test_request_id_is_echoed_or_generated(client):
         "X-Request-ID"] == "abc-123"
     generated = client.get("/healthz", headers={"X-Request-ID": "bad id with spaces"})
     assert re.fullmatch(r"[0-9a-f]{32}", generated.headers["X-Request-ID"])
+    ids = {client.get("/healthz").headers["X-Request-ID"] for _ in range(50)}
+    assert len(ids) == 50 and all(re.fullmatch(r"[0-9a-f]{32}", i) for i in ids)
+
+
+def test_a_forked_worker_draws_request_ids_of_its_own():
+    """gunicorn forks its workers: each must draw its own random part, or two workers
+    would hand out the same ids (the audit log groups events by request id)."""
+    import multiprocessing
+
+    from app.core import logs
+
+    parent = logs.new_request_id()
+    context = multiprocessing.get_context("fork")
+    with context.Pool(1) as pool:
+        child = pool.apply(logs.new_request_id)
+    assert parent[:20] != child[:20]
+    assert logs.new_request_id()[:20] == parent[:20]  # the parent's own part is unchanged
 
 
 def test_security_headers_on_pages(client):

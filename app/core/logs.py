@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
+import os
 import re
+import secrets
 import sys
-import uuid
 from datetime import UTC, datetime
 
 from flask import g, has_request_context, request
@@ -59,9 +61,34 @@ def configure_logging(level: int = logging.INFO) -> None:
     logging.getLogger("apscheduler").setLevel(logging.WARNING)
 
 
+class _RequestIds:
+    """32 hex digits: 80 random bits drawn once per process (again after a fork), then a
+    48-bit counter. Unique across workers and restarts as a random UUID is, without
+    ``uuid4``'s ``getrandom`` system call on every request (8 % of a cached /media hit's
+    samples under gunicorn, py-spy)."""
+
+    def __init__(self) -> None:
+        self.reseed()
+
+    def reseed(self) -> None:
+        self.prefix = secrets.token_hex(10)
+        self.counter = itertools.count(secrets.randbelow(1 << 32))
+
+    def next(self) -> str:
+        return f"{self.prefix}{next(self.counter) & 0xFFFFFFFFFFFF:012x}"
+
+
+_ids = _RequestIds()
+os.register_at_fork(after_in_child=_ids.reseed)
+
+
+def new_request_id() -> str:
+    return _ids.next()
+
+
 def assign_request_id() -> None:
     incoming = request.headers.get("X-Request-ID", "")
-    g.request_id = incoming if _SAFE_ID.match(incoming) else uuid.uuid4().hex
+    g.request_id = incoming if _SAFE_ID.match(incoming) else new_request_id()
 
 
 _ACCESS = logging.getLogger("papelera.access")
