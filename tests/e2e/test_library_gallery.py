@@ -198,6 +198,7 @@ def libraries(server) -> dict[str, Library]:
         "hundreds": (300, 5, 5), "changing": (150, 5, 5),
         **{f"deleter-{look}": (60, 5, 5) for look in LOOK_IDS[:2]},
         **{f"trasher-{look}": (4, 1, 1) for look in LOOK_IDS[:2]},
+        "binful": (130, 5, 5),
     })
 
 
@@ -646,6 +647,65 @@ def test_a_dialog_over_the_viewer_keeps_focus_and_escape_closes_only_it(browser,
         expect(page.locator(f'#trash a[data-id="{shown}"]')).to_have_count(0)
         page.keyboard.press("Escape")
         expect(viewer).to_have_count(0)
+        no_errors(tab)
+    finally:
+        tab.close()
+
+
+# -- 7. a long trash, scrolled to its end ---------------------------------------------------
+
+@pytest.fixture(scope="module")
+def binful(server, libraries) -> Library:
+    """130 photos, all in the trash (three pages of 50 on the trash page)."""
+    own = libraries["binful"]
+    for image_id in own.ids:
+        own.delete(server.url, image_id)
+    return own
+
+
+@pytest.mark.parametrize("look", LOOKS[:2], ids=LOOK_IDS[:2])
+def test_a_long_trash_scrolls_to_its_last_item(browser, server, binful, look):
+    """The trash page shows 50 rows and the next 50 as the last comes into view, down to
+    the oldest deletion: every item once, the count above the list the whole trash."""
+    tab = open_tab(browser, server, binful.username, look)
+    page = tab.page
+    try:
+        page.goto("/trash")
+        rows = page.locator("#trash tr[id^='trash-']")
+        expect(rows).to_have_count(50)
+        expect(page.locator("#trash")).to_contain_text("130")
+        for _ in range(5):
+            if not page.locator("#trash .load-more").count():
+                break
+            seen = rows.count()
+            page.locator("#trash .load-more").scroll_into_view_if_needed()
+            expect(rows.nth(seen)).to_be_attached()
+        expect(page.locator("#trash .load-more")).to_have_count(0)
+        ids = rows.evaluate_all("rs => rs.map(r => r.id.slice('trash-'.length))")
+        assert len(ids) == len(set(ids)) == 130
+        assert set(ids) == set(binful.ids)
+        assert_accessible(page, f"a long trash, scrolled ({'-'.join(look)})")
+        no_errors(tab)
+    finally:
+        tab.close()
+
+
+def test_the_audit_log_scrolls_past_its_first_page(browser, server, binful):
+    """The audit page loads rows as the last comes into view and keeps its section (the
+    trash's row inherited its form's target and wiped the trash)."""
+    tab = Tab(browser, server.url)
+    page = tab.page
+    try:
+        tab.sign_in()
+        page.goto("/admin/audit")
+        rows = page.locator("#events tbody tr:not(.load-more)")
+        expect(rows.first).to_be_attached()
+        first = rows.count()
+        assert page.locator("#events .load-more").count() == 1  # 130 deletions: pages
+        page.locator("#events .load-more").scroll_into_view_if_needed()
+        expect(rows.nth(first)).to_be_attached()
+        expect(page.locator("#events")).to_be_visible()
+        assert rows.count() > first
         no_errors(tab)
     finally:
         tab.close()
