@@ -132,14 +132,30 @@
   });
 
   // After a swap, focus never falls to <body>: it goes to what replaced the focused
-  // element (same id), else to a fresh Undo, else into the container that held it, else main.
+  // element (same id), else to a fresh Undo, else to the same control of the row now in
+  // the acted-on row's place (the next one, or the last: restoring or deleting down a
+  // list keeps one's place), else into the container that held it, else main.
+  var FOCUSABLE = 'a[href], button:not([disabled]), input:not([disabled]):not([type="hidden"]), select';
   var before = null;
   document.addEventListener("htmx:beforeRequest", function () {
     var el = document.activeElement;
     if (!el || el === document.body) { before = null; return; }
     var box = el.parentElement && el.parentElement.closest("[id]");
     before = { id: el.id || null, box: box ? box.id : null, at: Date.now() };
+    var row = el.closest("tr[id]");
+    if (row && row.id.indexOf("-") > 0) {
+      var kind = row.id.slice(0, row.id.indexOf("-") + 1);
+      var rows = Array.prototype.slice.call(document.querySelectorAll('tr[id^="' + kind + '"]'));
+      before.row = { kind: kind, index: rows.indexOf(row),
+                     control: Array.prototype.indexOf.call(row.querySelectorAll(FOCUSABLE), el) };
+    }
   });
+  function sameControlInPlace(row) {
+    var rows = document.querySelectorAll('tr[id^="' + row.kind + '"]');
+    if (!rows.length || row.index < 0) return null;
+    var controls = rows[Math.min(row.index, rows.length - 1)].querySelectorAll(FOCUSABLE);
+    return controls.length ? controls[Math.max(0, Math.min(row.control, controls.length - 1))] : null;
+  }
   // A swap that removed the focused element fires its htmx events on that detached element,
   // where document listeners never hear them: watch the DOM instead, then look once.
   function recoverFocus() {
@@ -150,9 +166,10 @@
     before = null;
     var target = memo.id && document.getElementById(memo.id);
     if (!target) target = document.querySelector("#toasts .toast:last-child [hx-post]");
+    if (!target && memo.row) target = sameControlInPlace(memo.row);
     if (!target && memo.box) {
       var box = document.getElementById(memo.box);
-      target = box && box.querySelector('a[href], button:not([disabled]), input:not([disabled]):not([type="hidden"]), select');
+      target = box && box.querySelector(FOCUSABLE);
     }
     if (!target) target = document.getElementById("main");
     if (target) target.focus();

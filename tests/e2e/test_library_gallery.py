@@ -199,6 +199,7 @@ def libraries(server) -> dict[str, Library]:
         **{f"deleter-{look}": (60, 5, 5) for look in LOOK_IDS[:2]},
         **{f"trasher-{look}": (4, 1, 1) for look in LOOK_IDS[:2]},
         "binful": (130, 5, 5),
+        **{f"restorer-{look}": (4, 1, 1) for look in LOOK_IDS[:2]},
     })
 
 
@@ -706,6 +707,35 @@ def test_the_audit_log_scrolls_past_its_first_page(browser, server, binful):
         expect(rows.nth(first)).to_be_attached()
         expect(page.locator("#events")).to_be_visible()
         assert rows.count() > first
+        no_errors(tab)
+    finally:
+        tab.close()
+
+
+
+@pytest.mark.parametrize("look", LOOKS[:2], ids=LOOK_IDS[:2])
+def test_restoring_down_the_trash_keeps_ones_place(browser, server, libraries, look):
+    """Restore from the keyboard, row after row: focus goes to the same button of the row
+    now in that place (the next one, then the last), never back to the top of the page
+    (ux minor 13: the trash section is replaced by each answer)."""
+    own = libraries["restorer-" + "-".join(look)]
+    for image_id in own.ids:
+        own.delete(server.url, image_id)
+    tab = open_tab(browser, server, own.username, look)
+    page = tab.page
+    restore = "Restaurar" if look[2] == "es" else "Restore"
+    try:
+        page.goto("/trash")
+        rows = page.locator("#trash tr[id^='trash-']")
+        expect(rows).to_have_count(4)
+        listed = rows.evaluate_all("rs => rs.map(r => r.id)")
+        rows.nth(1).get_by_role("button", name=restore, exact=True).focus()
+        for left, focused_row in ((3, listed[2]), (2, listed[3]), (1, listed[0])):
+            page.keyboard.press("Enter")
+            expect(rows).to_have_count(left)
+            focused = page.locator(f"#{focused_row}").get_by_role("button", name=restore,
+                                                                  exact=True)
+            expect(focused).to_be_focused()
         no_errors(tab)
     finally:
         tab.close()
