@@ -141,15 +141,19 @@
     var el = document.activeElement;
     if (!el || el === document.body) { before = null; return; }
     var box = el.parentElement && el.parentElement.closest("[id]");
-    before = { id: el.id || null, box: box ? box.id : null, at: Date.now() };
-    var row = el.closest("tr[id]");
-    if (row && row.id.indexOf("-") > 0) {
-      var kind = row.id.slice(0, row.id.indexOf("-") + 1);
-      var rows = Array.prototype.slice.call(document.querySelectorAll('tr[id^="' + kind + '"]'));
-      before.row = { kind: kind, index: rows.indexOf(row),
-                     control: Array.prototype.indexOf.call(row.querySelectorAll(FOCUSABLE), el) };
-    }
+    before = { id: el.id || null, box: box ? box.id : null, at: Date.now(), row: rowKey(el) };
   });
+  // Where a control sits in a list of rows (tr ids "kind-<id>"): the row's kind, its
+  // place among its kind, the control's place in the row. dialog.js uses these too.
+  function rowKey(el) {
+    var row = el && el.closest && el.closest("tr[id]");
+    if (!row || row.id.indexOf("-") <= 0) return null;
+    var kind = row.id.slice(0, row.id.indexOf("-") + 1);
+    var rows = Array.prototype.slice.call(document.querySelectorAll('tr[id^="' + kind + '"]'));
+    return { kind: kind, index: rows.indexOf(row),
+             control: Array.prototype.indexOf.call(row.querySelectorAll(FOCUSABLE), el) };
+  }
+  window.PapeleraRows = { key: rowKey, find: sameControlInPlace };
   function sameControlInPlace(row) {
     var rows = document.querySelectorAll('tr[id^="' + row.kind + '"]');
     if (!rows.length || row.index < 0) return null;

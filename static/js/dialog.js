@@ -33,7 +33,8 @@
     if (!el || el === document.body) return null;
     var box = el.closest("[id]");
     return { id: el.id || null, box: box ? box.id : null,
-             action: el.getAttribute("data-action") };
+             action: el.getAttribute("data-action"),
+             row: window.PapeleraRows ? window.PapeleraRows.key(el) : null };
   }
 
   function setInert(on) {
@@ -56,7 +57,8 @@
     if (first) first.focus();
   }
 
-  // Focus back to the opener, or to what replaced it (the row a swap re-rendered), or main.
+  // Focus back to the opener, or to what replaced it (the row a swap re-rendered), or to the
+  // row now in its row's place, or main.
   function restoreFocus() {
     var target = opener && document.contains(opener) ? opener : null;
     if (!target && openerKey) {
@@ -65,6 +67,10 @@
       if (box) {
         target = (openerKey.action && box.querySelector('[data-action="' + openerKey.action + '"]')) ||
           box.querySelector(FOCUSABLE);
+      }
+      // The opener's row is gone (a user deleted): the same button of the row now in its place.
+      if (!target && openerKey.row && window.PapeleraRows) {
+        target = window.PapeleraRows.find(openerKey.row);
       }
     }
     if (!target) target = document.getElementById("main");

@@ -340,6 +340,29 @@ def test_admin_creates_deactivates_reactivates_and_deletes_a_user(open_tab, seed
     clean(tab)
 
 
+def test_after_deleting_a_user_focus_goes_to_the_next_row(open_tab, server, size):
+    """ux minor 13: the deleted user's row is gone, so focus goes to the same button of
+    the row now in its place, not to the top of the page."""
+    stem = f"gone{size}x{next(_names)}"
+    first, second = new_user(server, stem + "a"), new_user(server, stem + "b")
+    tab = open_tab()
+    page = tab.page
+    page.goto(f"/admin/users?q={stem}")
+    rows = page.locator("tr.user-row")
+    expect(rows).to_have_count(2)
+    page.locator("tr.user-row", has_text=first).locator('[data-action="delete"]').focus()
+    page.keyboard.press("Enter")
+    dialog = page.get_by_role("alertdialog")
+    expect(dialog).to_contain_text("cannot be undone")
+    dialog.locator("input[data-confirm-text]").fill(first)
+    dialog.get_by_role("button", name="Delete permanently").click()
+    expect(rows).to_have_count(1)
+    expect(dialog).to_have_count(0)
+    after = page.locator("tr.user-row", has_text=second).locator('[data-action="delete"]')
+    expect(after).to_be_focused()
+    clean(tab)
+
+
 # -- /admin/media ------------------------------------------------------------------------
 
 def test_media_settings_and_protection_lists(open_tab, seeded, size):
