@@ -36,7 +36,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
-from app.core.db import utcnow
+from app.core.db import end_read, on_postgresql, utcnow
 from app.core.extensions import db
 from app.core.uow import unit_of_work
 from app.media import webhooks
@@ -208,7 +208,7 @@ def _upsert(model, key: str, rows: list[dict], fields: tuple[str, ...]) -> None:
     if not rows:
         return
     session = db.session
-    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    insert = pg_insert if on_postgresql(session) else sqlite_insert
     stmt = insert(model.__table__)
     stmt = stmt.on_conflict_do_update(
         index_elements=[key],
@@ -294,21 +294,23 @@ def flush(app=None) -> int:
 
 # -- the rolled-up totals (``media_totals``) ---------------------------------------------
 
+def _counts(row) -> dict:
+    return {name: int(value) for name, value in zip(STAT_FIELDS, row, strict=True)}
+
+
 def flushed_totals() -> dict:
     """Every image's flushed counters summed: the one row the flush keeps (zeros before
     the first flush)."""
     row = db.session.execute(
         select(*(MediaTotals.__table__.c[name] for name in STAT_FIELDS))
         .where(MediaTotals.id == TOTALS_ID)).one_or_none()
-    return {name: int(value) for name, value in zip(STAT_FIELDS, row or (0,) * len(STAT_FIELDS),
-                                                    strict=True)}
+    return _counts(row or (0,) * len(STAT_FIELDS))
 
 
 def _summed() -> dict:
-    row = db.session.execute(
+    return _counts(db.session.execute(
         select(*(func.coalesce(func.sum(MediaStat.__table__.c[name]), 0)
-                 for name in STAT_FIELDS))).one()
-    return {name: int(value) for name, value in zip(STAT_FIELDS, row, strict=True)}
+                 for name in STAT_FIELDS))).one())
 
 
 @dataclass(frozen=True)
@@ -325,7 +327,7 @@ def totals_drift() -> TotalsDrift | None:
     """The rolled-up row against the sum over ``media_stats`` (one pass over the table:
     ``flask doctor --counters``, never a page); None when they agree."""
     stored, summed = flushed_totals(), _summed()
-    db.session.rollback()
+    end_read()
     return None if stored == summed else TotalsDrift(stored, summed)
 
 
@@ -335,8 +337,7 @@ def repair_totals() -> TotalsDrift | None:
     its counts after, one that has is in the sum. What changed, or None."""
     with unit_of_work():
         session = db.session
-        start = (pg_insert if session.get_bind().dialect.name == "postgresql"
-                 else sqlite_insert)(MediaTotals.__table__)
+        start = (pg_insert if on_postgresql(session) else sqlite_insert)(MediaTotals.__table__)
         session.execute(start.values(id=TOTALS_ID).on_conflict_do_nothing(index_elements=["id"]))
         session.execute(select(MediaTotals.id).where(MediaTotals.id == TOTALS_ID)
                         .with_for_update())
