@@ -83,13 +83,31 @@ def _init_core(app: Flask) -> None:
     app.config["RATELIMIT_STORAGE_URI"] = media_storage_uri(
         app.config["RATELIMIT_STORAGE_URI"] or app.config["REDIS_URL"] or "memory://")
     limiter.init_app(app)
-    # Flask-Limiter's own before_request resolves every route's limits; this app has no
-    # default limits, only the /media routes' decorator, which checks its limits itself
-    # when the view is called (app.media.guard). Dropped: two limit resolutions per
-    # request become one, and none on the other routes.
-    hooks = app.before_request_funcs.get(None, [])
-    if limiter._check_request_limit in hooks:  # absent when RATELIMIT_ENABLED is false
-        hooks.remove(limiter._check_request_limit)
+    _drop_limiter_hooks(app)
+
+
+def _drop_limiter_hooks(app: Flask) -> None:
+    """Flask-Limiter's own hooks, which this app has no use for, off every request.
+
+    - Its before_request resolves every route's limits; this app has no default limits,
+      only the /media routes' decorator, which checks its limits itself when the view is
+      called (app.media.guard): two limit resolutions per request become one, and none on
+      the other routes.
+    - Its after_request writes its headers (off here: app.media.guard writes RateLimit-*)
+      and makes conditional deductions (no limit here has ``deduct_when``); its teardown
+      resets a context that lives on the request context and goes with it.
+    All three are absent when RATELIMIT_ENABLED is false.
+    """
+    from app.core.extensions import limiter
+
+    def ours(hook) -> bool:
+        hook = getattr(hook, "func", hook)  # the after_request hook is a partial
+        return getattr(hook, "__self__", hook) is limiter or getattr(
+            hook, "__qualname__", "").startswith("Limiter.")
+
+    for hooks in (app.before_request_funcs, app.after_request_funcs,
+                  app.teardown_request_funcs):
+        hooks[None] = [hook for hook in hooks.get(None, []) if not ours(hook)]
 
 
 def _init_capabilities(app: Flask) -> None:

@@ -291,11 +291,20 @@ def test_no_view_hook_or_handler_is_a_coroutine(app):
 
 
 def test_flask_limiter_resolves_limits_only_where_a_route_declares_them(app):
-    """Its global ``before_request`` is off: no default limits exist, and the /media
-    routes' decorator checks their own (tests/media/test_protection*.py hold the 429s)."""
+    """Its global hooks are off: no default limits exist, and the /media routes'
+    decorator checks their own (tests/media/test_protection*.py hold the 429s); its
+    headers are off (app.media.guard writes them) and no limit deducts conditionally."""
     from app.core.extensions import limiter
 
-    assert limiter._check_request_limit not in app.before_request_funcs[None]
+    hooks = [getattr(hook, "func", hook) for table in (
+        app.before_request_funcs, app.after_request_funcs, app.teardown_request_funcs)
+        for hook in table.get(None, [])]
+    assert hooks and not [hook for hook in hooks if getattr(hook, "__self__", None) is limiter
+                          or getattr(hook, "__qualname__", "").startswith("Limiter.")]
+    assert not limiter._headers_enabled
+    limits = [limit for group in limiter.limit_manager._decorated_limits.values()
+              for limit in group]
+    assert limits and not [limit for limit in limits if limit.deduct_when]
 
 
 def test_the_access_log_line_carries_the_request(client, capsys):

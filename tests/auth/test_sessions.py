@@ -272,3 +272,62 @@ def test_a_sign_in_that_ends_no_session_keeps_every_cached_media_decision(app, m
     assert generation() == before
     browser.request("POST", "/logout", htmx=False)
     assert generation() != before
+
+
+def test_the_session_signer_is_built_once_per_set_of_keys(app, alice, monkeypatch):
+    """Flask builds a signer per request; ours keeps it while the keys stay the same, and
+    a changed ``SECRET_KEY`` takes effect at once (old cookies stop unless the old key is
+    among ``SECRET_KEY_FALLBACKS``)."""
+    from flask.sessions import SecureCookieSessionInterface
+
+    built = []
+    build = SecureCookieSessionInterface.get_signing_serializer
+
+    def counting(self, flask_app):
+        built.append(1)
+        return build(self, flask_app)
+
+    monkeypatch.setattr(SecureCookieSessionInterface, "get_signing_serializer", counting)
+    browser = Browser(app.test_client(), "alice", USER_PASSWORD)
+    built.clear()
+    assert all(signed_in(browser) for _ in range(3))
+    assert built == []  # the keys did not change since sign-in: the same signer
+
+    old_key = app.config["SECRET_KEY"]
+    app.secret_key = "another-secret-key-of-enough-length-0123456789"
+    assert not signed_in(browser)
+    assert built == [1]
+    app.config["SECRET_KEY_FALLBACKS"] = [old_key]
+    assert signed_in(browser)
+
+
+def test_session_protection_hashes_only_a_session_it_can_compare_with(app, alice, alice_api,
+                                                                       monkeypatch):
+    """Flask-Login's session protection (``basic``) still marks a cookie used from another
+    browser as not fresh; a request with an empty session (a bearer token, an anonymous
+    visit) has nothing to compare and is not hashed."""
+    from flask import session
+
+    from app.core.extensions import login_manager
+
+    hashed = []
+    identify = login_manager._session_identifier_generator
+
+    def counting():
+        hashed.append(1)
+        return identify()
+
+    monkeypatch.setattr(login_manager, "_session_identifier_generator", counting)
+    assert alice_api.get("/api/v1/images").status_code == 200
+    assert app.test_client().get("/healthz").status_code == 200
+    assert hashed == []
+
+    browser = Browser(app.test_client(), "alice", USER_PASSWORD)
+    hashed.clear()
+    assert signed_in(browser)
+    assert hashed == [1]
+    thief = copy_of(app, browser)
+    thief.client.environ_base["HTTP_USER_AGENT"] = "another browser"
+    with thief.client:
+        assert signed_in(thief)  # basic protection: still signed in, but not fresh
+        assert session["_fresh"] is False

@@ -97,6 +97,31 @@ def test_an_owner_or_admin_on_their_own_images_is_not_limited(app, client, alice
     assert [bob.get(link).status_code for _ in range(3)] == [200, 200, 429]
 
 
+def test_flask_limiter_is_asked_only_for_requests_it_would_hold(app, client, alice_api, image,
+                                                               link, monkeypatch):
+    """``media_limits`` answers the requests Flask-Limiter's own filter would skip (an
+    owner, an allowed address, one the gate's Redis call let through) without calling
+    into Flask-Limiter; the others still reach it, and its 429."""
+    from app.core.extensions import limiter
+
+    asked = []
+    check = limiter._check_request_limit
+
+    def counting(*args, **kwargs):
+        asked.append(1)
+        return check(*args, **kwargs)
+
+    monkeypatch.setattr(limiter, "_check_request_limit", counting)
+    set_media_config(app, rate_limits={"per_minute": 2})
+    assert [alice_api.get(image["thumbnail_url"]).status_code for _ in range(3)] == [200] * 3
+    assert asked == []  # the owner: exempt, never asked
+    codes = [fetch(client, link).status_code for _ in range(3)]
+    assert codes == [200, 200, 429]
+    # In memory every request is checked by Flask-Limiter; with Redis the gate's one call
+    # let the first two through every window, and only the refused one is checked.
+    assert len(asked) == (1 if app.config["REDIS_URL"] else 3)
+
+
 def test_an_owner_signed_in_by_browser_is_not_limited_nor_is_a_forged_credential_an_owner(
         app, image, link, alice):
     """Only the session cookie or an Authorization header can sign a request in (the
