@@ -26,7 +26,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
-from flask import current_app
+from flask import current_app, g, has_request_context
 from pymongo.errors import DuplicateKeyError
 from sqlalchemy import Integer, String, delete, inspect, select
 from sqlalchemy.exc import IntegrityError
@@ -194,12 +194,20 @@ def ensure_installation() -> InstallationStatus:
 
 
 def require_installation() -> None:
-    """Raise InstallationMismatch (409) unless SQL and the user store belong together."""
+    """Raise InstallationMismatch (409) unless SQL and the user store belong together.
+
+    Checked once per request: a destructive route's guard checks it, then the service
+    it calls (the purge, a user's deletion) checks it again for its other callers (the
+    scheduler, the CLI); within one request the answer cannot have changed."""
+    if has_request_context() and g.get("installation_checked"):
+        return
     status = ensure_installation()
     if status.state == "mismatch":
         raise InstallationMismatch(status.reason)
     if not status.ok:
         raise InstallationMismatch(status.reason or "The installation could not be checked.")
+    if has_request_context():
+        g.installation_checked = True
 
 
 def check_at_start(app) -> InstallationStatus | None:

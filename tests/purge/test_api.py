@@ -107,6 +107,32 @@ def test_the_dry_run_sums_the_due_rows_once(app, admin_api, owner):
     assert len(sums) == 2  # the due rows, the rows in flight
 
 
+def test_a_purge_request_checks_the_installation_once(app, admin_api, owner, monkeypatch):
+    """The route's guard checks that SQL and the user store belong together; the purge
+    service it calls would check again for the scheduler and the CLI (about 2 ms each):
+    within one request the answer is kept. A mismatch still answers 409."""
+    import app.installation as installation
+
+    checks = []
+    ensure = installation.ensure_installation
+
+    def counting():
+        checks.append(1)
+        return ensure()
+
+    monkeypatch.setattr(installation, "ensure_installation", counting)
+    add_images(app, owner.id, 2, EXPIRED)
+    assert admin_api.delete("/api/v1/admin/purge?dry_run=true").status_code == 200
+    assert checks == [1]
+    assert admin_api.delete("/api/v1/admin/purge", headers=CONFIRM).status_code == 200
+    assert checks == [1, 1]  # a new request checks again
+    mismatch = installation.InstallationStatus(state="mismatch", sql_id="a", store_id="b",
+                                               reason="another user store")
+    monkeypatch.setattr(installation, "ensure_installation", lambda: mismatch)
+    refused = admin_api.delete("/api/v1/admin/purge?dry_run=true")
+    assert refused.status_code == 409
+
+
 def test_a_second_run_gets_409_purge_running(app, admin_api, owner):
     add_images(app, owner.id, 2, EXPIRED)
     hold_lease(app)
