@@ -121,6 +121,75 @@ def test_the_totals_row_is_every_flush_summed_and_the_doctor_repairs_it(app, adm
     assert "every counter matches the rows" in again.output
 
 
+@pytest.mark.parametrize("pause", ["before_totals", "after_totals"])
+def test_a_repair_racing_a_flush_leaves_the_totals_equal_to_the_sum(app, alice_api, image,
+                                                                    monkeypatch, pause):
+    """``flask doctor --counters`` repairing the totals while a flush is between its
+    statements: the flush's counts are either in the repair's sum or added after its
+    write, never lost or counted twice. The race that would lose them: the repair sums,
+    the flush adds to the row and commits, the repair writes its (older) sum. The row's
+    lock (SQLite: the write lock) makes the flush wait for the repair instead."""
+    import threading
+
+    alice_api.get(image["thumbnail_url"])
+    _flush(app)
+    with app.app_context():  # drift to repair
+        db.session.execute(MediaTotals.__table__.update().values(proxy_requests=99))
+        db.session.commit()
+    for _ in range(3):
+        alice_api.get(image["thumbnail_url"])
+    flush_paused, go_flush = threading.Event(), threading.Event()
+    repair_summed, go_repair = threading.Event(), threading.Event()
+    upsert, summed = metrics._upsert, metrics._summed
+
+    def pausing_upsert(model, key, rows, fields):
+        if model is MediaTotals and pause == "before_totals":
+            flush_paused.set()
+            go_flush.wait(10)
+        upsert(model, key, rows, fields)
+        if model is MediaTotals and pause == "after_totals":
+            flush_paused.set()
+            go_flush.wait(10)
+
+    def pausing_sum():
+        found = summed()
+        repair_summed.set()
+        go_repair.wait(10)
+        return found
+
+    monkeypatch.setattr(metrics, "_upsert", pausing_upsert)
+    monkeypatch.setattr(metrics, "_summed", pausing_sum)
+    errors, repaired = [], []
+
+    def run(work):
+        def body():
+            try:
+                with app.app_context():
+                    work()
+            except Exception as exc:  # noqa: BLE001  (reported below)
+                errors.append(exc)
+        thread = threading.Thread(target=body)
+        thread.start()
+        return thread
+
+    flushing = run(lambda: flush(app))
+    assert flush_paused.wait(10)
+    repairing = run(lambda: repaired.append(metrics.repair_totals()))
+    repair_summed.wait(0.5)  # or waiting for the flush's lock (SQLite; the row, after it)
+    go_flush.set()
+    flushing.join(0.5)  # done, or waiting for the repair's lock
+    go_repair.set()
+    flushing.join(10)
+    repairing.join(10)
+    assert not errors and not flushing.is_alive() and not repairing.is_alive()
+    assert repaired and repaired[0] is not None  # the drift was found and repaired
+    (totals,) = _rows(app, MediaTotals)
+    (stat,) = _rows(app, MediaStat)
+    assert totals.proxy_requests == stat.proxy_requests == 4
+    with app.app_context():
+        assert metrics.totals_drift() is None
+
+
 def test_no_sql_write_per_request(app, alice_api, image):
     """Serving writes nothing to SQL; the flush writes the batch."""
     alice_api.get(image["thumbnail_url"])  # MISS: the cache fill, not counted below
