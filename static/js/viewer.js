@@ -100,9 +100,10 @@
   });
 
   // On a phone, Info and Share are sheets from the bottom (gallery.css). One is open at a
-  // time; while it has focus, Tab stays in it (and the toasts) and Escape closes it alone,
-  // focus back to its button. Opened by Enter or Space, it takes focus; opened by a tap,
-  // focus stays on the button, and Escape from there closes the viewer as before.
+  // time; while it has focus, Tab stays in it (and the toasts). Opened by Enter or Space,
+  // it takes focus; opened by a tap, focus stays on the button. Either way Escape closes
+  // the sheet alone (the top layer first), focus back to its button; the next Escape
+  // closes the viewer.
   var shareByKey = false;
   document.addEventListener("click", function (event) {  // before htmx handles it
     var share = event.target.closest && event.target.closest("[data-viewer-share]");
@@ -180,8 +181,7 @@
     if (event.defaultPrevented || document.querySelector("[data-dialog]")) return;
     var typing = event.target.closest && event.target.closest("input, select, textarea");
     var sheet = openSheet();
-    var inSheet = sheet && sheet.contains(document.activeElement);
-    if (event.key === "Escape") { event.preventDefault(); if (inSheet) closeSheet(); else close(); return; }
+    if (event.key === "Escape") { event.preventDefault(); if (sheet) closeSheet(); else close(); return; }
     if (event.key === "Tab") { cycle(event, sheet || r); return; }  // from a field too
     if (typing) return;
     if (event.key === "ArrowLeft") { event.preventDefault(); go("prev"); }

@@ -118,6 +118,14 @@ def test_the_phone_viewer_has_one_bar_and_bottom_sheets(browser, server, photos,
         photo_above(page, "#viewer-info")
         info.get_by_role("button", name=words["close"]).click()
         expect(info).to_be_hidden()
+        # Tapped open (focus stays on the button), Escape closes the sheet first, as the
+        # top layer, then the viewer.
+        info_button.click()
+        expect(info).to_be_visible()
+        page.keyboard.press("Escape")
+        expect(info).to_be_hidden()
+        expect(viewer).to_have_count(1)
+        expect(info_button).to_be_focused()
         page.keyboard.press("Escape")
         expect(viewer).to_have_count(0)
         assert tab.page_errors == [], tab.page_errors
