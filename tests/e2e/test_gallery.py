@@ -157,6 +157,10 @@ def test_viewer_opens_moves_closes_and_follows_back_and_reload(fresh, viewport):
     expect(info).to_be_visible()
     expect(info).to_contain_text("48 × 36")
     expect(info).to_contain_text("Uploaded")
+    if viewport == PHONE:  # Info is a sheet over the photo: Escape closes it first
+        page.keyboard.press("Escape")
+        expect(info).to_be_hidden()
+        expect(viewer.locator(".viewer-title")).to_have_text("v3.png")
     page.keyboard.press("Escape")
     page.wait_for_url(re.compile(r"/$"))
     expect(fresh.card("v3.png")).to_have_count(1)
@@ -264,7 +268,10 @@ def test_no_sideways_scrolling_at_360(fresh):
     expect(page.locator(".viewer")).to_be_visible()
     page.locator(".viewer").get_by_role("button", name="Info").click()
     assert page.evaluate(wide) <= 0
-    page.keyboard.press("Escape")
+    page.keyboard.press("Escape")  # the Info sheet
+    expect(page.locator("#viewer-info")).to_be_hidden()
+    page.keyboard.press("Escape")  # the viewer
+    expect(page.locator(".viewer")).to_have_count(0)
     fresh.trash_from_gallery("w1.png")
     page.goto("/trash")
     assert page.evaluate(wide) <= 0
