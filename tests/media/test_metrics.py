@@ -190,6 +190,32 @@ def test_a_repair_racing_a_flush_leaves_the_totals_equal_to_the_sum(app, alice_a
         assert metrics.totals_drift() is None
 
 
+def test_the_stats_answer_while_the_user_store_cannot_name_the_owners(app, admin_api, alice_api,
+                                                                     image, monkeypatch):
+    """The owners' names come from the user store; when it does not answer, the numbers
+    still do, every owner shown as "(deleted user)", and the page renders."""
+    from pymongo.errors import ServerSelectionTimeoutError
+
+    from app.users.repository import get_users
+
+    alice_api.get(image["thumbnail_url"])
+    with app.app_context():
+        store = type(get_users())
+
+    def down(_self, _ids):
+        raise ServerSelectionTimeoutError("user store unreachable")
+
+    monkeypatch.setattr(store, "names", down)
+    response = admin_api.get(STATS)
+    assert response.status_code == 200
+    stats = response.get_json()
+    assert stats["requests"] == 1
+    assert [row["username"] for row in stats["storage_per_user"]] == ["(deleted user)"]
+    assert stats["storage_per_user"][0]["bytes"] > 0
+    page = admin_api.get("/admin/media")
+    assert page.status_code == 200 and "(deleted user)" in page.get_data(as_text=True)
+
+
 def test_no_sql_write_per_request(app, alice_api, image):
     """Serving writes nothing to SQL; the flush writes the batch."""
     alice_api.get(image["thumbnail_url"])  # MISS: the cache fill, not counted below
