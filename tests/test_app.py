@@ -348,3 +348,20 @@ def test_the_app_starts_with_the_limiter_switched_off(tmp_path):
         # The limiter is one object per process and keeps ``enabled`` from the last app
         # bound to it: the apps of later tests in this worker must count again.
         limiter.enabled = True
+
+
+def test_htmx_never_writes_a_style_attribute(client, alice):
+    """Pages allow no inline styles (CSP ``style-src 'self'``): htmx, which by default
+    copies an old element's ``style`` attribute onto its swapped-in replacement while
+    settling, is told to settle only class, width and height."""
+    import json as _json
+
+    from tests.conftest import USER_PASSWORD
+    from tests.helpers import Browser
+
+    page = Browser(client, "alice", USER_PASSWORD).request("GET", "/", htmx=False)
+    meta = re.search(r"<meta name=\"htmx-config\" content='([^']+)'", page.get_data(as_text=True))
+    config = _json.loads(meta.group(1))
+    assert "style" not in config["attributesToSettle"]
+    assert {"class", "width", "height"} <= set(config["attributesToSettle"])
+    assert "'unsafe-inline'" not in page.headers["Content-Security-Policy"]
