@@ -150,3 +150,17 @@ def insert_images(owner_id: str, count: int, *, trashed: bool = False,
     db.session.commit()
     counters.repair(owner_id)  # rows written past the app: its counters learn of them here
     return [str(i) for i in ids]
+
+
+def count_calls(monkeypatch, owner, name: str) -> list:
+    """Wrap ``owner.name`` so that each call appends to the returned list, then calls
+    through (a class attribute, an instance's or a module's)."""
+    calls = []
+    original = getattr(owner, name)
+
+    def counting(*args, **kwargs):
+        calls.append(1)
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(owner, name, counting)
+    return calls

@@ -13,7 +13,7 @@ from app.core.config import ConfigError, load_settings
 from app.core.db import utcnow
 from app.core.extensions import db
 from tests.conftest import USER_PASSWORD
-from tests.helpers import Browser
+from tests.helpers import Browser, count_calls
 
 
 def copy_of(app, browser) -> Browser:
@@ -280,14 +280,7 @@ def test_the_session_signer_is_built_once_per_set_of_keys(app, alice, monkeypatc
     among ``SECRET_KEY_FALLBACKS``)."""
     from flask.sessions import SecureCookieSessionInterface
 
-    built = []
-    build = SecureCookieSessionInterface.get_signing_serializer
-
-    def counting(self, flask_app):
-        built.append(1)
-        return build(self, flask_app)
-
-    monkeypatch.setattr(SecureCookieSessionInterface, "get_signing_serializer", counting)
+    built = count_calls(monkeypatch, SecureCookieSessionInterface, "get_signing_serializer")
     browser = Browser(app.test_client(), "alice", USER_PASSWORD)
     built.clear()
     assert all(signed_in(browser) for _ in range(3))
@@ -310,14 +303,7 @@ def test_session_protection_hashes_only_a_session_it_can_compare_with(app, alice
 
     from app.core.extensions import login_manager
 
-    hashed = []
-    identify = login_manager._session_identifier_generator
-
-    def counting():
-        hashed.append(1)
-        return identify()
-
-    monkeypatch.setattr(login_manager, "_session_identifier_generator", counting)
+    hashed = count_calls(monkeypatch, login_manager, "_session_identifier_generator")
     assert alice_api.get("/api/v1/images").status_code == 200
     assert app.test_client().get("/healthz").status_code == 200
     assert hashed == []

@@ -15,7 +15,7 @@ import pytest
 import app.media.guard as guard
 from app.core.db import utcnow
 from tests.conftest import ADMIN_PASSWORD, ENGINES, USER_PASSWORD, build_app
-from tests.helpers import Browser, last_audit, sql_statements
+from tests.helpers import Browser, count_calls, last_audit, sql_statements
 from tests.media.conftest import picture, protection_app
 from tests.media.helpers import set_media_config
 
@@ -104,14 +104,7 @@ def test_flask_limiter_is_asked_only_for_requests_it_would_hold(app, client, ali
     into Flask-Limiter; the others still reach it, and its 429."""
     from app.core.extensions import limiter
 
-    asked = []
-    check = limiter._check_request_limit
-
-    def counting(*args, **kwargs):
-        asked.append(1)
-        return check(*args, **kwargs)
-
-    monkeypatch.setattr(limiter, "_check_request_limit", counting)
+    asked = count_calls(monkeypatch, limiter, "_check_request_limit")
     set_media_config(app, rate_limits={"per_minute": 2})
     assert [alice_api.get(image["thumbnail_url"]).status_code for _ in range(3)] == [200] * 3
     assert asked == []  # the owner: exempt, never asked

@@ -11,7 +11,7 @@ from app.core.db import utcnow
 from app.purge import lease
 from app.purge.chart import nice_ceiling, runs_chart
 from tests.conftest import USER_PASSWORD, build_app, login_api
-from tests.helpers import Browser
+from tests.helpers import Browser, count_calls
 from tests.purge.conftest import EXPIRED, TRASHED, add_images, image_rows
 
 CONFIRM = {"X-Confirm-Delete": "yes"}
@@ -113,14 +113,7 @@ def test_a_purge_request_checks_the_installation_once(app, admin_api, owner, mon
     within one request the answer is kept. A mismatch still answers 409."""
     import app.installation as installation
 
-    checks = []
-    ensure = installation.ensure_installation
-
-    def counting():
-        checks.append(1)
-        return ensure()
-
-    monkeypatch.setattr(installation, "ensure_installation", counting)
+    checks = count_calls(monkeypatch, installation, "ensure_installation")
     add_images(app, owner.id, 2, EXPIRED)
     assert admin_api.delete("/api/v1/admin/purge?dry_run=true").status_code == 200
     assert checks == [1]
