@@ -336,6 +336,21 @@ def test_the_access_log_line_carries_the_request(client, capsys):
         "remote_addr": "127.0.0.1"}
 
 
+@pytest.mark.parametrize("created", [
+    0.0, 2.5e-6, 1.9999994999, 1.9999995, 1_000_000_000.0000005, 1_000_000_000.0000015,
+    1_254_350_599.2173617, 1_796_601_599.9999996, 1_796_601_600.123456])
+def test_the_log_timestamp_is_the_one_datetime_writes(created):
+    """The second's text is kept between lines; the microseconds round as datetime's do
+    (half to even), carrying into the next second."""
+    from datetime import UTC, datetime
+
+    from app.core.logs import _timestamp
+
+    _timestamp(created - 1)  # another second was written last
+    expected = datetime.fromtimestamp(created, UTC).isoformat(timespec="microseconds")
+    assert _timestamp(created) == _timestamp(created) == expected[:-6] + "Z"
+
+
 def test_the_app_starts_with_the_limiter_switched_off(tmp_path):
     """``RATELIMIT_ENABLED=False`` (Flask-Limiter's own switch) registers no hook to take
     off: the app still starts and serves."""

@@ -294,6 +294,36 @@ def test_the_session_signer_is_built_once_per_set_of_keys(app, alice, monkeypatc
     assert signed_in(browser)
 
 
+def test_an_empty_session_is_saved_without_reading_the_cookie_settings(app, alice, alice_api,
+                                                                        monkeypatch):
+    """A session that is empty and was not emptied sets and deletes no cookie: its answer
+    only says ``Vary: Cookie`` when the session was read. Sign-in still sets the cookie,
+    and a session emptied still deletes it."""
+    from flask.sessions import SecureCookieSession, SecureCookieSessionInterface
+
+    settings = count_calls(monkeypatch, SecureCookieSessionInterface, "get_cookie_domain")
+    token_answer = alice_api.get("/api/v1/images")  # Flask-Login reads the empty session
+    assert token_answer.status_code == 200 and "Set-Cookie" not in token_answer.headers
+    assert "Cookie" in token_answer.headers.get("Vary", "")
+    anonymous = app.test_client().get("/healthz")
+    assert anonymous.status_code == 200 and "Set-Cookie" not in anonymous.headers
+    assert settings == []
+
+    browser = Browser(app.test_client(), "alice", USER_PASSWORD)
+    assert settings and signed_in(browser)
+    out = browser.client.post("/logout", data={"csrf_token": browser.csrf})
+    assert out.status_code == 303 and "session=" in out.headers["Set-Cookie"]  # its flash
+    settings.clear()
+    emptied = SecureCookieSession({"_user_id": "x"})
+    emptied.pop("_user_id")
+    response = app.response_class()
+    with app.test_request_context():
+        app.session_interface.save_session(app, emptied, response)
+    assert settings == [1]
+    assert re.search(r"session=;.*Expires=Thu, 01 Jan 1970", response.headers["Set-Cookie"])
+    assert "Cookie" in response.headers["Vary"]
+
+
 def test_session_protection_hashes_only_a_session_it_can_compare_with(app, alice, alice_api,
                                                                        monkeypatch):
     """Flask-Login's session protection (``basic``) still marks a cookie used from another
