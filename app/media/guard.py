@@ -53,7 +53,6 @@ from app.media.protection import (
     referrer_allowed,
 )
 from app.media.service import MEDIA_ENDPOINTS, servable_image
-from app.web.errors import error_response
 
 log = logging.getLogger(__name__)
 
@@ -260,13 +259,13 @@ def _budget(namespace: str, client: str) -> str:
 
 def _breached(limit):
     """The 429 answer, returned (not raised) so the limiter's error swallowing, which
-    keeps images served while its store is unreachable, cannot swallow it."""
+    keeps images served while its store is unreachable, cannot swallow it. The app's
+    handler for domain errors (``app.web.errors``) writes it, as it writes every refusal."""
     wait = max(1, int(limit.reset_at - time.time()))
-    error = TooManyRequests(ngettext(
+    return current_app.handle_user_exception(TooManyRequests(ngettext(
         "Too many photo requests from your address. Try again in %(num)d second.",
         "Too many photo requests from your address. Try again in %(num)d seconds.", wait),
-        retry_after=wait)
-    return error_response(error.status, error.body(), error.headers)
+        retry_after=wait))
 
 
 # Shared by every /media route: one budget per address, read from the config per request.
