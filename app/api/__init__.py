@@ -1,4 +1,5 @@
-"""Helpers every JSON blueprint shares, and the OpenAPI document."""
+"""Helpers every JSON blueprint shares, and the shapes the OpenAPI document states
+(``schemas.py``; the document itself is served by ``app/web/openapi.py``)."""
 
 from __future__ import annotations
 

@@ -3,7 +3,6 @@ the share links' pages)."""
 
 from __future__ import annotations
 
-from app.api.openapi import bp as openapi_bp
 from app.audit.api import bp as audit_api
 from app.audit.views import bp as audit_pages
 from app.auth.api import bp as auth_api
@@ -22,6 +21,7 @@ from app.users.ids import UserIdConverter
 from app.users.views import bp as users_pages
 from app.web.health import bp as health_bp
 from app.web.language import bp as language_bp
+from app.web.openapi import bp as openapi_bp
 
 BLUEPRINTS = (health_bp, auth_pages, images_pages, trash_pages, audit_pages, deletion_pages,
               language_bp, openapi_bp, auth_api, images_api, trash_api, users_api, audit_api,
