@@ -40,7 +40,7 @@ MEDIA_BLIND = ("app.images.service", "app.images.doctor",
                "app.images.processing", "app.images.totals", "app.images.present",
                "app.trash.service", "app.trash.retention", "app.users.service",
                "app.users.deletion", "app.users.repository", "app.users.mongo",
-               "app.purge.service", "app.purge.batch", "app.purge.lease",
+               "app.purge.service", "app.images.erasure", "app.purge.lease",
                "app.purge.scheduler", "app.auth.login", "app.auth.sessions",
                "app.auth.tokens", "app.auth.throttle", "app.installation")
 

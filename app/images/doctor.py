@@ -19,9 +19,9 @@ from sqlalchemy import text
 from app.core.db import end_read
 from app.core.extensions import db
 from app.images import counters
+from app.images.erasure import claim_and_delete, new_claim_id
 from app.images.models import Image
 from app.images.service import trash_rows
-from app.purge.batch import claim_and_delete, new_claim_id
 
 PREFIXES = ("originals/", "thumbnails/", "variants/")
 

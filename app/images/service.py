@@ -22,9 +22,9 @@ from app.core.extensions import db
 from app.core.pagination import Page, beyond, decode_cursor, page_from_rows
 from app.core.uow import emit, unit_of_work
 from app.images import counters
+from app.images.erasure import BatchResult, claim, delete_claimed, new_claim_id
 from app.images.models import Image, reload, with_trashed
 from app.images.processing import THUMBNAIL_TYPE, DecodeSlots, process_upload
-from app.purge.batch import BatchResult, claim, delete_claimed, new_claim_id
 
 log = logging.getLogger(__name__)
 

@@ -9,7 +9,7 @@
    permanent delete, user deletion) older than ``PURGE_STALE_CLAIM_S``;
 3. finishes users left ``deleting`` (``app.users.deletion``);
 4. claims and deletes expired images, ``batch_size`` at a time, each batch with a claim
-   id of its own (``purge:<run token>:<n>``) through ``app.purge.batch``;
+   id of its own (``purge:<run token>:<n>``) through ``app.images.erasure``;
 5. sweeps images whose owner no longer exists: owners whose deletion is recorded (a
    ``user_delete_finished`` tombstone) at once, unknown owners into the trash with the
    normal retention; a sweep larger than ``PURGE_MAX_SWEEP_SHARE`` waits for an admin;
@@ -18,7 +18,7 @@
 Nothing runs while SQL and the user store are not one installation (app.installation).
 Only one batch of rows is ever in memory. Between batches, user deletions' included, the
 lease is renewed and the deadline checked. Every step leaves a state the next run
-finishes: see app.purge.batch.
+finishes: see app.images.erasure.
 """
 
 from __future__ import annotations
@@ -45,11 +45,7 @@ from app.core.errors import Conflict
 from app.core.extensions import db
 from app.core.uow import unit_of_work
 from app.images.counters import global_totals
-from app.images.models import Image, with_trashed
-from app.images.service import trash_rows
-from app.images.totals import Totals
-from app.installation import require_installation
-from app.purge.batch import (
+from app.images.erasure import (
     PARTIAL_CLAIM_PREFIX,
     BatchResult,
     claim,
@@ -58,6 +54,10 @@ from app.purge.batch import (
     delete_rows,
     reclaim,
 )
+from app.images.models import Image, with_trashed
+from app.images.service import trash_rows
+from app.images.totals import Totals
+from app.installation import require_installation
 from app.purge.lease import PURGE_LEASE, HeldLease, current_holder
 from app.purge.models import MAX_ERROR_MESSAGES, PurgeRun
 from app.storage import get_storage

@@ -16,10 +16,10 @@ from app.core.extensions import db
 from app.core.pagination import Page, beyond, decode_cursor, page_from_rows
 from app.core.uow import unit_of_work
 from app.images import counters
+from app.images.erasure import BatchResult, claim_and_delete, new_claim_id
 from app.images.models import Image, with_trashed
 from app.images.service import release_claim
 from app.images.totals import Totals, image_totals
-from app.purge.batch import BatchResult, claim_and_delete, new_claim_id
 
 EXPIRES_SOON = timedelta(days=3)
 

@@ -43,10 +43,10 @@ from app.core.errors import Conflict, NotFound
 from app.core.extensions import db
 from app.core.uow import unit_of_work
 from app.images import counters
+from app.images.erasure import BatchResult, claim_and_delete
 from app.images.models import Image, with_trashed
 from app.images.service import trash_rows
 from app.installation import require_installation
-from app.purge.batch import BatchResult, claim_and_delete
 from app.users.repository import User, UserRepository, get_users
 from app.users.service import changed_meanwhile, ensure_not_last_admin
 

@@ -15,9 +15,9 @@ from app.core.db import utcnow
 from app.core.extensions import db
 from app.core.uow import UnitOfWorkWarning, unit_of_work
 from app.images import counters
+from app.images.erasure import claim, new_claim_id
 from app.images.models import Image, OwnerTotals, with_trashed
 from app.images.service import release_claim
-from app.purge.batch import claim, new_claim_id
 from app.storage import get_storage
 from tests.conftest import USER_PASSWORD, png_bytes
 from tests.helpers import Browser, audit_refused, image_row, last_audit

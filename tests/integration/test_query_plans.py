@@ -192,7 +192,7 @@ def test_the_pending_totals_are_index_ranges(library):
 
 
 def test_reclaiming_with_nothing_claimed_reads_the_partial_index(library):
-    from app.purge.batch import reclaim
+    from app.images.erasure import reclaim
     from app.purge.service import _abandoned_condition
 
     with library.app_context():

@@ -10,9 +10,9 @@ from sqlalchemy import update
 
 from app.core.db import utcnow
 from app.core.extensions import db
+from app.images.erasure import claim
 from app.images.models import Image
 from app.media.cache import MemoryCache, get_cache
-from app.purge.batch import claim
 from tests.media.conftest import cached_keys, picture
 
 CONFIRM = {"X-Confirm-Delete": "yes"}

@@ -13,9 +13,9 @@ from sqlalchemy import and_, event, func, or_, select, update
 from app.core.db import utcnow
 from app.core.extensions import db
 from app.images import counters
+from app.images.erasure import claim
 from app.images.models import Image, with_trashed
 from app.purge import service
-from app.purge.batch import claim
 from tests.purge.conftest import ACTIVE, EXPIRED, TRASHED, add_images
 
 

@@ -16,8 +16,8 @@ from app.audit.service import Context
 from app.auth.models import ApiToken
 from app.core.db import utcnow
 from app.core.extensions import db
+from app.images import erasure
 from app.images.models import Image, with_trashed
-from app.purge import batch as purge_batch
 from app.storage import get_storage
 from app.users import deletion
 from app.users.deletion import (
@@ -123,7 +123,7 @@ def fail_batches(monkeypatch, after: int, claim_first=False):
         calls["n"] += 1
         if calls["n"] > after:
             if claim_first:
-                purge_batch.claim(condition, claim_id=claim_id, now=now, limit=batch_size)
+                erasure.claim(condition, claim_id=claim_id, now=now, limit=batch_size)
             raise Crash("batch")
         return real(condition, storage=storage, claim_id=claim_id, now=now,
                     batch_size=batch_size)
