@@ -3,12 +3,13 @@ the gallery and in the trash, kept exact in the transaction of every change.
 
 One row per owner in ``owner_totals`` (``OwnerTotals``). Every function that changes an
 image row tells this module what the statement did, from the rows it really changed
-(the ORM object it holds, or ``RETURNING owner_id, total_bytes`` of a set-based UPDATE
-or DELETE). The deltas add up on the current unit of work (``app.core.uow.stage``) and
-are written by one ``INSERT … ON CONFLICT DO UPDATE SET x = x + :d`` per owner, in
-owner order, inside the same transaction just before it commits: a rollback takes them
-with the change, a concurrent writer adds its own on top, and the hot row of a busy
-owner is locked only for the commit itself. Not an event subscriber: subscribers run
+(the ORM object it holds, or a set-based UPDATE or DELETE run through ``counted``, which
+reads ``RETURNING owner_id, total_bytes`` and applies the rule named). The deltas add up
+on the current unit of work (``app.core.uow.stage``) and are written by one
+``INSERT … ON CONFLICT DO UPDATE SET x = x + :d`` per owner, in owner order, inside the
+same transaction just before it commits: a rollback takes them with the change, a
+concurrent writer adds its own on top, and the hot row of a busy owner is locked only
+for the commit itself. Not an event subscriber: subscribers run
 after the commit, when a crash would leave the counters behind.
 
 The rules (bytes are ``Image.total_bytes``: original, thumbnail and variants):
@@ -35,7 +36,8 @@ on the clock: ``due_count`` reads it from the ``ix_images_purge`` range, never a
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Iterator
+import uuid
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, fields
 
 from sqlalchemy import case, func, insert, literal, select, update
@@ -172,6 +174,17 @@ def bytes_changed(owner_id: str, *, is_deleted: bool, purging: bool, delta: int)
 
 
 RETURNED = (Image.owner_id, Image.total_bytes)  # what a set-based statement returns for us
+
+
+def counted(statement, rule: Callable[[Rows], None]) -> tuple[uuid.UUID, ...]:
+    """Run a set-based UPDATE or DELETE of image rows and count the rows it really changed
+    by ``rule`` (``trashed``, ``restored``, ``claimed``, ``released``, ``erased``), from
+    their ``RETURNING``; the ids of those rows."""
+    rows = db.session.execute(
+        statement.returning(Image.id, *RETURNED).execution_options(synchronize_session=False)
+    ).all()
+    rule((owner_id, nbytes) for _, owner_id, nbytes in rows)
+    return tuple(image_id for image_id, _, _ in rows)
 
 
 def _write(deltas: _Deltas) -> None:

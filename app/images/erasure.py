@@ -83,19 +83,14 @@ def claim(condition, *, claim_id: str, now: datetime, limit: int) -> int:
         .limit(limit)
     )
     with unit_of_work() as uow:
-        rows = db.session.execute(
+        claimed = counters.counted(
             with_trashed(
                 update(Image)
                 .where(_one_of(candidates), Image.purge_state.is_(None),
                        Image.is_deleted.is_(True))
                 .values(purge_state="purging", claim_id=claim_id, claimed_at=now,
-                        version=Image.version + 1)
-                .returning(Image.id, *counters.RETURNED)
-                .execution_options(synchronize_session=False)
-            )
-        ).all()
-        counters.claimed((row.owner_id, row[2]) for row in rows)
-        claimed = tuple(row.id for row in rows)
+                        version=Image.version + 1)),
+            counters.claimed)
         if claimed:
             uow.emit(ImagesClaimed(claim_id, claimed))
         uow.commit()  # before any object-store call, also inside a larger unit
@@ -235,16 +230,13 @@ def _delete_rows(claim_id: str, done_ids: list, sizes: dict, result: BatchResult
         chunk = done_ids[start:start + 500]
         # RETURNING tells which rows this claim really deleted: a run that took the
         # claim over meanwhile (it looked abandoned) deletes and counts the others.
-        gone = db.session.execute(
+        gone = counters.counted(
             with_trashed(delete(Image).where(and_(Image.claim_id == claim_id,
-                                                  Image.id.in_(chunk)))
-                         .returning(Image.id, *counters.RETURNED))
-            .execution_options(synchronize_session=False)
-        ).all()
-        counters.erased((row.owner_id, row[2]) for row in gone)
-        for row in gone:
-            result.deleted_ids.append(str(row.id))
-            result.bytes_freed += sizes[row.id]
+                                                  Image.id.in_(chunk)))),
+            counters.erased)
+        for image_id in gone:
+            result.deleted_ids.append(str(image_id))
+            result.bytes_freed += sizes[image_id]
 
 
 def delete_claimed(storage, claim_id: str) -> BatchResult:

@@ -176,16 +176,13 @@ def soft_delete_image(image: Image, *, actor_id: str, retention_days: int,
     """
     begin_write()
     if not image.is_deleted:
-        moved = db.session.execute(
+        moved = counters.counted(
             update(Image)
             .where(Image.id == image.id, Image.is_deleted.is_(False))
             .values(is_deleted=True, deleted_at=now, deleted_by=actor_id,
                     purge_after=now + timedelta(days=retention_days),
-                    version=Image.version + 1)
-            .returning(*counters.RETURNED)
-            .execution_options(synchronize_session=False)
-        ).all()
-        counters.trashed(moved)
+                    version=Image.version + 1),
+            counters.trashed)
         if moved:
             emit(ImagesTrashed((image.id,)))
         image = reload(image.id)
@@ -203,16 +200,12 @@ def trash_rows(condition, *, deleted_by: str | None, now: datetime,
     the caller commits).
     """
     with unit_of_work() as uow:
-        rows = db.session.execute(
+        trashed = counters.counted(
             update(Image)
             .where(condition, Image.is_deleted.is_(False))
             .values(is_deleted=True, deleted_at=now, deleted_by=deleted_by,
-                    purge_after=purge_after, version=Image.version + 1)
-            .returning(Image.id, *counters.RETURNED)
-            .execution_options(synchronize_session=False)
-        ).all()
-        counters.trashed((row.owner_id, row[2]) for row in rows)
-        trashed = tuple(row.id for row in rows)
+                    purge_after=purge_after, version=Image.version + 1),
+            counters.trashed)
         if trashed:
             uow.emit(ImagesTrashed(trashed))
     return trashed
@@ -230,15 +223,12 @@ def restore_image(image: Image, *, now: datetime) -> Image:
     Not committed: the caller commits, with the audit event that records it.
     """
     begin_write()
-    moved = db.session.execute(
+    moved = counters.counted(
         update(Image)
         .where(Image.id == image.id, Image.is_deleted.is_(True), Image.purge_state.is_(None))
         .values(is_deleted=False, deleted_at=None, deleted_by=None, purge_after=None,
-                version=Image.version + 1)
-        .returning(*counters.RETURNED)
-        .execution_options(synchronize_session=False)
-    ).all()
-    counters.restored(moved)
+                version=Image.version + 1),
+        counters.restored)
     current = reload(image.id)
     if current is None:
         raise NotFound(gettext("No such photo."))
@@ -262,15 +252,12 @@ def permanently_delete_image(image: Image, storage, *, actor_id: str,
     claim_id = new_claim_id("delete")
     begin_write()
     # Mark it trashed first (if it was active) so that it is hidden at once, then claim it.
-    moved = db.session.execute(
+    moved = counters.counted(
         update(Image)
         .where(Image.id == image.id, Image.is_deleted.is_(False))
         .values(is_deleted=True, deleted_at=now, deleted_by=actor_id, purge_after=now,
-                version=Image.version + 1)
-        .returning(*counters.RETURNED)
-        .execution_options(synchronize_session=False)
-    ).all()
-    counters.trashed(moved)
+                version=Image.version + 1),
+        counters.trashed)
     if moved:
         emit(ImagesTrashed((image.id,)))
     claimed = claim(Image.id == image.id, claim_id=claim_id, now=now, limit=1)
@@ -289,17 +276,12 @@ def permanently_delete_image(image: Image, storage, *, actor_id: str,
 def release_claim(claim_id: str) -> None:
     """Give rows of an unfinished claim back to the trash (restorable again), committed."""
     with unit_of_work() as uow:
-        rows = db.session.execute(
+        released = counters.counted(
             with_trashed(
                 update(Image).where(Image.claim_id == claim_id, Image.purge_state == "purging")
                 .values(purge_state=None, claim_id=None, claimed_at=None,
-                        version=Image.version + 1)
-                .returning(Image.id, *counters.RETURNED)
-                .execution_options(synchronize_session=False)
-            )
-        ).all()
-        counters.released((row.owner_id, row[2]) for row in rows)
-        released = tuple(row.id for row in rows)
+                        version=Image.version + 1)),
+            counters.released)
         if released:
             uow.emit(ImagesReleased(released))
         uow.commit()  # also inside a larger unit: the rows are restorable from now on

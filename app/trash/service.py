@@ -127,18 +127,14 @@ def restore_many(owner_id: str, ids: list[str] | None, *, all_items: bool,
         wanted = list(dict.fromkeys(image_id for _, image_id in given if image_id))
         restored: set[uuid.UUID] = set()
         for start in range(0, len(wanted), RESTORE_BATCH):
-            rows = db.session.execute(
+            batch = counters.counted(
                 update(Image)
                 .where(Image.id.in_(wanted[start:start + RESTORE_BATCH]),
                        Image.owner_id == owner_id, Image.is_deleted.is_(True),
                        Image.purge_state.is_(None))
                 .values(is_deleted=False, deleted_at=None, deleted_by=None, purge_after=None,
-                        version=Image.version + 1)
-                .returning(Image.id, *counters.RETURNED)
-                .execution_options(synchronize_session=False)
-            ).all()
-            counters.restored((row.owner_id, row[2]) for row in rows)
-            batch = tuple(row.id for row in rows)
+                        version=Image.version + 1),
+                counters.restored)
             if batch:
                 restored.update(batch)
                 uow.emit(ImagesRestored(batch))
