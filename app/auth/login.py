@@ -132,7 +132,7 @@ def may_be_signed_in(req) -> bool:
     ``Authorization`` header. Without either it is anonymous, known without loading an
     empty session through Flask-Login (``app.media.guard`` asks on every image request)."""
     return ("Authorization" in req.headers
-            or current_app.config["SESSION_COOKIE_NAME"] in req.cookies)
+            or current_app._get_current_object().config["SESSION_COOKIE_NAME"] in req.cookies)
 
 
 def _token_user(token: str, now):

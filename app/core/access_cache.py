@@ -285,8 +285,9 @@ class AccessCache:
 
     def observe(self) -> str | None:
         """This request's reading of the generation (once per request); None: unreadable."""
-        if _SEEN in g:
-            return g.get(_SEEN)
+        ctx_g = g._get_current_object()  # one context lookup: asked for every entry
+        if _SEEN in ctx_g:
+            return getattr(ctx_g, _SEEN)
         try:
             current = self.generation.read()
         except (GenerationBusy, RedisDown):  # said once, by the breaker or not at all
@@ -301,7 +302,7 @@ class AccessCache:
                 self.seen = current
         if moved and self.on_change is not None:
             self.on_change()
-        setattr(g, _SEEN, current)
+        setattr(ctx_g, _SEEN, current)
         return current
 
     def remember(self, key: tuple, load: Callable[[], object]):
@@ -359,8 +360,9 @@ def applies() -> AccessCache | None:
     """The cache, on a /media request (other routes decide from the stores every time)."""
     if not has_request_context() or not has_app_context():
         return None
-    cache = current_app.extensions.get(EXTENSION)
-    return cache if cache is not None and request.endpoint in cache.endpoints else None
+    cache = current_app._get_current_object().extensions.get(EXTENSION)
+    return (cache if cache is not None and request._get_current_object().endpoint
+            in cache.endpoints else None)
 
 
 def remember(key: tuple, load: Callable[[], object]):

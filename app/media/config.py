@@ -284,10 +284,11 @@ class _State:
         self.overrides: dict | None = None
 
 
-def _state() -> _State:
-    state = current_app.extensions.get(EXTENSION)
+def _state(app=None) -> _State:
+    extensions = (app if app is not None else current_app).extensions
+    state = extensions.get(EXTENSION)
     if state is None:
-        state = current_app.extensions.setdefault(EXTENSION, _State())
+        state = extensions.setdefault(EXTENSION, _State())
     return state
 
 
@@ -319,10 +320,11 @@ def _read_version() -> int | None:
 
 def media_config() -> MediaConfig:
     """The settings in force in this process (see the module docstring)."""
-    state = _state()
+    app = current_app._get_current_object()  # one context lookup: asked a few times a request
+    state = _state(app)
     now = time.monotonic()
-    interval = current_app.config["MEDIA_CONFIG_CHECK_S"]
-    overrides = current_app.config["MEDIA_CONFIG"]
+    interval = app.config["MEDIA_CONFIG_CHECK_S"]
+    overrides = app.config["MEDIA_CONFIG"]
     config = state.config
     if config is not None and now - state.checked_at < interval and overrides == state.overrides:
         return config

@@ -62,25 +62,33 @@ NEVER_BLOCKED_PREFIXES = ("/api/v1/admin/",)
 MEDIA_SCOPE = "media"  # Flask-Limiter's scope for the one budget every /media route shares
 
 
+def _client() -> tuple:
+    """(the parsed address or None, its text), once per request."""
+    client = g.get("media_client")
+    if client is None:
+        remote = request.remote_addr
+        address = parse_address(remote)
+        client = g.media_client = (address, str(address) if address else (remote or "-"))
+    return client
+
+
 def client_key() -> str:
     """The client's address as blocks and limits know it (IPv4-mapped IPv6 as IPv4)."""
-    if "media_client" not in g:
-        address = parse_address(request.remote_addr)
-        g.media_client = (address, str(address) if address else (request.remote_addr or "-"))
-    return g.media_client[1]
+    return _client()[1]
 
 
 def _client_address():
-    client_key()
-    return g.media_client[0]
+    return _client()[0]
 
 
 def auto_block_key() -> str:
     """What auto-block counts and blocks: the address, an IPv6 client by its /64 (as the
     limits count it), so rotating addresses within it escapes neither."""
-    if "media_block_key" not in g:
-        g.media_block_key = block_key(client_key()) or client_key()
-    return g.media_block_key
+    key = g.get("media_block_key")
+    if key is None:
+        client = client_key()
+        key = g.media_block_key = block_key(client) or client
+    return key
 
 
 def listed() -> bool:
@@ -91,10 +99,9 @@ def listed() -> bool:
 def auto_blocked(now) -> bool:
     """The client's address is under an active automatic block."""
     board = get_protection().board
-    key = auto_block_key()
+    key, client = auto_block_key(), client_key()
     # A block of one IPv6 address, made before blocks covered the /64, still holds.
-    return board.is_blocked(key, now) or (key != client_key()
-                                          and board.is_blocked(client_key(), now))
+    return board.is_blocked(key, now) or (key != client and board.is_blocked(client, now))
 
 
 def _refused(is_media: bool, now) -> bool:
@@ -123,7 +130,8 @@ def blocked_error() -> Forbidden:
 
 def protection_gate():
     """``before_request``: lists, auto-blocks and hotlinks, before anything is read."""
-    endpoint = request.endpoint
+    req = request._get_current_object()  # one context lookup (every request comes here)
+    endpoint = req.endpoint
     is_media = endpoint in MEDIA_ENDPOINTS
     config = media_config()
     if not is_media and (config.block_scope != "site" or _never_blocked() or endpoint is None):
@@ -133,7 +141,7 @@ def protection_gate():
         raise blocked_error()
     if not is_media:
         return None
-    if not referrer_allowed(request.headers.get("Referer"), own_host=request.host,
+    if not referrer_allowed(req.headers.get("Referer"), own_host=req.host,
                             allowed=config.allowed_referrers,
                             allow_empty=config.allow_empty_referrer):
         raise Forbidden(gettext("Photos here may not be embedded on other sites."),
@@ -146,9 +154,10 @@ def protection_gate():
 
 def media_exempt() -> bool:
     """Allowed addresses, and an owner or admin fetching their own image (memoised)."""
-    if "media_exempt" not in g:
-        g.media_exempt = _exempt()
-    return g.media_exempt
+    exempt = g.get("media_exempt")
+    if exempt is None:
+        exempt = g.media_exempt = _exempt()
+    return exempt
 
 
 def _exempt() -> bool:
@@ -158,19 +167,28 @@ def _exempt() -> bool:
     return _own_image_signed_in()
 
 
+def _signed_in_user():
+    """The user this request signs in, or None (anonymous known without loading anyone)."""
+    if not may_be_signed_in(request._get_current_object()):
+        return None
+    user = current_user._get_current_object()
+    return user if user.is_authenticated else None
+
+
 def _signed_in() -> bool:
-    return may_be_signed_in(request) and current_user.is_authenticated
+    return _signed_in_user() is not None
 
 
 def _own_image_signed_in() -> bool:
     """A signed-in admin, or the signed-in owner of the image asked for."""
-    if not _signed_in():
+    user = _signed_in_user()
+    if user is None:
         return False
-    if current_user.is_admin:
+    if user.is_admin:
         return True
     # The row the view decides with (kept per process by app.media.access_cache).
     image = servable_image((request.view_args or {}).get("image_id"))
-    return image is not None and image.owner_id == current_user.id
+    return image is not None and image.owner_id == user.id
 
 
 def _count_for_auto_block(config, now) -> None:

@@ -8,6 +8,7 @@ storage, streamed, whole or one byte range (206; 416 past the end).
 
 from __future__ import annotations
 
+import functools
 import io
 import mimetypes
 import re
@@ -129,12 +130,14 @@ class _LazyObject(io.RawIOBase):
 
 
 def _serve(image_id, *, thumb: bool):
+    # One context lookup each: every image request comes here.
+    req, app = request._get_current_object(), current_app._get_current_object()
     asked: MediaRequest = parse_media_request(
-        request.args, thumb=thumb, widths=current_app.config["MEDIA_WIDTHS"])
+        req.args, thumb=thumb, widths=app.config["MEDIA_WIDTHS"])
     now = utcnow()
     # A share link is decided by the link alone (``_link_alone`` made the caller anonymous).
-    access = authorize(image_id, actor=None if asked.link else current_user,
-                       link=asked.link, secret=current_app.config["SECRET_KEY"], now=now)
+    access = authorize(image_id, actor=None if asked.link else current_user._get_current_object(),
+                       link=asked.link, secret=app.config["SECRET_KEY"], now=now)
     image = access.image
     variant = asked.variant.fitted(image)
     if access.link is not None:
@@ -151,9 +154,9 @@ def _serve(image_id, *, thumb: bool):
                "Content-Security-Policy": MEDIA_CSP}
 
     # RFC 9110 section 13.2.2: If-Match, then If-None-Match, then Range (with If-Range).
-    if "If-Match" in request.headers and not request.if_match.contains(etag):
+    if "If-Match" in req.headers and not req.if_match.contains(etag):
         return Response(status=412, headers={"ETag": headers["ETag"]})
-    if request.if_none_match.contains_weak(etag):
+    if req.if_none_match.contains_weak(etag):
         _track(config, image, 304, 0, None, asked.download)
         return Response(status=304, headers=headers)
 
@@ -171,7 +174,7 @@ def _serve(image_id, *, thumb: bool):
         response.content_length = stop - start
         response.headers["Content-Range"] = f"bytes {start}-{stop - 1}/{length}"
     response.headers["X-Cache"] = x_cache
-    sent = 0 if request.method == "HEAD" else (response.content_length or 0)
+    sent = 0 if req.method == "HEAD" else (response.content_length or 0)
     _track(config, image, response.status_code, sent, x_cache, asked.download)
     return response
 
@@ -236,9 +239,10 @@ def _slice(body, start: int, stop: int):
 
 def _track(config, image, status: int, nbytes: int, x_cache, download: bool) -> None:
     if config.tracking_enabled:
+        req = request._get_current_object()
         record_access(image.id, status=status, nbytes=nbytes, x_cache=x_cache,
-                      download=download, ip=request.remote_addr,
-                      user_agent=request.headers.get("User-Agent"), tracking=True)
+                      download=download, ip=req.remote_addr,
+                      user_agent=req.headers.get("User-Agent"), tracking=True)
 
 
 def cache_control(access: Access, config, now) -> str:
@@ -285,11 +289,14 @@ def _body(image, variant: Variant, config, now):
     return _LazyObject(storage, key), length, "BYPASS"
 
 
+@functools.lru_cache(maxsize=4096)
 def _disposition(file_name: str, variant: Variant, content_type: str, download: bool) -> str:
     """``inline`` or ``attachment``, with an ASCII fallback and the RFC 5987 name.
 
     An original keeps its uploaded name, with the extension of what it is added when the
-    name says otherwise (``poly.html`` holding a PNG is saved as ``poly.html.png``)."""
+    name says otherwise (``poly.html`` holding a PNG is saved as ``poly.html.png``).
+    Kept per process by its arguments (a renamed photo is another key): the same image
+    asked again writes the same header."""
     name = file_name
     if variant.kind == "original":
         extensions = mimetypes.guess_all_extensions(content_type)
