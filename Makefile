@@ -67,6 +67,7 @@ docs-build: $(DOCS_STAMP)
 # Each prints one JSON line on throwaway stores of its own (DATABASE_URL is never read);
 # load.py needs PostgreSQL (TEST_DATABASE_URL or 127.0.0.1:5432); serve.py (wrk,
 # installed by scripts/bench-deps.sh when missing) compares `flask run` with gunicorn;
+# instructions.py counts a /media request's instructions under valgrind (installed too);
 # scale.py builds 10k and 1M-image libraries per engine (up to 80 min; --rows N for less).
 bench: $(TEST_STAMP)
 	bash scripts/bench-deps.sh
@@ -74,6 +75,7 @@ bench: $(TEST_STAMP)
 	$(PYTHON) benchmarks/load.py
 	$(PYTHON) benchmarks/serve.py
 	$(PYTHON) benchmarks/media.py
+	$(PYTHON) benchmarks/instructions.py
 	$(PYTHON) benchmarks/scale.py
 
 # Languages (docs/languages.md): strings -> messages.pot -> each .po -> compiled .mo.

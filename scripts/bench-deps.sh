@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Installs what `make bench` needs that pip cannot provide: wrk (HTTP load), and
-# redis-server when it is missing (benchmarks/serve.py starts a throwaway one for the
-# several-worker run). Best effort, like scripts/test-deps.sh: a benchmark that lacks
+# Installs what `make bench` needs that pip cannot provide: wrk (HTTP load), valgrind
+# (benchmarks/instructions.py counts instructions with callgrind), and redis-server when
+# it is missing (benchmarks/serve.py starts a throwaway one for the several-worker run). Best effort, like scripts/test-deps.sh: a benchmark that lacks
 # its tool says so.
 set -u
 
@@ -20,6 +20,7 @@ as_root() {
 
 missing=()
 command -v wrk >/dev/null 2>&1 || missing+=(wrk)
+command -v valgrind >/dev/null 2>&1 || missing+=(valgrind)
 command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
 [ "${#missing[@]}" -eq 0 ] && exit 0
 if ! command -v apt-get >/dev/null 2>&1; then

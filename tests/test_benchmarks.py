@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -80,3 +81,17 @@ def test_a_failed_op_fails_the_scale_run():
 
     with pytest.raises(Failed, match="answered 500"):
         Instance("sqlite", 10, app=None, client=Client()).request("GET", "/", "token")
+
+
+@pytest.mark.parametrize("case", ["hit", "revalidate", "hit_share"])
+def test_the_instruction_count_harness_answers_each_case_as_it_names_it(case):
+    """``benchmarks/instructions.py``'s child (what runs under valgrind) sets up its own
+    instance, makes the requests the case names and exits non-zero unless every one
+    answered as the case says (200, or 304 for ``revalidate``): a 401 counted as a cheap
+    hit would flatter the count."""
+    if shutil.which("redis-server") is None:
+        pytest.skip("redis-server is not installed")
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")}
+    done = subprocess.run([sys.executable, "benchmarks/instructions.py", "--child", case, "3"],
+                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
