@@ -35,7 +35,6 @@ import json
 import os
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -43,10 +42,19 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from serve import (  # noqa: E402  (the serving benchmark's helpers)
+    ADMIN_PASSWORD,
+    IGNORED,
+    PASSWORD,
+    ROOT,
+    USERNAME,
+    free_port,
+    photo,
+    say,
+)
+
 CASES = ("null", "bare_app", "bare", "hit", "revalidate", "hit_share")
-IGNORED = ("DATABASE_URL", "MONGO_URI", "STORAGE_URL", "STORAGE_PUBLIC_URL", "REDIS_URL",
-           "SECRET_KEY", "PAPELERA_ENV", "TRUSTED_PROXIES", "MEDIA_CONFIG")
 
 
 def parse_args(argv=None):
@@ -59,29 +67,19 @@ def parse_args(argv=None):
     return parser.parse_args(argv)
 
 
-def say(text: str) -> None:
-    print(text, file=sys.stderr, flush=True)
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def child(case: str, n: int, root: Path) -> None:
     """Set up an instance, then make ``n`` requests of ``case`` (run under callgrind)."""
     tmp = Path(tempfile.mkdtemp(prefix="papelera-bench-instr-"))
-    port = _free_port()
+    port = free_port()
     redis = subprocess.Popen(["redis-server", "--bind", "127.0.0.1", "--port", str(port),
                               "--save", "", "--appendonly", "no", "--dir", str(tmp)],
                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        for name in IGNORED:
+        for name in (*IGNORED, "MEDIA_CONFIG"):  # settings a shell may carry
             os.environ.pop(name, None)
         os.environ.update({
             "PAPELERA_INSTANCE": str(tmp / "instance"), "ADMIN_USERNAME": "admin",
-            "ADMIN_PASSWORD": "bench-admin-password", "SCHEDULER_ENABLED": "false",
+            "ADMIN_PASSWORD": ADMIN_PASSWORD, "SCHEDULER_ENABLED": "false",
             "ARGON2_MEMORY_KIB": "1024", "ARGON2_TIME_COST": "1",
             "REDIS_URL": f"redis://127.0.0.1:{port}/0"})
         subprocess.run([sys.executable, "-m", "flask", "--app", "app", "db", "upgrade"],
@@ -100,7 +98,6 @@ def _requests(case: str, n: int) -> None:
     from werkzeug.test import EnvironBuilder
 
     from app import create_app
-    from benchmarks.serve import photo
 
     app = create_app()
     for handler in logging.getLogger().handlers:  # the access log: one line per request
@@ -114,11 +111,11 @@ def _requests(case: str, n: int) -> None:
     bare.is_public = True
     client = app.test_client()
     admin = client.post("/api/v1/auth/token", json={
-        "username": "admin", "password": "bench-admin-password"}).get_json()["token"]
+        "username": "admin", "password": ADMIN_PASSWORD}).get_json()["token"]
     client.post("/api/v1/users", headers={"Authorization": f"Bearer {admin}"}, json={
-        "username": "bench", "email": "bench@example.com", "password": "bench-password-1"})
+        "username": USERNAME, "email": f"{USERNAME}@example.com", "password": PASSWORD})
     token = client.post("/api/v1/auth/token", json={
-        "username": "bench", "password": "bench-password-1"}).get_json()["token"]
+        "username": USERNAME, "password": PASSWORD}).get_json()["token"]
     owner = {"Authorization": f"Bearer {token}"}
     image = client.post("/api/v1/images", headers=owner, data={
         "file": (io.BytesIO(photo(1)), "photo.jpg", "image/jpeg")}).get_json()
