@@ -43,13 +43,13 @@ from app.core.extensions import limiter
 from app.media.config import media_config
 from app.media.counters import Window
 from app.media.protection import (
+    Client,
     address_set,
-    block_key,
     claim_block,
+    client_for,
     count_image_request,
     create_block,
     get_protection,
-    parse_address,
     referrer_allowed,
 )
 from app.media.service import MEDIA_ENDPOINTS, servable_image
@@ -62,57 +62,40 @@ NEVER_BLOCKED_PREFIXES = ("/api/v1/admin/",)
 MEDIA_SCOPE = "media"  # Flask-Limiter's scope for the one budget every /media route shares
 
 
-def _client() -> tuple:
-    """(the parsed address or None, its text), once per request."""
-    client = g.get("media_client")
-    if client is None:
-        remote = request.remote_addr
-        address = parse_address(remote)
-        client = g.media_client = (address, str(address) if address else (remote or "-"))
-    return client
+def current_client() -> Client:
+    """This request's client (``request.remote_addr``, see above)."""
+    return client_for(request.remote_addr)
 
 
 def client_key() -> str:
     """The client's address as blocks and limits know it (IPv4-mapped IPv6 as IPv4)."""
-    return _client()[1]
+    return current_client().key
 
 
-def _client_address():
-    return _client()[0]
-
-
-def auto_block_key() -> str:
-    """What auto-block counts and blocks: the address, an IPv6 client by its /64 (as the
-    limits count it), so rotating addresses within it escapes neither."""
-    key = g.get("media_block_key")
-    if key is None:
-        client = client_key()
-        key = g.media_block_key = block_key(client) or client
-    return key
-
-
-def listed() -> bool:
+def listed(client: Client, config) -> bool:
     """The client's address is on the block list (``block_ips``)."""
-    return _client_address() in address_set(media_config().block_ips)
+    return client.address in address_set(config.block_ips)
 
 
-def auto_blocked(now) -> bool:
-    """The client's address is under an active automatic block."""
+def auto_blocked(client: Client, now) -> bool:
+    """The client is under an active automatic block: its address, an IPv6 client by its
+    /64 (as the limits count it), so rotating addresses within it escapes neither."""
     board = get_protection().board
-    key, client = auto_block_key(), client_key()
+    key = client.block_key
     # A block of one IPv6 address, made before blocks covered the /64, still holds.
-    return board.is_blocked(key, now) or (key != client and board.is_blocked(client, now))
+    return board.is_blocked(key, now) or (key != client.key
+                                          and board.is_blocked(client.key, now))
 
 
-def _refused(is_media: bool, now) -> bool:
+def _refused(client: Client, config, is_media: bool, now) -> bool:
     """The block list refuses everyone from its addresses. An automatic block answers
     abuse of share links and anonymous fetches: it spares the signed-in owner (or an
     admin) fetching their own images, and, with ``block_scope`` ``site``, the pages of
     anyone signed in, who would otherwise see broken thumbnails and no reason (the
     gallery says why: ``templates/media/_blocked_banner.html``)."""
-    if listed():
+    if listed(client, config):
         return True
-    if not auto_blocked(now):
+    if not auto_blocked(client, now):
         return False
     if is_media:
         return not _own_image_signed_in()
@@ -137,7 +120,8 @@ def protection_gate():
     if not is_media and (config.block_scope != "site" or _never_blocked() or endpoint is None):
         return None
     now = utcnow()
-    if _refused(is_media, now):
+    client = current_client()
+    if _refused(client, config, is_media, now):
         raise blocked_error()
     if not is_media:
         return None
@@ -146,23 +130,23 @@ def protection_gate():
                             allow_empty=config.allow_empty_referrer):
         raise Forbidden(gettext("Photos here may not be embedded on other sites."),
                         code="hotlink_refused")
-    if not media_exempt():
-        _count_for_auto_block(config, now)
+    if not media_exempt(client):
+        _count_for_auto_block(client, config, now)
     g.media_gate_passed = True
     return None
 
 
-def media_exempt() -> bool:
+def media_exempt(client: Client | None = None) -> bool:
     """Allowed addresses, and an owner or admin fetching their own image (memoised)."""
-    exempt = g.get("media_exempt")
+    ctx_g = g._get_current_object()
+    exempt = ctx_g.get("media_exempt")
     if exempt is None:
-        exempt = g.media_exempt = _exempt()
+        exempt = ctx_g.media_exempt = _exempt(client or current_client())
     return exempt
 
 
-def _exempt() -> bool:
-    config = media_config()
-    if _client_address() in address_set(config.allow_ips):
+def _exempt(client: Client) -> bool:
+    if client.address in address_set(media_config().allow_ips):
         return True
     return _own_image_signed_in()
 
@@ -191,12 +175,12 @@ def _own_image_signed_in() -> bool:
     return image is not None and image.owner_id == user.id
 
 
-def _count_for_auto_block(config, now) -> None:
+def _count_for_auto_block(client: Client, config, now) -> None:
     """Count the request for auto-block (and, with Redis, for the limits too: one call)."""
     image_id = (request.view_args or {}).get("image_id")
     threshold = config.auto_block.threshold_per_image_per_hour
     protection = get_protection()
-    key = auto_block_key()
+    key = client.block_key
     windows = _limit_windows()
     try:
         if not count_image_request(protection, key, image_id, threshold, windows=windows):

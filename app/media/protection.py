@@ -84,6 +84,24 @@ def block_key(text: str | None) -> str | None:
     return str(address)
 
 
+@dataclass(frozen=True)
+class Client:
+    """Who a request comes from, as protection knows it."""
+
+    address: Address | None  # parsed; an IPv4-mapped IPv6 address as its IPv4 self
+    key: str                 # its text, as the lists, blocks and limits name it ("-": none)
+    block_key: str           # what auto-block counts and blocks: an IPv6 client by its /64
+
+
+@functools.lru_cache(maxsize=4096)
+def client_for(remote: str | None) -> Client:
+    """The ``Client`` of a request's ``remote_addr`` (kept per process by address: every
+    /media request asks, from few clients)."""
+    address = parse_address(remote)
+    key = str(address) if address else (remote or "-")
+    return Client(address, key, block_key(key) or key)
+
+
 def parse_network(text: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network:
     """An IP or a CIDR (``10.0.0.0/8``, ``2001:db8::/32``); host bits set are refused."""
     try:

@@ -27,6 +27,7 @@ from app.images.models import Image, with_trashed
 from app.media import guard
 from app.media.admin import DURATION_UNITS, Amount
 from app.media.blocks_api import LIFT_BLOCK
+from app.media.config import media_config
 from app.media.protection import (
     active_blocks,
     block_to_dict,
@@ -75,13 +76,14 @@ def own_address_block() -> dict | None:
     list and the board are in memory."""
     if not current_user.is_authenticated:
         return None
-    if guard.listed():
-        return {"ip": guard.client_key(), "listed": True, "expires_at": None, "slug": None}
+    client = guard.current_client()
+    if guard.listed(client, media_config()):
+        return {"ip": client.key, "listed": True, "expires_at": None, "slug": None}
     now = utcnow()
-    if not guard.auto_blocked(now):
+    if not guard.auto_blocked(client, now):
         return None
     try:
-        target = load_block(guard.client_key(), now)
+        target = load_block(client.key, now)
     except NotFound:  # lifted or expired since this process loaded its board
         return None
     finally:

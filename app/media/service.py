@@ -9,6 +9,7 @@ image being purged, or gone, is 404 for everyone.
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import hmac
 import io
@@ -366,11 +367,29 @@ def _servable(image_id) -> ServedImage | None:
     by ``app.media.access_cache`` until the next change to any image (or token, session,
     user) moves the shared generation.
     """
-    try:
-        image_id = uuid.UUID(str(image_id))
-    except ValueError:
+    image_id = _image_uuid(str(image_id))
+    if image_id is None:
         return None
     return access_cache.remember(("image", image_id), lambda: _read_servable(image_id))
+
+
+def _image_uuid(text: str) -> uuid.UUID | None:
+    """The id in a /media path (None if it is not one), parsed once per process: the gate
+    and the view both ask. Unusually long text (a path anyone can send) is not kept."""
+    return _kept_uuid(text) if len(text) <= _UUID_TEXT_MAX else _parse_uuid(text)
+
+
+_UUID_TEXT_MAX = len("urn:uuid:{12345678-1234-1234-1234-123456789abc}")
+
+
+def _parse_uuid(text: str) -> uuid.UUID | None:
+    try:
+        return uuid.UUID(text)
+    except ValueError:
+        return None
+
+
+_kept_uuid = functools.lru_cache(maxsize=4096)(_parse_uuid)
 
 
 def _read_servable(image_id: uuid.UUID) -> ServedImage | None:
