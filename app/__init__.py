@@ -14,17 +14,34 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from flask import Flask
+from flask import Flask, Request
+from werkzeug.utils import cached_property
 
 ROOT = Path(__file__).resolve().parent.parent
 log = logging.getLogger(__name__)
+
+
+class PapeleraRequest(Request):
+    """Flask's request, without looking for cookies that were not sent."""
+
+    @cached_property
+    def cookies(self):
+        """Empty when there is no ``Cookie`` header (API clients, share links, apps fetching
+        images), known without werkzeug walking every header of the environ for one (the
+        session, Flask-Login and the media gate each ask)."""
+        if "HTTP_COOKIE" not in self.environ:
+            return self.dict_storage_class()
+        return super().cookies
 
 
 class Papelera(Flask):
     """Flask, minus a check per hook: no view, hook or handler here is a coroutine, so
     ``ensure_sync`` (which asks ``inspect`` about each of the ~15 callables a request
     runs) returns what it is given. An ``async def`` view would fail loudly on its first
-    call (a coroutine is not a response), and ``tests/test_app.py`` checks none exists."""
+    call (a coroutine is not a response), and ``tests/test_app.py`` checks none exists.
+    Its requests are ``PapeleraRequest``s."""
+
+    request_class = PapeleraRequest
 
     def ensure_sync(self, func):
         return func

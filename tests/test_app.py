@@ -290,6 +290,24 @@ def test_no_view_hook_or_handler_is_a_coroutine(app):
     assert not [f for f in callables if inspect.iscoroutinefunction(f)]
 
 
+@pytest.mark.parametrize("header, expected", [
+    (None, {}),
+    ("", {}),
+    ("a=1; papelera_x=two", {"a": "1", "papelera_x": "two"}),
+])
+def test_a_request_reads_the_cookies_it_was_sent_and_none_without_a_cookie_header(
+        app, header, expected):
+    """``PapeleraRequest.cookies`` answers an empty dict without walking the headers when
+    no ``Cookie`` was sent, and werkzeug's parse otherwise."""
+    headers = {} if header is None else {"Cookie": header}
+    with app.test_request_context("/", headers=headers):
+        from flask import request
+
+        assert type(request._get_current_object()).__name__ == "PapeleraRequest"
+        assert dict(request.cookies) == expected
+        assert request.cookies is request.cookies  # parsed once
+
+
 def test_flask_limiter_resolves_limits_only_where_a_route_declares_them(app):
     """Its global hooks are off: no default limits exist, and the /media routes'
     decorator checks their own (tests/media/test_protection*.py hold the 429s); its
