@@ -39,7 +39,7 @@ import uuid
 from collections import OrderedDict
 from collections.abc import Callable
 
-from flask import current_app, g, has_app_context, has_request_context, request
+from flask import current_app, has_app_context, has_request_context, request
 from sqlalchemy import Integer, String, update
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -51,7 +51,11 @@ log = logging.getLogger(__name__)
 EXTENSION = "papelera.media_access"
 MAX_ENTRIES = 20_000
 CONFIRM_TIMEOUT_S = 0.5  # the longest the subscribing thread waits for the confirmation
-_SEEN = "media_access_generation"  # in flask.g: this request's reading
+# Kept on the request object, which is this request's alone (``flask.g`` is shared by
+# the requests made inside one application context, as tests and scripts make them):
+_SEEN = "_media_access_generation"  # this request's reading of the generation
+_APPLIES = "_media_access_cache"  # the cache, or None off /media
+_UNDECIDED = object()
 
 
 class AccessGeneration(db.Model):
@@ -291,11 +295,14 @@ class AccessCache:
         self.entries: OrderedDict[tuple, tuple[float, object]] = OrderedDict()
         self.endpoints: frozenset[str] = frozenset()  # the requests it serves
 
-    def observe(self) -> str | None:
-        """This request's reading of the generation (once per request); None: unreadable."""
-        ctx_g = g._get_current_object()  # one context lookup: asked for every entry
-        if _SEEN in ctx_g:
-            return getattr(ctx_g, _SEEN)
+    def observe(self, req=None) -> str | None:
+        """This request's reading of the generation (once per request); None: unreadable.
+        ``req``: the request, when the caller has it."""
+        if req is None:
+            req = request._get_current_object()
+        seen = getattr(req, _SEEN, _UNDECIDED)
+        if seen is not _UNDECIDED:
+            return seen
         try:
             current = self.generation.read()
         except (GenerationBusy, RedisDown):  # said once, by the breaker or not at all
@@ -310,12 +317,12 @@ class AccessCache:
                 self.seen = current
         if moved and self.on_change is not None:
             self.on_change()
-        setattr(ctx_g, _SEEN, current)
+        setattr(req, _SEEN, current)
         return current
 
-    def remember(self, key: tuple, load: Callable[[], object]):
+    def remember(self, key: tuple, load: Callable[[], object], req=None):
         """The entry for ``key``, or ``load()`` (kept unless None)."""
-        seen = self.observe()
+        seen = self.observe(req)
         if seen is None:
             return load()
         now = self.clock()
@@ -330,7 +337,8 @@ class AccessCache:
 
     def put(self, key: tuple, value, *, seen: str | None = None, at: float | None = None) -> None:
         """Keep ``value`` if the generation is still the one read before it was loaded."""
-        seen = g.get(_SEEN) if seen is None else seen
+        if seen is None:
+            seen = getattr(request._get_current_object(), _SEEN, None)
         with self.lock:
             if seen is None or self.seen != seen:
                 return
@@ -364,18 +372,29 @@ def _cache() -> AccessCache | None:
     return current_app.extensions.get(EXTENSION) if has_app_context() else None
 
 
-def applies() -> AccessCache | None:
-    """The cache, on a /media request (other routes decide from the stores every time)."""
-    if not has_request_context() or not has_app_context():
-        return None
-    cache = current_app._get_current_object().extensions.get(EXTENSION)
-    return (cache if cache is not None and request._get_current_object().endpoint
-            in cache.endpoints else None)
+def applies(req=None) -> AccessCache | None:
+    """The cache, on a /media request (other routes decide from the stores every time);
+    decided once per request (a /media request asks three to five times). ``req``: the
+    request, when the caller has it."""
+    if req is None:
+        if not has_request_context():
+            return None
+        req = request._get_current_object()
+    cache = getattr(req, _APPLIES, _UNDECIDED)
+    if cache is _UNDECIDED:
+        cache = current_app.extensions.get(EXTENSION)
+        if cache is not None and req.endpoint not in cache.endpoints:
+            cache = None
+        setattr(req, _APPLIES, cache)
+    return cache
 
 
 def remember(key: tuple, load: Callable[[], object]):
-    cache = applies()
-    return load() if cache is None else cache.remember(key, load)
+    if not has_request_context():
+        return load()
+    req = request._get_current_object()  # one context lookup per entry asked for
+    cache = applies(req)
+    return load() if cache is None else cache.remember(key, load, req)
 
 
 def put(key: tuple, value) -> None:
