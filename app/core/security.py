@@ -21,7 +21,7 @@ def add_security_headers(response):
     """Each one unless the route set its own (one pass over the answer's headers: four
     ``setdefault`` calls scanned them eight times, on every answer)."""
     headers = response.headers
-    present = {name.lower() for name in headers.keys()}
+    present = {name.lower() for name, _value in headers}
     headers.extend((name, value) for name, value in (
         ("Content-Security-Policy", current_app.config["CSP"]), *SECURITY_HEADERS)
         if name.lower() not in present)

@@ -58,10 +58,11 @@ def _link_alone(_endpoint, _values):
     anonymous here, so neither the session cookie nor a token is read, the answer does not
     vary by ``Cookie``, no cookie is set, and the same URL answers everyone the same."""
     if not _LINK_ARGS.isdisjoint(request.args):
-        g._login_user = current_app.login_manager.anonymous_user()  # Flask-Login's slot
+        app = current_app._get_current_object()  # one context lookup for the three uses
+        g._login_user = app.login_manager.anonymous_user()  # Flask-Login's slot
         # Flask's "no session" stand-in: nothing reads it (Flask-Login's remember-cookie
         # hook would, adding Vary: Cookie) and Flask neither refreshes nor sets a cookie.
-        request_ctx._session = current_app.session_interface.make_null_session(current_app)
+        request_ctx._session = app.session_interface.make_null_session(app)
 
 
 @bp.after_request
