@@ -108,6 +108,15 @@ def reload(image_id) -> Image | None:
     ).scalar_one_or_none()
 
 
+def image_id_or_none(value) -> uuid.UUID | None:
+    """``value`` (a UUID, or its text in any form ``uuid.UUID`` reads) as an image id;
+    None when it is not one."""
+    try:
+        return uuid.UUID(str(value))
+    except ValueError:
+        return None
+
+
 def with_trashed(statement):
     """Opt a statement in to seeing trashed rows."""
     return statement.execution_options(**{INCLUDE_TRASHED: True})

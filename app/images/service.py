@@ -23,7 +23,7 @@ from app.core.pagination import Page, beyond, decode_cursor, page_from_rows
 from app.core.uow import emit, unit_of_work
 from app.images import counters
 from app.images.erasure import BatchResult, claim, delete_claimed, new_claim_id
-from app.images.models import Image, reload, with_trashed
+from app.images.models import Image, image_id_or_none, reload, with_trashed
 from app.images.processing import THUMBNAIL_TYPE, DecodeSlots, process_upload
 
 log = logging.getLogger(__name__)
@@ -146,10 +146,9 @@ def count_images(owner_id: str) -> tuple[int, int]:
 
 def get_image(image_id, *, actor, include_trashed: bool = True) -> Image:
     """The image if ``actor`` may see it. Other people's images are 404, not 403."""
-    try:
-        image_id = uuid.UUID(str(image_id))
-    except ValueError:
-        raise NotFound(gettext("No such photo.")) from None
+    image_id = image_id_or_none(image_id)
+    if image_id is None:
+        raise NotFound(gettext("No such photo."))
     statement = select(Image).where(Image.id == image_id)
     if include_trashed:
         statement = with_trashed(statement)

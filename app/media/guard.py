@@ -67,11 +67,6 @@ def current_client() -> Client:
     return client_for(request.remote_addr)
 
 
-def client_key() -> str:
-    """The client's address as blocks and limits know it (IPv4-mapped IPv6 as IPv4)."""
-    return current_client().key
-
-
 def listed(client: Client, config) -> bool:
     """The client's address is on the block list (``block_ips``)."""
     return client.address in address_set(config.block_ips)
@@ -250,7 +245,7 @@ def _limit_key() -> str:
     """The budget's owner: the address, an IPv6 client by its /64 (which one client
     holds whole), as for sign-in limits."""
     return _budget(current_app.config["MEDIA_PROTECTION_NAMESPACE"],
-                   client_key())
+                   current_client().key)
 
 
 @functools.lru_cache(maxsize=4096)

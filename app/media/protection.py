@@ -23,7 +23,6 @@ import ipaddress
 import logging
 import threading
 import time
-import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from urllib.parse import urlsplit
@@ -38,6 +37,7 @@ from app.core.errors import BadRequest, NotFound
 from app.core.extensions import db, limiter
 from app.core.redis_breaker import hot_client
 from app.core.uow import unit_of_work
+from app.images.models import image_id_or_none
 from app.images.present import iso
 from app.media import webhooks
 from app.media.config import unmapped
@@ -359,7 +359,7 @@ def create_block(key: str, *, image_id, count: int, block_for_s: int, now: datet
         if existing is not None:
             return None
         expires = now + timedelta(seconds=block_for_s) if block_for_s else None
-        block = IpBlock(ip=key, reason="auto_block", image_id=_uuid_or_none(image_id),
+        block = IpBlock(ip=key, reason="auto_block", image_id=image_id_or_none(image_id),
                         count=count, blocked_at=now, expires_at=expires)
         db.session.add(block)
         answer = block_to_dict(block)
@@ -372,11 +372,6 @@ def create_block(key: str, *, image_id, count: int, block_for_s: int, now: datet
     return answer
 
 
-def _uuid_or_none(value):
-    try:
-        return uuid.UUID(str(value))
-    except ValueError:
-        return None
 
 
 def block_to_dict(block) -> dict:

@@ -35,7 +35,7 @@ from app.core.events import ShareLinksRevoked
 from app.core.extensions import db
 from app.core.uow import emit, unit_of_work
 from app.images import counters as owner_counters
-from app.images.models import Image, ImageVariant, with_trashed
+from app.images.models import Image, ImageVariant, image_id_or_none, with_trashed
 from app.images.processing import THUMBNAIL_TYPE
 from app.media.metrics import record_event
 from app.media.models import ShareLinkRecord
@@ -376,20 +376,11 @@ def _servable(image_id) -> ServedImage | None:
 def _image_uuid(text: str) -> uuid.UUID | None:
     """The id in a /media path (None if it is not one), parsed once per process: the gate
     and the view both ask. Unusually long text (a path anyone can send) is not kept."""
-    return _kept_uuid(text) if len(text) <= _UUID_TEXT_MAX else _parse_uuid(text)
+    return _kept_image_id(text) if len(text) <= _UUID_TEXT_MAX else image_id_or_none(text)
 
 
 _UUID_TEXT_MAX = len("urn:uuid:{12345678-1234-1234-1234-123456789abc}")
-
-
-def _parse_uuid(text: str) -> uuid.UUID | None:
-    try:
-        return uuid.UUID(text)
-    except ValueError:
-        return None
-
-
-_kept_uuid = functools.lru_cache(maxsize=4096)(_parse_uuid)
+_kept_image_id = functools.lru_cache(maxsize=4096)(image_id_or_none)
 
 
 def _read_servable(image_id: uuid.UUID) -> ServedImage | None:
